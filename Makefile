@@ -1,0 +1,31 @@
+# Two commands: `make run` and `make test`. Both create or update .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: run test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+## Start the API + scheduler on ./data/hookline.db, in development mode (http and loopback allowed).
+run: $(VENV)/.installed
+	$(BIN)/hookline serve --dev $(ARGS)
+
+## Install the dev dependencies and run the whole suite.
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(ARGS)
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

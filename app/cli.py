@@ -1,0 +1,114 @@
+"""`hookline serve | worker | create-key`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from app.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("hookline")
+
+DEV_WARNING = """
+  ************************************************************************
+  *  DEVELOPMENT MODE: plain http:// URLs and loopback receivers         *
+  *  (127.0.0.0/8, ::1) are allowed. Never run --dev on a public server. *
+  ************************************************************************
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hookline", description="Self-hosted webhook delivery.")
+    parser.add_argument("--config", help="path of config.toml (default: $HOOKLINE_CONFIG or ./config.toml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API and the delivery scheduler in one process")
+    serve.add_argument("--dev", action="store_true", help="allow http:// and loopback receivers, for local trials")
+    serve.add_argument("--host", help="listen address (overrides config)")
+    serve.add_argument("--port", type=int, help="listen port (overrides config)")
+
+    worker = commands.add_parser("worker", help="run only the delivery scheduler (no HTTP), to add senders")
+    worker.add_argument("--dev", action="store_true", help="allow http:// and loopback receivers")
+
+    create_key = commands.add_parser("create-key", help="create an API key and print it once")
+    create_key.add_argument("--tenant", default="default", help="tenant the key acts for (created if new)")
+    create_key.add_argument("--admin", action="store_true", help="an admin key: acts for every tenant")
+    create_key.add_argument("--name", default="", help="a label to recognise the key by")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
+    try:
+        settings = load_settings(args.config)
+        if getattr(args, "dev", False):
+            settings = settings.for_dev()
+        if args.command == "serve":
+            settings = settings.replace(**{k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None})
+    except ConfigError as exc:
+        print(f"hookline: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if settings.dev:
+        print(DEV_WARNING, file=sys.stderr)
+    return {"serve": run_serve, "worker": run_worker, "create-key": run_create_key}[args.command](settings, args)
+
+
+def run_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", server_header=False)
+    return 0
+
+
+def run_worker(settings: Settings, args: argparse.Namespace) -> int:
+    asyncio.run(_worker(settings))
+    return 0
+
+
+async def _worker(settings: Settings) -> None:
+    from app.clock import system_clock
+    from app.dispatch import Dispatcher, build_client
+    from app.scheduler import build_scheduler
+    from app.services.setup import prepare_database
+
+    prepare_database(settings, system_clock)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with build_client(settings) as client:
+        dispatcher = Dispatcher(settings, client)
+        scheduler = build_scheduler(dispatcher, settings)
+        scheduler.start()
+        dispatcher.wake()
+        log.info("worker sweeping %s every %gs", settings.database_url, settings.sweep_interval)
+        await stop.wait()
+        scheduler.shutdown(wait=False)
+        await dispatcher.drain(timeout=settings.request_timeout)
+
+
+def run_create_key(settings: Settings, args: argparse.Namespace) -> int:
+    from app.clock import system_clock
+    from app.db import database
+    from app.errors import InvalidInput
+    from app.services.api_keys import create_api_key
+    from app.services.setup import prepare_database
+    from app.services.tenants import get_or_create_tenant
+
+    prepare_database(settings, system_clock)
+    now = system_clock()
+    try:
+        with database.atomic():
+            tenant = None if args.admin else get_or_create_tenant(args.tenant, now)
+            new = create_api_key(tenant, now, name=args.name)
+    except InvalidInput as exc:
+        print(f"hookline: {exc}", file=sys.stderr)
+        return 2
+    scope = "admin (all tenants)" if args.admin else f"tenant {args.tenant!r}"
+    print(f"Created an API key for {scope}; it is shown only this once, store it now:", file=sys.stderr)
+    print(new.plaintext)
+    return 0

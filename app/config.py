@@ -1,0 +1,204 @@
+"""Settings: read `config.toml` and `HOOKLINE_*` environment variables once, at start.
+
+Every key in the file can be overridden by an environment variable of the same name in
+upper case with a `HOOKLINE_` prefix (`port` -> `HOOKLINE_PORT`), so containers need no
+file. Values are checked here, before anything starts, and a bad one stops the process
+with the offending key named: a typo must never become a silently different default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_CONFIG_PATH = "config.toml"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, None: 1}
+
+
+class ConfigError(Exception):
+    """A setting is missing, unknown or malformed; the message names the key."""
+
+
+@dataclass(frozen=True)
+class EventTypeSeed:
+    name: str
+    description: str = ""
+    example: object = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///data/hookline.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_key: str = ""
+    # Seconds to wait before each attempt: the first entry is the first attempt.
+    retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+    retry_jitter: float = 0.1
+    retry_after_cap: float = 3600
+    request_timeout: float = 10
+    max_concurrency: int = 50
+    sweep_interval: float = 1
+    sweep_batch_size: int = 100
+    lease_seconds: float = 60
+    max_payload_bytes: int = 256 * 1024
+    idempotency_ttl: float = 86400
+    auto_register_event_types: bool = False
+    allow_http: bool = False
+    allow_private_networks: tuple[str, ...] = ()
+    event_types: tuple[EventTypeSeed, ...] = ()
+    dev: bool = False
+
+    def for_dev(self) -> Settings:
+        """Local trials: plain http and loopback receivers are allowed."""
+        loopback = tuple(dict.fromkeys(self.allow_private_networks + ("127.0.0.0/8", "::1/128")))
+        return dataclasses.replace(self, dev=True, allow_http=True, allow_private_networks=loopback)
+
+    def replace(self, **changes: object) -> Settings:
+        return _validated(dataclasses.replace(self, **changes))
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("event_types", "dev")}
+
+
+def load_settings(path: str | os.PathLike | None = None, environ: dict | None = None) -> Settings:
+    """Build Settings from the TOML file (if present) and the environment."""
+    environ = os.environ if environ is None else environ
+    explicit = path or environ.get("HOOKLINE_CONFIG")
+    config_path = Path(explicit or DEFAULT_CONFIG_PATH)
+    raw: dict = {}
+    if config_path.exists():
+        try:
+            raw = tomllib.loads(config_path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_path}: not valid TOML ({exc})") from None
+    elif explicit:
+        raise ConfigError(f"config file {config_path} does not exist")
+
+    values: dict = {}
+    for key, value in raw.items():
+        if key == "event_types":
+            values["event_types"] = _parse_event_types(value)
+        elif key in _FIELDS:
+            values[key] = _coerce(key, value)
+        else:
+            raise ConfigError(f"{config_path}: unknown key {key!r}")
+    for key in _FIELDS:
+        env_name = "HOOKLINE_" + key.upper()
+        if env_name in environ:
+            values[key] = _coerce(env_name, _parse_env(key, environ[env_name]))
+    return _validated(Settings(**values))
+
+
+def _parse_env(key: str, text: str) -> object:
+    kind = _FIELDS[key].type
+    if kind.startswith("tuple"):
+        text = text.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                raise ConfigError(f"HOOKLINE_{key.upper()}: not a valid JSON list") from None
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if kind == "bool":
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"HOOKLINE_{key.upper()}: expected true or false, got {text!r}")
+    return text
+
+
+def _coerce(name: str, value: object) -> object:
+    key = name.removeprefix("HOOKLINE_").lower()
+    kind = _FIELDS[key].type
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{name}: expected a string")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected true or false")
+        return value
+    if kind == "int":
+        try:
+            if isinstance(value, bool) or isinstance(value, float):
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}") from None
+    if kind == "float":
+        return parse_duration(name, value)
+    if key == "retry_schedule":
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{name}: expected a non-empty list of durations")
+        return tuple(parse_duration(name, item) for item in value)
+    if key == "allow_private_networks":
+        if not isinstance(value, list):
+            raise ConfigError(f"{name}: expected a list of CIDR networks")
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name}: {item!r} is not a CIDR network") from None
+        return tuple(value)
+    raise AssertionError(f"no coercion for {key}")
+
+
+def parse_duration(name: str, value: object) -> float:
+    """Seconds from a number or a string such as "500ms", "5s", "5m", "2h", "1d"."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value)) if isinstance(value, str) else None
+        if not match:
+            raise ConfigError(f"{name}: {value!r} is not a duration (examples: 30, \"5s\", \"5m\", \"2h\")")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds < 0:
+        raise ConfigError(f"{name}: must not be negative")
+    return seconds
+
+
+def _parse_event_types(value: object) -> tuple[EventTypeSeed, ...]:
+    if not isinstance(value, list):
+        raise ConfigError("event_types: expected an array of tables ([[event_types]])")
+    seeds = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise ConfigError(f"event_types[{index}].name: required string")
+        unknown = set(item) - {"name", "description", "example"}
+        if unknown:
+            raise ConfigError(f"event_types[{index}]: unknown key {sorted(unknown)[0]!r}")
+        seeds.append(EventTypeSeed(item["name"], item.get("description", ""), item.get("example")))
+    return tuple(seeds)
+
+
+def _validated(settings: Settings) -> Settings:
+    checks = [
+        ("port", 0 < settings.port < 65536, "must be between 1 and 65535"),
+        ("max_concurrency", settings.max_concurrency >= 1, "must be at least 1"),
+        ("sweep_batch_size", settings.sweep_batch_size >= 1, "must be at least 1"),
+        ("max_payload_bytes", settings.max_payload_bytes >= 1024, "must be at least 1024"),
+        ("request_timeout", settings.request_timeout > 0, "must be greater than 0"),
+        ("sweep_interval", settings.sweep_interval > 0, "must be greater than 0"),
+        ("retry_jitter", 0 <= settings.retry_jitter < 1, "must be between 0 and 1"),
+        ("lease_seconds", settings.lease_seconds > settings.request_timeout,
+         "must be longer than request_timeout, or a slow send would be claimed twice"),
+        ("admin_key", not settings.admin_key or len(settings.admin_key) >= 24,
+         "must be at least 24 characters"),
+        ("database_url", settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")),
+         "must start with sqlite:/// or postgresql://"),
+    ]
+    for key, ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{key} (HOOKLINE_{key.upper()}): {message}")
+    return settings

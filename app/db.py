@@ -1,0 +1,69 @@
+"""Database connection and schema migrations.
+
+The models bind to a proxy so that the database is chosen at start from the URL in
+settings (SQLite file by default, PostgreSQL for scale-out) and never at import time.
+SQLite runs in WAL mode with every transaction `BEGIN IMMEDIATE`: our transactions all
+write, and taking the write lock up front lets the busy timeout queue writers instead of
+failing one of them with "database is locked" when a read lock is upgraded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import peewee
+from playhouse.db_url import connect
+
+database = peewee.DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "normal",  # durable across process crashes in WAL mode
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+}
+
+
+def open_database(url: str) -> peewee.Database:
+    """Connect the models to the database at `url`, creating a SQLite file's folder."""
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10, lock_type="IMMEDIATE")
+    else:
+        db = connect(url.replace("postgres://", "postgresql://", 1))
+    database.initialize(db)
+    return db
+
+
+def is_sqlite() -> bool:
+    return isinstance(database.obj, peewee.SqliteDatabase)
+
+
+class SchemaVersion(peewee.Model):
+    version = peewee.IntegerField()
+
+    class Meta:
+        database = database
+        table_name = "schema_version"
+
+
+def migrate() -> int:
+    """Bring the schema to the newest version; safe to run on every start by every process."""
+    from app import models
+
+    migrations = [
+        lambda: database.create_tables(models.ALL_MODELS),
+    ]
+    with database.atomic():
+        database.create_tables([SchemaVersion])
+        row = SchemaVersion.select().first()
+        current = row.version if row else 0
+        for version, step in enumerate(migrations[current:], start=current + 1):
+            step()
+            current = version
+        if row is None:
+            SchemaVersion.create(version=current)
+        elif row.version != current:
+            SchemaVersion.update(version=current).execute()
+    return current

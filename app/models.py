@@ -1,0 +1,183 @@
+"""Tables and named queries. No HTTP and no workflow here: services decide, models store."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import peewee
+
+from app.db import database
+from app.ids import new_id
+
+PENDING, DELIVERING, SUCCEEDED, FAILED = "pending", "delivering", "succeeded", "failed"
+DELIVERY_STATUSES = (PENDING, DELIVERING, SUCCEEDED, FAILED)
+
+
+class UTCDateTimeField(peewee.DateTimeField):
+    """Aware UTC datetimes in Python, naive UTC in the database (sortable text on SQLite)."""
+
+    def db_value(self, value):
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return super().db_value(value)
+
+    def python_value(self, value):
+        value = super().python_value(value)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class JSONField(peewee.TextField):
+    """Compact JSON text: the same bytes everywhere, readable in any SQL shell."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+def _id_field(prefix: str) -> peewee.CharField:
+    return peewee.CharField(primary_key=True, max_length=40, default=lambda: new_id(prefix))
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Tenant(BaseModel):
+    slug = peewee.CharField(unique=True, max_length=64)
+    created_at = UTCDateTimeField()
+
+    DEFAULT = "default"
+
+
+class ApiKey(BaseModel):
+    id = _id_field("key")
+    tenant = peewee.ForeignKeyField(Tenant, null=True, on_delete="CASCADE")  # NULL: admin key
+    name = peewee.CharField(default="")
+    prefix = peewee.CharField(max_length=16)
+    key_hash = peewee.CharField(unique=True, max_length=64)
+    created_at = UTCDateTimeField()
+    last_used_at = UTCDateTimeField(null=True)
+    revoked_at = UTCDateTimeField(null=True)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.tenant_id is None
+
+
+class EventType(BaseModel):
+    name = peewee.CharField(unique=True, max_length=128)
+    description = peewee.TextField(default="")
+    example = JSONField(null=True)
+    created_at = UTCDateTimeField()
+    archived_at = UTCDateTimeField(null=True)
+
+    @classmethod
+    def active(cls):
+        return cls.select().where(cls.archived_at.is_null()).order_by(cls.name)
+
+
+class Webhook(BaseModel):
+    id = _id_field("wh")
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    name = peewee.CharField(max_length=200)
+    url = peewee.TextField()
+    description = peewee.TextField(default="")
+    events = JSONField(default=lambda: ["*"])
+    enabled = peewee.BooleanField(default=True)
+    secret = peewee.TextField()
+    consecutive_failures = peewee.IntegerField(default=0)
+    disabled_reason = peewee.TextField(null=True)
+    created_at = UTCDateTimeField()
+    updated_at = UTCDateTimeField()
+
+    @classmethod
+    def enabled_for(cls, tenant_id: int):
+        return cls.select().where((cls.tenant == tenant_id) & cls.enabled)
+
+
+class Event(BaseModel):
+    id = _id_field("evt")
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    type = peewee.CharField(max_length=128)
+    # The event's `data` as compact JSON text, kept verbatim so every retry sends the same bytes.
+    data = peewee.TextField()
+    idempotency_key = peewee.CharField(null=True, max_length=255)
+    created_at = UTCDateTimeField()
+
+    class Meta:
+        indexes = ((("tenant", "idempotency_key"), True),)
+
+    def envelope(self) -> bytes:
+        """The request body: `{"id","type","timestamp","data"}` as compact JSON."""
+        timestamp = self.created_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        head = json.dumps({"id": self.id, "type": self.type, "timestamp": timestamp}, separators=(",", ":"))
+        return (head[:-1] + ',"data":' + self.data + "}").encode()
+
+
+class Delivery(BaseModel):
+    id = _id_field("dlv")
+    event = peewee.ForeignKeyField(Event, on_delete="CASCADE")
+    webhook = peewee.ForeignKeyField(Webhook, on_delete="CASCADE")
+    status = peewee.CharField(max_length=16, default=PENDING)
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = UTCDateTimeField(null=True)
+    lease_expires_at = UTCDateTimeField(null=True)
+    last_status_code = peewee.IntegerField(null=True)
+    last_error = peewee.TextField(null=True)
+    created_at = UTCDateTimeField()
+    updated_at = UTCDateTimeField()
+
+    class Meta:
+        indexes = (
+            (("event", "webhook"), True),
+            (("status", "next_attempt_at"), False),
+            (("status", "lease_expires_at"), False),
+            (("webhook", "created_at"), False),
+        )
+
+    @classmethod
+    def due(cls, now: datetime):
+        """Pending and due, or claimed by a process whose lease ran out (it probably died)."""
+        return (
+            cls.select(cls.id)
+            .join(Webhook)
+            .where(
+                (((cls.status == PENDING) & (cls.next_attempt_at <= now))
+                 | ((cls.status == DELIVERING) & (cls.lease_expires_at <= now)))
+                & Webhook.enabled
+            )
+            .order_by(cls.next_attempt_at)
+        )
+
+    @classmethod
+    def for_webhook(cls, webhook_id: str):
+        return (
+            cls.select(cls, Event)
+            .join(Event)
+            .where(cls.webhook == webhook_id)
+            .order_by(cls.created_at.desc(), cls.id.desc())
+        )
+
+
+class Attempt(BaseModel):
+    delivery = peewee.ForeignKeyField(Delivery, backref="attempt_rows", on_delete="CASCADE")
+    number = peewee.IntegerField()
+    started_at = UTCDateTimeField()
+    duration_ms = peewee.IntegerField()
+    request_headers = JSONField()
+    response_status = peewee.IntegerField(null=True)
+    response_body = peewee.TextField(null=True)
+    error = peewee.TextField(null=True)
+
+    class Meta:
+        indexes = ((("delivery", "number"), False),)
+
+
+ALL_MODELS = [Tenant, ApiKey, EventType, Webhook, Event, Delivery, Attempt]

@@ -1,0 +1,1 @@
+"""Use-cases: the only code that writes models. Web routes and scheduler jobs both call these."""

@@ -1,0 +1,55 @@
+"""API keys: shown once, stored only as a SHA-256 hash, found by that hash.
+
+Keys carry 256 random bits, so an unsalted fast hash is safe here (unlike passwords), and a
+lookup by hash never compares secret material byte by byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.db import database
+from app.models import ApiKey, Tenant
+
+KEY_PREFIX = "hl_"
+DISPLAY_PREFIX_LENGTH = 11  # "hl_" plus 8 characters: enough to tell keys apart in a list
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key: ApiKey
+    plaintext: str
+
+
+def hash_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def create_api_key(tenant: Tenant | None, now: datetime, name: str = "", plaintext: str | None = None) -> NewKey:
+    """`tenant=None` makes an admin key that can act for every tenant."""
+    plaintext = plaintext or KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey.create(
+        tenant=tenant,
+        name=name,
+        prefix=plaintext[:DISPLAY_PREFIX_LENGTH],
+        key_hash=hash_key(plaintext),
+        created_at=now,
+    )
+    return NewKey(key, plaintext)
+
+
+def authenticate(plaintext: str) -> ApiKey | None:
+    key = ApiKey.get_or_none(ApiKey.key_hash == hash_key(plaintext))
+    if key is None or key.revoked_at is not None:
+        return None
+    return key
+
+
+def ensure_admin_key(plaintext: str, now: datetime) -> None:
+    """Make the configured HOOKLINE_ADMIN_KEY usable, so scripts need no manual step."""
+    with database.atomic():
+        if ApiKey.get_or_none(ApiKey.key_hash == hash_key(plaintext)) is None:
+            create_api_key(None, now, name="admin key from configuration", plaintext=plaintext)

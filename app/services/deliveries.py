@@ -1,0 +1,78 @@
+"""Delivery logs and manual resend, scoped to a tenant like every read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import DELIVERING, DELIVERY_STATUSES, PENDING, Attempt, Delivery, Event, Webhook
+
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Delivery]
+    next_cursor: str | None
+
+
+def list_deliveries(
+    webhook: Webhook,
+    status: str | None = None,
+    event_type: str | None = None,
+    limit: int = 50,
+    before: str | None = None,
+) -> Page:
+    """Newest first; `before` is the cursor (a delivery id) returned with the previous page."""
+    if status is not None and status not in DELIVERY_STATUSES:
+        raise InvalidInput("status", f"must be one of {', '.join(DELIVERY_STATUSES)}")
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
+    query = Delivery.for_webhook(webhook.id)
+    if status:
+        query = query.where(Delivery.status == status)
+    if event_type:
+        query = query.where(Event.type == event_type)
+    if before:
+        query = query.where(Delivery.id < before)
+    rows = list(query.limit(limit + 1))
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return Page(rows[:limit], next_cursor)
+
+
+def get_delivery(delivery_id: str, tenant_id: int | None) -> Delivery:
+    query = (
+        Delivery.select(Delivery, Event, Webhook)
+        .join(Event)
+        .switch(Delivery)
+        .join(Webhook)
+        .where(Delivery.id == delivery_id)
+    )
+    if tenant_id is not None:
+        query = query.where(Webhook.tenant == tenant_id)
+    delivery = query.first()
+    if delivery is None:
+        raise NotFound(f"no delivery {delivery_id!r}")
+    return delivery
+
+
+def attempts_of(delivery: Delivery) -> list[Attempt]:
+    return list(Attempt.select().where(Attempt.delivery == delivery.id).order_by(Attempt.number))
+
+
+def resend_delivery(delivery_id: str, tenant_id: int | None, now: datetime) -> Delivery:
+    """Queue one more attempt now, with the same `webhook-id`.
+
+    A retry that was already scheduled is replaced, not joined: the row simply becomes due
+    now, so there is never a second send of the same delivery.
+    """
+    delivery = get_delivery(delivery_id, tenant_id)
+    queued = (
+        Delivery.update(status=PENDING, next_attempt_at=now, updated_at=now)
+        .where((Delivery.id == delivery.id) & (Delivery.status != DELIVERING))
+        .execute()
+    )
+    if not queued:
+        raise Conflict("this delivery is being sent right now; try again when the attempt finishes")
+    return get_delivery(delivery_id, tenant_id)

@@ -1,0 +1,157 @@
+"""The delivery queue in the database: claim due rows under a lease, record what happened.
+
+Every process (serve or worker) claims with a lease instead of a lock held across the HTTP
+request. A process that dies mid-send leaves rows in `delivering` whose lease runs out, and
+the next sweep anywhere claims them again: at-least-once, with `webhook-id` for dedupe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+from app.db import database, is_sqlite
+from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Webhook
+from app.policy import Outcome, RetryPolicy, classify
+
+MAX_RESPONSE_BODY_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """What one send needs, read once at claim time."""
+
+    id: str
+    attempts: int
+    lease_expires_at: datetime
+    event_id: str
+    event_type: str
+    body: bytes
+    webhook_id: str
+    url: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    started_at: datetime
+    duration_ms: int
+    request_headers: dict
+    status_code: int | None = None
+    response_body: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+
+def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[ClaimedDelivery]:
+    """Mark up to `limit` due deliveries as ours until the lease expires.
+
+    SQLite: the IMMEDIATE transaction serialises claimers. PostgreSQL: `SKIP LOCKED` lets
+    several workers claim disjoint rows at once.
+    """
+    lease = now + timedelta(seconds=lease_seconds)
+    due = Delivery.due(now).limit(limit)
+    if not is_sqlite():
+        due = due.for_update(skip_locked=True, of=Delivery)
+    with database.atomic():
+        claimed = [
+            row.id
+            for row in Delivery.update(status=DELIVERING, lease_expires_at=lease, updated_at=now)
+            .where(Delivery.id.in_(due))
+            .returning(Delivery.id)
+            .execute()
+        ]
+    if not claimed:
+        return []
+    rows = (
+        Delivery.select(Delivery, Event, Webhook)
+        .join(Event)
+        .switch(Delivery)
+        .join(Webhook)
+        .where(Delivery.id.in_(claimed))
+        .order_by(Delivery.next_attempt_at)
+    )
+    return [
+        ClaimedDelivery(
+            id=row.id,
+            attempts=row.attempts,
+            lease_expires_at=row.lease_expires_at,
+            event_id=row.event.id,
+            event_type=row.event.type,
+            body=row.event.envelope(),
+            webhook_id=row.webhook.id,
+            url=row.webhook.url,
+            secret=row.webhook.secret,
+        )
+        for row in rows
+    ]
+
+
+def record_result(
+    claimed: ClaimedDelivery,
+    result: AttemptResult,
+    now: datetime,
+    policy: RetryPolicy,
+    random: Callable[[], float],
+) -> str:
+    """Log the attempt and move the delivery on; returns its new status."""
+    outcome = classify(result.status_code)
+    attempts = claimed.attempts + 1
+    next_attempt_at = None
+    if outcome is Outcome.SUCCEEDED:
+        status = SUCCEEDED
+    elif outcome is Outcome.RETRY:
+        next_attempt_at = policy.next_attempt_at(attempts, now, random, result.retry_after)
+        status = PENDING if next_attempt_at else FAILED
+    else:
+        status = FAILED
+    with database.atomic():
+        Attempt.create(
+            delivery=claimed.id,
+            number=attempts,
+            started_at=result.started_at,
+            duration_ms=result.duration_ms,
+            request_headers=result.request_headers,
+            response_status=result.status_code,
+            response_body=None if result.response_body is None else result.response_body[:MAX_RESPONSE_BODY_CHARS],
+            error=result.error,
+        )
+        # Only the holder of the current lease may move the row: if ours expired and another
+        # process claimed it meanwhile, its result wins and ours stays in the attempt log.
+        moved = (
+            Delivery.update(
+                status=status,
+                attempts=attempts,
+                next_attempt_at=next_attempt_at,
+                lease_expires_at=None,
+                last_status_code=result.status_code,
+                last_error=result.error,
+                updated_at=now,
+            )
+            .where(
+                (Delivery.id == claimed.id)
+                & (Delivery.status == DELIVERING)
+                & (Delivery.lease_expires_at == claimed.lease_expires_at)
+            )
+            .execute()
+        )
+        if moved:
+            _update_webhook_health(claimed.webhook_id, outcome, status, result.status_code, now)
+    return status
+
+
+def _update_webhook_health(webhook_id: str, outcome: Outcome, status: str, status_code: int | None, now: datetime) -> None:
+    if outcome is Outcome.SUCCEEDED:
+        Webhook.update(consecutive_failures=0).where(
+            (Webhook.id == webhook_id) & (Webhook.consecutive_failures != 0)
+        ).execute()
+    elif status == FAILED:
+        changes = {Webhook.consecutive_failures: Webhook.consecutive_failures + 1}
+        if outcome is Outcome.GONE:
+            changes.update({
+                Webhook.enabled: False,
+                Webhook.disabled_reason: f"The endpoint answered {status_code} Gone on {now:%Y-%m-%d %H:%M} UTC",
+                Webhook.updated_at: now,
+            })
+        Webhook.update(changes).where(Webhook.id == webhook_id).execute()

@@ -1,0 +1,139 @@
+"""Webhook endpoints: create, read, change, delete, always within one tenant's scope.
+
+`tenant_id=None` is the admin scope (every tenant). A row outside the caller's scope is
+reported as not found, never as forbidden, so ids of other tenants cannot be probed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from app.config import Settings
+from app.db import database
+from app.errors import InvalidInput, NotFound
+from app.models import EventType, Tenant, Webhook
+from app.signing import generate_secret
+from app.subscriptions import is_valid_pattern, is_wildcard
+from app.urls import UrlRejected, check_webhook_url
+
+EDITABLE = ("name", "url", "description", "events", "enabled")
+
+
+@dataclass(frozen=True)
+class NewWebhook:
+    webhook: Webhook
+    secret: str
+
+
+def create_webhook(tenant: Tenant, fields: dict, settings: Settings, now: datetime) -> NewWebhook:
+    _reject_unknown(fields, allowed=EDITABLE + ("tenant",))
+    url = _url(fields.get("url"), settings)
+    values = {
+        "name": _name(fields["name"]) if "name" in fields else urlsplit(url).hostname,
+        "url": url,
+        "description": _description(fields.get("description", "")),
+        "events": _events(fields.get("events", ["*"]), settings),
+        "enabled": _enabled(fields.get("enabled", True)),
+    }
+    secret = generate_secret()
+    webhook = Webhook.create(tenant=tenant, secret=secret, created_at=now, updated_at=now, **values)
+    return NewWebhook(webhook, secret)
+
+
+def list_webhooks(tenant_id: int | None) -> list[Webhook]:
+    query = Webhook.select(Webhook, Tenant).join(Tenant).order_by(Webhook.created_at)
+    if tenant_id is not None:
+        query = query.where(Webhook.tenant == tenant_id)
+    return list(query)
+
+
+def get_webhook(webhook_id: str, tenant_id: int | None) -> Webhook:
+    query = Webhook.select(Webhook, Tenant).join(Tenant).where(Webhook.id == webhook_id)
+    if tenant_id is not None:
+        query = query.where(Webhook.tenant == tenant_id)
+    webhook = query.first()
+    if webhook is None:
+        raise NotFound(f"no webhook {webhook_id!r}")
+    return webhook
+
+
+def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, settings: Settings, now: datetime) -> Webhook:
+    _reject_unknown(fields, allowed=EDITABLE)
+    parsers = {
+        "name": _name,
+        "url": lambda value: _url(value, settings),
+        "description": _description,
+        "events": lambda value: _events(value, settings),
+        "enabled": _enabled,
+    }
+    changes = {key: parsers[key](value) for key, value in fields.items()}
+    with database.atomic():
+        webhook = get_webhook(webhook_id, tenant_id)
+        for key, value in changes.items():
+            setattr(webhook, key, value)
+        if changes.get("enabled") is True:
+            # A fresh start: the failure streak that may have disabled it is history now.
+            webhook.consecutive_failures = 0
+            webhook.disabled_reason = None
+        webhook.updated_at = now
+        webhook.save()
+    return webhook
+
+
+def delete_webhook(webhook_id: str, tenant_id: int | None) -> None:
+    with database.atomic():
+        webhook = get_webhook(webhook_id, tenant_id)
+        webhook.delete_instance()
+
+
+def _reject_unknown(fields: dict, allowed: tuple[str, ...]) -> None:
+    for key in fields:
+        if key not in allowed:
+            raise InvalidInput(key, f"unknown field (allowed: {', '.join(allowed)})")
+
+
+def _url(value: object, settings: Settings) -> str:
+    try:
+        return check_webhook_url(value, settings.allow_http, settings.allow_private_networks)
+    except UrlRejected as exc:
+        raise InvalidInput("url", str(exc)) from None
+
+
+def _name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("name", "required: a short label such as \"Billing service\"")
+    if len(value) > 200:
+        raise InvalidInput("name", "must be at most 200 characters")
+    return value.strip()
+
+
+def _description(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput("description", "must be a string")
+    if len(value) > 2000:
+        raise InvalidInput("description", "must be at most 2000 characters")
+    return value
+
+
+def _enabled(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput("enabled", "must be true or false")
+    return value
+
+
+def _events(value: object, settings: Settings) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        raise InvalidInput("events", "must be a non-empty list of event types, such as [\"order.created\"], [\"order.*\"] or [\"*\"]")
+    for pattern in value:
+        if not is_valid_pattern(pattern):
+            raise InvalidInput("events", f"{pattern!r} is not an event type or a wildcard such as \"order.*\"")
+    if settings.auto_register_event_types:
+        return list(dict.fromkeys(value))
+    exact = {pattern for pattern in value if not is_wildcard(pattern)}
+    known = {name for (name,) in EventType.active().select(EventType.name).where(EventType.name.in_(exact)).tuples()}
+    unknown = sorted(exact - known)
+    if unknown:
+        raise InvalidInput("events", f"unknown event type {unknown[0]!r}; see GET /api/v1/event-types")
+    return list(dict.fromkeys(value))

@@ -1,0 +1,35 @@
+"""Which webhooks an event type goes to, pure.
+
+A subscription is an exact type (`order.created`), a family (`order.*`, which also covers
+`order.item.added`) or `*` for everything.
+"""
+
+from __future__ import annotations
+
+import re
+
+EVENT_TYPE_NAME = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+ALL = "*"
+
+
+def is_valid_type_name(name: str) -> bool:
+    return len(name) <= 128 and bool(EVENT_TYPE_NAME.match(name))
+
+
+def is_wildcard(pattern: str) -> bool:
+    return pattern == ALL or pattern.endswith(".*")
+
+
+def is_valid_pattern(pattern: str) -> bool:
+    if pattern == ALL:
+        return True
+    return is_valid_type_name(pattern.removesuffix(".*"))
+
+
+def matches(patterns: list[str], event_type: str) -> bool:
+    for pattern in patterns:
+        if pattern == ALL or pattern == event_type:
+            return True
+        if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
+            return True
+    return False

@@ -1,0 +1,1 @@
+"""HTTP layer: thin handlers that parse, call a service and render."""

@@ -1,0 +1,218 @@
+"""JSON API v1: emit events, manage webhooks, read delivery logs.
+
+Handlers only parse, authorise and render. Database work runs in the thread pool so a
+slow disk never stalls the event loop that is also sending webhooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from starlette.concurrency import run_in_threadpool
+from starlette.endpoints import HTTPEndpoint
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.errors import Conflict, Forbidden, InvalidInput
+from app.models import ApiKey, Attempt, Delivery, Tenant
+from app.services import catalog, deliveries, events, tenants, webhooks
+from app.services.catalog import TEST_EVENT_TYPE
+from app.web.inputs import FORM_TYPE, api_key, content_type, parse_json, read_fields, scope_of
+from app.web.serializers import attempt_json, delivery_detail_json, delivery_json, event_type_json, webhook_json
+
+EMIT_FIELDS = {"type", "event", "data", "tenant", "idempotency_key"}
+TEST_POLL_SECONDS = 0.05
+
+
+def _acting_tenant(key: ApiKey, requested: object, now) -> Tenant:
+    """The tenant a write is for: the key's own, or any named one for an admin key."""
+    if key.is_admin:
+        return tenants.get_or_create_tenant(requested or Tenant.DEFAULT, now)
+    if requested is not None and requested != key.tenant.slug:
+        raise Forbidden(f"tenant: this API key belongs to tenant {key.tenant.slug!r}", "tenant")
+    return key.tenant
+
+
+def _state(request: Request):
+    return request.app.state
+
+
+def _wake_sender(request: Request) -> None:
+    dispatcher = _state(request).dispatcher
+    if dispatcher is not None:
+        dispatcher.wake()
+
+
+async def emit_event(request: Request) -> Response:
+    key = await api_key(request)
+    settings, clock = _state(request).settings, _state(request).clock
+    fields = await read_fields(request, settings.max_payload_bytes, allow_form=True)
+    unknown = sorted(set(fields) - EMIT_FIELDS)
+    if unknown:
+        raise InvalidInput(unknown[0], f"unknown field (allowed: {', '.join(sorted(EMIT_FIELDS))})")
+    if "type" in fields and "event" in fields and fields["type"] != fields["event"]:
+        raise InvalidInput("event", "is an alias of type; send only one of them")
+    type_name = fields.get("type", fields.get("event"))
+    data = fields.get("data", {})
+    if content_type(request) == FORM_TYPE:  # form fields are text; `data` holds JSON text
+        data = parse_json(data, field="data") if data.strip() else {}
+    idempotency_key = request.headers.get("idempotency-key", fields.get("idempotency_key"))
+
+    def emit():
+        now = clock()
+        tenant = _acting_tenant(key, fields.get("tenant"), now)
+        return events.emit_event(tenant, type_name, data, settings, now, idempotency_key=idempotency_key)
+
+    emitted = await run_in_threadpool(emit)
+    if emitted.deliveries and not emitted.replayed:
+        _wake_sender(request)
+    headers = {"Idempotent-Replayed": "true"} if emitted.replayed else None
+    return JSONResponse({"id": emitted.event_id, "deliveries": emitted.deliveries}, status_code=202, headers=headers)
+
+
+class WebhookCollection(HTTPEndpoint):
+    async def get(self, request: Request) -> Response:
+        key = await api_key(request)
+        scope = scope_of(key)
+        requested = request.query_params.get("tenant")
+        if key.is_admin and requested:
+            tenant = await run_in_threadpool(Tenant.get_or_none, Tenant.slug == requested)
+            if tenant is None:
+                return JSONResponse({"data": []})
+            scope = tenant.id
+        rows = await run_in_threadpool(webhooks.list_webhooks, scope)
+        return JSONResponse({"data": [webhook_json(w) for w in rows]})
+
+    async def post(self, request: Request) -> Response:
+        key = await api_key(request)
+        settings, clock = _state(request).settings, _state(request).clock
+        fields = await read_fields(request, settings.max_payload_bytes)
+
+        def create():
+            now = clock()
+            tenant = _acting_tenant(key, fields.get("tenant"), now)
+            return webhooks.create_webhook(tenant, fields, settings, now)
+
+        created = await run_in_threadpool(create)
+        body = {**webhook_json(created.webhook), "secret": created.secret}
+        return JSONResponse(body, status_code=201, headers={"Location": f"/api/v1/webhooks/{created.webhook.id}"})
+
+
+class WebhookResource(HTTPEndpoint):
+    async def get(self, request: Request) -> Response:
+        key = await api_key(request)
+        webhook = await run_in_threadpool(webhooks.get_webhook, request.path_params["id"], scope_of(key))
+        return JSONResponse(webhook_json(webhook))
+
+    async def patch(self, request: Request) -> Response:
+        key = await api_key(request)
+        settings, clock = _state(request).settings, _state(request).clock
+        fields = await read_fields(request, settings.max_payload_bytes)
+        webhook = await run_in_threadpool(
+            webhooks.update_webhook, request.path_params["id"], scope_of(key), fields, settings, clock()
+        )
+        if fields.get("enabled") is True:
+            _wake_sender(request)  # deliveries that waited while it was off are due now
+        return JSONResponse(webhook_json(webhook))
+
+    async def delete(self, request: Request) -> Response:
+        key = await api_key(request)
+        await run_in_threadpool(webhooks.delete_webhook, request.path_params["id"], scope_of(key))
+        return Response(status_code=204)
+
+
+async def send_test_event(request: Request) -> Response:
+    """Send one event to this webhook alone, then report how the first attempt went.
+
+    It waits (bounded by the request timeout) for the sender, which may run in this process
+    or in a worker, by watching the attempt log.
+    """
+    key = await api_key(request)
+    settings, clock = _state(request).settings, _state(request).clock
+    fields = await read_fields(request, settings.max_payload_bytes, optional=True)
+    unknown = sorted(set(fields) - {"type", "data"})
+    if unknown:
+        raise InvalidInput(unknown[0], "unknown field (allowed: type, data)")
+
+    def emit():
+        webhook = webhooks.get_webhook(request.path_params["id"], scope_of(key))
+        if not webhook.enabled:
+            raise Conflict("this webhook is disabled; enable it before sending a test event")
+        type_name = fields.get("type", TEST_EVENT_TYPE)
+        data = fields.get("data", {"message": "Test event from Hookline", "webhook_id": webhook.id})
+        emitted = events.emit_event(webhook.tenant, type_name, data, settings, clock(), only_webhook=webhook)
+        return Delivery.get(Delivery.event == emitted.event_id).id
+
+    delivery_id = await run_in_threadpool(emit)
+    _wake_sender(request)
+    attempt = await _first_attempt(delivery_id, settings.request_timeout + 5)
+    delivery = await run_in_threadpool(deliveries.get_delivery, delivery_id, scope_of(key))
+    body = {"delivery": delivery_json(delivery), "attempt": attempt_json(attempt) if attempt else None}
+    return JSONResponse(body, status_code=200 if attempt else 202)
+
+
+async def _first_attempt(delivery_id: str, timeout: float) -> Attempt | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        attempt = await run_in_threadpool(Attempt.get_or_none, Attempt.delivery == delivery_id)
+        if attempt is not None:
+            return attempt
+        await asyncio.sleep(TEST_POLL_SECONDS)
+    return None
+
+
+async def list_deliveries(request: Request) -> Response:
+    key = await api_key(request)
+    params = request.query_params
+    try:
+        limit = int(params.get("limit", 50))
+    except ValueError:
+        raise InvalidInput("limit", "must be an integer") from None
+
+    def query():
+        webhook = webhooks.get_webhook(request.path_params["id"], scope_of(key))
+        return deliveries.list_deliveries(
+            webhook, status=params.get("status"), event_type=params.get("event_type"), limit=limit, before=params.get("before")
+        )
+
+    page = await run_in_threadpool(query)
+    return JSONResponse({"data": [delivery_json(d) for d in page.items], "next_cursor": page.next_cursor})
+
+
+async def get_delivery(request: Request) -> Response:
+    key = await api_key(request)
+
+    def query():
+        delivery = deliveries.get_delivery(request.path_params["id"], scope_of(key))
+        return delivery, deliveries.attempts_of(delivery)
+
+    delivery, attempts = await run_in_threadpool(query)
+    return JSONResponse(delivery_detail_json(delivery, attempts))
+
+
+async def resend_delivery(request: Request) -> Response:
+    key = await api_key(request)
+    clock = _state(request).clock
+    delivery = await run_in_threadpool(deliveries.resend_delivery, request.path_params["id"], scope_of(key), clock())
+    _wake_sender(request)
+    return JSONResponse(delivery_json(delivery), status_code=202)
+
+
+async def list_event_types(request: Request) -> Response:
+    await api_key(request)
+    rows = await run_in_threadpool(catalog.list_event_types)
+    return JSONResponse({"data": [event_type_json(t) for t in rows]})
+
+
+routes = [
+    Route("/api/v1/events", emit_event, methods=["POST"]),
+    Route("/api/v1/webhooks", WebhookCollection),
+    Route("/api/v1/webhooks/{id}", WebhookResource),
+    Route("/api/v1/webhooks/{id}/test", send_test_event, methods=["POST"]),
+    Route("/api/v1/webhooks/{id}/deliveries", list_deliveries, methods=["GET"]),
+    Route("/api/v1/deliveries/{id}", get_delivery, methods=["GET"]),
+    Route("/api/v1/deliveries/{id}/resend", resend_delivery, methods=["POST"]),
+    Route("/api/v1/event-types", list_event_types, methods=["GET"]),
+]

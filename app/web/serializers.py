@@ -1,0 +1,68 @@
+"""JSON shapes of the API. Secrets appear only where a service just created them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from app.models import Attempt, Delivery, EventType, Webhook
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def webhook_json(webhook: Webhook) -> dict:
+    return {
+        "id": webhook.id,
+        "tenant": webhook.tenant.slug,
+        "name": webhook.name,
+        "url": webhook.url,
+        "description": webhook.description,
+        "events": webhook.events,
+        "enabled": webhook.enabled,
+        "disabled_reason": webhook.disabled_reason,
+        "consecutive_failures": webhook.consecutive_failures,
+        "created_at": iso(webhook.created_at),
+        "updated_at": iso(webhook.updated_at),
+    }
+
+
+def delivery_json(delivery: Delivery) -> dict:
+    return {
+        "id": delivery.id,
+        "event_id": delivery.event.id,
+        "event_type": delivery.event.type,
+        "webhook_id": delivery.webhook_id,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "next_attempt_at": iso(delivery.next_attempt_at) if delivery.status == "pending" else None,
+        "last_status_code": delivery.last_status_code,
+        "last_error": delivery.last_error,
+        "created_at": iso(delivery.created_at),
+        "updated_at": iso(delivery.updated_at),
+    }
+
+
+def delivery_detail_json(delivery: Delivery, attempts: list[Attempt]) -> dict:
+    return {
+        **delivery_json(delivery),
+        "payload": json.loads(delivery.event.envelope()),
+        "attempt_log": [attempt_json(attempt) for attempt in attempts],
+    }
+
+
+def attempt_json(attempt: Attempt) -> dict:
+    return {
+        "number": attempt.number,
+        "started_at": iso(attempt.started_at),
+        "duration_ms": attempt.duration_ms,
+        "request_headers": attempt.request_headers,
+        "response_status": attempt.response_status,
+        "response_body": attempt.response_body,
+        "error": attempt.error,
+    }
+
+
+def event_type_json(event_type: EventType) -> dict:
+    return {"name": event_type.name, "description": event_type.description, "example": event_type.example}
