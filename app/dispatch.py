@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random as random_module
+import socket
 import time
 from typing import Callable
 
@@ -178,10 +179,14 @@ async def _read_prefix(response: httpx.Response) -> str:
 
 
 def _describe(exc: httpx.HTTPError) -> str:
-    """A short reason a person can act on; the exception class alone says little."""
-    if isinstance(exc, httpx.ConnectError):
-        text = str(exc) or "connection failed"
-        if "refused" in text.lower():
+    """A short reason a person can act on, from the OS error under httpx's wrapper if any."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
             return "connection refused"
-        return f"could not connect: {text}"
+        if isinstance(cause, socket.gaierror):
+            return f"could not resolve host: {cause.strerror}"
+        if isinstance(cause, OSError) and cause.strerror:
+            return f"connection failed: {cause.strerror}"
+        cause = cause.__cause__ or cause.__context__
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
