@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 import uvicorn
 
@@ -17,6 +19,17 @@ from app.db import database
 from app.services.setup import prepare_database
 
 ADMIN_KEY = "hl_test_admin_key_0123456789abcdef"
+
+
+def eventually(check, timeout: float = 10, what: str = "the condition"):
+    """Poll `check` until it returns something truthy; bounded, for work in other threads."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class FakeClock:
@@ -47,7 +60,34 @@ class Received:
     body: bytes
 
 
-class Receiver:
+class ServerThread:
+    """Any ASGI app under a real uvicorn server on 127.0.0.1, in a background thread."""
+
+    def __init__(self, app, lifespan: str = "off"):
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        config = uvicorn.Config(app, interface="asgi3", log_level="warning", lifespan=lifespan, timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self):
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self._server.started, "server did not start"
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+
+
+class Receiver(ServerThread):
     """A webhook receiver under uvicorn that answers each path from a scripted plan.
 
     `plan("/hook", 500, 500, 200)` answers the first two requests with 500 and every later
@@ -59,15 +99,10 @@ class Receiver:
         self.in_flight = 0
         self.max_in_flight = 0
         self._plans: dict[str, list[Reply]] = {}
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self.port = self._sock.getsockname()[1]
-        config = uvicorn.Config(self.app, interface="asgi3", log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+        super().__init__(self.app)
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return super().url(path)
 
     def plan(self, path: str, *replies: int | Reply) -> None:
         self._plans[path] = [r if isinstance(r, Reply) else Reply(r) for r in replies]
@@ -76,13 +111,11 @@ class Receiver:
         return [r for r in self.requests if r.path == path]
 
     def wait_for(self, count: int, path: str | None = None, timeout: float = 10) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = self.to(path) if path else self.requests
-            if len(got) >= count:
-                return got
-            time.sleep(0.02)
-        raise AssertionError(f"receiver got {len(self.requests)} requests, expected {count} within {timeout}s")
+        def got():
+            received = self.to(path) if path else self.requests
+            return received if len(received) >= count else None
+
+        return eventually(got, timeout, f"{count} requests at the receiver")
 
     async def app(self, scope, receive, send):
         body = b""
@@ -104,17 +137,6 @@ class Receiver:
         raw_headers = [(k.lower().encode(), str(v).encode()) for k, v in reply.headers.items()]
         await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": reply.body})
-
-    def start(self) -> Receiver:
-        self._thread.start()
-        deadline = time.monotonic() + 5
-        while not self._server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -153,3 +175,46 @@ def db(settings, clock):
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
+
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@contextlib.contextmanager
+def serving(settings, clock, run_sender: bool):
+    """Hookline itself under uvicorn on loopback, and an httpx client pointed at it."""
+    from app.main import create_app
+
+    server = ServerThread(create_app(settings, clock=clock, run_sender=run_sender), lifespan="on").start()
+    try:
+        with httpx.Client(base_url=server.url(), timeout=30) as client:
+            yield client
+    finally:
+        server.stop()
+        database.close()
+
+
+@pytest.fixture
+def api(settings, clock):
+    """The API without a sender: deliveries stay queued, so tests can inspect them."""
+    with serving(settings, clock, run_sender=False) as client:
+        yield client
+
+
+@pytest.fixture
+def tenant_key(api, clock):
+    """A key of tenant "acme" (and a webhook-less tenant to go with it)."""
+    return _key_for("acme", clock)
+
+
+@pytest.fixture
+def other_tenant_key(api, clock):
+    return _key_for("globex", clock)
+
+
+def _key_for(slug: str, clock) -> dict:
+    from app.services.api_keys import create_api_key
+    from app.services.tenants import get_or_create_tenant
+
+    new = create_api_key(get_or_create_tenant(slug, clock()), clock())
+    return {"Authorization": f"Bearer {new.plaintext}"}

@@ -1,0 +1,168 @@
+"""POST /api/v1/events: what apps see when they emit, including every documented error."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.models import Delivery, Event
+from tests.conftest import ADMIN, serving
+
+
+def create_webhook(api, url="http://127.0.0.1:9/hook", headers=ADMIN, **fields) -> dict:
+    response = api.post("/api/v1/webhooks", json={"url": url, **fields}, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_emit_stores_the_event_and_one_delivery_per_subscriber(api):
+    create_webhook(api, events=["order.*"])
+    create_webhook(api, events=["user.signed_up"])
+    response = api.post("/api/v1/events", json={"type": "order.created", "data": {"id": 7}}, headers=ADMIN)
+    assert response.status_code == 202
+    body = response.json()
+    assert body["id"].startswith("evt_") and body["deliveries"] == 1
+    event = Event.get_by_id(body["id"])
+    assert (event.type, event.data) == ("order.created", '{"id":7}')
+    assert Delivery.select().where(Delivery.event == body["id"]).count() == 1
+
+
+def test_event_is_an_alias_of_type_and_data_may_be_any_json(api):
+    response = api.post("/api/v1/events", json={"event": "order.paid", "data": [1, "two"]}, headers=ADMIN)
+    assert response.status_code == 202
+    assert Event.get_by_id(response.json()["id"]).data == '[1,"two"]'
+
+
+def test_x_api_key_header_is_accepted(api):
+    response = api.post("/api/v1/events", json={"type": "order.paid"}, headers={"X-API-Key": ADMIN["Authorization"][7:]})
+    assert response.status_code == 202
+
+
+def test_form_posted_event(api):
+    create_webhook(api)
+    response = api.post("/api/v1/events", data={"type": "order.created", "data": '{"id": 3}'}, headers=ADMIN)
+    assert response.status_code == 202
+    assert response.json()["deliveries"] == 1
+    assert Event.get_by_id(response.json()["id"]).data == '{"id":3}'
+
+
+@pytest.mark.parametrize("where", ["header", "field"])
+def test_idempotency_key_returns_the_first_event_and_creates_nothing(api, where):
+    create_webhook(api)
+    body = {"type": "order.created", "data": {"n": 1}}
+    headers = dict(ADMIN)
+    if where == "header":
+        headers["Idempotency-Key"] = "order-1001"
+    else:
+        body["idempotency_key"] = "order-1001"
+    first = api.post("/api/v1/events", json=body, headers=headers)
+    again = api.post("/api/v1/events", json=body, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json() == {"id": first.json()["id"], "deliveries": 1}
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert (Event.select().count(), Delivery.select().count()) == (1, 1)
+
+
+def test_idempotency_key_expires_after_its_window(api, clock):
+    headers = {**ADMIN, "Idempotency-Key": "k1"}
+    first = api.post("/api/v1/events", json={"type": "order.paid"}, headers=headers).json()["id"]
+    clock.advance(24 * 3600 + 1)
+    second = api.post("/api/v1/events", json={"type": "order.paid"}, headers=headers).json()["id"]
+    assert first != second
+
+
+def test_idempotency_keys_are_per_tenant(api, tenant_key, other_tenant_key):
+    ids = {
+        api.post("/api/v1/events", json={"type": "order.paid"}, headers={**key, "Idempotency-Key": "same"}).json()["id"]
+        for key in (tenant_key, other_tenant_key)
+    }
+    assert len(ids) == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, phrase",
+    [
+        ({"content": b'{"type": "order.paid"', "headers": {"content-type": "application/json"}}, 400, "malformed JSON"),
+        ({"content": b"[1, 2]", "headers": {"content-type": "application/json"}}, 400, "JSON object"),
+        ({"content": b'{"type": "order.paid", "data": NaN}', "headers": {"content-type": "application/json"}}, 400, "NaN"),
+        ({"content": b"type=order.paid", "headers": {"content-type": "text/plain"}}, 415, "Content-Type"),
+        ({"content": b"{}", "headers": {}}, 415, "Content-Type"),
+        ({"json": {"data": {}}}, 422, "type: required"),
+        ({"json": {"type": "nope.unknown"}}, 422, "type: unknown event type 'nope.unknown'"),
+        ({"json": {"type": "bad type!"}}, 422, "type: 'bad type!' is not a valid event type name"),
+        ({"json": {"type": 5}}, 422, "type: required"),
+        ({"json": {"type": "order.paid", "colour": "red"}}, 422, "colour: unknown field"),
+        ({"json": {"type": "order.paid", "event": "order.created"}}, 422, "event: is an alias of type"),
+        ({"json": {"type": "order.paid", "idempotency_key": ""}}, 422, "idempotency_key: must be a string"),
+        ({"json": {"type": "order.paid", "tenant": "Not A Slug"}}, 422, "tenant: must be"),
+        ({"data": {"type": "order.paid", "data": "{oops"}}, 422, "data: not valid JSON"),
+    ],
+)
+def test_client_mistakes_get_a_clear_4xx_and_store_nothing(api, kwargs, status, phrase):
+    headers = {**ADMIN, **kwargs.pop("headers", {})}
+    response = api.post("/api/v1/events", headers=headers, **kwargs)
+    assert response.status_code == status, response.text
+    assert phrase in response.json()["error"]["message"]
+    if status == 422:
+        assert response.json()["error"]["field"] == phrase.split(":")[0]
+    assert Event.select().count() == 0
+
+
+def test_payload_over_the_limit_is_413(api, settings):
+    big = {"type": "order.paid", "data": "x" * settings.max_payload_bytes}
+    response = api.post("/api/v1/events", json=big, headers=ADMIN)
+    assert response.status_code == 413
+    assert "limit" in response.json()["error"]["message"]
+    assert Event.select().count() == 0
+
+
+@pytest.mark.parametrize(
+    "headers, phrase",
+    [
+        ({}, "missing API key"),
+        ({"Authorization": "Bearer hl_not_a_real_key"}, "invalid or revoked"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "missing API key"),
+        ({"X-API-Key": "wrong"}, "invalid or revoked"),
+    ],
+)
+def test_emit_needs_a_valid_key(api, headers, phrase):
+    response = api.post("/api/v1/events", json={"type": "order.paid"}, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert phrase in response.json()["error"]["message"]
+
+
+def test_revoked_key_is_refused(api, tenant_key, clock):
+    from app.models import ApiKey
+
+    ApiKey.update(revoked_at=clock()).where(ApiKey.tenant.is_null(False)).execute()
+    assert api.post("/api/v1/events", json={"type": "order.paid"}, headers=tenant_key).status_code == 401
+
+
+def test_tenant_key_cannot_emit_for_another_tenant(api, tenant_key):
+    response = api.post("/api/v1/events", json={"type": "order.paid", "tenant": "globex"}, headers=tenant_key)
+    assert response.status_code == 403
+    assert response.json()["error"]["field"] == "tenant"
+    assert api.post("/api/v1/events", json={"type": "order.paid", "tenant": "acme"}, headers=tenant_key).status_code == 202
+
+
+def test_events_only_reach_their_own_tenants_webhooks(api, tenant_key, other_tenant_key):
+    create_webhook(api, headers=tenant_key)
+    create_webhook(api, headers=other_tenant_key)
+    assert api.post("/api/v1/events", json={"type": "order.paid"}, headers=tenant_key).json()["deliveries"] == 1
+    admin_emit = api.post("/api/v1/events", json={"type": "order.paid", "tenant": "globex"}, headers=ADMIN)
+    assert admin_emit.json()["deliveries"] == 1
+    assert api.post("/api/v1/events", json={"type": "order.paid"}, headers=ADMIN).json()["deliveries"] == 0
+
+
+def test_auto_register_accepts_new_types(settings, clock):
+    with serving(settings.replace(auto_register_event_types=True), clock, run_sender=False) as client:
+        assert client.post("/api/v1/events", json={"type": "invoice.voided"}, headers=ADMIN).status_code == 202
+        names = [t["name"] for t in client.get("/api/v1/event-types", headers=ADMIN).json()["data"]]
+    assert "invoice.voided" in names
+
+
+def test_unknown_routes_and_methods_answer_json(api):
+    missing = api.get("/api/v1/nothing-here", headers=ADMIN)
+    assert missing.status_code == 404 and missing.json()["error"]["message"] == "Not Found"
+    wrong_method = api.get("/api/v1/events", headers=ADMIN)
+    assert wrong_method.status_code == 405 and "error" in wrong_method.json()
