@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import math
 import os
 import re
 import tomllib
@@ -163,8 +164,8 @@ def parse_duration(name: str, value: object) -> float:
         if not match:
             raise ConfigError(f"{name}: {value!r} is not a duration (examples: 30, \"5s\", \"5m\", \"2h\")")
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds < 0:
-        raise ConfigError(f"{name}: must not be negative")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(f"{name}: must be a finite, non-negative duration")
     return seconds
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 
-EVENT_TYPE_NAME = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+EVENT_TYPE_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 ALL = "*"
 
 
 def is_valid_type_name(name: str) -> bool:
-    return len(name) <= 128 and bool(EVENT_TYPE_NAME.match(name))
+    return len(name) <= 128 and bool(EVENT_TYPE_NAME.fullmatch(name))
 
 
 def is_wildcard(pattern: str) -> bool:

@@ -8,10 +8,13 @@ belongs to the delivery path (see the hardening issue); here literal IP addresse
 from __future__ import annotations
 
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 2048
-LOCAL_NAMES = ("localhost", "localhost.", "metadata.google.internal")
+METADATA_NAMES = ("metadata.google.internal",)
+# Cloud instance metadata (AWS, GCP, Azure; AWS over IPv6): never allowlistable.
+METADATA_ADDRESSES = (ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"))
 
 
 class UrlRejected(ValueError):
@@ -46,16 +49,32 @@ def check_webhook_url(url: object, allow_http: bool, allow_private_networks: tup
 
 
 def _check_host(host: str, allow_private_networks: tuple[str, ...]) -> None:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        if host in LOCAL_NAMES or host.endswith(".localhost"):
-            address = ipaddress.ip_address("127.0.0.1") if host != "metadata.google.internal" else None
-            if address is None or not _allowlisted(address, allow_private_networks):
-                raise UrlRejected(f"{host} is a private address; add its network to allow_private_networks to deliver there") from None
-        return
+    host = host.removesuffix(".")  # "localhost." names the same host as "localhost"
+    if host in METADATA_NAMES:
+        raise UrlRejected(f"{host} is a cloud metadata service and is never a webhook target")
+    if host == "localhost" or host.endswith(".localhost"):
+        address = ipaddress.ip_address("127.0.0.1")
+    else:
+        address = _literal_address(host)
+        if address is None:
+            return
+    if address in METADATA_ADDRESSES:
+        raise UrlRejected(f"{host} is a cloud metadata service and is never a webhook target")
     if not address.is_global and not _allowlisted(address, allow_private_networks):
         raise UrlRejected(f"{host} is a private or reserved address; add its network to allow_private_networks to deliver there")
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host *text* denotes without DNS, including the legacy IPv4 spellings
+    (`127.1`, `2130706433`, `0x7f.0.0.1`) that the system resolver also accepts."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def _allowlisted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, networks: tuple[str, ...]) -> bool:

@@ -137,7 +137,9 @@ def test_parse_duration(value, seconds):
         ("s", "'s' is not a duration"),
         ("", "'' is not a duration"),
         (True, "True is not a duration"),
-        (-1, "must not be negative"),
+        (-1, "must be a finite, non-negative duration"),
+        (float("nan"), "must be a finite, non-negative duration"),
+        (float("inf"), "must be a finite, non-negative duration"),
     ],
 )
 def test_parse_duration_rejects(value, message):
@@ -167,7 +169,7 @@ def test_parse_duration_rejects(value, message):
         ("retry_schedule = []", {}, "retry_schedule: expected a non-empty list of durations"),
         ("", {"HOOKLINE_RETRY_SCHEDULE": " , "}, "HOOKLINE_RETRY_SCHEDULE: expected a non-empty list of durations"),
         ('retry_schedule = [0, "soon"]', {}, "retry_schedule: 'soon' is not a duration"),
-        ("request_timeout = -1", {}, "request_timeout: must not be negative"),
+        ("request_timeout = -1", {}, "request_timeout: must be a finite, non-negative duration"),
         ("request_timeout = 0", {}, r"request_timeout \(HOOKLINE_REQUEST_TIMEOUT\): must be greater than 0"),
         ("retry_jitter = 1", {}, r"retry_jitter \(HOOKLINE_RETRY_JITTER\): must be between 0 and 1"),
         ("lease_seconds = 10", {}, r"lease_seconds \(HOOKLINE_LEASE_SECONDS\): must be longer than request_timeout"),

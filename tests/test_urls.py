@@ -20,7 +20,7 @@ def long_url(length: int) -> str:
         ("https://10.0.0.1/hook", False, ("10.0.0.0/8",)),
         ("https://192.168.1.1/hook", False, ("10.0.0.0/8", "192.168.1.0/24")),
         ("https://[::1]/hook", False, ("::1/128",)),
-        ("https://169.254.169.254/latest", False, ("169.254.0.0/16",)),
+        ("https://169.254.10.20/hook", False, ("169.254.0.0/16",)),
         ("https://localhost/hook", False, ("127.0.0.0/8",)),
         ("https://LocalHost./hook", False, ("127.0.0.0/8",)),
         ("https://foo.localhost/hook", False, ("127.0.0.0/8",)),
@@ -66,12 +66,12 @@ def test_malformed_urls_are_refused(url, allow_http, networks, phrase):
         ("https://10.0.0.1/hook", ()),
         ("https://192.168.1.1/hook", ()),
         ("https://[::1]/hook", ()),
-        ("https://169.254.169.254/latest/meta-data", ()),
+        ("https://169.254.10.20/hook", ()),
         ("https://0.0.0.0/hook", ()),
         ("https://[::ffff:127.0.0.1]/hook", ("127.0.0.0/8",)),
         ("https://10.0.0.1/hook", ("192.168.0.0/16",)),
         ("https://[::1]/hook", ("127.0.0.0/8",)),
-        ("https://169.254.169.254/latest", ("10.0.0.0/8", "192.168.0.0/16")),
+        ("https://169.254.10.20/hook", ("10.0.0.0/8", "192.168.0.0/16")),
     ],
 )
 def test_private_addresses_are_refused_unless_allowlisted(url, networks):
@@ -86,14 +86,29 @@ def test_private_addresses_are_refused_unless_allowlisted(url, networks):
         ("https://localhost./hook", ()),
         ("https://foo.localhost/hook", ()),
         ("https://localhost/hook", ("::1/128", "10.0.0.0/8")),
+        pytest.param("https://foo.localhost./hook", (), id="trailing-dot-localhost"),
+        ("https://127.1/hook", ()),
+        ("https://2130706433/hook", ()),
+        ("https://0x7f.0.0.1/hook", ()),
+        ("https://0177.0.0.1/hook", ()),
+    ],
+)
+def test_local_names_and_legacy_ipv4_spellings_are_refused(url, networks):
+    with pytest.raises(UrlRejected, match="is a private or reserved address; add its network to allow_private_networks"):
+        check_webhook_url(url, False, networks)
+
+
+@pytest.mark.parametrize(
+    ("url", "networks"),
+    [
         ("https://metadata.google.internal/computeMetadata/v1/", ()),
         ("https://metadata.google.internal/computeMetadata/v1/", ("127.0.0.0/8", "169.254.0.0/16")),
         ("https://METADATA.google.internal/", ("0.0.0.0/0", "::/0")),
-        # Bug: a trailing dot names the same host but skips the name check.
-        pytest.param("https://foo.localhost./hook", (), id="trailing-dot-localhost"),
         pytest.param("https://metadata.google.internal./computeMetadata/v1/", (), id="trailing-dot-metadata"),
+        ("https://169.254.169.254/latest/meta-data/", ("169.254.0.0/16",)),
+        ("https://[fd00:ec2::254]/latest/meta-data/", ("fc00::/7",)),
     ],
 )
-def test_local_names_are_refused(url, networks):
-    with pytest.raises(UrlRejected, match="is a private address; add its network to allow_private_networks"):
+def test_cloud_metadata_is_refused_even_when_allowlisted(url, networks):
+    with pytest.raises(UrlRejected, match="cloud metadata service and is never a webhook target"):
         check_webhook_url(url, False, networks)
