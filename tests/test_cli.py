@@ -1,0 +1,122 @@
+"""The `hookline` command as a user runs it: real subprocesses, a real receiver."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.models import Tenant
+from app.services.api_keys import authenticate
+from app.services.events import emit_event
+from app.services.webhooks import create_webhook
+from tests.conftest import ADMIN, ADMIN_KEY, eventually
+
+HOOKLINE = str(Path(sys.executable).parent / "hookline")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def env(tmp_path, settings):
+    """A clean environment: the project's config.toml, the test's database."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOOKLINE_CONFIG": str(Path(__file__).parent.parent / "config.toml"),
+        "HOOKLINE_DATABASE_URL": settings.database_url,
+        "HOOKLINE_SWEEP_INTERVAL": "0.2",
+    }
+
+
+def run(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([HOOKLINE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_create_key_prints_a_working_key_once(env, tmp_path, db):
+    result = run(["create-key", "--tenant", "acme", "--name", "ci"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    plaintext = result.stdout.strip()
+    assert plaintext.startswith("hl_") and len(plaintext) >= 40
+    assert "shown only this once" in result.stderr and plaintext not in result.stderr
+    key = authenticate(plaintext)
+    assert key.tenant.slug == "acme" and key.prefix == plaintext[:11] and key.key_hash != plaintext
+
+    admin = run(["create-key", "--admin"], env, tmp_path)
+    assert authenticate(admin.stdout.strip()).is_admin
+
+
+@pytest.mark.parametrize(
+    "extra_env, args, phrase",
+    [
+        ({"HOOKLINE_PORT": "abc"}, ["serve"], "HOOKLINE_PORT: expected an integer"),
+        ({"HOOKLINE_ADMIN_KEY": "short"}, ["serve"], "admin_key (HOOKLINE_ADMIN_KEY): must be at least 24 characters"),
+        ({"HOOKLINE_CONFIG": "/nonexistent/hookline.toml"}, ["worker"], "config file /nonexistent/hookline.toml does not exist"),
+        ({}, ["create-key", "--tenant", "Bad Name"], "tenant: must be"),
+    ],
+)
+def test_invalid_configuration_stops_start_up_naming_the_key(env, tmp_path, extra_env, args, phrase):
+    result = run(args, {**env, **extra_env}, tmp_path)
+    assert result.returncode == 2
+    assert phrase in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def start(args: list[str], env: dict, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([HOOKLINE, *args], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop(process: subprocess.Popen) -> str:
+    """SIGTERM, as a service manager would; uvicorn re-raises it after a clean shutdown."""
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode in (0, -signal.SIGTERM), stderr
+    assert "Traceback" not in stderr, stderr
+    return stderr
+
+
+def test_serve_dev_delivers_an_emitted_event(env, tmp_path, receiver):
+    port = free_port()
+    process = start(["serve", "--dev", "--port", str(port)], {**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY}, tmp_path)
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def healthy():
+            try:
+                return httpx.get(f"{base}/healthz").status_code == 200
+            except httpx.ConnectError:
+                return process.poll() is not None  # exited: stop waiting, the assert below says why
+
+        eventually(healthy, 30, "hookline serve to answer")
+        assert process.poll() is None
+        hook = httpx.post(f"{base}/api/v1/webhooks", json={"url": receiver.url(), "events": ["order.*"]}, headers=ADMIN)
+        assert hook.status_code == 201, hook.text
+        emitted = httpx.post(f"{base}/api/v1/events", json={"type": "order.created", "data": {"id": 1}}, headers=ADMIN)
+        assert emitted.status_code == 202
+        (request,) = receiver.wait_for(1)
+        assert request.headers["webhook-id"] == emitted.json()["id"]
+    finally:
+        stderr = stop(process)
+    assert "DEVELOPMENT MODE" in stderr
+    assert "Application shutdown complete" in stderr
+
+
+def test_worker_sends_what_is_queued_without_serving_http(env, tmp_path, settings, clock, db, receiver):
+    tenant = Tenant.get(Tenant.slug == "default")
+    create_webhook(tenant, {"url": receiver.url()}, settings, clock())
+    emitted = emit_event(tenant, "order.paid", {"id": 9}, settings, clock())
+    process = start(["worker", "--dev"], env, tmp_path)
+    try:
+        (request,) = receiver.wait_for(1, timeout=30)
+        assert request.headers["webhook-id"] == emitted.event_id
+    finally:
+        stop(process)
