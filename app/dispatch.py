@@ -85,7 +85,12 @@ class Dispatcher:
                 if self._saturated:
                     break
                 wanted = min(free, self.settings.sweep_batch_size)
-                batch = await anyio.to_thread.run_sync(claim_due, self.clock(), wanted, self.settings.lease_seconds)
+                try:
+                    batch = await anyio.to_thread.run_sync(claim_due, self.clock(), wanted, self.settings.lease_seconds)
+                except Exception:
+                    # e.g. the database is briefly unavailable: nothing was claimed, the next tick retries
+                    log.exception("could not claim due deliveries")
+                    break
                 for claimed in batch:
                     task = asyncio.create_task(self._deliver(claimed))
                     self._in_flight.add(task)

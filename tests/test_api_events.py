@@ -83,6 +83,7 @@ def test_idempotency_keys_are_per_tenant(api, tenant_key, other_tenant_key):
     [
         ({"content": b'{"type": "order.paid"', "headers": {"content-type": "application/json"}}, 400, "malformed JSON"),
         ({"content": b"[1, 2]", "headers": {"content-type": "application/json"}}, 400, "JSON object"),
+        ({"content": b'{"type": "\xff"}', "headers": {"content-type": "application/json"}}, 400, "malformed JSON"),
         ({"content": b'{"type": "order.paid", "data": NaN}', "headers": {"content-type": "application/json"}}, 400, "NaN"),
         ({"content": b"type=order.paid", "headers": {"content-type": "text/plain"}}, 415, "Content-Type"),
         ({"content": b"{}", "headers": {}}, 415, "Content-Type"),

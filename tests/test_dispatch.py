@@ -13,7 +13,7 @@ import pytest
 
 from app.dispatch import Dispatcher, build_client
 from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Tenant, Webhook
-from app.services.delivery_queue import claim_due
+from app.services.delivery_queue import claim_due, record_result
 from app.services.deliveries import resend_delivery
 from app.services.events import emit_event
 from app.services.webhooks import create_webhook, update_webhook
@@ -214,8 +214,6 @@ async def test_stale_claim_cannot_overwrite_the_new_one(db, settings, clock, rec
         (stale,) = claim_due(clock(), 10, settings.lease_seconds)
         clock.advance(settings.lease_seconds)
         (fresh,) = claim_due(clock(), 10, settings.lease_seconds)
-        from app.services.delivery_queue import record_result
-
         receiver.plan("/hook", 500, 200)
         stale_result = await dispatcher.send(stale)
         fresh_result = await dispatcher.send(fresh)
@@ -225,6 +223,18 @@ async def test_stale_claim_cannot_overwrite_the_new_one(db, settings, clock, rec
     delivery = only_delivery()
     assert (delivery.status, delivery.attempts) == (SUCCEEDED, 1)
     assert Attempt.select().count() == 2, "both attempts stay in the log"
+
+
+async def test_webhook_deleted_mid_send_is_not_an_error(db, settings, clock, receiver):
+    webhook = make_webhook(settings, clock, receiver.url())
+    emit(settings, clock)
+    async with build_client(settings) as client:
+        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
+        (claimed,) = claim_due(clock(), 10, settings.lease_seconds)
+        result = await dispatcher.send(claimed)
+        Webhook.get_by_id(webhook.id).delete_instance()
+        record_result(claimed, result, clock(), dispatcher.policy, NO_JITTER)
+    assert (Delivery.select().count(), Attempt.select().count()) == (0, 0)
 
 
 async def test_concurrency_is_bounded(db, settings, clock, receiver):

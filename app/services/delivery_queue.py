@@ -107,16 +107,6 @@ def record_result(
     else:
         status = FAILED
     with database.atomic():
-        Attempt.create(
-            delivery=claimed.id,
-            number=attempts,
-            started_at=result.started_at,
-            duration_ms=result.duration_ms,
-            request_headers=result.request_headers,
-            response_status=result.status_code,
-            response_body=None if result.response_body is None else result.response_body[:MAX_RESPONSE_BODY_CHARS],
-            error=result.error,
-        )
         # Only the holder of the current lease may move the row: if ours expired and another
         # process claimed it meanwhile, its result wins and ours stays in the attempt log.
         moved = (
@@ -138,6 +128,18 @@ def record_result(
         )
         if moved:
             _update_webhook_health(claimed.webhook_id, outcome, status, result.status_code, now)
+        elif not Delivery.select().where(Delivery.id == claimed.id).exists():
+            return status  # the webhook was deleted while we were sending: nothing to log against
+        Attempt.create(
+            delivery=claimed.id,
+            number=attempts,
+            started_at=result.started_at,
+            duration_ms=result.duration_ms,
+            request_headers=result.request_headers,
+            response_status=result.status_code,
+            response_body=None if result.response_body is None else result.response_body[:MAX_RESPONSE_BODY_CHARS],
+            error=result.error,
+        )
     return status
 
 

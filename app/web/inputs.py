@@ -59,7 +59,7 @@ async def read_fields(request: Request, limit: int, allow_form: bool = False, op
     if optional and not body.strip():
         return {}
     if kind == JSON_TYPE:
-        value = parse_json(body.decode("utf-8", errors="replace"), field=None)
+        value = parse_json(body, field=None)
         if not isinstance(value, dict):
             raise BadRequest("request body must be a JSON object")
         return value
@@ -72,7 +72,7 @@ async def read_fields(request: Request, limit: int, allow_form: bool = False, op
     raise BadRequest(f"Content-Type must be {accepted}", 415)
 
 
-def parse_json(text: str, field: str | None) -> object:
+def parse_json(text: str | bytes, field: str | None) -> object:
     """Strict JSON: NaN and Infinity are not JSON, and receivers would choke on them."""
     try:
         return json.loads(text, parse_constant=_reject_constant)
