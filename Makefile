@@ -27,5 +27,9 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(ARGS)
 
+## Benchmarks (loopback only, bounded); prints a table. Not part of `make test`.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.end_to_end $(ARGS)
+
 clean:
 	rm -rf $(VENV) data .pytest_cache

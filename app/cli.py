@@ -21,19 +21,24 @@ DEV_WARNING = """
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hookline", description="Self-hosted webhook delivery.")
-    parser.add_argument("--config", help="path of config.toml (default: $HOOKLINE_CONFIG or ./config.toml)")
+    config_option = argparse.ArgumentParser(add_help=False)
+    config_option.add_argument(
+        "--config", default=argparse.SUPPRESS, help="path of config.toml (default: $HOOKLINE_CONFIG or ./config.toml)"
+    )
+    parser = argparse.ArgumentParser(prog="hookline", description="Self-hosted webhook delivery.", parents=[config_option])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the API and the delivery scheduler in one process")
+    serve = commands.add_parser("serve", help="run the API and the delivery scheduler in one process", parents=[config_option])
     serve.add_argument("--dev", action="store_true", help="allow http:// and loopback receivers, for local trials")
     serve.add_argument("--host", help="listen address (overrides config)")
     serve.add_argument("--port", type=int, help="listen port (overrides config)")
 
-    worker = commands.add_parser("worker", help="run only the delivery scheduler (no HTTP), to add senders")
+    worker = commands.add_parser(
+        "worker", help="run only the delivery scheduler (no HTTP), to add senders", parents=[config_option]
+    )
     worker.add_argument("--dev", action="store_true", help="allow http:// and loopback receivers")
 
-    create_key = commands.add_parser("create-key", help="create an API key and print it once")
+    create_key = commands.add_parser("create-key", help="create an API key and print it once", parents=[config_option])
     create_key.add_argument("--tenant", default="default", help="tenant the key acts for (created if new)")
     create_key.add_argument("--admin", action="store_true", help="an admin key: acts for every tenant")
     create_key.add_argument("--name", default="", help="a label to recognise the key by")
@@ -42,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(getattr(args, "config", None))
         if getattr(args, "dev", False):
             settings = settings.for_dev()
         if args.command == "serve":

@@ -63,7 +63,6 @@ class ApiKey(BaseModel):
     prefix = peewee.CharField(max_length=16)
     key_hash = peewee.CharField(unique=True, max_length=64)
     created_at = UTCDateTimeField()
-    last_used_at = UTCDateTimeField(null=True)
     revoked_at = UTCDateTimeField(null=True)
 
     @property

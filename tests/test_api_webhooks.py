@@ -160,6 +160,9 @@ def test_a_tenant_never_sees_or_touches_another_tenants_rows(api, tenant_key, ot
     assert [r.status_code for r in attempts] == [404] * len(attempts)
     assert Webhook.get_by_id(theirs["id"]).name == theirs["name"]
 
+    named = api.get("/api/v1/webhooks", params={"tenant": "globex"}, headers=tenant_key)
+    assert named.status_code == 403 and named.json()["error"]["field"] == "tenant"
+
     # The admin key sees both tenants, and can narrow the list to one.
     assert len(api.get("/api/v1/webhooks", headers=ADMIN).json()["data"]) == 2
     only = api.get("/api/v1/webhooks", params={"tenant": "globex"}, headers=ADMIN).json()["data"]

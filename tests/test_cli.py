@@ -55,6 +55,24 @@ def test_create_key_prints_a_working_key_once(env, tmp_path, db):
     assert authenticate(admin.stdout.strip()).is_admin
 
 
+def test_changing_the_configured_admin_key_revokes_the_old_one(env, tmp_path, db):
+    for key in ("hl_first_admin_key_000000000000", "hl_second_admin_key_00000000000"):
+        result = run(["create-key", "--tenant", "acme"], {**env, "HOOKLINE_ADMIN_KEY": key}, tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert authenticate("hl_first_admin_key_000000000000") is None
+    assert authenticate("hl_second_admin_key_00000000000").is_admin
+
+
+def test_config_option_goes_before_or_after_the_command(env, tmp_path, db):
+    config = tmp_path / "other.toml"
+    config.write_text(f'database_url = "{env["HOOKLINE_DATABASE_URL"]}"\n')
+    env = {k: v for k, v in env.items() if k not in ("HOOKLINE_CONFIG", "HOOKLINE_DATABASE_URL")}
+    for args in (["--config", str(config), "create-key"], ["create-key", "--config", str(config)]):
+        result = run(args, env, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert authenticate(result.stdout.strip()) is not None
+
+
 @pytest.mark.parametrize(
     "extra_env, args, phrase",
     [

@@ -83,6 +83,17 @@ async def test_retries_on_schedule_until_success_with_identical_bytes(db, settin
     assert [a.response_status for a in Attempt.select().order_by(Attempt.number)] == [500, 503, 200]
 
 
+async def test_first_schedule_entry_delays_the_first_attempt(db, settings, clock, receiver):
+    settings = settings.replace(retry_schedule=(10, 5))
+    make_webhook(settings, clock, receiver.url())
+    emit(settings, clock)
+    async with build_client(settings) as client:
+        engine = Engine(Dispatcher(settings, client, clock, random=NO_JITTER))
+        assert await engine.run() == 0
+        clock.advance(10)
+        assert await engine.run() == 1
+
+
 async def test_dead_letter_after_last_scheduled_attempt(db, settings, clock, receiver):
     settings = settings.replace(retry_schedule=(0, 5, 10))
     receiver.plan("/hook", 500)

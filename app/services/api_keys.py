@@ -48,8 +48,19 @@ def authenticate(plaintext: str) -> ApiKey | None:
     return key
 
 
+CONFIGURED_ADMIN_KEY_NAME = "admin key from configuration"
+
+
 def ensure_admin_key(plaintext: str, now: datetime) -> None:
-    """Make the configured HOOKLINE_ADMIN_KEY usable, so scripts need no manual step."""
+    """Make the configured HOOKLINE_ADMIN_KEY usable, so scripts need no manual step.
+
+    Changing the configured key revokes the one it replaces: rotating it in the
+    environment must not leave the old key working.
+    """
+    key_hash = hash_key(plaintext)
     with database.atomic():
-        if ApiKey.get_or_none(ApiKey.key_hash == hash_key(plaintext)) is None:
-            create_api_key(None, now, name="admin key from configuration", plaintext=plaintext)
+        ApiKey.update(revoked_at=now).where(
+            (ApiKey.name == CONFIGURED_ADMIN_KEY_NAME) & (ApiKey.key_hash != key_hash) & ApiKey.revoked_at.is_null()
+        ).execute()
+        if ApiKey.get_or_none(ApiKey.key_hash == key_hash) is None:
+            create_api_key(None, now, name=CONFIGURED_ADMIN_KEY_NAME, plaintext=plaintext)

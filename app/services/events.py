@@ -55,10 +55,11 @@ def emit_event(
                 if earlier is not None:
                     return earlier
             event = Event.create(tenant=tenant, type=type_name, data=data_text, idempotency_key=idempotency_key, created_at=now)
+            first_attempt_at = now + timedelta(seconds=settings.retry_schedule[0])
             targets = [only_webhook] if only_webhook else [w for w in Webhook.enabled_for(tenant.id) if matches(w.events, type_name)]
             if targets:
                 Delivery.insert_many(
-                    [{"id": Delivery.id.default(), "event": event.id, "webhook": w.id, "next_attempt_at": now,
+                    [{"id": Delivery.id.default(), "event": event.id, "webhook": w.id, "next_attempt_at": first_attempt_at,
                       "created_at": now, "updated_at": now} for w in targets]
                 ).execute()
             return Emitted(event.id, len(targets))

@@ -75,14 +75,20 @@ async def emit_event(request: Request) -> Response:
 class WebhookCollection(HTTPEndpoint):
     async def get(self, request: Request) -> Response:
         key = await api_key(request)
-        scope = scope_of(key)
         requested = request.query_params.get("tenant")
-        if key.is_admin and requested:
-            tenant = await run_in_threadpool(Tenant.get_or_none, Tenant.slug == requested)
-            if tenant is None:
-                return JSONResponse({"data": []})
-            scope = tenant.id
-        rows = await run_in_threadpool(webhooks.list_webhooks, scope)
+
+        def query():
+            scope = scope_of(key)
+            if requested and key.is_admin:
+                tenant = Tenant.get_or_none(Tenant.slug == requested)
+                if tenant is None:
+                    return []
+                scope = tenant.id
+            elif requested:
+                _acting_tenant(key, requested, None)  # a tenant key may name only its own tenant
+            return webhooks.list_webhooks(scope)
+
+        rows = await run_in_threadpool(query)
         return JSONResponse({"data": [webhook_json(w) for w in rows]})
 
     async def post(self, request: Request) -> Response:
