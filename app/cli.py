@@ -93,12 +93,12 @@ async def _worker(settings: Settings) -> None:
         log.info("worker sweeping %s every %gs", settings.database_url, settings.sweep_interval)
         await stop.wait()
         scheduler.shutdown(wait=False)
-        await dispatcher.drain(timeout=settings.request_timeout)
+        await dispatcher.shutdown(timeout=settings.request_timeout)
 
 
 def run_create_key(settings: Settings, args: argparse.Namespace) -> int:
     from app.clock import system_clock
-    from app.db import database
+    from app.db import write_transaction
     from app.errors import InvalidInput
     from app.services.api_keys import create_api_key
     from app.services.setup import prepare_database
@@ -107,7 +107,7 @@ def run_create_key(settings: Settings, args: argparse.Namespace) -> int:
     prepare_database(settings, system_clock)
     now = system_clock()
     try:
-        with database.atomic():
+        with write_transaction():
             tenant = None if args.admin else get_or_create_tenant(args.tenant, now)
             new = create_api_key(tenant, now, name=args.name)
     except InvalidInput as exc:

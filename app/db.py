@@ -9,12 +9,18 @@ failing one of them with "database is locked" when a read lock is upgraded.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 
 import peewee
 from playhouse.db_url import connect
 
 database = peewee.DatabaseProxy()
+# SQLite has one writer at a time. Threads of this process queue here, and are woken the
+# moment the writer commits, instead of in SQLite's busy handler, which polls with sleeps
+# of up to 100 ms and turned lock contention into seconds of latency.
+_sqlite_writer = threading.Lock()
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -40,6 +46,17 @@ def is_sqlite() -> bool:
     return isinstance(database.obj, peewee.SqliteDatabase)
 
 
+@contextlib.contextmanager
+def write_transaction():
+    """A transaction that writes. Other processes are still serialised by SQLite itself."""
+    if is_sqlite() and not database.in_transaction():
+        with _sqlite_writer, database.atomic():
+            yield
+    else:
+        with database.atomic():
+            yield
+
+
 class SchemaVersion(peewee.Model):
     version = peewee.IntegerField()
 
@@ -55,7 +72,7 @@ def migrate() -> int:
     migrations = [
         lambda: database.create_tables(models.ALL_MODELS),
     ]
-    with database.atomic():
+    with write_transaction():
         database.create_tables([SchemaVersion])
         row = SchemaVersion.select().first()
         current = row.version if row else 0

@@ -53,7 +53,7 @@ def create_app(
                 yield
             finally:
                 scheduler.shutdown(wait=False)
-                await dispatcher.drain(timeout=settings.request_timeout)
+                await dispatcher.shutdown(timeout=settings.request_timeout)
         database.close()
 
     return Starlette(

@@ -13,7 +13,7 @@ import pytest
 
 from app.dispatch import Dispatcher, build_client
 from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Tenant, Webhook
-from app.services.delivery_queue import claim_due, record_result
+from app.services.delivery_queue import claim_due, record_results
 from app.services.deliveries import resend_delivery
 from app.services.events import emit_event
 from app.services.webhooks import create_webhook, update_webhook
@@ -228,9 +228,9 @@ async def test_stale_claim_cannot_overwrite_the_new_one(db, settings, clock, rec
         receiver.plan("/hook", 500, 200)
         stale_result = await dispatcher.send(stale)
         fresh_result = await dispatcher.send(fresh)
-        assert record_result(stale, stale_result, clock(), dispatcher.policy, NO_JITTER) == PENDING
+        assert record_results([(stale, stale_result)], clock(), dispatcher.policy, NO_JITTER) == [PENDING]
         assert only_delivery().status == DELIVERING, "the stale holder must not move the row"
-        record_result(fresh, fresh_result, clock(), dispatcher.policy, NO_JITTER)
+        record_results([(fresh, fresh_result)], clock(), dispatcher.policy, NO_JITTER)
     delivery = only_delivery()
     assert (delivery.status, delivery.attempts) == (SUCCEEDED, 1)
     assert Attempt.select().count() == 2, "both attempts stay in the log"
@@ -244,7 +244,7 @@ async def test_webhook_deleted_mid_send_is_not_an_error(db, settings, clock, rec
         (claimed,) = claim_due(clock(), 10, settings.lease_seconds)
         result = await dispatcher.send(claimed)
         Webhook.get_by_id(webhook.id).delete_instance()
-        record_result(claimed, result, clock(), dispatcher.policy, NO_JITTER)
+        record_results([(claimed, result)], clock(), dispatcher.policy, NO_JITTER)
     assert (Delivery.select().count(), Attempt.select().count()) == (0, 0)
 
 

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.db import database
+from app.db import write_transaction
 from app.models import ApiKey, Tenant
 
 KEY_PREFIX = "hl_"
@@ -58,7 +58,7 @@ def ensure_admin_key(plaintext: str, now: datetime) -> None:
     environment must not leave the old key working.
     """
     key_hash = hash_key(plaintext)
-    with database.atomic():
+    with write_transaction():
         ApiKey.update(revoked_at=now).where(
             (ApiKey.name == CONFIGURED_ADMIN_KEY_NAME) & (ApiKey.key_hash != key_hash) & ApiKey.revoked_at.is_null()
         ).execute()

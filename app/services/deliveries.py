@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.db import write_transaction
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import DELIVERING, DELIVERY_STATUSES, PENDING, Attempt, Delivery, Event, Webhook
 
@@ -68,11 +69,12 @@ def resend_delivery(delivery_id: str, tenant_id: int | None, now: datetime) -> D
     now, so there is never a second send of the same delivery.
     """
     delivery = get_delivery(delivery_id, tenant_id)
-    queued = (
-        Delivery.update(status=PENDING, next_attempt_at=now, updated_at=now)
-        .where((Delivery.id == delivery.id) & (Delivery.status != DELIVERING))
-        .execute()
-    )
+    with write_transaction():
+        queued = (
+            Delivery.update(status=PENDING, next_attempt_at=now, updated_at=now)
+            .where((Delivery.id == delivery.id) & (Delivery.status != DELIVERING))
+            .execute()
+        )
     if not queued:
         raise Conflict("this delivery is being sent right now; try again when the attempt finishes")
     return get_delivery(delivery_id, tenant_id)

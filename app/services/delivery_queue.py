@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from app.db import database, is_sqlite
+from app.db import is_sqlite, write_transaction
 from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Webhook
 from app.policy import Outcome, RetryPolicy, classify
 
@@ -54,7 +54,7 @@ def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[ClaimedDe
     due = Delivery.due(now).limit(limit)
     if not is_sqlite():
         due = due.for_update(skip_locked=True, of=Delivery)
-    with database.atomic():
+    with write_transaction():
         claimed = [
             row.id
             for row in Delivery.update(status=DELIVERING, lease_expires_at=lease, updated_at=now)
@@ -88,14 +88,26 @@ def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[ClaimedDe
     ]
 
 
-def record_result(
+def record_results(
+    results: list[tuple[ClaimedDelivery, AttemptResult]],
+    now: datetime,
+    policy: RetryPolicy,
+    random: Callable[[], float],
+) -> list[str]:
+    """Log the attempts and move their deliveries on, in one transaction (a group commit:
+    a commit per attempt would cap throughput at the disk's commit rate); returns the new
+    statuses."""
+    with write_transaction():
+        return [_record(claimed, result, now, policy, random) for claimed, result in results]
+
+
+def _record(
     claimed: ClaimedDelivery,
     result: AttemptResult,
     now: datetime,
     policy: RetryPolicy,
     random: Callable[[], float],
 ) -> str:
-    """Log the attempt and move the delivery on; returns its new status."""
     outcome = classify(result.status_code)
     attempts = claimed.attempts + 1
     next_attempt_at = None
@@ -106,40 +118,39 @@ def record_result(
         status = PENDING if next_attempt_at else FAILED
     else:
         status = FAILED
-    with database.atomic():
-        # Only the holder of the current lease may move the row: if ours expired and another
-        # process claimed it meanwhile, its result wins and ours stays in the attempt log.
-        moved = (
-            Delivery.update(
-                status=status,
-                attempts=attempts,
-                next_attempt_at=next_attempt_at,
-                lease_expires_at=None,
-                last_status_code=result.status_code,
-                last_error=result.error,
-                updated_at=now,
-            )
-            .where(
-                (Delivery.id == claimed.id)
-                & (Delivery.status == DELIVERING)
-                & (Delivery.lease_expires_at == claimed.lease_expires_at)
-            )
-            .execute()
+    # Only the holder of the current lease may move the row: if ours expired and another
+    # process claimed it meanwhile, its result wins and ours stays in the attempt log.
+    moved = (
+        Delivery.update(
+            status=status,
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
+            lease_expires_at=None,
+            last_status_code=result.status_code,
+            last_error=result.error,
+            updated_at=now,
         )
-        if moved:
-            _update_webhook_health(claimed.webhook_id, outcome, status, result.status_code, now)
-        elif not Delivery.select().where(Delivery.id == claimed.id).exists():
-            return status  # the webhook was deleted while we were sending: nothing to log against
-        Attempt.create(
-            delivery=claimed.id,
-            number=attempts,
-            started_at=result.started_at,
-            duration_ms=result.duration_ms,
-            request_headers=result.request_headers,
-            response_status=result.status_code,
-            response_body=None if result.response_body is None else result.response_body[:MAX_RESPONSE_BODY_CHARS],
-            error=result.error,
+        .where(
+            (Delivery.id == claimed.id)
+            & (Delivery.status == DELIVERING)
+            & (Delivery.lease_expires_at == claimed.lease_expires_at)
         )
+        .execute()
+    )
+    if moved:
+        _update_webhook_health(claimed.webhook_id, outcome, status, result.status_code, now)
+    elif not Delivery.select().where(Delivery.id == claimed.id).exists():
+        return status  # the webhook was deleted while we were sending: nothing to log against
+    Attempt.create(
+        delivery=claimed.id,
+        number=attempts,
+        started_at=result.started_at,
+        duration_ms=result.duration_ms,
+        request_headers=result.request_headers,
+        response_status=result.status_code,
+        response_body=None if result.response_body is None else result.response_body[:MAX_RESPONSE_BODY_CHARS],
+        error=result.error,
+    )
     return status
 
 

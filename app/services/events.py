@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import peewee
 
 from app.config import Settings
-from app.db import database
+from app.db import write_transaction
 from app.errors import InvalidInput
 from app.models import Delivery, Event, Tenant, Webhook
 from app.services.catalog import emittable_type
@@ -49,7 +49,7 @@ def emit_event(
         if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
             raise InvalidInput("idempotency_key", f"must be a string of 1-{MAX_IDEMPOTENCY_KEY_LENGTH} characters")
     try:
-        with database.atomic():
+        with write_transaction():
             if idempotency_key is not None:
                 earlier = _claim_idempotency_key(tenant, idempotency_key, now, settings.idempotency_ttl)
                 if earlier is not None:

@@ -11,7 +11,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from app.config import Settings
-from app.db import database
+from app.db import write_transaction
 from app.errors import InvalidInput, NotFound
 from app.models import EventType, Tenant, Webhook
 from app.signing import generate_secret
@@ -69,7 +69,7 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
         "enabled": _enabled,
     }
     changes = {key: parsers[key](value) for key, value in fields.items()}
-    with database.atomic():
+    with write_transaction():
         webhook = get_webhook(webhook_id, tenant_id)
         for key, value in changes.items():
             setattr(webhook, key, value)
@@ -83,7 +83,7 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
 
 
 def delete_webhook(webhook_id: str, tenant_id: int | None) -> None:
-    with database.atomic():
+    with write_transaction():
         webhook = get_webhook(webhook_id, tenant_id)
         webhook.delete_instance()
 
