@@ -97,6 +97,11 @@ class Webhook(BaseModel):
     updated_at = UTCDateTimeField()
 
     @classmethod
+    def within(cls, query, tenant_id: int | None):
+        """Narrow a query that involves webhooks to one tenant; `None` is every tenant."""
+        return query if tenant_id is None else query.where(cls.tenant == tenant_id)
+
+    @classmethod
     def enabled_for(cls, tenant_id: int):
         return cls.select().where((cls.tenant == tenant_id) & cls.enabled)
 

@@ -59,19 +59,32 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def emit_all(base: str, count: int, concurrency: int) -> dict[str, float]:
-    """Closed loop; returns event id -> time its 202 arrived."""
+async def emit_all(base: str, count: int, concurrency: int, rate: float | None) -> dict[str, float]:
+    """Closed loop with `concurrency` clients, or open loop at `rate` events/s (requests
+    start on schedule whether or not earlier ones finished). Returns event id -> 202 time."""
     acknowledged: dict[str, float] = {}
-    queue = iter(range(count))
     async with httpx.AsyncClient(base_url=base, headers=HEADERS, timeout=30) as client:
 
-        async def worker():
-            for n in queue:
-                response = await client.post("/api/v1/events", json={"type": "order.created", "data": {"n": n, "pad": "x" * 900}})
-                response.raise_for_status()
-                acknowledged[response.json()["id"]] = time.perf_counter()
+        async def emit_one(n: int) -> None:
+            response = await client.post("/api/v1/events", json={"type": "order.created", "data": {"n": n, "pad": "x" * 900}})
+            response.raise_for_status()
+            acknowledged[response.json()["id"]] = time.perf_counter()
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        if rate:
+            started = time.perf_counter()
+            tasks = []
+            for n in range(count):
+                await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
+                tasks.append(asyncio.create_task(emit_one(n)))
+            await asyncio.gather(*tasks)
+        else:
+            queue = iter(range(count))
+
+            async def worker():
+                for n in queue:
+                    await emit_one(n)
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
     return acknowledged
 
 
@@ -79,7 +92,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--webhooks", type=int, default=5)
-    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=20, help="closed-loop emitters")
+    parser.add_argument("--rate", type=float, help="open loop: emit this many events/s instead")
     args = parser.parse_args()
 
     receiver = Receiver()
@@ -113,7 +127,7 @@ def main() -> int:
 
         cpu_before = _process_cpu(process.pid)
         started = time.perf_counter()
-        acknowledged = asyncio.run(emit_all(base, args.events, args.concurrency))
+        acknowledged = asyncio.run(emit_all(base, args.events, args.concurrency, args.rate))
         emitted = time.perf_counter()
         finished = receiver.done.wait(DEADLINE_SECONDS)
         ended = time.perf_counter()
@@ -126,7 +140,8 @@ def main() -> int:
     delivered = len(receiver.arrivals)
     latencies = [(at - acknowledged[event_id]) * 1000 for (event_id, _), at in receiver.arrivals.items() if event_id in acknowledged]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"events: {args.events} x {args.webhooks} webhooks, {args.concurrency} concurrent emitters, 1 KB bodies")
+    load = f"open loop at {args.rate:g} events/s" if args.rate else f"{args.concurrency} concurrent emitters"
+    print(f"events: {args.events} x {args.webhooks} webhooks, {load}, 1 KB bodies")
     print(f"emit:       {args.events / (emitted - started):8.0f} events/s accepted (202)")
     print(f"delivery:   {delivered / (ended - started):8.0f} deliveries/s, first emit to last arrival ({delivered}/{receiver.expected} arrived)")
     print(f"server CPU: {cpu_used / max(delivered, 1) * 1000:8.3f} ms per delivery (emit + send + record)")

@@ -43,16 +43,8 @@ def list_deliveries(
 
 
 def get_delivery(delivery_id: str, tenant_id: int | None) -> Delivery:
-    query = (
-        Delivery.select(Delivery, Event, Webhook)
-        .join(Event)
-        .switch(Delivery)
-        .join(Webhook)
-        .where(Delivery.id == delivery_id)
-    )
-    if tenant_id is not None:
-        query = query.where(Webhook.tenant == tenant_id)
-    delivery = query.first()
+    query = Delivery.select(Delivery, Event, Webhook).join(Event).switch(Delivery).join(Webhook)
+    delivery = Webhook.within(query.where(Delivery.id == delivery_id), tenant_id).first()
     if delivery is None:
         raise NotFound(f"no delivery {delivery_id!r}")
     return delivery

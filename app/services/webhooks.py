@@ -43,17 +43,11 @@ def create_webhook(tenant: Tenant, fields: dict, settings: Settings, now: dateti
 
 
 def list_webhooks(tenant_id: int | None) -> list[Webhook]:
-    query = Webhook.select(Webhook, Tenant).join(Tenant).order_by(Webhook.created_at)
-    if tenant_id is not None:
-        query = query.where(Webhook.tenant == tenant_id)
-    return list(query)
+    return list(Webhook.within(Webhook.select(Webhook, Tenant).join(Tenant).order_by(Webhook.created_at), tenant_id))
 
 
 def get_webhook(webhook_id: str, tenant_id: int | None) -> Webhook:
-    query = Webhook.select(Webhook, Tenant).join(Tenant).where(Webhook.id == webhook_id)
-    if tenant_id is not None:
-        query = query.where(Webhook.tenant == tenant_id)
-    webhook = query.first()
+    webhook = Webhook.within(Webhook.select(Webhook, Tenant).join(Tenant).where(Webhook.id == webhook_id), tenant_id).first()
     if webhook is None:
         raise NotFound(f"no webhook {webhook_id!r}")
     return webhook
