@@ -90,16 +90,22 @@ def test_invalid_configuration_stops_start_up_naming_the_key(env, tmp_path, extr
 
 
 def start(args: list[str], env: dict, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([HOOKLINE, *args], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """Output goes to a file: a pipe nobody reads would block a chatty server."""
+    log = cwd / f"hookline-{len(list(cwd.glob('hookline-*.log')))}.log"
+    with log.open("w") as output:
+        process = subprocess.Popen([HOOKLINE, *args], env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
+    process.log = log
+    return process
 
 
 def stop(process: subprocess.Popen) -> str:
     """SIGTERM, as a service manager would; uvicorn re-raises it after a clean shutdown."""
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=20)
-    assert process.returncode in (0, -signal.SIGTERM), stderr
-    assert "Traceback" not in stderr, stderr
-    return stderr
+    process.wait(timeout=20)
+    output = process.log.read_text()
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "Traceback" not in output, output
+    return output
 
 
 def test_serve_dev_delivers_an_emitted_event(env, tmp_path, receiver):
@@ -123,9 +129,9 @@ def test_serve_dev_delivers_an_emitted_event(env, tmp_path, receiver):
         (request,) = receiver.wait_for(1)
         assert request.headers["webhook-id"] == emitted.json()["id"]
     finally:
-        stderr = stop(process)
-    assert "DEVELOPMENT MODE" in stderr
-    assert "Application shutdown complete" in stderr
+        output = stop(process)
+    assert "DEVELOPMENT MODE" in output
+    assert "Application shutdown complete" in output
 
 
 def test_worker_sends_what_is_queued_without_serving_http(env, tmp_path, settings, clock, db, receiver):
