@@ -7,8 +7,8 @@ from datetime import datetime
 
 import peewee
 
-from app.errors import InvalidInput
-from app.models import Tenant
+from app.errors import Forbidden, InvalidInput
+from app.models import ApiKey, Tenant
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -23,3 +23,17 @@ def get_or_create_tenant(slug: str, now: datetime, field: str = "tenant") -> Ten
         except peewee.IntegrityError:  # another request created it first
             tenant = Tenant.get(Tenant.slug == slug)
     return tenant
+
+
+def acting_tenant(key: ApiKey, requested: object, now: datetime) -> Tenant:
+    """The tenant a write is for: the key's own, or any named one (created on first use)
+    for an admin key."""
+    if key.is_admin:
+        return get_or_create_tenant(requested or Tenant.DEFAULT, now)
+    refuse_other_tenant(key, requested)
+    return key.tenant
+
+
+def refuse_other_tenant(key: ApiKey, requested: object) -> None:
+    if not key.is_admin and requested is not None and requested != key.tenant.slug:
+        raise Forbidden(f"tenant: this API key belongs to tenant {key.tenant.slug!r}", "tenant")

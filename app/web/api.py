@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.errors import Conflict, Forbidden, InvalidInput
-from app.models import ApiKey, Attempt, Delivery, Tenant
+from app.errors import Conflict, InvalidInput
+from app.models import Attempt, Delivery, Tenant
 from app.services import catalog, deliveries, events, tenants, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
 from app.web.inputs import FORM_TYPE, api_key, content_type, parse_json, read_fields, scope_of
@@ -24,15 +24,6 @@ from app.web.serializers import attempt_json, delivery_detail_json, delivery_jso
 
 EMIT_FIELDS = {"type", "event", "data", "tenant", "idempotency_key"}
 TEST_POLL_SECONDS = 0.05
-
-
-def _acting_tenant(key: ApiKey, requested: object, now) -> Tenant:
-    """The tenant a write is for: the key's own, or any named one for an admin key."""
-    if key.is_admin:
-        return tenants.get_or_create_tenant(requested or Tenant.DEFAULT, now)
-    if requested is not None and requested != key.tenant.slug:
-        raise Forbidden(f"tenant: this API key belongs to tenant {key.tenant.slug!r}", "tenant")
-    return key.tenant
 
 
 def _state(request: Request):
@@ -62,7 +53,7 @@ async def emit_event(request: Request) -> Response:
 
     def emit():
         now = clock()
-        tenant = _acting_tenant(key, fields.get("tenant"), now)
+        tenant = tenants.acting_tenant(key, fields.get("tenant"), now)
         return events.emit_event(tenant, type_name, data, settings, now, idempotency_key=idempotency_key)
 
     emitted = await run_in_threadpool(emit)
@@ -78,14 +69,13 @@ class WebhookCollection(HTTPEndpoint):
         requested = request.query_params.get("tenant")
 
         def query():
+            tenants.refuse_other_tenant(key, requested)
             scope = scope_of(key)
             if requested and key.is_admin:
                 tenant = Tenant.get_or_none(Tenant.slug == requested)
                 if tenant is None:
                     return []
                 scope = tenant.id
-            elif requested:
-                _acting_tenant(key, requested, None)  # a tenant key may name only its own tenant
             return webhooks.list_webhooks(scope)
 
         rows = await run_in_threadpool(query)
@@ -98,7 +88,7 @@ class WebhookCollection(HTTPEndpoint):
 
         def create():
             now = clock()
-            tenant = _acting_tenant(key, fields.get("tenant"), now)
+            tenant = tenants.acting_tenant(key, fields.get("tenant"), now)
             return webhooks.create_webhook(tenant, fields, settings, now)
 
         created = await run_in_threadpool(create)
