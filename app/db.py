@@ -67,10 +67,20 @@ class SchemaVersion(peewee.Model):
 
 def migrate() -> int:
     """Bring the schema to the newest version; safe to run on every start by every process."""
+    from playhouse.migrate import SchemaMigrator, migrate as apply
+
     from app import models
 
+    def dashboard_tables():
+        columns = {c.name for c in database.get_columns("webhook")}
+        if "headers" not in columns:
+            apply(SchemaMigrator.from_database(database.obj).add_column("webhook", "headers", models.Webhook.headers))
+        database.create_tables(models.DASHBOARD_MODELS)
+
+    # Append only: each step runs once per database, in order; never edit a shipped step.
     migrations = [
         lambda: database.create_tables(models.ALL_MODELS),
+        dashboard_tables,
     ]
     with write_transaction():
         database.create_tables([SchemaVersion])

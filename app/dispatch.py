@@ -184,6 +184,7 @@ class Dispatcher:
         started_at = self.clock()
         timestamp = int(started_at.timestamp())
         headers = {
+            **claimed.headers,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             **signature_headers(claimed.secret, claimed.event_id, claimed.event_type, timestamp, claimed.body),

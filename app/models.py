@@ -90,6 +90,8 @@ class Webhook(BaseModel):
     description = peewee.TextField(default="")
     events = JSONField(default=lambda: ["*"])
     enabled = peewee.BooleanField(default=True)
+    # Extra request headers chosen by the user; signature and framing headers cannot be set.
+    headers = JSONField(default=dict)
     secret = peewee.TextField()
     consecutive_failures = peewee.IntegerField(default=0)
     disabled_reason = peewee.TextField(null=True)
@@ -184,4 +186,31 @@ class Attempt(BaseModel):
         indexes = ((("delivery", "number"), False),)
 
 
+class User(BaseModel):
+    """A dashboard account. Admins may switch to any tenant; others see their own."""
+
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    name = peewee.CharField(unique=True, max_length=64)
+    password_hash = peewee.TextField()
+    is_admin = peewee.BooleanField(default=False)
+    created_at = UTCDateTimeField()
+
+
+class ServerSecret(BaseModel):
+    """Keys generated on first start and shared by every process (e.g. the session key)."""
+
+    name = peewee.CharField(primary_key=True, max_length=64)
+    value = peewee.TextField()
+
+
+class PortalToken(BaseModel):
+    """One row per portal link, so each link opens a session only once."""
+
+    id = _id_field("ptl")
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    expires_at = UTCDateTimeField()
+    used_at = UTCDateTimeField(null=True)
+
+
 ALL_MODELS = [Tenant, ApiKey, EventType, Webhook, Event, Delivery, Attempt]
+DASHBOARD_MODELS = [User, ServerSecret, PortalToken]

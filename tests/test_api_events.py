@@ -8,8 +8,8 @@ from app.models import Delivery, Event
 from tests.conftest import ADMIN, serving
 
 
-def create_webhook(api, url="http://127.0.0.1:9/hook", headers=ADMIN, **fields) -> dict:
-    response = api.post("/api/v1/webhooks", json={"url": url, **fields}, headers=headers)
+def create_webhook(api, url="http://127.0.0.1:9/hook", key=ADMIN, **fields) -> dict:
+    response = api.post("/api/v1/webhooks", json={"url": url, **fields}, headers=key)
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -147,8 +147,8 @@ def test_tenant_key_cannot_emit_for_another_tenant(api, tenant_key):
 
 
 def test_events_only_reach_their_own_tenants_webhooks(api, tenant_key, other_tenant_key):
-    create_webhook(api, headers=tenant_key)
-    create_webhook(api, headers=other_tenant_key)
+    create_webhook(api, key=tenant_key)
+    create_webhook(api, key=other_tenant_key)
     assert api.post("/api/v1/events", json={"type": "order.paid"}, headers=tenant_key).json()["deliveries"] == 1
     admin_emit = api.post("/api/v1/events", json={"type": "order.paid", "tenant": "globex"}, headers=ADMIN)
     assert admin_emit.json()["deliveries"] == 1

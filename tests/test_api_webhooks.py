@@ -142,10 +142,10 @@ def test_resend_of_a_delivery_in_flight_is_409(api):
 
 
 def test_a_tenant_never_sees_or_touches_another_tenants_rows(api, tenant_key, other_tenant_key):
-    theirs = create_webhook(api, headers=other_tenant_key)
+    theirs = create_webhook(api, key=other_tenant_key)
     emit(api, headers=other_tenant_key)
     delivery_id = Delivery.get().id
-    mine = create_webhook(api, headers=tenant_key)
+    mine = create_webhook(api, key=tenant_key)
 
     assert [w["id"] for w in api.get("/api/v1/webhooks", headers=tenant_key).json()["data"]] == [mine["id"]]
     attempts = [
@@ -179,3 +179,18 @@ def test_test_event_to_a_disabled_webhook_is_409(api):
     webhook = create_webhook(api, enabled=False)
     response = api.post(f"/api/v1/webhooks/{webhook['id']}/test", headers=ADMIN)
     assert response.status_code == 409 and "disabled" in response.json()["error"]["message"]
+
+
+def test_custom_headers_are_validated(api):
+    webhook = create_webhook(api, headers={"Authorization": "Bearer abc", "X-Team": "billing"})
+    assert webhook["headers"] == {"Authorization": "Bearer abc", "X-Team": "billing"}
+    for bad, phrase in [
+        ({"webhook-signature": "x"}, "set by Hookline"),
+        ({"X-Webhook-Event": "x"}, "set by Hookline"),
+        ({"Content-Type": "text/plain"}, "set by Hookline"),
+        ({"Bad Name": "x"}, "not a valid header name"),
+        ({"X-Ok": "line\r\nInjected: 1"}, "one line of text"),
+        (["X-Ok"], "must be an object"),
+    ]:
+        response = api.patch(f"/api/v1/webhooks/{webhook['id']}", json={"headers": bad}, headers=ADMIN)
+        assert response.status_code == 422 and phrase in response.json()["error"]["message"], bad

@@ -286,6 +286,15 @@ async def test_resend_replaces_a_scheduled_retry(db, settings, clock, receiver, 
     assert only_delivery().status == SUCCEEDED
 
 
+async def test_custom_headers_are_sent_but_cannot_replace_signatures(db, settings, clock, receiver, engine):
+    make_webhook(settings, clock, receiver.url(), headers={"Authorization": "Bearer abc"})
+    emit(settings, clock)
+    await engine.run()
+    (request,) = receiver.requests
+    assert request.headers["authorization"] == "Bearer abc"
+    assert request.headers["webhook-signature"].startswith("v1,")
+
+
 async def test_fan_out_follows_subscriptions(db, settings, clock, receiver, engine):
     make_webhook(settings, clock, receiver.url("/all"), events=["*"])
     make_webhook(settings, clock, receiver.url("/orders"), events=["order.*"])

@@ -31,6 +31,7 @@ class ClaimedDelivery:
     webhook_id: str
     url: str
     secret: str
+    headers: dict
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[ClaimedDe
             webhook_id=row.webhook.id,
             url=row.webhook.url,
             secret=row.webhook.secret,
+            headers=row.webhook.headers,
         )
         for row in rows
     ]

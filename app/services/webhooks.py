@@ -6,6 +6,7 @@ reported as not found, never as forbidden, so ids of other tenants cannot be pro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -18,7 +19,12 @@ from app.signing import generate_secret
 from app.subscriptions import is_valid_pattern, is_wildcard
 from app.urls import UrlRejected, check_webhook_url
 
-EDITABLE = ("name", "url", "description", "events", "enabled")
+EDITABLE = ("name", "url", "description", "events", "enabled", "headers")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+# Hookline sets these itself; a webhook may not change how requests are framed or signed.
+RESERVED_HEADERS = ("content-type", "content-length", "content-encoding", "transfer-encoding", "host",
+                    "user-agent", "connection", "webhook-", "x-webhook-")
+MAX_HEADERS = 20
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ def create_webhook(tenant: Tenant, fields: dict, settings: Settings, now: dateti
         "description": _description(fields.get("description", "")),
         "events": _events(fields.get("events", ["*"]), settings),
         "enabled": _enabled(fields.get("enabled", True)),
+        "headers": _headers(fields.get("headers", {})),
     }
     secret = generate_secret()
     webhook = Webhook.create(tenant=tenant, secret=secret, created_at=now, updated_at=now, **values)
@@ -61,6 +68,7 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
         "description": _description,
         "events": lambda value: _events(value, settings),
         "enabled": _enabled,
+        "headers": _headers,
     }
     changes = {key: parsers[key](value) for key, value in fields.items()}
     with write_transaction():
@@ -115,6 +123,21 @@ def _enabled(value: object) -> bool:
     if not isinstance(value, bool):
         raise InvalidInput("enabled", "must be true or false")
     return value
+
+
+def _headers(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise InvalidInput("headers", "must be an object of header names to values")
+    if len(value) > MAX_HEADERS:
+        raise InvalidInput("headers", f"at most {MAX_HEADERS} custom headers")
+    for name, text in value.items():
+        if not HEADER_NAME.match(name):
+            raise InvalidInput("headers", f"{name!r} is not a valid header name")
+        if name.lower().startswith(RESERVED_HEADERS):
+            raise InvalidInput("headers", f"{name!r} is set by Hookline and cannot be overridden")
+        if not isinstance(text, str) or len(text) > 1000 or any(c in text for c in "\r\n\0"):
+            raise InvalidInput("headers", f"the value of {name!r} must be one line of text, at most 1000 characters")
+    return dict(value)
 
 
 def _events(value: object, settings: Settings) -> list[str]:

@@ -21,6 +21,7 @@ def webhook_json(webhook: Webhook) -> dict:
         "description": webhook.description,
         "events": webhook.events,
         "enabled": webhook.enabled,
+        "headers": webhook.headers,
         "disabled_reason": webhook.disabled_reason,
         "consecutive_failures": webhook.consecutive_failures,
         "created_at": iso(webhook.created_at),
