@@ -21,6 +21,7 @@ from pathlib import Path
 DEFAULT_CONFIG_PATH = "config.toml"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.*-]+(:\d+)?$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, None: 1}
 
 
@@ -55,6 +56,13 @@ class Settings:
     auto_register_event_types: bool = False
     allow_http: bool = False
     allow_private_networks: tuple[str, ...] = ()
+    # Dashboard: mark the session cookie Secure (set this when Hookline is served over https).
+    secure_cookies: bool = False
+    # Sites allowed to show the dashboard in an iframe (CSP frame-ancestors), e.g. the
+    # customer-facing app that hands out portal links.
+    portal_frame_ancestors: tuple[str, ...] = ()
+    portal_link_ttl: float = 600
+    portal_session_ttl: float = 3600
     event_types: tuple[EventTypeSeed, ...] = ()
     dev: bool = False
 
@@ -143,6 +151,10 @@ def _coerce(name: str, value: object) -> object:
         if not isinstance(value, list) or not value:
             raise ConfigError(f"{name}: expected a non-empty list of durations")
         return tuple(parse_duration(name, item) for item in value)
+    if key == "portal_frame_ancestors":
+        if not isinstance(value, list) or not all(isinstance(item, str) and _ORIGIN.match(item) for item in value):
+            raise ConfigError(f"{name}: expected a list of origins such as \"https://app.example.com\"")
+        return tuple(value)
     if key == "allow_private_networks":
         if not isinstance(value, list):
             raise ConfigError(f"{name}: expected a list of CIDR networks")

@@ -8,9 +8,12 @@ import logging
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from app import __version__
 from app.clock import Clock, system_clock
@@ -19,8 +22,12 @@ from app.db import database
 from app.dispatch import Dispatcher, build_client
 from app.errors import ServiceError, Unauthorized
 from app.scheduler import build_scheduler
+from app.services.server_secrets import server_secret
 from app.services.setup import prepare_database
-from app.web import api
+from app.web import api, pages_deliveries, pages_keys, pages_webhooks, signin
+from app.web.security import CSRFMiddleware, SecurityHeadersMiddleware
+from app.web.templating import TEMPLATES_DIR, is_htmx, templates
+from app.web.viewer import SignInRequired
 
 log = logging.getLogger("hookline")
 
@@ -32,11 +39,15 @@ def create_app(
     run_sender: bool = True,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
-    """`run_sender=False` serves the API only, for tests that drive the dispatcher themselves."""
+    """`run_sender=False` serves the API only, for tests that drive the dispatcher themselves.
+
+    The database is prepared here, not in the lifespan, because the session middleware
+    needs its key (kept in the database) when the app is built.
+    """
+    prepare_database(settings, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        prepare_database(settings, clock)
         app.state.settings = settings
         app.state.clock = clock
         app.state.dispatcher = None
@@ -56,11 +67,33 @@ def create_app(
                 await dispatcher.shutdown(timeout=settings.request_timeout)
         database.close()
 
+    middleware = [
+        Middleware(SecurityHeadersMiddleware, frame_ancestors=settings.portal_frame_ancestors),
+        Middleware(
+            SessionMiddleware,
+            secret_key=server_secret("session"),
+            session_cookie="hookline_session",
+            max_age=14 * 86400,
+            same_site="lax",
+            https_only=settings.secure_cookies,
+        ),
+        Middleware(CSRFMiddleware),
+    ]
     return Starlette(
-        routes=[Route("/healthz", healthz), *api.routes],
+        routes=[
+            Route("/healthz", healthz),
+            *api.routes,
+            *signin.routes,
+            *pages_webhooks.routes,
+            *pages_deliveries.routes,
+            *pages_keys.routes,
+            Mount("/static", StaticFiles(directory=str(TEMPLATES_DIR.parent / "static")), name="static"),
+        ],
+        middleware=middleware,
         exception_handlers={
             ServiceError: service_error,
             HTTPException: http_error,
+            SignInRequired: sign_in_required,
             Exception: server_error,
         },
         lifespan=lifespan,
@@ -78,15 +111,40 @@ def error_body(message: str, field: str | None = None) -> dict:
     return {"error": error}
 
 
-async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def error_page(request: Request, status_code: int, message: str) -> Response:
+    """Dashboard errors: a page for a browser, a short text for htmx to show in a toast."""
+    if is_htmx(request):
+        return PlainTextResponse(message, status_code=status_code)
+    context = {"status_code": status_code, "message": message}
+    return templates.TemplateResponse(request, "error.html", context, status_code=status_code)
+
+
+async def service_error(request: Request, exc: ServiceError) -> Response:
+    if not _is_api(request):
+        return error_page(request, exc.status_code, exc.message)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
     return JSONResponse(error_body(exc.message, exc.field), status_code=exc.status_code, headers=headers)
 
 
-async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    if not _is_api(request) and request.url.path != "/healthz":
+        return error_page(request, exc.status_code, exc.detail)
     return JSONResponse(error_body(exc.detail), status_code=exc.status_code, headers=exc.headers)
 
 
-async def server_error(request: Request, exc: Exception) -> JSONResponse:
+async def sign_in_required(request: Request, exc: SignInRequired) -> Response:
+    target = "/setup" if exc.setup else f"/login?next={request.url.path}"
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    if not _is_api(request):
+        return error_page(request, 500, "Something went wrong on our side; the details are in the server log.")
     return JSONResponse(error_body("internal error; the details are in the server log"), status_code=500)

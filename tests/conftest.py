@@ -218,3 +218,55 @@ def _key_for(slug: str, clock) -> dict:
 
     new = create_api_key(get_or_create_tenant(slug, clock()), clock())
     return {"Authorization": f"Bearer {new.plaintext}"}
+
+
+ADMIN_USER, ADMIN_PASSWORD = "ada", "correct horse battery"
+
+
+class Dashboard:
+    """A browser-like client signed in to the dashboard: cookies, CSRF token, htmx headers."""
+
+    def __init__(self, client: httpx.Client):
+        self.client = client
+
+    @property
+    def csrf(self) -> str:
+        from bs4 import BeautifulSoup
+
+        page = BeautifulSoup(self.client.get("/webhooks").text, "html.parser")
+        return page.select_one("input[name=csrf_token]")["value"]
+
+    def get(self, url: str, htmx: bool = False, **kwargs) -> httpx.Response:
+        return self.client.get(url, headers={"HX-Request": "true"} if htmx else None, **kwargs)
+
+    def post(self, url: str, data: dict | None = None, htmx: bool = False, csrf: bool = True) -> httpx.Response:
+        """A form post as the page would send it: the token in the form, or as htmx's header."""
+        data = dict(data or {})
+        headers = {}
+        if csrf:
+            if htmx:
+                headers["X-CSRF-Token"] = self.csrf
+            else:
+                data["csrf_token"] = self.csrf
+        if htmx:
+            headers["HX-Request"] = "true"
+        return self.client.post(url, data=data, headers=headers)
+
+
+def sign_in(client: httpx.Client, name: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> Dashboard:
+    from bs4 import BeautifulSoup
+
+    page = BeautifulSoup(client.get("/login").text, "html.parser")
+    token = page.select_one("input[name=csrf_token]")["value"]
+    response = client.post("/login", data={"name": name, "password": password, "csrf_token": token})
+    assert response.status_code == 303, response.text
+    return Dashboard(client)
+
+
+@pytest.fixture
+def dashboard(api, clock) -> Dashboard:
+    """Signed in as the admin user `ada` (tenant "default"), sender not running."""
+    from app.services.users import create_first_admin
+
+    create_first_admin(ADMIN_USER, ADMIN_PASSWORD, clock())
+    return sign_in(api)

@@ -1,0 +1,100 @@
+"""First-run setup, sign-in, sign-out, the admin's tenant switch, and portal links."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from app.errors import InvalidInput
+from app.models import Tenant
+from app.services import users
+from app.web.security import csrf_token
+from app.web.templating import render
+from app.web.viewer import viewer
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: `next` must not turn login into an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/webhooks"
+
+
+def _start_session(request: Request, **values) -> None:
+    """A fresh session on every sign-in (no fixation), with a new CSRF token."""
+    request.session.clear()
+    request.session.update(values)
+    csrf_token(request.session)
+
+
+async def setup_page(request: Request) -> Response:
+    if not await run_in_threadpool(users.needs_setup):
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "setup.html", {"errors": {}, "values": {}})
+
+
+async def setup_submit(request: Request) -> Response:
+    form = await request.form()
+    clock = request.app.state.clock
+    if form.get("password") != form.get("password_confirm"):
+        errors = {"password_confirm": "does not match the password"}
+        return render(request, "setup.html", {"errors": errors, "values": form}, status_code=422)
+    try:
+        user = await run_in_threadpool(users.create_first_admin, form.get("name"), form.get("password"), clock())
+    except InvalidInput as exc:
+        return render(request, "setup.html", {"errors": {exc.field: exc.message.split(": ", 1)[1]}, "values": form}, status_code=422)
+    _start_session(request, user_id=user.id, tenant_id=user.tenant_id)
+    return RedirectResponse("/webhooks", status_code=303)
+
+
+async def login_page(request: Request) -> Response:
+    if await run_in_threadpool(users.needs_setup):
+        return RedirectResponse("/setup", status_code=303)
+    return render(request, "login.html", {"error": None, "name": "", "next": _safe_next(request.query_params.get("next"))})
+
+
+async def login_submit(request: Request) -> Response:
+    form = await request.form()
+    name, password = str(form.get("name", "")), str(form.get("password", ""))
+    target = _safe_next(form.get("next"))
+    user = await run_in_threadpool(users.authenticate_user, name, password)
+    if user is None:
+        context = {"error": "Wrong name or password.", "name": name, "next": target}
+        return render(request, "login.html", context, status_code=422)
+    _start_session(request, user_id=user.id, tenant_id=user.tenant_id)
+    return RedirectResponse(target, status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+async def switch_tenant(request: Request) -> Response:
+    """Admins only: act for another tenant in the dashboard."""
+    who = await viewer(request)
+    form = await request.form()
+    if not who.is_admin:
+        return Response("Only admins can switch tenant.", status_code=403)
+    tenant = await run_in_threadpool(Tenant.get_or_none, Tenant.slug == form.get("tenant"))
+    if tenant is None:
+        return Response("Unknown tenant.", status_code=422)
+    request.session["tenant_id"] = tenant.id
+    return RedirectResponse("/webhooks", status_code=303)
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/webhooks", status_code=303)
+
+
+routes = [
+    Route("/", home),
+    Route("/setup", setup_page, methods=["GET"]),
+    Route("/setup", setup_submit, methods=["POST"]),
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login", login_submit, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/tenant", switch_tenant, methods=["POST"]),
+]

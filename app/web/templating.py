@@ -1,0 +1,96 @@
+"""Jinja2 setup and the one way pages are rendered.
+
+`render()` answers a full page for a normal request and only the named partial for an
+htmx request (`HX-Request`), with `Vary: HX-Request` so caches keep them apart. Templates
+get the viewer, the CSRF token and a few display filters; they hold no logic beyond that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from app import __version__
+from app.web.security import csrf_token
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+# Badge colours: a stable choice per event family ("order" of "order.created").
+BADGE_COLOURS = ("blue", "green", "purple", "orange", "teal", "pink", "indigo", "brown")
+
+
+def family_colour(event_type: str) -> str:
+    family = event_type.split(".", 1)[0]
+    if family == "*":
+        return "grey"
+    return BADGE_COLOURS[hashlib.sha256(family.encode()).digest()[0] % len(BADGE_COLOURS)]
+
+
+def relative_time(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "never"
+    seconds = ((now or datetime.now(timezone.utc)) - value).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if seconds >= size or unit == "s":
+            amount = f"{int(seconds // size)} {unit}"
+            return f"in {amount}" if future else f"{amount} ago"
+    raise AssertionError
+
+
+def exact_time(value: datetime | None) -> str:
+    return "" if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def pretty_json(value: object) -> str:
+    """Indented JSON for display; text that is not JSON is shown as it is."""
+    if isinstance(value, (str, bytes)):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+templates.env.filters.update(
+    family_colour=family_colour, relative_time=relative_time, exact_time=exact_time, pretty_json=pretty_json
+)
+templates.env.globals.update(version=__version__, htmx_script="htmx-2.0.11.min.js")
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+
+
+def render(
+    request: Request,
+    page: str,
+    context: dict,
+    partial: str | None = None,
+    status_code: int = 200,
+    headers: dict | None = None,
+) -> Response:
+    name = partial if partial and is_htmx(request) else page
+    shown_flash = request.session.pop("flash", None) if name == page else None
+    context = {"csrf_token": csrf_token(request.session), "flash": shown_flash, **context}
+    response = templates.TemplateResponse(request, name, context, status_code=status_code, headers=headers)
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def flash(request: Request, message: str, level: str = "success") -> None:
+    """A message for the next full page (after a plain-form redirect)."""
+    request.session["flash"] = {"message": message, "level": level}
+
+
+def toast(message: str, level: str = "success") -> dict:
+    """Headers that make app.js show a toast after an htmx request."""
+    return {"HX-Trigger": json.dumps({"toast": {"message": message, "level": level}})}

@@ -1,0 +1,92 @@
+// Hookline dashboard behaviour: toasts, the modal dialog, copy buttons, auto-submit.
+// Everything here is progressive enhancement: every action also works as a plain form.
+(function () {
+  "use strict";
+
+  function showToast(message, level) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var toast = document.createElement("div");
+    toast.className = "toast toast-" + (level || "success");
+    toast.setAttribute("role", level === "error" ? "alert" : "status");
+    toast.textContent = message;
+    box.appendChild(toast);
+    setTimeout(function () { toast.classList.add("toast-leaving"); }, 5000);
+    setTimeout(function () { toast.remove(); }, 5600);
+  }
+
+  function modal() { return document.getElementById("modal"); }
+
+  document.addEventListener("toast", function (event) {
+    showToast(event.detail.message, event.detail.level);
+  });
+
+  document.addEventListener("closeModal", function () {
+    var dialog = modal();
+    if (dialog && dialog.open) dialog.close();
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var dialog = modal();
+    if (dialog && event.detail.target.id === "modal-body" && !dialog.open) {
+      dialog.showModal();
+      var first = dialog.querySelector("[autofocus], input, select, textarea, button");
+      if (first) first.focus();
+    }
+  });
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var text = event.detail.xhr.responseText || "The request failed.";
+    showToast(text.length > 200 ? "The request failed (" + event.detail.xhr.status + ")." : text, "error");
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    showToast("Hookline could not be reached. Check your connection.", "error");
+  });
+
+  document.addEventListener("click", function (event) {
+    var closer = event.target.closest("[data-close-modal]");
+    if (closer) {
+      event.preventDefault();
+      var dialog = modal();
+      if (dialog) dialog.close();
+      return;
+    }
+    var copy = event.target.closest("[data-copy-target]");
+    if (copy) {
+      var source = document.getElementById(copy.getAttribute("data-copy-target"));
+      var text = source ? (source.value || source.textContent).trim() : "";
+      var done = function () {
+        var label = copy.textContent;
+        copy.textContent = "Copied";
+        copy.classList.add("copied");
+        setTimeout(function () { copy.textContent = label; copy.classList.remove("copied"); }, 2000);
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done, function () { showToast("Copy failed: select the text and copy it.", "error"); });
+      } else {
+        var area = document.createElement("textarea");
+        area.value = text;
+        document.body.appendChild(area);
+        area.select();
+        document.execCommand("copy");
+        area.remove();
+        done();
+      }
+    }
+  });
+
+  // Clicking the dialog's backdrop closes it, as users expect of a modal.
+  document.addEventListener("mousedown", function (event) {
+    var dialog = modal();
+    if (dialog && event.target === dialog) dialog.close();
+  });
+
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-autosubmit]")) event.target.form.requestSubmit();
+    if (event.target.matches("[data-all-events]")) {
+      var boxes = event.target.form.querySelectorAll("input[name=events]:not([data-all-events])");
+      boxes.forEach(function (box) { box.disabled = event.target.checked; });
+    }
+  });
+})();
