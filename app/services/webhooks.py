@@ -84,6 +84,17 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
     return webhook
 
 
+def rotate_secret(webhook_id: str, tenant_id: int | None, now: datetime) -> NewWebhook:
+    """A new secret at once; the old one stops working (overlap arrives with issue #4)."""
+    secret = generate_secret()
+    with write_transaction():
+        webhook = get_webhook(webhook_id, tenant_id)
+        webhook.secret = secret
+        webhook.updated_at = now
+        webhook.save(only=[Webhook.secret, Webhook.updated_at])
+    return NewWebhook(webhook, secret)
+
+
 def delete_webhook(webhook_id: str, tenant_id: int | None) -> None:
     with write_transaction():
         webhook = get_webhook(webhook_id, tenant_id)

@@ -6,24 +6,20 @@ slow disk never stalls the event loop that is also sending webhooks.
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from starlette.concurrency import run_in_threadpool
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.errors import Conflict, InvalidInput
-from app.models import Attempt, Delivery, Tenant
-from app.services import catalog, deliveries, events, tenants, webhooks
+from app.errors import InvalidInput
+from app.models import Tenant
+from app.services import catalog, deliveries, events, tenants, test_events, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
 from app.web.inputs import FORM_TYPE, api_key, content_type, parse_json, read_fields, scope_of
 from app.web.serializers import attempt_json, delivery_detail_json, delivery_json, event_type_json, webhook_json
 
 EMIT_FIELDS = {"type", "event", "data", "tenant", "idempotency_key"}
-TEST_POLL_SECONDS = 0.05
 
 
 def _state(request: Request):
@@ -120,43 +116,22 @@ class WebhookResource(HTTPEndpoint):
 
 
 async def send_test_event(request: Request) -> Response:
-    """Send one event to this webhook alone, then report how the first attempt went.
-
-    It waits (bounded by the request timeout) for the sender, which may run in this process
-    or in a worker, by watching the attempt log.
-    """
+    """Send one event to this webhook alone, then report how the first attempt went."""
     key = await api_key(request)
     settings, clock = _state(request).settings, _state(request).clock
     fields = await read_fields(request, settings.max_payload_bytes, optional=True)
     unknown = sorted(set(fields) - {"type", "data"})
     if unknown:
         raise InvalidInput(unknown[0], "unknown field (allowed: type, data)")
-
-    def emit():
-        webhook = webhooks.get_webhook(request.path_params["id"], scope_of(key))
-        if not webhook.enabled:
-            raise Conflict("this webhook is disabled; enable it before sending a test event")
-        type_name = fields.get("type", TEST_EVENT_TYPE)
-        data = fields.get("data", {"message": "Test event from Hookline", "webhook_id": webhook.id})
-        emitted = events.emit_event(webhook.tenant, type_name, data, settings, clock(), only_webhook=webhook)
-        return Delivery.get(Delivery.event == emitted.event_id).id
-
-    delivery_id = await run_in_threadpool(emit)
+    delivery_id = await run_in_threadpool(
+        test_events.send_test_event, request.path_params["id"], scope_of(key), settings, clock(),
+        fields.get("type", TEST_EVENT_TYPE), fields.get("data"),
+    )
     _wake_sender(request)
-    attempt = await _first_attempt(delivery_id, settings.request_timeout + 5)
+    attempt = await test_events.first_attempt(delivery_id, settings.request_timeout + 5)
     delivery = await run_in_threadpool(deliveries.get_delivery, delivery_id, scope_of(key))
     body = {"delivery": delivery_json(delivery), "attempt": attempt_json(attempt) if attempt else None}
     return JSONResponse(body, status_code=200 if attempt else 202)
-
-
-async def _first_attempt(delivery_id: str, timeout: float) -> Attempt | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        attempt = await run_in_threadpool(Attempt.get_or_none, Attempt.delivery == delivery_id)
-        if attempt is not None:
-            return attempt
-        await asyncio.sleep(TEST_POLL_SECONDS)
-    return None
 
 
 async def list_deliveries(request: Request) -> Response:
