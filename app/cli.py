@@ -43,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     create_key.add_argument("--admin", action="store_true", help="an admin key: acts for every tenant")
     create_key.add_argument("--name", default="", help="a label to recognise the key by")
 
+    create_user = commands.add_parser(
+        "create-user", help="create a dashboard user (password from $HOOKLINE_PASSWORD or a prompt)", parents=[config_option]
+    )
+    create_user.add_argument("name")
+    create_user.add_argument("--tenant", default="default", help="tenant whose webhooks the user manages (created if new)")
+    create_user.add_argument("--admin", action="store_true", help="may switch to every tenant")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
@@ -57,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if settings.dev:
         print(DEV_WARNING, file=sys.stderr)
-    return {"serve": run_serve, "worker": run_worker, "create-key": run_create_key}[args.command](settings, args)
+    commands_by_name = {"serve": run_serve, "worker": run_worker, "create-key": run_create_key, "create-user": run_create_user}
+    return commands_by_name[args.command](settings, args)
 
 
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -116,4 +124,29 @@ def run_create_key(settings: Settings, args: argparse.Namespace) -> int:
     scope = "admin (all tenants)" if args.admin else f"tenant {args.tenant!r}"
     print(f"Created an API key for {scope}; it is shown only this once, store it now:", file=sys.stderr)
     print(new.plaintext)
+    return 0
+
+
+def run_create_user(settings: Settings, args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from app.clock import system_clock
+    from app.db import write_transaction
+    from app.errors import InvalidInput
+    from app.services.setup import prepare_database
+    from app.services.tenants import get_or_create_tenant
+    from app.services.users import create_user
+
+    password = os.environ.get("HOOKLINE_PASSWORD") or getpass.getpass(f"Password for {args.name}: ")
+    prepare_database(settings, system_clock)
+    now = system_clock()
+    try:
+        with write_transaction():
+            user = create_user(args.name, password, get_or_create_tenant(args.tenant, now), now, is_admin=args.admin)
+    except InvalidInput as exc:
+        print(f"hookline: {exc}", file=sys.stderr)
+        return 2
+    role = "admin" if user.is_admin else "user"
+    print(f"Created {role} {user.name!r} for tenant {args.tenant!r}; they can sign in at /login.", file=sys.stderr)
     return 0

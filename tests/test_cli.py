@@ -144,3 +144,14 @@ def test_worker_sends_what_is_queued_without_serving_http(env, tmp_path, setting
         assert request.headers["webhook-id"] == emitted.event_id
     finally:
         stop(process)
+
+
+def test_create_user_then_sign_in(env, tmp_path, db):
+    from app.services.users import authenticate_user
+
+    result = run(["create-user", "bob", "--tenant", "globex"], {**env, "HOOKLINE_PASSWORD": "b" * 12}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    user = authenticate_user("bob", "b" * 12)
+    assert user.tenant.slug == "globex" and not user.is_admin
+    short = run(["create-user", "eve"], {**env, "HOOKLINE_PASSWORD": "short"}, tmp_path)
+    assert short.returncode == 2 and "password: must be at least 10 characters" in short.stderr
