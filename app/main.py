@@ -69,14 +69,7 @@ def create_app(
 
     middleware = [
         Middleware(SecurityHeadersMiddleware, frame_ancestors=settings.portal_frame_ancestors),
-        Middleware(
-            SessionMiddleware,
-            secret_key=server_secret("session"),
-            session_cookie="hookline_session",
-            max_age=14 * 86400,
-            same_site="lax",
-            https_only=settings.secure_cookies,
-        ),
+        Middleware(SessionMiddleware, secret_key=server_secret("session"), **session_cookie_options(settings)),
         Middleware(CSRFMiddleware),
     ]
     return Starlette(
@@ -98,6 +91,21 @@ def create_app(
         },
         lifespan=lifespan,
     )
+
+
+def session_cookie_options(settings: Settings) -> dict:
+    """SameSite=Lax normally. A dashboard embedded in another site's iframe (portal links)
+    only gets its cookie with SameSite=None, which browsers accept only with Secure, and
+    Partitioned keeps it in that embedding site's jar (CHIPS) so it is not a tracking
+    cookie. The CSRF token still guards every change."""
+    embedded = bool(settings.portal_frame_ancestors)
+    return {
+        "session_cookie": "hookline_session",
+        "max_age": 14 * 86400,
+        "same_site": "none" if embedded else "lax",
+        "https_only": embedded or settings.secure_cookies,
+        "partitioned": embedded,
+    }
 
 
 async def healthz(request: Request) -> JSONResponse:
