@@ -103,7 +103,7 @@ async def create(request: Request) -> Response:
     except InvalidInput as exc:
         return await _form_error(request, who, form, exc)
     context = {"viewer": who, "nav": "webhooks", "webhook": created.webhook, "secret": created.secret, "created": True}
-    headers = {"HX-Trigger": json.dumps({"webhooksChanged": True})} if is_htmx(request) else None
+    headers = {"HX-Trigger": "webhooksChanged"} if is_htmx(request) else None
     return render(request, "webhooks/secret.html", context, partial="webhooks/_secret.html", status_code=201, headers=headers)
 
 
@@ -139,9 +139,7 @@ async def update(request: Request) -> Response:
     except InvalidInput as exc:
         return await _form_error(request, who, form, exc, webhook)
     if is_htmx(request):
-        headers = {"HX-Trigger": json.dumps({"webhooksChanged": True, "closeModal": True,
-                                            "toast": {"message": "Webhook saved", "level": "success"}})}
-        return Response(status_code=204, headers=headers)
+        return Response(status_code=204, headers=toast("Webhook saved", "success", "webhooksChanged", "closeModal"))
     flash(request, "Webhook saved.")
     return RedirectResponse("/webhooks", status_code=303)
 
@@ -243,8 +241,7 @@ async def send_test(request: Request) -> Response:
 
 def _report(request: Request, message: str, level: str) -> Response:
     if is_htmx(request):
-        events = {"toast": {"message": message, "level": level}, "webhooksChanged": True, "closeModal": True}
-        return Response(status_code=204, headers={"HX-Trigger": json.dumps(events)})
+        return Response(status_code=204, headers=toast(message, level, "webhooksChanged", "closeModal"))
     flash(request, message, "success" if level == "success" else "error")
     return RedirectResponse("/webhooks", status_code=303)
 

@@ -91,6 +91,7 @@ def flash(request: Request, message: str, level: str = "success") -> None:
     request.session["flash"] = {"message": message, "level": level}
 
 
-def toast(message: str, level: str = "success") -> dict:
-    """Headers that make app.js show a toast after an htmx request."""
-    return {"HX-Trigger": json.dumps({"toast": {"message": message, "level": level}})}
+def toast(message: str, level: str = "success", *events: str) -> dict:
+    """Headers that make app.js show a toast after an htmx request, and fire `events`
+    (such as "webhooksChanged") that parts of the page listen to in order to refresh."""
+    return {"HX-Trigger": json.dumps({"toast": {"message": message, "level": level}, **{e: True for e in events}})}
