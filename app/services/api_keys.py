@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.db import write_transaction
+from app.errors import NotFound
 from app.models import ApiKey, Tenant
 
 KEY_PREFIX = "hl_"
@@ -64,3 +65,23 @@ def ensure_admin_key(plaintext: str, now: datetime) -> None:
         ).execute()
         if ApiKey.get_or_none(ApiKey.key_hash == key_hash) is None:
             create_api_key(None, now, name=CONFIGURED_ADMIN_KEY_NAME, plaintext=plaintext)
+
+
+def list_keys(tenant_id: int, include_admin_keys: bool) -> list[ApiKey]:
+    """A tenant's keys, newest first; admins also see the admin keys."""
+    visible = ApiKey.tenant == tenant_id
+    if include_admin_keys:
+        visible |= ApiKey.tenant.is_null()
+    return list(ApiKey.select().where(visible).order_by(ApiKey.created_at.desc()))
+
+
+def revoke_key(key_id: str, tenant_id: int, include_admin_keys: bool, now: datetime) -> ApiKey:
+    """Revoked keys stay listed (with the date) but never authenticate again."""
+    key = next((k for k in list_keys(tenant_id, include_admin_keys) if k.id == key_id), None)
+    if key is None:
+        raise NotFound(f"no API key {key_id!r}")
+    if key.revoked_at is None:
+        with write_transaction():
+            ApiKey.update(revoked_at=now).where(ApiKey.id == key.id).execute()
+        key.revoked_at = now
+    return key

@@ -1,0 +1,60 @@
+"""The API keys page: created keys are shown once, listed by prefix, and can be revoked."""
+
+from __future__ import annotations
+
+import httpx
+from bs4 import BeautifulSoup
+
+from app.models import ApiKey, Tenant
+from app.services.users import create_user
+from tests.conftest import sign_in
+
+
+def soup(response: httpx.Response) -> BeautifulSoup:
+    return BeautifulSoup(response.text, "html.parser")
+
+
+def test_create_shows_the_key_once_and_it_works(dashboard, api):
+    created = dashboard.post("/api-keys", {"name": "checkout"})
+    assert created.status_code == 201
+    plaintext = soup(created).select_one("#new-api-key")["value"]
+    assert plaintext.startswith("hl_") and "you will not see this key again" in created.text
+    assert soup(created).select_one("button[data-copy-target=new-api-key]")
+
+    page = dashboard.get("/api-keys")
+    assert plaintext not in page.text and f"{plaintext[:11]}…" in page.text
+    assert api.get("/api/v1/webhooks", headers={"Authorization": f"Bearer {plaintext}"}).status_code == 200
+
+
+def test_revoke(dashboard, api):
+    plaintext = soup(dashboard.post("/api-keys", {"name": "old"}, htmx=True)).select_one("#new-api-key")["value"]
+    key = ApiKey.get(ApiKey.name == "old")
+    response = dashboard.post(f"/api-keys/{key.id}/revoke", {}, htmx=True)
+    assert "revoked" in response.headers["hx-trigger"]
+    assert soup(response).select_one(f"#key-{key.id} .pill").text == "revoked"
+    assert api.get("/api/v1/webhooks", headers={"Authorization": f"Bearer {plaintext}"}).status_code == 401
+
+
+def test_creating_a_key_needs_the_csrf_token(dashboard):
+    assert dashboard.post("/api-keys", {"name": "x"}, csrf=False).status_code == 403
+    assert not ApiKey.select().where(ApiKey.name == "x").exists()
+
+
+def test_tenant_users_see_and_revoke_only_their_keys(dashboard, api, clock):
+    dashboard.post("/api-keys", {"name": "default-key"})
+    theirs = ApiKey.get(ApiKey.name == "default-key")
+    admin_key = ApiKey.get(ApiKey.tenant.is_null())
+    create_user("bob", "b" * 12, Tenant.create(slug="globex", created_at=clock()), clock())
+    with httpx.Client(base_url=api.base_url) as client:
+        bob = sign_in(client, "bob", "b" * 12)
+        page = bob.get("/api-keys").text
+        assert "default-key" not in page and admin_key.prefix not in page
+        for key in (theirs, admin_key):
+            assert bob.post(f"/api-keys/{key.id}/revoke", {}).status_code == 404
+    assert ApiKey.get_by_id(theirs.id).revoked_at is None
+
+
+def test_admins_see_admin_keys(dashboard):
+    admin_key = ApiKey.get(ApiKey.tenant.is_null())
+    row = soup(dashboard.get("/api-keys")).select_one(f"#key-{admin_key.id}")
+    assert "admin" in row.text and f"{admin_key.prefix}…" in row.text
