@@ -24,7 +24,7 @@ from app.errors import ServiceError, Unauthorized
 from app.scheduler import build_scheduler
 from app.services.server_secrets import server_secret
 from app.services.setup import prepare_database
-from app.web import api, pages_deliveries, pages_keys, pages_webhooks, signin
+from app.web import api, pages_deliveries, pages_keys, pages_webhooks, portal, signin
 from app.web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
 from app.web.viewer import SignInRequired
@@ -80,6 +80,7 @@ def create_app(
             *pages_webhooks.routes,
             *pages_deliveries.routes,
             *pages_keys.routes,
+            *portal.routes,
             Mount("/static", StaticFiles(directory=str(TEMPLATES_DIR.parent / "static")), name="static"),
         ],
         middleware=middleware,

@@ -22,7 +22,7 @@ def _safe_next(target: str | None) -> str:
     return "/webhooks"
 
 
-def _start_session(request: Request, **values) -> None:
+def start_session(request: Request, **values) -> None:
     """A fresh session on every sign-in (no fixation), with a new CSRF token."""
     request.session.clear()
     request.session.update(values)
@@ -45,7 +45,7 @@ async def setup_submit(request: Request) -> Response:
         user = await run_in_threadpool(users.create_first_admin, form.get("name"), form.get("password"), clock())
     except InvalidInput as exc:
         return render(request, "setup.html", {"errors": {exc.field: exc.message.split(": ", 1)[1]}, "values": form}, status_code=422)
-    _start_session(request, user_id=user.id, tenant_id=user.tenant_id)
+    start_session(request, user_id=user.id, tenant_id=user.tenant_id)
     return RedirectResponse("/webhooks", status_code=303)
 
 
@@ -63,7 +63,7 @@ async def login_submit(request: Request) -> Response:
     if user is None:
         context = {"error": "Wrong name or password.", "name": name, "next": target}
         return render(request, "login.html", context, status_code=422)
-    _start_session(request, user_id=user.id, tenant_id=user.tenant_id)
+    start_session(request, user_id=user.id, tenant_id=user.tenant_id)
     return RedirectResponse(target, status_code=303)
 
 

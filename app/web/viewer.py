@@ -13,6 +13,7 @@ from datetime import datetime
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from app.errors import Forbidden
 from app.models import Tenant, User
 from app.services.users import needs_setup
 
@@ -63,7 +64,10 @@ async def viewer(request: Request) -> Viewer:
 
     found = await run_in_threadpool(load)
     if found is None:
+        was_portal = session.pop("portal_tenant", None) is not None
         session.pop("user_id", None)
-        session.pop("portal_tenant", None)
+        if was_portal:
+            # A portal customer has no account: login or setup pages are not for them.
+            raise Forbidden("Your portal session has ended. Open the webhook settings again from the app that sent you here.")
         raise SignInRequired(setup=await run_in_threadpool(needs_setup))
     return found

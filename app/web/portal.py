@@ -1,0 +1,44 @@
+"""Portal links: the API that issues them and the URL that turns one into a session."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from app.errors import Forbidden
+from app.services.portal import create_portal_token, redeem_portal_token
+from app.services.tenants import get_or_create_tenant
+from app.web.inputs import api_key
+from app.web.serializers import iso
+from app.web.signin import start_session
+
+
+async def create_link(request: Request) -> Response:
+    """Admin keys only: the link grants a tenant's webhook settings to whoever opens it."""
+    key = await api_key(request)
+    if not key.is_admin:
+        raise Forbidden("only an admin API key can create portal links")
+    settings, now = request.app.state.settings, request.app.state.clock()
+
+    def issue():
+        tenant = get_or_create_tenant(request.path_params["tenant"], now)
+        return create_portal_token(tenant, now, settings.portal_link_ttl)
+
+    token, expires_at = await run_in_threadpool(issue)
+    url = str(request.url_for("open_portal", token=token))
+    return JSONResponse({"url": url, "expires_at": iso(expires_at)}, status_code=201)
+
+
+async def open_portal(request: Request) -> Response:
+    settings, now = request.app.state.settings, request.app.state.clock()
+    tenant = await run_in_threadpool(redeem_portal_token, request.path_params["token"], now)
+    start_session(request, portal_tenant=tenant.id, portal_expires=now.timestamp() + settings.portal_session_ttl)
+    return RedirectResponse("/webhooks", status_code=303)
+
+
+routes = [
+    Route("/api/v1/tenants/{tenant}/portal-link", create_link, methods=["POST"]),
+    Route("/portal/{token}", open_portal, methods=["GET"], name="open_portal"),
+]
