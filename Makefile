@@ -23,8 +23,9 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/hookline serve --dev $(ARGS)
 
-## Install the dev dependencies and run the whole suite.
+## Install the dev dependencies (and Debian's chromium for the browser tests) and run the whole suite.
 test: $(VENV)/.installed-dev
+	scripts/install-browser.sh
 	$(BIN)/python -m pytest $(ARGS)
 
 ## Benchmarks (loopback only, bounded); prints a table. Not part of `make test`.

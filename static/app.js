@@ -76,6 +76,14 @@
     }
   });
 
+  // A closed dialog keeps nothing: a secret shown once must not linger in the page.
+  document.addEventListener("DOMContentLoaded", function () {
+    var dialog = modal();
+    if (dialog) dialog.addEventListener("close", function () {
+      document.getElementById("modal-body").replaceChildren();
+    });
+  });
+
   // Clicking the dialog's backdrop closes it, as users expect of a modal.
   document.addEventListener("mousedown", function (event) {
     var dialog = modal();
