@@ -26,13 +26,10 @@
     if (dialog && dialog.open) dialog.close();
   });
 
+  // htmx then moves focus to the new content's [autofocus] field when it settles.
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = modal();
-    if (dialog && event.detail.target.id === "modal-body" && !dialog.open) {
-      dialog.showModal();
-      var first = dialog.querySelector("[autofocus], input, select, textarea, button");
-      if (first) first.focus();
-    }
+    if (dialog && event.detail.target.id === "modal-body" && !dialog.open) dialog.showModal();
   });
 
   document.addEventListener("htmx:responseError", function (event) {

@@ -34,10 +34,18 @@ def set_up_admin(page: Page) -> None:
     expect(page.locator(".empty-state")).to_contain_text("calls with an HTTP POST")
 
 
-def create_webhook(page: Page, name: str, url: str, event: str = "order.created") -> None:
+def open_create_modal(page: Page) -> None:
     page.locator(".page-header").get_by_role("link", name="Create webhook").click()
+    expect(page.locator("#modal")).to_be_visible()
+    # htmx focuses the [autofocus] field when the swap settles; typing before that would
+    # race the focus move (a human is not that fast).
+    expect(page.locator("#modal-body")).not_to_have_class(re.compile("htmx-settling"))
+    expect(page.locator("#wh-name")).to_be_focused()  # keyboard users can start typing at once
+
+
+def create_webhook(page: Page, name: str, url: str, event: str = "order.created") -> None:
+    open_create_modal(page)
     modal = page.locator("#modal")
-    expect(modal).to_be_visible()
     page.fill("#wh-name", name)
     page.fill("#wh-url", url)
     page.uncheck("input[data-all-events]")
@@ -96,7 +104,7 @@ def test_new_user_journey(page: Page, receiver):
 
     # An invalid URL: inline error by the field, the rest of the form kept.
     page.goto("/webhooks")
-    page.locator(".page-header").get_by_role("link", name="Create webhook").click()
+    open_create_modal(page)
     page.fill("#wh-name", "Broken")
     page.fill("#wh-url", "ftp://example.com/x")
     page.locator("#modal").get_by_role("button", name="Create webhook").click()
