@@ -218,8 +218,11 @@ def test_inline_rename(dashboard):
 def test_delete(dashboard):
     create(dashboard)
     webhook_id = only_webhook().id
-    form = soup(dashboard.get("/webhooks")).select_one(f"form[action='/webhooks/{webhook_id}/delete']")
-    assert "Delete the webhook" in form["hx-confirm"]
+    link = soup(dashboard.get("/webhooks")).select_one(f"a[href='/webhooks/{webhook_id}/delete']")
+    assert "Delete the webhook" in link["hx-confirm"] and link["hx-post"] == link["href"]
+    confirm = soup(dashboard.get(link["href"]))  # without JavaScript: a confirmation page
+    assert confirm.select_one(f"form[action='/webhooks/{webhook_id}/delete'] button").text == "Delete webhook"
+    assert Webhook.select().count() == 1
     response = dashboard.post(f"/webhooks/{webhook_id}/delete", {}, htmx=True)
     assert response.status_code == 200 and response.text == ""
     assert Webhook.select().count() == 0

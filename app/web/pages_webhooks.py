@@ -190,6 +190,13 @@ async def toggle(request: Request) -> Response:
     return RedirectResponse("/webhooks", status_code=303)
 
 
+async def delete_page(request: Request) -> Response:
+    """Without JavaScript, Delete is a link to this confirmation; with it, hx-confirm asks."""
+    who = await viewer(request)
+    webhook = await run_in_threadpool(webhooks.get_webhook, request.path_params["id"], who.tenant.id)
+    return render(request, "webhooks/delete.html", {"viewer": who, "nav": "webhooks", "webhook": webhook})
+
+
 async def delete(request: Request) -> Response:
     who = await viewer(request)
     await run_in_threadpool(webhooks.delete_webhook, request.path_params["id"], who.tenant.id)
@@ -276,6 +283,7 @@ routes = [
     Route("/webhooks/{id}/edit", update, methods=["POST"]),
     Route("/webhooks/{id}/name", rename, methods=["POST"]),
     Route("/webhooks/{id}/toggle", toggle, methods=["POST"]),
+    Route("/webhooks/{id}/delete", delete_page, methods=["GET"]),
     Route("/webhooks/{id}/delete", delete, methods=["POST"]),
     Route("/webhooks/{id}/test", test_page, methods=["GET"]),
     Route("/webhooks/{id}/test", send_test, methods=["POST"]),

@@ -114,7 +114,7 @@ def test_new_user_journey(page: Page, receiver):
 
     # Delete, after confirming.
     page.once("dialog", lambda dialog: dialog.accept())
-    row(page, "Billing service").get_by_role("button", name="Delete").click()
+    row(page, "Billing service").get_by_role("link", name="Delete").click()
     expect(row(page, "Billing service")).to_have_count(0)
     expect(page.locator(".toast").last).to_contain_text("Webhook deleted")
 
@@ -155,5 +155,9 @@ def test_core_path_works_without_javascript(browser, hookline, receiver):
         page.get_by_role("link", name="Done").click()
         row(page, "No JS").get_by_role("button", name="Send test").click()
         expect(page.locator(".banner")).to_contain_text("Delivered: 200")
+        row(page, "No JS").get_by_role("link", name="Delete").click()
+        page.get_by_role("button", name="Delete webhook").click()
+        expect(page.locator(".banner")).to_contain_text("Webhook deleted")
+        expect(row(page, "No JS")).to_have_count(0)
     finally:
         context.close()
