@@ -1,8 +1,8 @@
 """Webhook URL rules, pure: checked when a webhook is saved.
 
-This is the text-level check. Judging the addresses a hostname resolves to, at send time,
-belongs to the delivery path (see the hardening issue); here literal IP addresses and
-`localhost` names are refused unless an allowlisted network covers them.
+This is the check at save time, on the URL's text: literal IP addresses (in any spelling
+the resolver accepts) and `localhost` names. The addresses a hostname resolves to are
+judged at send time by the delivery path (app/resolver.py), since DNS can change.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from app.netguard import forbidden_reason
+
 MAX_URL_LENGTH = 2048
 METADATA_NAMES = ("metadata.google.internal",)
-# Cloud instance metadata (AWS, GCP, Azure; AWS over IPv6): never allowlistable.
-METADATA_ADDRESSES = (ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"))
 
 
 class UrlRejected(ValueError):
@@ -58,9 +58,10 @@ def _check_host(host: str, allow_private_networks: tuple[str, ...]) -> None:
         address = _literal_address(host)
         if address is None:
             return
-    if address in METADATA_ADDRESSES:
+    reason = forbidden_reason(address, allow_private_networks)
+    if reason and "metadata" in reason:
         raise UrlRejected(f"{host} is a cloud metadata service and is never a webhook target")
-    if not address.is_global and not _allowlisted(address, allow_private_networks):
+    if reason:
         raise UrlRejected(f"{host} is a private or reserved address; add its network to allow_private_networks to deliver there")
 
 
@@ -75,7 +76,3 @@ def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
         return ipaddress.IPv4Address(socket.inet_aton(host))
     except OSError:
         return None
-
-
-def _allowlisted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, networks: tuple[str, ...]) -> bool:
-    return any(address in ipaddress.ip_network(net, strict=False) for net in networks)

@@ -295,6 +295,41 @@ async def test_custom_headers_are_sent_but_cannot_replace_signatures(db, setting
     assert request.headers["webhook-signature"].startswith("v1,")
 
 
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::ffff:127.0.0.1]", "0x7f.0.0.1"])
+async def test_private_destinations_are_refused_at_send_time(db, settings, clock, receiver, host):
+    """Saved while allowed (or DNS changed since): the send itself refuses, and says why."""
+    make_webhook(settings.replace(allow_private_networks=("127.0.0.0/8", "::1/128")), clock, f"http://{host}:{receiver.port}/hook")
+    emit(settings, clock)
+    strict = settings.replace(allow_private_networks=())
+    async with build_client(strict) as client:
+        await Engine(Dispatcher(strict, client, clock, random=NO_JITTER)).run()
+    delivery = only_delivery()
+    assert (delivery.status, delivery.attempts) == (FAILED, 1), "a blocked destination is not retried"
+    assert delivery.last_error.startswith("blocked: ") and "private or reserved" in delivery.last_error
+    assert receiver.requests == []
+
+
+@pytest.mark.parametrize("host", ["127.1", "2130706433"])  # legacy IPv4 spellings
+async def test_urls_the_client_cannot_use_fail_without_retry(db, settings, clock, receiver, host):
+    make_webhook(settings, clock, f"http://{host}:{receiver.port}/hook")
+    emit(settings, clock)
+    async with build_client(settings) as client:
+        await Engine(Dispatcher(settings, client, clock, random=NO_JITTER)).run()
+    delivery = only_delivery()
+    assert (delivery.status, delivery.attempts) == (FAILED, 1)
+    assert delivery.last_error.startswith("invalid URL: ") and receiver.requests == []
+
+
+async def test_allowlisted_host_names_are_delivered(db, settings, clock, receiver):
+    settings = settings.replace(allow_private_networks=("127.0.0.0/8", "::1/128"))
+    make_webhook(settings, clock, f"http://localhost:{receiver.port}/hook")
+    emit(settings, clock)
+    async with build_client(settings) as client:
+        await Engine(Dispatcher(settings, client, clock, random=NO_JITTER)).run()
+    assert only_delivery().status == SUCCEEDED
+    assert receiver.requests[0].headers["host"] == f"localhost:{receiver.port}"
+
+
 async def test_fan_out_follows_subscriptions(db, settings, clock, receiver, engine):
     make_webhook(settings, clock, receiver.url("/all"), events=["*"])
     make_webhook(settings, clock, receiver.url("/orders"), events=["order.*"])

@@ -68,7 +68,7 @@ def test_malformed_urls_are_refused(url, allow_http, networks, phrase):
         ("https://[::1]/hook", ()),
         ("https://169.254.10.20/hook", ()),
         ("https://0.0.0.0/hook", ()),
-        ("https://[::ffff:127.0.0.1]/hook", ("127.0.0.0/8",)),
+        ("https://[::ffff:127.0.0.1]/hook", ("10.0.0.0/8",)),
         ("https://10.0.0.1/hook", ("192.168.0.0/16",)),
         ("https://[::1]/hook", ("127.0.0.0/8",)),
         ("https://169.254.10.20/hook", ("10.0.0.0/8", "192.168.0.0/16")),

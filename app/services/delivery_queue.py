@@ -43,6 +43,7 @@ class AttemptResult:
     response_body: str | None = None
     error: str | None = None
     retry_after: float | None = None
+    permanent: bool = False  # refused before connecting (forbidden address, invalid URL): retrying cannot help
 
 
 def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[ClaimedDelivery]:
@@ -110,7 +111,7 @@ def _record(
     policy: RetryPolicy,
     random: Callable[[], float],
 ) -> str:
-    outcome = classify(result.status_code)
+    outcome = Outcome.FAILED if result.permanent else classify(result.status_code)
     attempts = claimed.attempts + 1
     next_attempt_at = None
     if outcome is Outcome.SUCCEEDED:
