@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     create_user.add_argument("--tenant", default="default", help="tenant whose webhooks the user manages (created if new)")
     create_user.add_argument("--admin", action="store_true", help="may switch to every tenant")
 
+    commands.add_parser(
+        "reencrypt", help="rewrite every webhook secret with the first of encryption_keys (key rotation)",
+        parents=[config_option],
+    )
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
@@ -64,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if settings.dev:
         print(DEV_WARNING, file=sys.stderr)
-    commands_by_name = {"serve": run_serve, "worker": run_worker, "create-key": run_create_key, "create-user": run_create_user}
+    commands_by_name = {
+        "serve": run_serve, "worker": run_worker, "create-key": run_create_key,
+        "create-user": run_create_user, "reencrypt": run_reencrypt,
+    }
     return commands_by_name[args.command](settings, args)
 
 
@@ -149,4 +157,14 @@ def run_create_user(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     role = "admin" if user.is_admin else "user"
     print(f"Created {role} {user.name!r} for tenant {args.tenant!r}; they can sign in at /login.", file=sys.stderr)
+    return 0
+
+
+def run_reencrypt(settings: Settings, args: argparse.Namespace) -> int:
+    from app.clock import system_clock
+    from app.services.setup import prepare_database, reencrypt_secrets
+
+    prepare_database(settings, system_clock)
+    count = reencrypt_secrets()
+    print(f"Re-encrypted {count} webhook secrets with the first encryption key; older keys can now be removed.", file=sys.stderr)
     return 0

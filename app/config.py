@@ -8,6 +8,7 @@ with the offending key named: a typo must never become a silently different defa
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import ipaddress
 import json
@@ -56,6 +57,10 @@ class Settings:
     auto_register_event_types: bool = False
     allow_http: bool = False
     allow_private_networks: tuple[str, ...] = ()
+    # Fernet keys for webhook secrets at rest: the first encrypts, all decrypt (rotation).
+    # Empty: a key file, created on first start.
+    encryption_keys: tuple[str, ...] = ()
+    encryption_key_file: str = "data/hookline.key"
     # Dashboard: mark the session cookie Secure (set this when Hookline is served over https).
     secure_cookies: bool = False
     # Sites allowed to show the dashboard in an iframe (CSP frame-ancestors), e.g. the
@@ -155,6 +160,10 @@ def _coerce(name: str, value: object) -> object:
         if not isinstance(value, list) or not all(isinstance(item, str) and _ORIGIN.match(item) for item in value):
             raise ConfigError(f"{name}: expected a list of origins such as \"https://app.example.com\"")
         return tuple(value)
+    if key == "encryption_keys":
+        if not isinstance(value, list) or not all(isinstance(item, str) and _is_fernet_key(item) for item in value):
+            raise ConfigError(f"{name}: expected a list of Fernet keys (32 url-safe base64 bytes each)")
+        return tuple(value)
     if key == "allow_private_networks":
         if not isinstance(value, list):
             raise ConfigError(f"{name}: expected a list of CIDR networks")
@@ -165,6 +174,13 @@ def _coerce(name: str, value: object) -> object:
                 raise ConfigError(f"{name}: {item!r} is not a CIDR network") from None
         return tuple(value)
     raise AssertionError(f"no coercion for {key}")
+
+
+def _is_fernet_key(text: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(text.encode())) == 32
+    except ValueError:
+        return False
 
 
 def parse_duration(name: str, value: object) -> float:

@@ -81,6 +81,7 @@ def migrate() -> int:
     migrations = [
         lambda: database.create_tables(models.ALL_MODELS),
         dashboard_tables,
+        models.Webhook.reencrypt_all,  # secrets stored before encryption at rest
     ]
     with write_transaction():
         database.create_tables([SchemaVersion])

@@ -9,6 +9,7 @@ import peewee
 
 from app.db import database
 from app.ids import new_id
+from app.secretbox import secret_box
 
 PENDING, DELIVERING, SUCCEEDED, FAILED = "pending", "delivering", "succeeded", "failed"
 DELIVERY_STATUSES = (PENDING, DELIVERING, SUCCEEDED, FAILED)
@@ -37,6 +38,16 @@ class JSONField(peewee.TextField):
 
     def python_value(self, value):
         return None if value is None else json.loads(value)
+
+
+class EncryptedTextField(peewee.TextField):
+    """Encrypted in the database, plaintext in Python (see app/secretbox.py)."""
+
+    def db_value(self, value):
+        return None if value is None else secret_box.encrypt(value)
+
+    def python_value(self, value):
+        return None if value is None else secret_box.decrypt(value)
 
 
 def _id_field(prefix: str) -> peewee.CharField:
@@ -92,11 +103,19 @@ class Webhook(BaseModel):
     enabled = peewee.BooleanField(default=True)
     # Extra request headers chosen by the user; signature and framing headers cannot be set.
     headers = JSONField(default=dict)
-    secret = peewee.TextField()
+    secret = EncryptedTextField()
     consecutive_failures = peewee.IntegerField(default=0)
     disabled_reason = peewee.TextField(null=True)
     created_at = UTCDateTimeField()
     updated_at = UTCDateTimeField()
+
+    @classmethod
+    def reencrypt_all(cls) -> int:
+        """Rewrite every secret with the first encryption key (plaintext ones get encrypted)."""
+        rows = list(cls.select(cls.id, cls.secret))
+        for row in rows:
+            cls.update(secret=row.secret).where(cls.id == row.id).execute()
+        return len(rows)
 
     @classmethod
     def within(cls, query, tenant_id: int | None):

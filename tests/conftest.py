@@ -19,6 +19,7 @@ from app.db import database
 from app.services.setup import prepare_database
 
 ADMIN_KEY = "hl_test_admin_key_0123456789abcdef"
+ENCRYPTION_KEY = "dGVzdHMtb25seS1lbmNyeXB0aW9uLWtleS0zMmJ5dGU="  # tests only: 32 bytes, base64
 
 
 def eventually(check, timeout: float = 10, what: str = "the condition"):
@@ -156,6 +157,7 @@ def settings(tmp_path) -> Settings:
     return Settings(
         database_url=f"sqlite:///{tmp_path}/hookline.db",
         admin_key=ADMIN_KEY,
+        encryption_keys=(ENCRYPTION_KEY,),
         allow_http=True,
         allow_private_networks=("127.0.0.0/8",),
         request_timeout=2,

@@ -16,7 +16,7 @@ from app.models import Tenant
 from app.services.api_keys import authenticate
 from app.services.events import emit_event
 from app.services.webhooks import create_webhook
-from tests.conftest import ADMIN, ADMIN_KEY, eventually
+from tests.conftest import ADMIN, ADMIN_KEY, ENCRYPTION_KEY, eventually
 
 HOOKLINE = str(Path(sys.executable).parent / "hookline")
 
@@ -35,6 +35,7 @@ def env(tmp_path, settings):
         "HOOKLINE_CONFIG": str(Path(__file__).parent.parent / "config.toml"),
         "HOOKLINE_DATABASE_URL": settings.database_url,
         "HOOKLINE_SWEEP_INTERVAL": "0.2",
+        "HOOKLINE_ENCRYPTION_KEYS": ENCRYPTION_KEY,
     }
 
 

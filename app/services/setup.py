@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from app import secretbox
 from app.clock import Clock
 from app.config import Settings
-from app.db import migrate, open_database
-from app.models import Tenant
+from app.db import migrate, open_database, write_transaction
+from app.models import Tenant, Webhook
 from app.services.api_keys import ensure_admin_key
 from app.services.catalog import seed_event_types
 from app.services.tenants import get_or_create_tenant
 
 
 def prepare_database(settings: Settings, clock: Clock) -> None:
+    secretbox.configure(settings.encryption_keys, settings.encryption_key_file)
     open_database(settings.database_url)
     migrate()
     now = clock()
@@ -19,3 +21,11 @@ def prepare_database(settings: Settings, clock: Clock) -> None:
     seed_event_types(settings.event_types, now)
     if settings.admin_key:
         ensure_admin_key(settings.admin_key, now)
+
+
+
+def reencrypt_secrets() -> int:
+    """Key rotation: once a new key is first in encryption_keys, rewrite every stored secret
+    with it, so the old key can be removed."""
+    with write_transaction():
+        return Webhook.reencrypt_all()
