@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 from bs4 import BeautifulSoup
 
 from app.models import ApiKey, Tenant
 from app.services.users import create_user
-from tests.conftest import sign_in
+from tests.conftest import ADMIN, sign_in
 
 
 def soup(response: httpx.Response) -> BeautifulSoup:
@@ -58,3 +60,40 @@ def test_admins_see_admin_keys(dashboard):
     admin_key = ApiKey.get(ApiKey.tenant.is_null())
     row = soup(dashboard.get("/api-keys")).select_one(f"#key-{admin_key.id}")
     assert "admin" in row.text and f"{admin_key.prefix}…" in row.text
+
+
+def test_plain_forms_get_the_whole_page_and_htmx_only_the_keys(dashboard):
+    plain = soup(dashboard.post("/api-keys", {"name": "plain"}))
+    assert plain.select_one("h1").text == "API keys" and plain.select_one("#api-keys #new-api-key")
+    fragment = dashboard.post("/api-keys", {"name": "htmx"}, htmx=True)
+    assert "HX-Request" in fragment.headers["vary"] and "<html" not in fragment.text
+    assert soup(fragment).select_one("#api-keys #new-api-key")
+
+
+def test_plain_form_revoke_redirects_with_a_message(dashboard):
+    dashboard.post("/api-keys", {"name": "old"})
+    key = ApiKey.get(ApiKey.name == "old")
+    response = dashboard.post(f"/api-keys/{key.id}/revoke", {})
+    assert (response.status_code, response.headers["location"]) == (303, "/api-keys")
+    banner = soup(dashboard.get("/api-keys")).select_one(".banner")
+    assert f"{key.prefix}… revoked" in banner.text
+    assert not soup(dashboard.get("/api-keys")).select_one(f"#key-{key.id} form"), "nothing left to revoke"
+
+
+def test_a_portal_session_never_reaches_api_keys(dashboard, api):
+    dashboard.post("/api-keys", {"name": "default-key"})
+    key = ApiKey.get(ApiKey.name == "default-key")
+    url = api.post("/api/v1/tenants/default/portal-link", headers=ADMIN).json()["url"]
+    with httpx.Client(base_url=api.base_url) as portal:
+        assert portal.get(url).status_code == 303
+        # A portal page has no form with the token; htmx sends it from <body hx-headers>.
+        token = json.loads(soup(portal.get("/webhooks")).body["hx-headers"])["X-CSRF-Token"]
+        refusals = [
+            portal.get("/api-keys"),
+            portal.post("/api-keys", data={"name": "sneaky", "csrf_token": token}),
+            portal.post(f"/api-keys/{key.id}/revoke", headers={"X-CSRF-Token": token, "HX-Request": "true"}),
+        ]
+        for refused in refusals:  # refused by the page itself, not by the CSRF check
+            assert refused.status_code == 403 and "not available in the customer portal" in refused.text
+    assert not ApiKey.select().where(ApiKey.name == "sneaky").exists()
+    assert ApiKey.get_by_id(key.id).revoked_at is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -70,3 +72,20 @@ def test_portal_session_ends_after_its_ttl(api, customer, clock, settings):
     ended = customer.get("/webhooks")
     assert ended.status_code == 403 and "portal session has ended" in ended.text
     assert customer.get("/webhooks").status_code == 303, "the session is gone"
+
+
+def test_concurrent_opens_of_one_link_sign_in_only_one_browser(api):
+    url = link(api).json()["url"]
+
+    def open_link(_):
+        with httpx.Client(base_url=api.base_url) as browser:
+            return browser.get(url).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(pool.map(open_link, range(6)))
+    assert statuses == [303] + [403] * 5
+
+
+def test_a_link_for_an_invalid_tenant_name_is_422(api):
+    response = link(api, tenant="Not A Slug")
+    assert response.status_code == 422 and response.json()["error"]["field"] == "tenant"

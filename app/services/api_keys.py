@@ -67,21 +67,30 @@ def ensure_admin_key(plaintext: str, now: datetime) -> None:
             create_api_key(None, now, name=CONFIGURED_ADMIN_KEY_NAME, plaintext=plaintext)
 
 
-def list_keys(tenant_id: int, include_admin_keys: bool) -> list[ApiKey]:
-    """A tenant's keys, newest first; admins also see the admin keys."""
+def _visible(tenant_id: int, include_admin_keys: bool):
+    """The keys a dashboard user may see and revoke: their tenant's, plus admin keys for admins."""
     visible = ApiKey.tenant == tenant_id
     if include_admin_keys:
         visible |= ApiKey.tenant.is_null()
-    return list(ApiKey.select().where(visible).order_by(ApiKey.created_at.desc()))
+    return visible
+
+
+def list_keys(tenant_id: int, include_admin_keys: bool) -> list[ApiKey]:
+    """A tenant's keys, newest first; admins also see the admin keys."""
+    return list(ApiKey.select().where(_visible(tenant_id, include_admin_keys)).order_by(ApiKey.created_at.desc()))
 
 
 def revoke_key(key_id: str, tenant_id: int, include_admin_keys: bool, now: datetime) -> ApiKey:
-    """Revoked keys stay listed (with the date) but never authenticate again."""
-    key = next((k for k in list_keys(tenant_id, include_admin_keys) if k.id == key_id), None)
-    if key is None:
-        raise NotFound(f"no API key {key_id!r}")
-    if key.revoked_at is None:
-        with write_transaction():
-            ApiKey.update(revoked_at=now).where(ApiKey.id == key.id).execute()
-        key.revoked_at = now
+    """Revoked keys stay listed (with the date) but never authenticate again.
+
+    A key the caller may not see is "not found", so ids of other tenants' keys leak nothing.
+    Revoking twice keeps the first date.
+    """
+    with write_transaction():
+        key = ApiKey.get_or_none((ApiKey.id == key_id) & _visible(tenant_id, include_admin_keys))
+        if key is None:
+            raise NotFound(f"no API key {key_id!r}")
+        if key.revoked_at is None:
+            ApiKey.update(revoked_at=now).where((ApiKey.id == key.id) & ApiKey.revoked_at.is_null()).execute()
+            key.revoked_at = now
     return key
