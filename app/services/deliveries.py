@@ -78,3 +78,28 @@ def last_attempts(delivery_ids: list[str]) -> dict[str, Attempt]:
         return {}
     rows = Attempt.select().where(Attempt.delivery.in_(delivery_ids)).order_by(Attempt.number)
     return {attempt.delivery_id: attempt for attempt in rows}
+
+
+def deliveries_between(
+    webhook: Webhook,
+    through: str,
+    before: str | None = None,
+    status: str | None = None,
+    event_type: str | None = None,
+) -> list[Delivery]:
+    """One page of the log read again for a live refresh: the rows from `through` (the
+    oldest it showed) up to `before` (exclusive; None: up to the newest).
+
+    Bounding a page by ids rather than by a count means a refresh neither repeats rows of
+    the next page nor drops rows when newer deliveries arrive; the newest page simply grows.
+    """
+    if status is not None and status not in DELIVERY_STATUSES:
+        raise InvalidInput("status", f"must be one of {', '.join(DELIVERY_STATUSES)}")
+    query = Delivery.for_webhook(webhook.id).where(Delivery.id >= through)
+    if before:
+        query = query.where(Delivery.id < before)
+    if status:
+        query = query.where(Delivery.status == status)
+    if event_type:
+        query = query.where(Event.type == event_type)
+    return list(query.limit(MAX_PAGE_SIZE))

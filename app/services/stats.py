@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from app.models import Attempt, Delivery
+from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery
 
 
 @dataclass(frozen=True)
@@ -52,84 +52,121 @@ def health_for(webhook_ids: list[str], now: datetime) -> dict[str, Health]:
     }
 
 
+# One webhook's Stats tab. Counts are of deliveries by creation time and current status;
+# latency is of attempts, since that is what the receiver's speed shows in.
+
+@dataclass(frozen=True)
+class WindowStats:
+    hours: int
+    succeeded: int
+    failed: int
+    pending: int  # queued or being sent
+    p50_ms: int | None
+    p95_ms: int | None
+
+    @property
+    def success_rate(self) -> float | None:
+        """Of the deliveries that finished; None when none has."""
+        done = self.succeeded + self.failed
+        return None if not done else self.succeeded / done
+
 
 @dataclass(frozen=True)
 class HourBucket:
     start: datetime
     succeeded: int
     failed: int
+    pending: int = 0
 
 
 @dataclass(frozen=True)
 class WebhookStats:
-    counts_24h: dict[str, int]
-    counts_7d: dict[str, int]
-    p50_ms: int | None
-    p95_ms: int | None
-    hours: list[HourBucket]
+    day: WindowStats
+    week: WindowStats
+    hours: list[HourBucket]  # the last 24 hours, oldest first, the current hour last
 
-    @property
-    def success_rate_7d(self) -> float | None:
-        done = self.counts_7d["succeeded"] + self.counts_7d["failed"]
-        return None if not done else self.counts_7d["succeeded"] / done
+
+def nearest_rank(count: int, fraction: float) -> int:
+    """Index into `count` sorted values of the nearest-rank percentile."""
+    return max(0, math.ceil(fraction * count) - 1)
 
 
 def percentile(values: list[int], fraction: float) -> int | None:
     """Nearest-rank percentile; None for no values."""
     if not values:
         return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+    return sorted(values)[nearest_rank(len(values), fraction)]
+
+
+def window_stats(webhook_id: str, now: datetime, hours: int) -> WindowStats:
+    since = now - timedelta(hours=hours)
+    by_status = dict(
+        Delivery.select(Delivery.status, peewee.fn.COUNT(Delivery.id))
+        .where((Delivery.webhook == webhook_id) & (Delivery.created_at >= since))
+        .group_by(Delivery.status)
+        .tuples()
+    )
+    durations = (
+        Attempt.select(Attempt.duration_ms)
+        .join(Delivery)
+        .where((Delivery.webhook == webhook_id) & (Attempt.started_at >= since))
+    )
+    count = durations.count()
+
+    def latency(fraction: float) -> int | None:
+        """Sorted and picked in SQL, so a busy week is not loaded into memory."""
+        if not count:
+            return None
+        return durations.order_by(Attempt.duration_ms).limit(1).offset(nearest_rank(count, fraction)).scalar()
+
+    return WindowStats(
+        hours=hours,
+        succeeded=by_status.get(SUCCEEDED, 0),
+        failed=by_status.get(FAILED, 0),
+        pending=by_status.get(PENDING, 0) + by_status.get(DELIVERING, 0),
+        p50_ms=latency(0.5),
+        p95_ms=latency(0.95),
+    )
+
+
+def deliveries_per_hour(webhook_id: str, now: datetime) -> list[HourBucket]:
+    """Deliveries created in each of the last 24 hours (the current one last), by status."""
+    first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
+    counts = [{SUCCEEDED: 0, FAILED: 0, PENDING: 0} for _ in range(24)]
+    rows = (
+        Delivery.select(Delivery.created_at, Delivery.status)
+        .where((Delivery.webhook == webhook_id) & (Delivery.created_at >= first_hour))
+        .tuples()
+    )
+    for created_at, status in rows:
+        index = int((created_at - first_hour).total_seconds() // 3600)
+        if 0 <= index < 24:
+            counts[index][PENDING if status == DELIVERING else status] += 1
+    return [
+        HourBucket(first_hour + timedelta(hours=i), c[SUCCEEDED], c[FAILED], c[PENDING])
+        for i, c in enumerate(counts)
+    ]
 
 
 def webhook_stats(webhook_id: str, now: datetime) -> WebhookStats:
-    """Deliveries by status (24 h and 7 d, by creation time), attempt latency and an hourly
-    series of attempt outcomes for the last 24 h."""
-
-    def counts(since: datetime) -> dict[str, int]:
-        rows = (
-            Delivery.select(Delivery.status, peewee.fn.COUNT(Delivery.id))
-            .where((Delivery.webhook == webhook_id) & (Delivery.created_at >= since))
-            .group_by(Delivery.status)
-            .tuples()
-        )
-        found = dict(rows)
-        return {status: found.get(status, 0) for status in ("succeeded", "failed", "pending", "delivering")}
-
-    day_ago = now - timedelta(hours=24)
-    attempts = list(
-        Attempt.select(Attempt.started_at, Attempt.duration_ms, Attempt.response_status)
-        .join(Delivery)
-        .where((Delivery.webhook == webhook_id) & (Attempt.started_at >= day_ago))
-        .tuples()
-    )
-    first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
-    ok = [0] * 24
-    failed = [0] * 24
-    for started_at, _, status in attempts:
-        index = int((started_at - first_hour).total_seconds() // 3600)
-        if 0 <= index < 24:
-            if status is not None and 200 <= status < 300:
-                ok[index] += 1
-            else:
-                failed[index] += 1
-    durations = [duration for _, duration, _ in attempts]
     return WebhookStats(
-        counts_24h=counts(day_ago),
-        counts_7d=counts(now - timedelta(days=7)),
-        p50_ms=percentile(durations, 0.5),
-        p95_ms=percentile(durations, 0.95),
-        hours=[HourBucket(first_hour + timedelta(hours=i), ok[i], failed[i]) for i in range(24)],
+        day=window_stats(webhook_id, now, 24),
+        week=window_stats(webhook_id, now, 24 * 7),
+        hours=deliveries_per_hour(webhook_id, now),
     )
+
+
+@dataclass(frozen=True)
+class Segment:
+    kind: str  # succeeded, failed or pending: also the CSS class suffix
+    y: int
+    height: int
 
 
 @dataclass(frozen=True)
 class Bar:
     x: int
-    ok_y: int
-    ok_height: int
-    failed_y: int
-    failed_height: int
+    segments: list[Segment]  # bottom to top; empty ones left out
     label: str
     title: str
 
@@ -137,23 +174,27 @@ class Bar:
 CHART_HEIGHT = 120
 BAR_WIDTH = 16
 BAR_GAP = 4
+CHART_WIDTH = 24 * (BAR_WIDTH + BAR_GAP)
 
 
 def chart_bars(hours: list[HourBucket]) -> list[Bar]:
-    """SVG geometry of a stacked bar per hour (succeeded below, failed on top), scaled to
-    the busiest hour; kept out of the template so it can be tested."""
-    peak = max((h.succeeded + h.failed for h in hours), default=0) or 1
+    """SVG geometry of a stacked bar per hour (succeeded at the bottom, then failed, then
+    pending), scaled to the busiest hour; kept out of the template so it can be tested."""
+    peak = max((h.succeeded + h.failed + h.pending for h in hours), default=0) or 1
     bars = []
     for index, hour in enumerate(hours):
-        ok_height = round(hour.succeeded / peak * CHART_HEIGHT)
-        failed_height = round(hour.failed / peak * CHART_HEIGHT)
+        # Cumulative heights are rounded, not each segment, so a full stack is exactly full.
+        segments, below, stacked = [], 0, 0
+        for kind, count in ((SUCCEEDED, hour.succeeded), (FAILED, hour.failed), (PENDING, hour.pending)):
+            stacked += count
+            top = round(stacked / peak * CHART_HEIGHT)
+            if top > below:
+                segments.append(Segment(kind, CHART_HEIGHT - top, top - below))
+            below = top
         bars.append(Bar(
             x=index * (BAR_WIDTH + BAR_GAP),
-            ok_y=CHART_HEIGHT - ok_height,
-            ok_height=ok_height,
-            failed_y=CHART_HEIGHT - ok_height - failed_height,
-            failed_height=failed_height,
+            segments=segments,
             label=f"{hour.start:%H}" if index % 3 == 0 else "",
-            title=f"{hour.start:%H:00} UTC: {hour.succeeded} succeeded, {hour.failed} failed",
+            title=f"{hour.start:%H:00} UTC: {hour.succeeded} succeeded, {hour.failed} failed, {hour.pending} pending",
         ))
     return bars

@@ -1,7 +1,9 @@
 """Dashboard pages for one webhook's delivery log, a delivery's attempts, resend and stats.
 
-The log's list polls itself every 2 s while it shows a delivery that is still pending or
-being sent, and stops once none is, so an open tab does not poll forever.
+The log is shown in pages, each a <tbody> bounded by delivery ids, so "Load more" can
+append the next page and each page can refresh itself: every 2 s while it shows a
+delivery that is still pending or being sent (and no longer once none is, so an open tab
+does not poll forever), and whenever a resend fires `deliveriesChanged`.
 """
 
 from __future__ import annotations
@@ -22,63 +24,97 @@ from app.web.viewer import viewer
 PAGE_SIZE = 25
 
 
+def _fragment(request: Request, before: str | None, through: str | None) -> str | None:
+    """Which part of the log an htmx request wants: a page refreshing itself, the next
+    page for "Load more", or the whole list (filters). A history restore (Back after a
+    filter pushed its URL) also says HX-Request but needs the full page."""
+    if not is_htmx(request) or request.headers.get("hx-history-restore-request") == "true":
+        return None
+    if through:
+        return "deliveries/_page.html"
+    return "deliveries/_more.html" if before else "deliveries/_list.html"
+
+
 async def log_page(request: Request) -> Response:
     who = await viewer(request)
     params = request.query_params
     filters = {"status": params.get("status") or None, "event_type": params.get("event_type") or None}
     before = params.get("before") or None
+    through = params.get("through") or None
+    fragment = _fragment(request, before, through)
 
     def load():
         webhook = webhooks.get_webhook(request.path_params["id"], who.tenant.id)
-        page = deliveries.list_deliveries(webhook, limit=PAGE_SIZE, before=before, **filters)
-        last = deliveries.last_attempts([d.id for d in page.items])
-        return webhook, page, last, catalog.list_event_types()
+        if fragment == "deliveries/_page.html":
+            rows, next_cursor = deliveries.deliveries_between(webhook, through, before, **filters), None
+        else:
+            page = deliveries.list_deliveries(webhook, limit=PAGE_SIZE, before=before, **filters)
+            rows, next_cursor = page.items, page.next_cursor
+        last = deliveries.last_attempts([d.id for d in rows])
+        return webhook, rows, next_cursor, last, catalog.list_event_types() if fragment is None else []
 
     try:
-        webhook, page, last, event_types = await run_in_threadpool(load)
+        webhook, rows, next_cursor, last, event_types = await run_in_threadpool(load)
     except InvalidInput as exc:
         return Response(exc.message, status_code=422)
-    query = urlencode({k: v for k, v in filters.items() if v})
+    base = f"/webhooks/{webhook.id}/deliveries"
+    chosen = {k: v for k, v in filters.items() if v}
+    if fragment != "deliveries/_page.html":  # a refresh keeps the bounds its page started with
+        through = rows[-1].id if rows else None
     context = {
         "viewer": who, "nav": "webhooks", "tab": "deliveries", "webhook": webhook,
-        "deliveries": page.items, "last_attempts": last, "next_cursor": page.next_cursor,
-        "filters": filters, "query": query, "before": before,
-        "statuses": DELIVERY_STATUSES, "event_types": event_types,
-        # Live updates only on the first page, and only while something may still change.
-        "poll": before is None and any(d.status in (PENDING, DELIVERING) for d in page.items),
-        "now": request.app.state.clock(),
+        "deliveries": rows, "last_attempts": last, "filters": filters,
+        "statuses": DELIVERY_STATUSES, "event_types": event_types, "now": request.app.state.clock(),
+        "page_id": f"delivery-page-{before or 'newest'}",
+        "refresh_url": f"{base}?{urlencode({**chosen, **({'before': before} if before else {}), 'through': through})}",
+        "next_url": f"{base}?{urlencode({**chosen, 'before': next_cursor})}" if next_cursor else None,
+        "poll": any(d.status in (PENDING, DELIVERING) for d in rows),
     }
-    return render(request, "deliveries/log.html", context, partial="deliveries/_list.html")
+    response = render(request, "deliveries/log.html", context, partial=fragment)
+    response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
+    return response
 
 
 async def detail_page(request: Request) -> Response:
     who = await viewer(request)
+    delivery, attempts = await run_in_threadpool(_load_delivery, request.path_params["id"], who.tenant.id)
+    return render(request, "deliveries/detail.html", _detail_context(request, who, delivery, attempts),
+                  partial="deliveries/_detail.html")
 
-    def load():
-        delivery = deliveries.get_delivery(request.path_params["id"], who.tenant.id)
-        return delivery, deliveries.attempts_of(delivery)
 
-    delivery, attempts = await run_in_threadpool(load)
-    context = {"viewer": who, "nav": "webhooks", "delivery": delivery, "attempts": attempts, "now": request.app.state.clock()}
-    return render(request, "deliveries/detail.html", context, partial="deliveries/_detail.html")
+def _load_delivery(delivery_id: str, tenant_id: int):
+    delivery = deliveries.get_delivery(delivery_id, tenant_id)
+    return delivery, deliveries.attempts_of(delivery)
+
+
+def _detail_context(request: Request, who, delivery, attempts) -> dict:
+    return {"viewer": who, "nav": "webhooks", "delivery": delivery, "attempts": attempts, "now": request.app.state.clock()}
 
 
 async def resend(request: Request) -> Response:
-    """One more attempt now, with the same webhook-id; a scheduled retry is replaced."""
+    """One more attempt now, with the same webhook-id; a scheduled retry is replaced.
+
+    htmx gets the detail again (now pending) and a toast, and `deliveriesChanged` makes the
+    log behind the dialog refresh; a plain form gets a flash and a redirect to the detail.
+    """
     who = await viewer(request)
     delivery_id = request.path_params["id"]
     try:
         await run_in_threadpool(deliveries.resend_delivery, delivery_id, who.tenant.id, request.app.state.clock())
     except Conflict as exc:
-        message, level = exc.message.capitalize(), "error"
-    else:
-        message, level = "Resend queued: the attempt starts in a moment.", "success"
-        if request.app.state.dispatcher is not None:
-            request.app.state.dispatcher.wake()
-    if is_htmx(request):
-        return Response(status_code=204, headers=toast(message, level, "deliveriesChanged", "closeModal"))
-    flash(request, message, level)
-    return RedirectResponse(f"/deliveries/{delivery_id}", status_code=303)
+        if is_htmx(request):
+            return Response(status_code=204, headers=toast(exc.message.capitalize(), "error"))
+        flash(request, exc.message.capitalize(), "error")
+        return RedirectResponse(f"/deliveries/{delivery_id}", status_code=303)
+    if request.app.state.dispatcher is not None:
+        request.app.state.dispatcher.wake()
+    message = "Resend queued: the attempt starts in a moment."
+    if not is_htmx(request):
+        flash(request, message)
+        return RedirectResponse(f"/deliveries/{delivery_id}", status_code=303)
+    delivery, attempts = await run_in_threadpool(_load_delivery, delivery_id, who.tenant.id)
+    return render(request, "deliveries/detail.html", _detail_context(request, who, delivery, attempts),
+                  partial="deliveries/_detail.html", headers=toast(message, "success", "deliveriesChanged"))
 
 
 async def stats_page(request: Request) -> Response:
@@ -93,7 +129,7 @@ async def stats_page(request: Request) -> Response:
     context = {
         "viewer": who, "nav": "webhooks", "tab": "stats", "webhook": webhook, "stats": numbers,
         "bars": stats.chart_bars(numbers.hours), "chart_height": stats.CHART_HEIGHT,
-        "chart_width": len(numbers.hours) * (stats.BAR_WIDTH + stats.BAR_GAP), "bar_width": stats.BAR_WIDTH,
+        "chart_width": stats.CHART_WIDTH, "bar_width": stats.BAR_WIDTH,
     }
     return render(request, "webhooks/stats.html", context)
 
