@@ -9,6 +9,7 @@ import os
 import re
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
@@ -19,53 +20,69 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def screenshot(page: Page, name: str) -> None:
+    """Only with HOOKLINE_SCREENSHOTS set, so a test run does not rewrite tracked files."""
     if os.environ.get("HOOKLINE_SCREENSHOTS"):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=SCREENSHOTS / f"{name}.png")
+        page.mouse.move(0, page.viewport_size["height"] - 1)  # no hover look on the last clicked button
+        page.screenshot(path=SCREENSHOTS / f"{name}.png", animations="disabled", caret="hide")
 
 
 def set_up_admin(page: Page) -> None:
-    page.goto("/webhooks")
+    page.goto("/")
     expect(page).to_have_url(re.compile(r"/setup$"))
+    expect(page.get_by_role("heading", name="Welcome to Hookline")).to_be_visible()
     page.fill("#name", ADMIN_USER)
     page.fill("#password", ADMIN_PASSWORD)
     page.fill("#password_confirm", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator(".empty-state")).to_contain_text("calls with an HTTP POST")
+    page.get_by_role("button", name="Create administrator").click()
+    expect(page).to_have_url(re.compile(r"/webhooks$"))
+    expect(page.locator(".empty-state")).to_contain_text("No webhooks yet")
 
 
 def open_create_modal(page: Page) -> None:
     page.locator(".page-header").get_by_role("link", name="Create webhook").click()
     expect(page.locator("#modal")).to_be_visible()
+    expect(page.locator("#modal-title")).to_have_text("Create webhook")
     # htmx focuses the [autofocus] field when the swap settles; typing before that would
     # race the focus move (a human is not that fast).
     expect(page.locator("#modal-body")).not_to_have_class(re.compile("htmx-settling"))
     expect(page.locator("#wh-name")).to_be_focused()  # keyboard users can start typing at once
 
 
-def create_webhook(page: Page, name: str, url: str, event: str = "order.created") -> None:
-    open_create_modal(page)
-    modal = page.locator("#modal")
+def fill_webhook_form(page: Page, name: str, url: str, event: str = "order.created") -> None:
     page.fill("#wh-name", name)
     page.fill("#wh-url", url)
     page.uncheck("input[data-all-events]")
     page.check(f"input[name=events][value='{event}']")
-    modal.get_by_role("button", name="Create webhook").click()
+
+
+def create_webhook(page: Page, name: str, url: str, event: str = "order.created") -> None:
+    open_create_modal(page)
+    fill_webhook_form(page, name, url, event)
+    page.locator("#modal").get_by_role("button", name="Create webhook").click()
+    expect(page.locator("#modal-title")).to_have_text("Webhook created")
+
+
+def show_secret(page: Page) -> None:
+    """Scroll the dialog back to the secret (see test_secret_starts_in_view_after_create)."""
+    page.locator("#modal").evaluate("dialog => { dialog.scrollTop = 0; }")
 
 
 def row(page: Page, name: str):
     return page.locator("#webhook-table tbody tr").filter(has=page.locator(f"input[name=name][value='{name}']"))
 
 
-def test_new_user_journey(page: Page, receiver):
-    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+def test_new_user_journey(new_context, receiver):
+    page = new_context(permissions=["clipboard-read", "clipboard-write"]).new_page()
     set_up_admin(page)
 
+    # Create: the secret is shown once, copied, and gone from the page after Done.
     create_webhook(page, "Billing service", receiver.url())
     secret_input = page.locator("#signing-secret")
     expect(secret_input).to_have_value(re.compile(r"^whsec_"))
     secret = secret_input.input_value()
     expect(page.locator("#modal")).to_contain_text("you will not see this secret again")
+    show_secret(page)
     screenshot(page, "create-secret-desktop")
     copy = page.locator("[data-copy-target=signing-secret]")
     copy.click()
@@ -75,57 +92,108 @@ def test_new_user_journey(page: Page, receiver):
     expect(page.locator("#modal")).to_be_hidden()
     billing = row(page, "Billing service")
     expect(billing).to_contain_text("order.created")
+    expect(billing.locator("td[data-label=URL]")).to_have_text(receiver.url())
+    expect(page.locator(".empty-state")).to_have_count(0)
     expect(page.locator("body")).not_to_contain_text(secret)
 
-    # Off, still off after a reload, then on again: no page reload needed for the switch.
+    # Off, still off after a reload, then on again: the switch needs no page reload.
+    switch = billing.get_by_role("switch")
     billing.locator(".toggle").click()
     expect(billing).to_contain_text("Disabled")
+    expect(switch).not_to_be_checked()
+    expect(billing.get_by_role("button", name="Send test")).to_be_disabled()
     page.reload()
     expect(row(page, "Billing service")).to_contain_text("Disabled")
+    expect(switch).not_to_be_checked()
     row(page, "Billing service").locator(".toggle").click()
     expect(row(page, "Billing service")).to_contain_text("Enabled")
+    expect(switch).to_be_checked()
 
+    # Send test: a toast reports the first attempt; the receiver got a request signed with the secret.
     row(page, "Billing service").get_by_role("button", name="Send test").click()
     expect(page.locator(".toast").last).to_contain_text(re.compile(r"Delivered: 200 in \d+ ms"))
     (request,) = receiver.wait_for(1)
     assert StandardWebhook(secret).verify(request.body, request.headers)["type"] == "webhook.test"
+    expect(billing.locator("td[data-label='Last 24 h']")).to_contain_text("100% ok")
     screenshot(page, "list-desktop")
 
-    # The delivery log shows it; a click opens its attempts.
+    # The delivery log shows it; a click opens its attempts; the detail is also a page of its own.
     row(page, "Billing service").get_by_role("link", name="Log").click()
-    expect(page.locator("#delivery-list .pill").first).to_have_text("succeeded")
+    expect(page).to_have_url(re.compile(r"/webhooks/[^/]+/deliveries$"))
+    delivery = page.locator("#delivery-table tbody tr").first
+    expect(delivery.locator(".pill")).to_have_text("succeeded")
+    expect(delivery.locator("td[data-label=Event]")).to_have_text("webhook.test")
+    expect(delivery.locator("td[data-label=Attempts]")).to_have_text("1")
+    expect(delivery.locator("td[data-label=Response]")).to_have_text("200")
     screenshot(page, "delivery-log-desktop")
-    page.locator("#delivery-list .pill").first.click()
+    detail_url = delivery.locator(".pill").get_attribute("href")
+    delivery.locator(".pill").click()
     attempt = page.locator("#modal section.attempt")
-    expect(attempt).to_contain_text("Attempt 1")
-    expect(attempt).to_contain_text("200")
+    expect(attempt).to_have_count(1)
+    expect(attempt.get_by_role("heading", name=re.compile(r"^Attempt 1 · 200 · \d+ ms"))).to_be_visible()
+    attempt.get_by_text("Request headers").click()
+    expect(attempt).to_contain_text("webhook-signature: v1,")
     page.keyboard.press("Escape")
     expect(page.locator("#modal")).to_be_hidden()
+    page.goto(detail_url)
+    expect(page.locator("section.attempt")).to_contain_text("Attempt 1")
 
-    # An invalid URL: inline error by the field, the rest of the form kept.
+    # An invalid URL: a 422 with the error next to the field and the rest of the form kept.
     page.goto("/webhooks")
     open_create_modal(page)
-    page.fill("#wh-name", "Broken")
-    page.fill("#wh-url", "ftp://example.com/x")
-    page.locator("#modal").get_by_role("button", name="Create webhook").click()
-    expect(page.locator("#wh-url-error")).to_contain_text("https://")
+    fill_webhook_form(page, "Broken", "ftp://x", event="order.paid")
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/webhooks")) as sent:
+        page.locator("#modal").get_by_role("button", name="Create webhook").click()
+    assert sent.value.status == 422
+    url_field = page.locator("#wh-url").locator("xpath=..")
+    expect(url_field.locator(".field-error")).to_contain_text("https://")
+    expect(page.locator("#wh-url")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#wh-name")).to_have_value("Broken")
+    expect(page.locator("#wh-url")).to_have_value("ftp://x")
+    expect(page.locator("input[name=events][value='order.paid']")).to_be_checked()
+    expect(page.locator("input[data-all-events]")).not_to_be_checked()
     page.keyboard.press("Escape")
+    expect(page.locator("#modal")).to_be_hidden()
+    expect(row(page, "Broken")).to_have_count(0)
 
-    # Delete, after confirming.
+    # Delete, after confirming: the row goes, and with it the last webhook.
     page.once("dialog", lambda dialog: dialog.accept())
     row(page, "Billing service").get_by_role("link", name="Delete").click()
     expect(row(page, "Billing service")).to_have_count(0)
     expect(page.locator(".toast").last).to_contain_text("Webhook deleted")
+    page.reload()
+    expect(page.locator(".empty-state")).to_be_visible()
+
+    # An API key, shown once.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="API keys").click()
+    expect(page).to_have_url(re.compile(r"/api-keys$"))
+    page.fill("#key-name", "checkout service")
+    page.get_by_role("button", name="Create API key").click()
+    expect(page.locator("#new-api-key")).to_have_value(re.compile(r"^hl_"))
+    prefix = page.locator("#new-api-key").input_value()[:8]
+    expect(page.locator("#api-keys tbody")).to_contain_text("checkout service")
+    page.reload()
+    expect(page.locator("#new-api-key")).to_have_count(0)
+    expect(page.locator("#api-keys tbody")).to_contain_text(prefix)
+
+    # Sign out, sign back in.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/login"))
+    page.fill("#name", ADMIN_USER)
+    page.fill("#password", ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Webhooks", exact=True)).to_be_visible()
 
 
-def test_phone_width_shows_cards_and_a_fitting_modal(page: Page, receiver):
-    page.set_viewport_size(PHONE)
+def test_phone_width_shows_cards_and_a_fitting_modal(new_context, receiver):
+    page = new_context(viewport=PHONE).new_page()
     set_up_admin(page)
     create_webhook(page, "Phone hook", receiver.url())
-    expect(page.locator("#signing-secret")).to_be_visible()
     box = page.locator("#modal").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"]
+    show_secret(page)
+    expect(page.locator("#signing-secret")).to_be_in_viewport()
     screenshot(page, "create-secret-phone")
     page.locator("#modal").get_by_role("link", name="Done").click()
     expect(row(page, "Phone hook")).to_be_visible()
@@ -133,31 +201,81 @@ def test_phone_width_shows_cards_and_a_fitting_modal(page: Page, receiver):
     cell = row(page, "Phone hook").locator("td[data-label=Events]")
     assert cell.bounding_box()["width"] > PHONE["width"] * 0.7, "cells stack as a card"
     row(page, "Phone hook").get_by_role("button", name="Send test").click()
-    expect(page.locator(".toast").last).to_contain_text("Delivered")
+    expect(page.locator(".toast").last).to_contain_text("Delivered: 200")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "no sideways scrolling"
     screenshot(page, "list-phone")
     row(page, "Phone hook").get_by_role("link", name="Log").click()
-    expect(page.locator("#delivery-list .pill").first).to_have_text("succeeded")
+    expect(page.locator("#delivery-table thead")).to_be_hidden()
+    expect(page.locator("#delivery-table tbody tr .pill").first).to_have_text("succeeded")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "no sideways scrolling"
     screenshot(page, "delivery-log-phone")
 
 
-def test_core_path_works_without_javascript(browser, hookline, receiver):
-    context = browser.new_context(java_script_enabled=False, base_url=hookline)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    try:
-        set_up_admin(page)
-        page.locator(".page-header").get_by_role("link", name="Create webhook").click()
-        expect(page).to_have_url(re.compile(r"/webhooks/new$"))
-        page.fill("#wh-name", "No JS")
-        page.fill("#wh-url", receiver.url())
-        page.get_by_role("button", name="Create webhook").click()
-        expect(page.locator("#signing-secret")).to_have_value(re.compile(r"^whsec_"))
-        page.get_by_role("link", name="Done").click()
-        row(page, "No JS").get_by_role("button", name="Send test").click()
-        expect(page.locator(".banner")).to_contain_text("Delivered: 200")
-        row(page, "No JS").get_by_role("link", name="Delete").click()
-        page.get_by_role("button", name="Delete webhook").click()
-        expect(page.locator(".banner")).to_contain_text("Webhook deleted")
-        expect(row(page, "No JS")).to_have_count(0)
-    finally:
-        context.close()
+@pytest.mark.xfail(strict=True, reason=(
+    "app bug: static/app.js swaps the secret into the open dialog without resetting its scroll "
+    "position, so after scrolling down to the Create button the secret starts out of view"
+))
+def test_secret_starts_in_view_after_create(new_context, receiver):
+    page = new_context(viewport=PHONE).new_page()
+    set_up_admin(page)
+    create_webhook(page, "Phone hook", receiver.url())
+    expect(page.locator("#signing-secret")).to_be_in_viewport(timeout=1_000)
+
+
+def test_core_path_works_without_javascript(new_context, receiver):
+    page = new_context(java_script_enabled=False).new_page()
+    set_up_admin(page)
+    page.locator(".page-header").get_by_role("link", name="Create webhook").click()
+    expect(page).to_have_url(re.compile(r"/webhooks/new$"))
+
+    # Without JavaScript the form can keep "All events" only (see test_events_can_be_picked_without_javascript).
+    page.fill("#wh-name", "No JS")
+    page.fill("#wh-url", "ftp://x")
+    page.get_by_role("button", name="Create webhook").click()
+    expect(page.locator("#wh-url-error")).to_contain_text("https://")
+    expect(page.locator("#wh-name")).to_have_value("No JS")
+
+    page.fill("#wh-url", receiver.url())
+    page.get_by_role("button", name="Create webhook").click()
+    expect(page.locator("#signing-secret")).to_have_value(re.compile(r"^whsec_"))
+    secret = page.locator("#signing-secret").input_value()
+    page.get_by_role("link", name="Done").click()
+    expect(page).to_have_url(re.compile(r"/webhooks$"))
+    expect(row(page, "No JS")).to_contain_text("all events")
+
+    row(page, "No JS").locator(".toggle").click()
+    expect(row(page, "No JS").get_by_role("switch")).not_to_be_checked()
+    row(page, "No JS").get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".banner")).to_contain_text("Webhook disabled")
+    expect(row(page, "No JS").get_by_role("switch")).not_to_be_checked()
+    row(page, "No JS").locator(".toggle").click()
+    row(page, "No JS").get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".banner")).to_contain_text("Webhook enabled")
+
+    row(page, "No JS").get_by_role("button", name="Send test").click()
+    expect(page.locator(".banner")).to_contain_text(re.compile(r"Delivered: 200 in \d+ ms"))
+    (request,) = receiver.wait_for(1)
+    StandardWebhook(secret).verify(request.body, request.headers)
+
+    row(page, "No JS").get_by_role("link", name="Log").click()
+    page.locator("#delivery-table tbody tr .pill").first.click()
+    expect(page).to_have_url(re.compile(r"/deliveries/[^/]+$"))
+    expect(page.locator("section.attempt")).to_contain_text("Attempt 1")
+
+    page.goto("/webhooks")
+    row(page, "No JS").get_by_role("link", name="Delete").click()
+    page.get_by_role("button", name="Delete webhook").click()
+    expect(page.locator(".banner")).to_contain_text("Webhook deleted")
+    expect(row(page, "No JS")).to_have_count(0)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "app bug: templates/webhooks/_form.html renders the single event checkboxes disabled while "
+    "'All events' is ticked, and only app.js enables them again"
+))
+def test_events_can_be_picked_without_javascript(new_context):
+    page = new_context(java_script_enabled=False).new_page()
+    set_up_admin(page)
+    page.goto("/webhooks/new")
+    page.uncheck("input[data-all-events]")
+    expect(page.locator("input[name=events][value='order.created']")).to_be_enabled(timeout=1_000)
