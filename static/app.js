@@ -27,10 +27,27 @@
   });
 
   // htmx then moves focus to the new content's [autofocus] field when it settles.
+  // New content starts at its top: a secret swapped in after scrolling down to the
+  // Create button must be in view.
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = modal();
-    if (dialog && event.detail.target.id === "modal-body" && !dialog.open) dialog.showModal();
+    var target = event.detail.target;
+    if (!dialog || !target || target.id !== "modal-body") return;
+    if (!dialog.open) dialog.showModal();
+    dialog.scrollTop = 0;
+    target.scrollTop = 0;
   });
+
+  // "All events" covers every type, so the single boxes are switched off while it is ticked.
+  // Only done here: without JavaScript they stay usable and the server ignores them under "*".
+  function syncAllEvents(root) {
+    root.querySelectorAll("input[data-all-events]").forEach(function (all) {
+      all.form.querySelectorAll("input[name=events]:not([data-all-events])").forEach(function (box) {
+        box.disabled = all.checked;
+      });
+    });
+  }
+  document.addEventListener("htmx:load", function (event) { syncAllEvents(event.detail.elt); });
 
   document.addEventListener("htmx:responseError", function (event) {
     var text = event.detail.xhr.responseText || "The request failed.";
@@ -89,9 +106,6 @@
 
   document.addEventListener("change", function (event) {
     if (event.target.matches("[data-autosubmit]")) event.target.form.requestSubmit();
-    if (event.target.matches("[data-all-events]")) {
-      var boxes = event.target.form.querySelectorAll("input[name=events]:not([data-all-events])");
-      boxes.forEach(function (box) { box.disabled = event.target.checked; });
-    }
+    if (event.target.matches("[data-all-events]")) syncAllEvents(event.target.form);
   });
 })();
