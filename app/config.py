@@ -68,6 +68,20 @@ class Settings:
     portal_frame_ancestors: tuple[str, ...] = ()
     portal_link_ttl: float = 600
     portal_session_ttl: float = 3600
+    # After a secret rotation the old secret keeps signing (next to the new one) this long.
+    secret_rotation_grace: float = 86400
+    # A webhook is disabled after this many deliveries in a row failed for good (0: never)
+    # and nothing succeeded for auto_disable_period.
+    auto_disable_failures: int = 5
+    auto_disable_period: float = 86400
+    # Retention: a cron job (crontab syntax, UTC) purges attempts and succeeded deliveries
+    # older than retention_succeeded, failed ones older than retention_failed.
+    retention_cron: str = "17 3 * * *"
+    retention_succeeded: float = 30 * 86400
+    retention_failed: float = 90 * 86400
+    retention_batch_size: int = 1000
+    # GET /metrics (Prometheus) needs `Authorization: Bearer <metrics_token>`; empty: off.
+    metrics_token: str = ""
     event_types: tuple[EventTypeSeed, ...] = ()
     dev: bool = False
 
@@ -216,6 +230,10 @@ def _validated(settings: Settings) -> Settings:
         ("port", 0 < settings.port < 65536, "must be between 1 and 65535"),
         ("max_concurrency", settings.max_concurrency >= 1, "must be at least 1"),
         ("sweep_batch_size", settings.sweep_batch_size >= 1, "must be at least 1"),
+        ("auto_disable_failures", settings.auto_disable_failures >= 0, "must be 0 (never) or more"),
+        ("retention_batch_size", settings.retention_batch_size >= 1, "must be at least 1"),
+        ("retention_failed", settings.retention_failed >= settings.retention_succeeded,
+         "must be at least retention_succeeded: failed deliveries are kept longer"),
         ("max_payload_bytes", settings.max_payload_bytes >= 1024, "must be at least 1024"),
         ("request_timeout", settings.request_timeout > 0, "must be greater than 0"),
         ("sweep_interval", settings.sweep_interval > 0, "must be greater than 0"),

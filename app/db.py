@@ -77,11 +77,20 @@ def migrate() -> int:
             apply(SchemaMigrator.from_database(database.obj).add_column("webhook", "headers", models.Webhook.headers))
         database.create_tables(models.DASHBOARD_MODELS)
 
+    def delivery_semantics():
+        migrator = SchemaMigrator.from_database(database.obj)
+        for model, name in models.DELIVERY_SEMANTICS_COLUMNS:
+            if name not in {c.name for c in database.get_columns(model._meta.table_name)}:
+                apply(migrator.add_column(model._meta.table_name, name, model._meta.fields[name]))
+        database.execute_sql("CREATE INDEX IF NOT EXISTS delivery_recovery ON delivery (recovery)")
+        database.create_tables([models.Recovery])
+
     # Append only: each step runs once per database, in order; never edit a shipped step.
     migrations = [
         lambda: database.create_tables(models.ALL_MODELS),
         dashboard_tables,
         models.Webhook.reencrypt_all,  # secrets stored before encryption at rest
+        delivery_semantics,
     ]
     with write_transaction():
         database.create_tables([SchemaVersion])

@@ -12,7 +12,11 @@ from app.ids import new_id
 from app.secretbox import secret_box
 
 PENDING, DELIVERING, SUCCEEDED, FAILED = "pending", "delivering", "succeeded", "failed"
-DELIVERY_STATUSES = (PENDING, DELIVERING, SUCCEEDED, FAILED)
+# Ended without a send: its webhook was deleted while it waited.
+CANCELLED = "cancelled"
+DELIVERY_STATUSES = (PENDING, DELIVERING, SUCCEEDED, FAILED, CANCELLED)
+# How a webhook's request body is shaped: the signed envelope, or a chat message.
+PAYLOAD_FORMATS = ("standard", "slack", "discord", "teams")
 
 
 class UTCDateTimeField(peewee.DateTimeField):
@@ -104,7 +108,21 @@ class Webhook(BaseModel):
     # Extra request headers chosen by the user; signature and framing headers cannot be set.
     headers = JSONField(default=dict)
     secret = EncryptedTextField()
+    # After a rotation the old secret also signs, until it expires (receivers switch over).
+    previous_secret = EncryptedTextField(null=True)
+    previous_secret_expires_at = UTCDateTimeField(null=True)
+    # Payload filter rules (app/filters.py); None: every subscribed event.
+    filter = JSONField(null=True)
+    # Per-webhook overrides of the settings of the same name; None: the global value.
+    timeout = peewee.FloatField(null=True)
+    retry_schedule = JSONField(null=True)
+    rate_limit = peewee.FloatField(null=True)  # deliveries per second to this URL
+    max_in_flight = peewee.IntegerField(null=True)  # concurrent requests to this URL
+    ordered = peewee.BooleanField(default=False)  # the next event waits for the previous one
+    payload_format = peewee.CharField(max_length=16, default="standard")
+    payload_template = peewee.TextField(null=True)  # custom Jinja2 (sandboxed) for chat formats
     consecutive_failures = peewee.IntegerField(default=0)
+    last_success_at = UTCDateTimeField(null=True)
     disabled_reason = peewee.TextField(null=True)
     created_at = UTCDateTimeField()
     updated_at = UTCDateTimeField()
@@ -156,12 +174,15 @@ class Delivery(BaseModel):
     lease_expires_at = UTCDateTimeField(null=True)
     last_status_code = peewee.IntegerField(null=True)
     last_error = peewee.TextField(null=True)
+    # The "recover" run that queued this delivery again, for its progress count.
+    recovery = peewee.CharField(null=True, max_length=40)
     created_at = UTCDateTimeField()
     updated_at = UTCDateTimeField()
 
     class Meta:
         indexes = (
             (("event", "webhook"), True),
+            (("recovery",), False),
             (("status", "next_attempt_at"), False),
             (("status", "lease_expires_at"), False),
             (("webhook", "created_at"), False),
@@ -189,6 +210,16 @@ class Delivery(BaseModel):
             .where(cls.webhook == webhook_id)
             .order_by(cls.created_at.desc(), cls.id.desc())
         )
+
+
+class Recovery(BaseModel):
+    """One "recover" action: every failed delivery of a webhook since a time, sent again."""
+
+    id = _id_field("rcv")
+    webhook = peewee.ForeignKeyField(Webhook, on_delete="CASCADE")
+    since = UTCDateTimeField()
+    total = peewee.IntegerField()
+    created_at = UTCDateTimeField()
 
 
 class Attempt(BaseModel):
@@ -233,3 +264,9 @@ class PortalToken(BaseModel):
 
 ALL_MODELS = [Tenant, ApiKey, EventType, Webhook, Event, Delivery, Attempt]
 DASHBOARD_MODELS = [User, ServerSecret, PortalToken]
+# Columns added by migration 4 (delivery semantics), in (table, field) order.
+DELIVERY_SEMANTICS_COLUMNS = [
+    (Webhook, f) for f in ("previous_secret", "previous_secret_expires_at", "filter", "timeout", "retry_schedule",
+                           "rate_limit", "max_in_flight", "ordered", "payload_format", "payload_template",
+                           "last_success_at")
+] + [(Delivery, "recovery")]

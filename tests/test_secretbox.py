@@ -52,8 +52,8 @@ def test_plaintext_secrets_from_before_are_encrypted_by_the_migration(db):
 
     database.execute_sql(
         "INSERT INTO webhook (id, tenant_id, name, url, description, events, enabled, headers, secret, "
-        "consecutive_failures, created_at, updated_at) VALUES ('wh_old', ?, 'old', 'https://example.com', '', "
-        "'[\"*\"]', 1, '{}', 'whsec_plain', 0, '2026-01-01', '2026-01-01')",
+        "consecutive_failures, ordered, payload_format, created_at, updated_at) VALUES ('wh_old', ?, 'old', "
+        "'https://example.com', '', '[\"*\"]', 1, '{}', 'whsec_plain', 0, 0, 'standard', '2026-01-01', '2026-01-01')",
         (Tenant.get().id,),
     )
     database.execute_sql("UPDATE schema_version SET version = 2")
