@@ -26,7 +26,7 @@ from httpx_aiohttp import AiohttpTransport
 from app import __version__
 from app.clock import Clock, system_clock
 from app.config import Settings
-from app.policy import RetryPolicy, parse_retry_after
+from app.policy import parse_retry_after
 from app.resolver import BlockedAddress, GuardedResolver, check_literal_host
 from app.services.delivery_queue import (
     MAX_RESPONSE_BODY_CHARS,
@@ -82,7 +82,6 @@ class Dispatcher:
         self.client = client
         self.clock = clock
         self.random = random
-        self.policy = RetryPolicy(settings.retry_schedule, settings.retry_jitter, settings.retry_after_cap)
         self._in_flight: set[asyncio.Task] = set()  # one task per send, until it is recorded
         self._background: set[asyncio.Task] = set()  # sweeps started by wake(), the recorder
         self._unrecorded: list[tuple[ClaimedDelivery, AttemptResult, asyncio.Future]] = []
@@ -175,7 +174,7 @@ class Dispatcher:
                 group, self._unrecorded = self._unrecorded, []
                 try:
                     statuses = await anyio.to_thread.run_sync(
-                        record_results, [(c, r) for c, r, _ in group], self.clock(), self.policy, self.random
+                        record_results, [(c, r) for c, r, _ in group], self.clock(), self.settings, self.random
                     )
                 except Exception:
                     # The leases stay on the rows, so they are sent again once the leases expire.
@@ -193,28 +192,32 @@ class Dispatcher:
         """One signed POST; every failure becomes an AttemptResult, never an exception."""
         started_at = self.clock()
         timestamp = int(started_at.timestamp())
+        timeout = self.settings.request_timeout if claimed.timeout is None else claimed.timeout
         headers = {
             **claimed.headers,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            **signature_headers(claimed.secret, claimed.event_id, claimed.event_type, timestamp, claimed.body),
+            **signature_headers(claimed.secret, claimed.event_id, claimed.event_type, timestamp, claimed.body,
+                                older=claimed.older_secrets(started_at)),
         }
         began = time.perf_counter()
         status_code = retry_after = response_text = error = None
         permanent = False
         try:
             check_literal_host(httpx.URL(claimed.url).host, self.settings.allow_private_networks)
-            async with asyncio.timeout(self.settings.request_timeout):
-                async with self.client.stream("POST", claimed.url, content=claimed.body, headers=headers) as response:
+            async with asyncio.timeout(timeout):
+                async with self.client.stream(
+                    "POST", claimed.url, content=claimed.body, headers=headers, timeout=timeout
+                ) as response:
                     status_code = response.status_code
                     retry_after = parse_retry_after(response.headers.get("retry-after"), started_at)
                     response_text = await _read_prefix(response)
         except TimeoutError:
-            error = f"timed out after {self.settings.request_timeout:g}s"
+            error = f"timed out after {timeout:g}s"
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             error, permanent = f"invalid URL: {exc}", True
         except (BlockedAddress, httpx.HTTPError) as exc:
-            error = _describe(exc, self.settings.request_timeout)
+            error = _describe(exc, timeout)
             permanent = error.startswith("blocked:")
         duration_ms = round((time.perf_counter() - began) * 1000)
         return AttemptResult(

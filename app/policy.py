@@ -1,4 +1,5 @@
-"""Retry policy, pure: what an attempt's result means and when to try again.
+"""Delivery policy, pure: what an attempt's result means, when to try again, and when an
+endpoint has failed long enough to be switched off.
 
 Clock readings and randomness come in as arguments, so the whole schedule is tested
 with plain values and no sleeping.
@@ -7,6 +8,7 @@ with plain values and no sleeping.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -36,7 +38,12 @@ def classify(status_code: int | None) -> Outcome:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """`schedule[n]` is the wait before attempt n+1; its length is the number of attempts."""
+    """`schedule[n]` is the wait before attempt n+1; its length is the number of attempts.
+
+    The first attempt's time is fixed when the event is emitted, from the global schedule,
+    so in a per-webhook override (`Webhook.retry_schedule`) entry 0 only counts as an
+    attempt: `[0, 60]` means two attempts, the second a minute after the first fails.
+    """
 
     schedule: tuple[float, ...]
     jitter: float = 0.1
@@ -61,6 +68,34 @@ class RetryPolicy:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.retry_after_cap))
         return now + timedelta(seconds=delay)
+
+
+@functools.lru_cache(maxsize=256)
+def retry_policy(schedule: tuple[float, ...], jitter: float, retry_after_cap: float) -> RetryPolicy:
+    """The policy of one schedule, shared by every delivery of the webhooks that use it."""
+    return RetryPolicy(schedule, jitter, retry_after_cap)
+
+
+def auto_disable_reason(
+    consecutive_failures: int,
+    quiet_since: datetime,
+    now: datetime,
+    max_failures: int,
+    quiet_period: float,
+    last_error: str,
+) -> str | None:
+    """Why a webhook should be switched off now, or None to keep sending.
+
+    Both conditions must hold: a run of failures alone may be one bad minute of a busy
+    receiver, and a long quiet spell alone may be a webhook that rarely gets events.
+    `quiet_since` is the last success (or the webhook's creation); `max_failures` 0 is never.
+    """
+    if max_failures == 0 or consecutive_failures < max_failures:
+        return None
+    if now - quiet_since < timedelta(seconds=quiet_period):
+        return None
+    return (f"{consecutive_failures} deliveries in a row failed and nothing succeeded since "
+            f"{quiet_since:%Y-%m-%d %H:%M} UTC; last error: {last_error}")
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

@@ -4,6 +4,10 @@ Two schemes go on every delivery. Standard Webhooks (`webhook-id`, `webhook-time
 `webhook-signature: v1,<base64>`) is what Svix and the official verifier libraries check.
 The hex scheme (`X-Webhook-Signature: sha256=<hex>`) is the GitHub/Stripe style that people
 already verify with a few lines of hmac + compare_digest, keyed by the secret string itself.
+
+During a secret rotation the Standard Webhooks header carries one signature per live secret
+(`v1,<new> v1,<old>`): the spec lets verifiers accept any of them, so a receiver can switch
+secrets at its own pace. The hex header has no such list and uses the new secret alone.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -37,11 +42,14 @@ def hex_signature(secret: str, timestamp: int, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-def signature_headers(secret: str, msg_id: str, event_type: str, timestamp: int, body: bytes) -> dict[str, str]:
+def signature_headers(
+    secret: str, msg_id: str, event_type: str, timestamp: int, body: bytes, older: Sequence[str] = ()
+) -> dict[str, str]:
+    """`older`: secrets still inside their rotation grace period, newest first."""
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": standard_signature(secret, msg_id, timestamp, body),
+        "webhook-signature": " ".join(standard_signature(s, msg_id, timestamp, body) for s in (secret, *older)),
         "X-Webhook-Event": event_type,
         "X-Webhook-Timestamp": str(timestamp),
         "X-Webhook-Signature": hex_signature(secret, timestamp, body),

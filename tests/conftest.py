@@ -179,6 +179,46 @@ def anyio_backend():
     return "asyncio"
 
 
+NO_JITTER = lambda: 0.5  # noqa: E731 - random() == 0.5 puts the ±jitter at exactly zero
+
+
+def make_webhook(settings, clock, url, **fields):
+    """A webhook of tenant "default", made through the service like the API does."""
+    from app.models import Tenant
+    from app.services.webhooks import create_webhook
+
+    return create_webhook(Tenant.get(Tenant.slug == "default"), {"url": url, **fields}, settings, clock()).webhook
+
+
+def emit(settings, clock, type_name="order.created", data=None):
+    from app.models import Tenant
+    from app.services.events import emit_event
+
+    tenant = Tenant.get(Tenant.slug == "default")
+    return emit_event(tenant, type_name, data if data is not None else {"id": 1}, settings, clock())
+
+
+class Engine:
+    """The sender driven by hand: each `run()` sweeps what is due at the clock's time and
+    waits for the sends to finish, so retry timing needs no sleeping."""
+
+    def __init__(self, dispatcher):
+        self.dispatcher = dispatcher
+
+    async def run(self) -> int:
+        started = await self.dispatcher.sweep()
+        await self.dispatcher.drain(timeout=10)
+        return started
+
+
+@pytest.fixture
+async def engine(db, settings, clock):
+    from app.dispatch import Dispatcher, build_client
+
+    async with build_client(settings) as client:
+        yield Engine(Dispatcher(settings, client, clock, random=NO_JITTER))
+
+
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 

@@ -12,42 +12,13 @@ from datetime import timedelta
 import pytest
 
 from app.dispatch import Dispatcher, build_client
-from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Tenant, Webhook
+from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.services.delivery_queue import claim_due, record_results
 from app.services.deliveries import resend_delivery
-from app.services.events import emit_event
-from app.services.webhooks import create_webhook, update_webhook
-from tests.conftest import Reply
+from app.services.webhooks import update_webhook
+from tests.conftest import NO_JITTER, Engine, Reply, emit, make_webhook
 
 pytestmark = pytest.mark.anyio
-
-NO_JITTER = lambda: 0.5  # noqa: E731 - random() == 0.5 puts the ±jitter at exactly zero
-
-
-def make_webhook(settings, clock, url, **fields) -> Webhook:
-    tenant = Tenant.get(Tenant.slug == "default")
-    return create_webhook(tenant, {"url": url, **fields}, settings, clock()).webhook
-
-
-def emit(settings, clock, type_name="order.created", data=None):
-    tenant = Tenant.get(Tenant.slug == "default")
-    return emit_event(tenant, type_name, data if data is not None else {"id": 1}, settings, clock())
-
-
-class Engine:
-    def __init__(self, dispatcher: Dispatcher):
-        self.dispatcher = dispatcher
-
-    async def run(self) -> int:
-        started = await self.dispatcher.sweep()
-        await self.dispatcher.drain(timeout=10)
-        return started
-
-
-@pytest.fixture
-async def engine(db, settings, clock):
-    async with build_client(settings) as client:
-        yield Engine(Dispatcher(settings, client, clock, random=NO_JITTER))
 
 
 def only_delivery() -> Delivery:
@@ -228,9 +199,9 @@ async def test_stale_claim_cannot_overwrite_the_new_one(db, settings, clock, rec
         receiver.plan("/hook", 500, 200)
         stale_result = await dispatcher.send(stale)
         fresh_result = await dispatcher.send(fresh)
-        assert record_results([(stale, stale_result)], clock(), dispatcher.policy, NO_JITTER) == [PENDING]
+        assert record_results([(stale, stale_result)], clock(), settings, NO_JITTER) == [PENDING]
         assert only_delivery().status == DELIVERING, "the stale holder must not move the row"
-        record_results([(fresh, fresh_result)], clock(), dispatcher.policy, NO_JITTER)
+        record_results([(fresh, fresh_result)], clock(), settings, NO_JITTER)
     delivery = only_delivery()
     assert (delivery.status, delivery.attempts) == (SUCCEEDED, 1)
     assert Attempt.select().count() == 2, "both attempts stay in the log"
@@ -244,7 +215,7 @@ async def test_webhook_deleted_mid_send_is_not_an_error(db, settings, clock, rec
         (claimed,) = claim_due(clock(), 10, settings.lease_seconds)
         result = await dispatcher.send(claimed)
         Webhook.get_by_id(webhook.id).delete_instance()
-        record_results([(claimed, result)], clock(), dispatcher.policy, NO_JITTER)
+        record_results([(claimed, result)], clock(), settings, NO_JITTER)
     assert (Delivery.select().count(), Attempt.select().count()) == (0, 0)
 
 

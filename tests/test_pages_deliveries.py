@@ -10,7 +10,6 @@ import pytest
 from bs4 import BeautifulSoup
 
 from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Tenant, Webhook
-from app.policy import RetryPolicy
 from app.services.deliveries import deliveries_between
 from app.services.delivery_queue import AttemptResult, claim_due, record_results
 from app.services.events import emit_event
@@ -31,7 +30,6 @@ def setup_deliveries(settings, clock, statuses=(200, 500, None)) -> Webhook:
     A 500 or a refusal leaves the delivery pending with a retry scheduled."""
     tenant = Tenant.get(Tenant.slug == "default")
     webhook = create_webhook(tenant, {"url": "http://127.0.0.1:9/hook", "name": "Billing"}, settings, clock()).webhook
-    policy = RetryPolicy(settings.retry_schedule, 0)
     for index, status in enumerate(statuses):
         clock.advance(1)
         emit_event(tenant, "order.paid" if index % 2 else "order.created", {"n": index}, settings, clock())
@@ -41,7 +39,7 @@ def setup_deliveries(settings, clock, statuses=(200, 500, None)) -> Webhook:
             status_code=status, response_body='{"ok": true}' if status == 200 else "boom",
             error=None if status else "connection refused",
         )
-        record_results([(claimed, result)], clock(), policy, lambda: 0.5)
+        record_results([(claimed, result)], clock(), settings, lambda: 0.5)
     return webhook
 
 
@@ -181,7 +179,7 @@ def test_detail_shows_every_attempt(dashboard, settings, clock):
     clock.advance(10)
     (claimed,) = claim_due(clock(), 1, settings.lease_seconds)
     result = AttemptResult(clock(), 7, {"webhook-id": claimed.event_id, "webhook-signature": "v1,abc"}, 200, '{"received": true}')
-    record_results([(claimed, result)], clock(), RetryPolicy(settings.retry_schedule, 0), lambda: 0.5)
+    record_results([(claimed, result)], clock(), settings, lambda: 0.5)
 
     page = soup(dashboard.get(f"/deliveries/{delivery.id}"))
     assert "<html" in str(page)

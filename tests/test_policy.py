@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from app.policy import Outcome, RetryPolicy, classify, parse_retry_after
+from app.policy import Outcome, RetryPolicy, auto_disable_reason, classify, parse_retry_after, retry_policy
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 SVIX_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -91,3 +91,34 @@ def test_retry_after_does_not_extend_the_number_of_attempts():
 )
 def test_parse_retry_after(value, seconds):
     assert parse_retry_after(value, NOW) == seconds
+
+
+def test_one_policy_per_schedule():
+    assert retry_policy((0, 60), 0.1, 3600) is retry_policy((0, 60), 0.1, 3600)
+    assert retry_policy((0, 60), 0.1, 3600) is not retry_policy((0, 120), 0.1, 3600)
+    assert retry_policy((0, 60), 0.1, 3600) == RetryPolicy((0, 60), 0.1, 3600)
+
+
+DAY = 86400
+
+
+@pytest.mark.parametrize(
+    ("failures", "quiet_for", "max_failures", "disabled"),
+    [
+        (5, DAY, 5, True),  # both thresholds reached exactly
+        (4, DAY, 5, False),  # one failure short
+        (5, DAY - 1, 5, False),  # a success less than a day ago
+        (50, 10 * DAY, 5, True),
+        (50, 10 * DAY, 0, False),  # 0: never
+        (1, DAY, 1, True),
+    ],
+)
+def test_auto_disable_needs_both_the_streak_and_the_quiet_period(failures, quiet_for, max_failures, disabled):
+    reason = auto_disable_reason(failures, at(-quiet_for), NOW, max_failures, DAY, "connection refused")
+    assert (reason is not None) is disabled
+
+
+def test_auto_disable_reason_reads_as_a_sentence():
+    reason = auto_disable_reason(5, datetime(2025, 12, 30, 10, 0, tzinfo=timezone.utc), NOW, 5, DAY, "HTTP 500")
+    assert reason == ("5 deliveries in a row failed and nothing succeeded since 2025-12-30 10:00 UTC;"
+                      " last error: HTTP 500")

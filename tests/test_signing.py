@@ -91,3 +91,28 @@ def test_generate_secret_is_prefixed_base64_of_32_random_bytes():
     assert first.startswith("whsec_")
     assert len(base64.b64decode(first.removeprefix("whsec_"), validate=True)) == 32
     assert first != second
+
+
+def test_rotation_signs_with_the_new_secret_first_then_the_old():
+    old = generate_secret()
+    headers = signature_headers(SECRET, "msg_1", "order.created", 1700000000, BODIES[0], older=[old])
+    assert headers["webhook-signature"].split(" ") == [
+        standard_signature(SECRET, "msg_1", 1700000000, BODIES[0]),
+        standard_signature(old, "msg_1", 1700000000, BODIES[0]),
+    ]
+    assert user_verifies_hex(SECRET, headers, BODIES[0]), "the hex header uses the new secret"
+    assert not user_verifies_hex(old, headers, BODIES[0])
+
+
+@pytest.mark.parametrize("body", BODIES)
+@pytest.mark.parametrize("which", ["new", "old"])
+def test_official_verifier_accepts_either_secret_during_rotation(body, which):
+    new, old = generate_secret(), generate_secret()
+    headers = signature_headers(new, "msg_1", "order.created", int(time.time()), body, older=[old])
+    Webhook({"new": new, "old": old}[which]).verify(body, headers)
+
+
+def test_official_verifier_rejects_a_third_secret_during_rotation():
+    headers = signature_headers(SECRET, "msg_1", "order.created", int(time.time()), BODIES[0], older=[generate_secret()])
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        Webhook(generate_secret()).verify(BODIES[0], headers)

@@ -12,8 +12,23 @@ from app.models import EventType
 from app.subscriptions import is_valid_type_name
 
 TEST_EVENT_TYPE = "webhook.test"
+DISABLED_EVENT_TYPE = "webhook.disabled"
 BUILT_IN = (
     EventTypeSeed(TEST_EVENT_TYPE, "Sent by the Send test action to check an endpoint.", {"message": "Hello from Hookline"}),
+    EventTypeSeed(
+        DISABLED_EVENT_TYPE,
+        "Hookline switched off one of your webhooks because its endpoint kept failing (or answered 410 Gone);"
+        " sent to your other webhooks that subscribe to it.",
+        {
+            "id": "wh_01M846PXSBJ5W7RMJEFKESKNTE",
+            "name": "Billing service",
+            "url": "https://billing.example.com/hooks",
+            "reason": "5 deliveries in a row failed and nothing succeeded since 2026-11-20 10:00 UTC;"
+                      " last error: connection refused",
+            "consecutive_failures": 5,
+            "disabled_at": "2026-11-21T10:00:00.000000Z",
+        },
+    ),
 )
 
 

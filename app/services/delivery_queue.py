@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
+from app.config import Settings
 from app.db import is_sqlite, write_transaction
 from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Webhook
-from app.policy import Outcome, RetryPolicy, classify
+from app.policy import Outcome, classify, retry_policy
+from app.services.webhook_health import record_delivery_outcome
 
 MAX_RESPONSE_BODY_CHARS = 1000
 
@@ -32,6 +34,18 @@ class ClaimedDelivery:
     url: str
     secret: str
     headers: dict
+    # The secret before a rotation; it signs too until it expires (checked at send time).
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
+    # Per-webhook overrides; None: the global request_timeout / retry_schedule.
+    timeout: float | None
+    retry_schedule: tuple[float, ...] | None
+
+    def older_secrets(self, at: datetime) -> tuple[str, ...]:
+        """Secrets that still sign at `at` besides the current one."""
+        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > at:
+            return (self.previous_secret,)
+        return ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,10 @@ def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[ClaimedDe
             url=row.webhook.url,
             secret=row.webhook.secret,
             headers=row.webhook.headers,
+            previous_secret=row.webhook.previous_secret,
+            previous_secret_expires_at=row.webhook.previous_secret_expires_at,
+            timeout=row.webhook.timeout,
+            retry_schedule=None if row.webhook.retry_schedule is None else tuple(row.webhook.retry_schedule),
         )
         for row in rows
     ]
@@ -94,21 +112,21 @@ def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[ClaimedDe
 def record_results(
     results: list[tuple[ClaimedDelivery, AttemptResult]],
     now: datetime,
-    policy: RetryPolicy,
+    settings: Settings,
     random: Callable[[], float],
 ) -> list[str]:
     """Log the attempts and move their deliveries on, in one transaction (a group commit:
     a commit per attempt would cap throughput at the disk's commit rate); returns the new
     statuses."""
     with write_transaction():
-        return [_record(claimed, result, now, policy, random) for claimed, result in results]
+        return [_record(claimed, result, now, settings, random) for claimed, result in results]
 
 
 def _record(
     claimed: ClaimedDelivery,
     result: AttemptResult,
     now: datetime,
-    policy: RetryPolicy,
+    settings: Settings,
     random: Callable[[], float],
 ) -> str:
     outcome = Outcome.FAILED if result.permanent else classify(result.status_code)
@@ -117,6 +135,7 @@ def _record(
     if outcome is Outcome.SUCCEEDED:
         status = SUCCEEDED
     elif outcome is Outcome.RETRY:
+        policy = retry_policy(claimed.retry_schedule or settings.retry_schedule, settings.retry_jitter, settings.retry_after_cap)
         next_attempt_at = policy.next_attempt_at(attempts, now, random, result.retry_after)
         status = PENDING if next_attempt_at else FAILED
     else:
@@ -141,7 +160,7 @@ def _record(
         .execute()
     )
     if moved:
-        _update_webhook_health(claimed.webhook_id, outcome, status, result.status_code, now)
+        record_delivery_outcome(claimed.webhook_id, outcome, status, result.status_code, result.error, now, settings)
     elif not Delivery.select().where(Delivery.id == claimed.id).exists():
         return status  # the webhook was deleted while we were sending: nothing to log against
     Attempt.create(
@@ -155,19 +174,3 @@ def _record(
         error=result.error,
     )
     return status
-
-
-def _update_webhook_health(webhook_id: str, outcome: Outcome, status: str, status_code: int | None, now: datetime) -> None:
-    if outcome is Outcome.SUCCEEDED:
-        Webhook.update(consecutive_failures=0).where(
-            (Webhook.id == webhook_id) & (Webhook.consecutive_failures != 0)
-        ).execute()
-    elif status == FAILED:
-        changes = {Webhook.consecutive_failures: Webhook.consecutive_failures + 1}
-        if outcome is Outcome.GONE:
-            changes.update({
-                Webhook.enabled: False,
-                Webhook.disabled_reason: f"The endpoint answered {status_code} Gone on {now:%Y-%m-%d %H:%M} UTC",
-                Webhook.updated_at: now,
-            })
-        Webhook.update(changes).where(Webhook.id == webhook_id).execute()
