@@ -93,6 +93,21 @@ async def test_a_success_within_the_period_keeps_it_on(db, settings, clock, rece
     assert since(succeeded_at) in fresh(webhook).disabled_reason
 
 
+@pytest.mark.anyio
+async def test_a_success_from_before_last_success_at_existed_counts(db, settings, clock, receiver, engine):
+    """Installs upgraded from before the column have successes only in the delivery log."""
+    receiver.plan("/hook", 200, 500)
+    webhook = make_webhook(settings, clock, receiver.url())
+    clock.advance(PERIOD)
+    await fail_once(settings, clock, engine)
+    Webhook.update(last_success_at=None).where(Webhook.id == webhook.id).execute()
+
+    clock.advance(PERIOD / 2)
+    for _ in range(3):
+        await fail_once(settings, clock, engine)
+    assert (fresh(webhook).enabled, fresh(webhook).consecutive_failures) == (True, 3)
+
+
 def system_events(receiver, path: str) -> list:
     return [r for r in receiver.to(path) if json.loads(r.body)["type"] == DISABLED_EVENT_TYPE]
 
