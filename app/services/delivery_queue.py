@@ -32,6 +32,7 @@ class ClaimedDelivery:
     url: str
     secret: str
     headers: dict
+    attempts_before_recovery: int = 0  # the retry schedule counts attempts made since
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[ClaimedDe
             url=row.webhook.url,
             secret=row.webhook.secret,
             headers=row.webhook.headers,
+            attempts_before_recovery=row.attempts_before_recovery,
         )
         for row in rows
     ]
@@ -117,7 +119,7 @@ def _record(
     if outcome is Outcome.SUCCEEDED:
         status = SUCCEEDED
     elif outcome is Outcome.RETRY:
-        next_attempt_at = policy.next_attempt_at(attempts, now, random, result.retry_after)
+        next_attempt_at = policy.next_attempt_at(attempts - claimed.attempts_before_recovery, now, random, result.retry_after)
         status = PENDING if next_attempt_at else FAILED
     else:
         status = FAILED
