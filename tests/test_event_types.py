@@ -9,6 +9,7 @@ import pytest
 
 from app.models import Delivery, EventType, Tenant
 from app.services.users import create_user
+from app.services.webhooks import create_webhook as create_webhook_row
 from tests.conftest import ADMIN, sign_in
 from tests.test_api_events import create_webhook
 from tests.test_pages_deliveries import soup
@@ -172,3 +173,11 @@ def test_non_admins_read_only(dashboard, api, clock):
         assert bob.post("/event-types/order.paid/archive", {"archived": "true"}).status_code == 403
     assert EventType.get(EventType.name == "order.paid").archived_at is None
     assert not EventType.select().where(EventType.name == "x.y").exists()
+
+
+def test_the_log_can_still_be_filtered_by_an_archived_type(dashboard, settings, clock):
+    """Past deliveries of an archived type stay in the log, so its filter keeps offering it."""
+    webhook = create_webhook_row(Tenant.get(Tenant.slug == "default"), {"url": "http://127.0.0.1:9/hook"}, settings, clock()).webhook
+    EventType.update(archived_at=clock()).where(EventType.name == "order.paid").execute()
+    options = soup(dashboard.get(f"/webhooks/{webhook.id}/deliveries")).select("#filter-type option")
+    assert "order.paid" in {o["value"] for o in options}

@@ -54,7 +54,7 @@ async def log_page(request: Request) -> Response:
             page = deliveries.list_deliveries(webhook, limit=PAGE_SIZE, before=before, **filters)
             rows, next_cursor = page.items, page.next_cursor
         last = deliveries.last_attempts([d.id for d in rows])
-        return webhook, rows, next_cursor, last, catalog.list_event_types() if fragment is None else []
+        return webhook, rows, next_cursor, last, catalog.list_event_types(include_archived=True) if fragment is None else []
 
     try:
         webhook, rows, next_cursor, last, event_types = await run_in_threadpool(load)
