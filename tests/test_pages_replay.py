@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import httpx
 
-from app.models import FAILED, PENDING, SUCCEEDED, Delivery, Tenant
+from app.models import FAILED, PENDING, SUCCEEDED, Delivery, Tenant, Webhook
 from app.services.users import create_user
 from app.services.webhooks import create_webhook
 from tests.conftest import sign_in
@@ -71,6 +71,10 @@ def test_recover_with_htmx_swaps_in_the_progress_panel(dashboard, settings, cloc
     panel = soup(response).select_one("section#recover")
     assert panel.select_one(".recover-count").text == "0 of 2 sent: 0 succeeded, 0 failed"
     assert panel.select_one("progress")["max"] == "2"
+
+    Webhook.update(enabled=False).where(Webhook.id == webhook.id).execute()
+    waiting = soup(dashboard.get(f"/recoveries/{panel['hx-get'].rsplit('/', 1)[1]}", htmx=True))
+    assert "disabled" in waiting.select_one(".banner-warning").text and waiting.select_one("section")["hx-trigger"]
 
     nothing = dashboard.post(f"/webhooks/{webhook.id}/recover", {"since": clock().strftime("%Y-%m-%dT%H:%M")}, htmx=True)
     assert "nothing to resend" in soup(nothing).select_one(".recover-count").text
