@@ -85,12 +85,18 @@ def migrate() -> int:
         database.execute_sql("CREATE INDEX IF NOT EXISTS delivery_recovery ON delivery (recovery)")
         database.create_tables([models.Recovery])
 
+    def recovery_retry_budget():
+        if "attempts_before_recovery" not in {c.name for c in database.get_columns("delivery")}:
+            apply(SchemaMigrator.from_database(database.obj).add_column(
+                "delivery", "attempts_before_recovery", models.Delivery.attempts_before_recovery))
+
     # Append only: each step runs once per database, in order; never edit a shipped step.
     migrations = [
         lambda: database.create_tables(models.ALL_MODELS),
         dashboard_tables,
         models.Webhook.reencrypt_all,  # secrets stored before encryption at rest
         delivery_semantics,
+        recovery_retry_budget,
     ]
     with write_transaction():
         database.create_tables([SchemaVersion])

@@ -24,7 +24,9 @@ from app.errors import ServiceError, Unauthorized
 from app.scheduler import build_scheduler
 from app.services.server_secrets import server_secret
 from app.services.setup import prepare_database
-from app.web import api, pages_deliveries, pages_keys, pages_webhooks, portal, signin
+from app.web import (
+    api, api_event_types, api_replay, pages_deliveries, pages_event_types, pages_keys, pages_webhooks, portal, signin,
+)
 from app.web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
 from app.web.viewer import SignInRequired
@@ -76,10 +78,13 @@ def create_app(
         routes=[
             Route("/healthz", healthz),
             *api.routes,
+            *api_event_types.routes,
+            *api_replay.routes,
             *signin.routes,
             *pages_webhooks.routes,
             *pages_deliveries.routes,
             *pages_keys.routes,
+            *pages_event_types.routes,
             *portal.routes,
             Mount("/static", StaticFiles(directory=str(TEMPLATES_DIR.parent / "static")), name="static"),
         ],

@@ -176,6 +176,9 @@ class Delivery(BaseModel):
     last_error = peewee.TextField(null=True)
     # The "recover" run that queued this delivery again, for its progress count.
     recovery = peewee.CharField(null=True, max_length=40)
+    # Attempts made before the latest recovery. The retry schedule counts from here, so a
+    # recovered dead letter gets its whole schedule again while attempt numbers go on.
+    attempts_before_recovery = peewee.IntegerField(default=0)
     created_at = UTCDateTimeField()
     updated_at = UTCDateTimeField()
 

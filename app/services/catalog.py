@@ -7,7 +7,8 @@ from datetime import datetime
 import peewee
 
 from app.config import EventTypeSeed
-from app.errors import InvalidInput
+from app.db import write_transaction
+from app.errors import Conflict, InvalidInput, NotFound
 from app.models import EventType
 from app.subscriptions import is_valid_type_name
 
@@ -43,8 +44,9 @@ def seed_event_types(seeds: tuple[EventTypeSeed, ...], now: datetime) -> None:
             existing.add(seed.name)
 
 
-def list_event_types() -> list[EventType]:
-    return list(EventType.active())
+def list_event_types(include_archived: bool = False) -> list[EventType]:
+    """Active types only by default: that is what pickers offer and emitters may send."""
+    return list(EventType.select().order_by(EventType.name) if include_archived else EventType.active())
 
 
 def emittable_type(name: object, now: datetime, auto_register: bool, field: str = "type") -> str:
@@ -64,3 +66,70 @@ def emittable_type(name: object, now: datetime, auto_register: bool, field: str 
     elif event_type.archived_at is not None:
         raise InvalidInput(field, f"event type {name!r} is archived and cannot be emitted")
     return name
+
+
+MAX_DESCRIPTION_LENGTH = 2000
+EDITABLE = {"description", "example", "archived"}
+
+
+def get_event_type(name: str) -> EventType:
+    event_type = EventType.get_or_none(EventType.name == name)
+    if event_type is None:
+        raise NotFound(f"no event type {name!r}")
+    return event_type
+
+
+def create_event_type(fields: dict, now: datetime) -> EventType:
+    _reject_unknown(fields, {"name", "description", "example"})
+    name = fields.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("name", "required: the event type, for example \"order.created\"")
+    if not is_valid_type_name(name):
+        raise InvalidInput("name", f"{name!r} is not a valid event type name (letters, digits, '_', '-', separated by dots)")
+    values = _changes(name, fields, now)
+    try:
+        with write_transaction():
+            return EventType.create(name=name, created_at=now, **values)
+    except peewee.IntegrityError:
+        raise Conflict(f"event type {name!r} already exists", "name") from None
+
+
+def update_event_type(name: str, fields: dict, now: datetime) -> EventType:
+    """Description, example and archived may change; the name may not, since events and
+    subscriptions refer to it."""
+    if "name" in fields and fields["name"] != name:
+        raise InvalidInput("name", "cannot be changed once the type exists; create a new type and archive this one")
+    _reject_unknown(fields, EDITABLE | {"name"})
+    event_type = get_event_type(name)
+    values = _changes(name, fields, now)
+    if event_type.archived_at is not None and values.get("archived_at"):
+        values["archived_at"] = event_type.archived_at  # archived again: keep since when
+    if values:
+        with write_transaction():
+            EventType.update(values).where(EventType.name == name).execute()
+    return get_event_type(event_type.name)
+
+
+def _reject_unknown(fields: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(fields) - allowed)
+    if unknown:
+        raise InvalidInput(unknown[0], f"unknown field (allowed: {', '.join(sorted(allowed))})")
+
+
+def _changes(name: str, fields: dict, now: datetime) -> dict:
+    values = {}
+    if "description" in fields:
+        description = fields["description"]
+        if not isinstance(description, str) or len(description) > MAX_DESCRIPTION_LENGTH:
+            raise InvalidInput("description", f"must be text of at most {MAX_DESCRIPTION_LENGTH} characters")
+        values["description"] = description.strip()
+    if "example" in fields:
+        values["example"] = fields["example"]  # any JSON value; null removes it
+    if "archived" in fields:
+        archived = fields["archived"]
+        if not isinstance(archived, bool):
+            raise InvalidInput("archived", "must be true or false")
+        if archived and name in {seed.name for seed in BUILT_IN}:
+            raise InvalidInput("archived", f"{name!r} is built in: Hookline itself sends it, so it cannot be archived")
+        values["archived_at"] = now if archived else None
+    return values

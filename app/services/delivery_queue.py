@@ -40,6 +40,7 @@ class ClaimedDelivery:
     # Per-webhook overrides; None: the global request_timeout / retry_schedule.
     timeout: float | None
     retry_schedule: tuple[float, ...] | None
+    attempts_before_recovery: int  # a recovered delivery's retry schedule counts attempts made since
 
     def older_secrets(self, at: datetime) -> tuple[str, ...]:
         """Secrets that still sign at `at` besides the current one."""
@@ -104,6 +105,7 @@ def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[ClaimedDe
             previous_secret_expires_at=row.webhook.previous_secret_expires_at,
             timeout=row.webhook.timeout,
             retry_schedule=None if row.webhook.retry_schedule is None else tuple(row.webhook.retry_schedule),
+            attempts_before_recovery=row.attempts_before_recovery,
         )
         for row in rows
     ]
@@ -136,7 +138,7 @@ def _record(
         status = SUCCEEDED
     elif outcome is Outcome.RETRY:
         policy = retry_policy(claimed.retry_schedule or settings.retry_schedule, settings.retry_jitter, settings.retry_after_cap)
-        next_attempt_at = policy.next_attempt_at(attempts, now, random, result.retry_after)
+        next_attempt_at = policy.next_attempt_at(attempts - claimed.attempts_before_recovery, now, random, result.retry_after)
         status = PENDING if next_attempt_at else FAILED
     else:
         status = FAILED

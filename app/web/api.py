@@ -14,10 +14,10 @@ from starlette.routing import Route
 
 from app.errors import InvalidInput
 from app.models import Tenant
-from app.services import catalog, deliveries, events, tenants, test_events, webhooks
+from app.services import deliveries, events, tenants, test_events, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
 from app.web.inputs import FORM_TYPE, api_key, content_type, parse_json, read_fields, scope_of
-from app.web.serializers import attempt_json, delivery_detail_json, delivery_json, event_type_json, webhook_json
+from app.web.serializers import attempt_json, delivery_detail_json, delivery_json, webhook_json
 
 EMIT_FIELDS = {"type", "event", "data", "tenant", "idempotency_key"}
 
@@ -171,12 +171,6 @@ async def resend_delivery(request: Request) -> Response:
     return JSONResponse(delivery_json(delivery), status_code=202)
 
 
-async def list_event_types(request: Request) -> Response:
-    await api_key(request)
-    rows = await run_in_threadpool(catalog.list_event_types)
-    return JSONResponse({"data": [event_type_json(t) for t in rows]})
-
-
 routes = [
     Route("/api/v1/events", emit_event, methods=["POST"]),
     Route("/api/v1/webhooks", WebhookCollection),
@@ -185,5 +179,4 @@ routes = [
     Route("/api/v1/webhooks/{id}/deliveries", list_deliveries, methods=["GET"]),
     Route("/api/v1/deliveries/{id}", get_delivery, methods=["GET"]),
     Route("/api/v1/deliveries/{id}/resend", resend_delivery, methods=["POST"]),
-    Route("/api/v1/event-types", list_event_types, methods=["GET"]),
 ]

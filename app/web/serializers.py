@@ -66,4 +66,10 @@ def attempt_json(attempt: Attempt) -> dict:
 
 
 def event_type_json(event_type: EventType) -> dict:
-    return {"name": event_type.name, "description": event_type.description, "example": event_type.example}
+    return {
+        "name": event_type.name,
+        "description": event_type.description,
+        "example": event_type.example,
+        "created_at": iso(event_type.created_at),
+        "archived_at": iso(event_type.archived_at),
+    }
