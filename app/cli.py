@@ -1,4 +1,4 @@
-"""`hookline serve | worker | create-key`."""
+"""`hookline serve | worker | create-key | create-user | reencrypt | purge`."""
 
 from __future__ import annotations
 
@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         parents=[config_option],
     )
 
+    commands.add_parser(
+        "purge", help="delete old deliveries, attempts and events now, as the retention job does",
+        parents=[config_option],
+    )
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
@@ -71,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print(DEV_WARNING, file=sys.stderr)
     commands_by_name = {
         "serve": run_serve, "worker": run_worker, "create-key": run_create_key,
-        "create-user": run_create_user, "reencrypt": run_reencrypt,
+        "create-user": run_create_user, "reencrypt": run_reencrypt, "purge": run_purge,
     }
     return commands_by_name[args.command](settings, args)
 
@@ -167,4 +172,16 @@ def run_reencrypt(settings: Settings, args: argparse.Namespace) -> int:
     prepare_database(settings, system_clock)
     count = reencrypt_secrets()
     print(f"Re-encrypted {count} webhook secrets with the first encryption key; older keys can now be removed.", file=sys.stderr)
+    return 0
+
+
+def run_purge(settings: Settings, args: argparse.Namespace) -> int:
+    from app.clock import system_clock
+    from app.services.retention import purge
+    from app.services.setup import prepare_database
+
+    prepare_database(settings, system_clock)
+    report = purge(system_clock(), settings)
+    print(f"Purged {report.deliveries} deliveries, {report.attempts} attempts, {report.events} events "
+          f"and {report.recoveries} recoveries in {report.batches} batches.")
     return 0
