@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         "worker", help="run only the delivery scheduler (no HTTP), to add senders", parents=[config_option]
     )
     worker.add_argument("--dev", action="store_true", help="allow http:// and loopback receivers")
+    worker.add_argument(
+        "--metrics-port", type=int, help="serve GET /metrics (this worker's counters) on this port; needs metrics_token"
+    )
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="listen address for --metrics-port (default: 127.0.0.1)")
 
     create_key = commands.add_parser("create-key", help="create an API key and print it once", parents=[config_option])
     create_key.add_argument("--tenant", default="default", help="tenant the key acts for (created if new)")
@@ -91,23 +95,31 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_worker(settings: Settings, args: argparse.Namespace) -> int:
-    asyncio.run(_worker(settings))
+    if args.metrics_port is not None and not settings.metrics_token:
+        print("hookline: --metrics-port needs metrics_token (HOOKLINE_METRICS_TOKEN)", file=sys.stderr)
+        return 2
+    asyncio.run(_worker(settings, args))
     return 0
 
 
-async def _worker(settings: Settings) -> None:
+async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     from app.clock import system_clock
     from app.dispatch import Dispatcher, build_client
+    from app.metrics import Metrics
     from app.scheduler import build_scheduler
     from app.services.setup import prepare_database
 
     prepare_database(settings, system_clock)
+    process_metrics = Metrics()
+    metrics_server = None
+    if args.metrics_port is not None:
+        metrics_server = _start_metrics_server(settings, process_metrics, args.metrics_host, args.metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client)
+        dispatcher = Dispatcher(settings, client, metrics=process_metrics)
         scheduler = build_scheduler(dispatcher, settings)
         scheduler.start()
         dispatcher.wake()
@@ -115,6 +127,25 @@ async def _worker(settings: Settings) -> None:
         await stop.wait()
         scheduler.shutdown(wait=False)
         await dispatcher.shutdown(timeout=settings.request_timeout)
+    if metrics_server is not None:
+        metrics_server.should_exit = True
+
+
+def _start_metrics_server(settings: Settings, process_metrics, host: str, port: int):
+    """uvicorn in a thread of its own: outside the main thread it leaves the worker's
+    signal handling alone, and a slow scrape never delays a send."""
+    import threading
+
+    import uvicorn
+
+    from app.web.metrics import metrics_app
+
+    config = uvicorn.Config(metrics_app(settings, process_metrics), host=host, port=port, log_level="warning",
+                            lifespan="off", server_header=False)
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, name="metrics-server", daemon=True).start()
+    log.info("worker metrics at http://%s:%d/metrics", host, port)
+    return server
 
 
 def run_create_key(settings: Settings, args: argparse.Namespace) -> int:

@@ -21,10 +21,11 @@ from app.config import Settings
 from app.db import database
 from app.dispatch import Dispatcher, build_client
 from app.errors import ServiceError, Unauthorized
+from app.metrics import Metrics
 from app.scheduler import build_scheduler
 from app.services.server_secrets import server_secret
 from app.services.setup import prepare_database
-from app.web import api, pages_deliveries, pages_keys, pages_webhooks, portal, signin
+from app.web import api, metrics, pages_deliveries, pages_keys, pages_webhooks, portal, signin
 from app.web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
 from app.web.viewer import SignInRequired
@@ -45,17 +46,19 @@ def create_app(
     needs its key (kept in the database) when the app is built.
     """
     prepare_database(settings, clock)
+    process_metrics = Metrics(clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         app.state.settings = settings
         app.state.clock = clock
+        app.state.metrics = process_metrics
         app.state.dispatcher = None
         if not run_sender:
             yield
             return
         async with build_client(settings, transport) as client:
-            dispatcher = Dispatcher(settings, client, clock)
+            dispatcher = Dispatcher(settings, client, clock, metrics=process_metrics)
             scheduler = build_scheduler(dispatcher, settings)
             app.state.dispatcher = dispatcher
             scheduler.start()
@@ -75,6 +78,7 @@ def create_app(
     return Starlette(
         routes=[
             Route("/healthz", healthz),
+            *metrics.routes,
             *api.routes,
             *signin.routes,
             *pages_webhooks.routes,
