@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
+from typing import Callable
 from datetime import datetime, timedelta
 
 import peewee
@@ -57,52 +59,50 @@ def purge(now: datetime, settings: Settings) -> PurgeReport:
         ((Delivery.status == SUCCEEDED) & (Delivery.updated_at < succeeded_before))
         | (Delivery.status.in_([FAILED, CANCELLED]) & (Delivery.updated_at < failed_before))
     )
-    deliveries = attempts = batches = 0
-    for deleted_deliveries, deleted_attempts in _batches(Delivery, expired, size, _delete_deliveries):
-        deliveries, attempts, batches = deliveries + deleted_deliveries, attempts + deleted_attempts, batches + 1
+    deliveries, attempts, delivery_batches = _in_batches(Delivery, expired, size, _delete_deliveries)
 
     # An idempotency key must keep replaying its event for idempotency_ttl, whatever the retention.
     event_before = min(succeeded_before, now - timedelta(seconds=settings.idempotency_ttl))
     orphan_event = (Event.created_at < event_before) & ~peewee.fn.EXISTS(
         Delivery.select(Delivery.id).where(Delivery.event == Event.id)
     )
-    events = 0
-    for deleted, _ in _batches(Event, orphan_event, size, _delete_rows):
-        events, batches = events + deleted, batches + 1
+    events, _, event_batches = _in_batches(Event, orphan_event, size, partial(_delete_rows, Event))
 
     finished_recovery = (Recovery.created_at < succeeded_before) & ~peewee.fn.EXISTS(
         Delivery.select(Delivery.id).where(Delivery.recovery == Recovery.id)
     )
-    recoveries = 0
-    for deleted, _ in _batches(Recovery, finished_recovery, size, _delete_rows):
-        recoveries, batches = recoveries + deleted, batches + 1
-    return PurgeReport(deliveries, attempts, events, recoveries, batches, time.monotonic() - began)
+    recoveries, _, recovery_batches = _in_batches(Recovery, finished_recovery, size, partial(_delete_rows, Recovery))
+    return PurgeReport(deliveries, attempts, events, recoveries, delivery_batches + event_batches + recovery_batches,
+                       time.monotonic() - began)
 
 
-def _batches(model, condition, size: int, delete):
-    """Yield what each batch deleted, until a read finds less than a full batch."""
+def _in_batches(model, condition, size: int, delete: Callable[[list], tuple[int, int]]) -> tuple[int, int, int]:
+    """Delete rows of `model` meeting `condition`, `size` at a time, until a read finds less
+    than a full batch; returns rows and attempts deleted, and the transactions that did."""
+    rows = attempts = batches = 0
     while True:
         candidates = [row_id for (row_id,) in model.select(model.id).where(condition).limit(size).tuples()]
         if not candidates:
-            return
+            break
         with write_transaction():
-            locked = model.select(model.id).where(model.id.in_(candidates) & condition)
+            still = model.select(model.id).where(model.id.in_(candidates) & condition)
             if not is_sqlite():
-                locked = locked.for_update()  # SQLite's write transaction already excludes other writers
-            ids = [row_id for (row_id,) in locked.tuples()]
-            deleted = delete(model, ids) if ids else (0, 0)
-        if ids:
-            yield deleted
+                still = still.for_update()  # SQLite's write transaction already excludes other writers
+            ids = [row_id for (row_id,) in still.tuples()]
+            if ids:
+                deleted_rows, deleted_attempts = delete(ids)
+                rows, attempts, batches = rows + deleted_rows, attempts + deleted_attempts, batches + 1
         if len(candidates) < size:
-            return
+            break
+    return rows, attempts, batches
 
 
-def _delete_deliveries(model, ids: list[str]) -> tuple[int, int]:
+def _delete_deliveries(ids: list[str]) -> tuple[int, int]:
     attempts = Attempt.delete().where(Attempt.delivery.in_(ids)).execute()
     return Delivery.delete().where(Delivery.id.in_(ids)).execute(), attempts
 
 
-def _delete_rows(model, ids: list) -> tuple[int, int]:
+def _delete_rows(model, ids: list[str]) -> tuple[int, int]:
     return model.delete().where(model.id.in_(ids)).execute(), 0
 
 
