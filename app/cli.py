@@ -1,4 +1,4 @@
-"""`hookline serve | worker | create-key`."""
+"""`hookline serve | worker | create-key | create-user | reencrypt | purge`."""
 
 from __future__ import annotations
 
@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         "worker", help="run only the delivery scheduler (no HTTP), to add senders", parents=[config_option]
     )
     worker.add_argument("--dev", action="store_true", help="allow http:// and loopback receivers")
+    worker.add_argument(
+        "--metrics-port", type=int, help="serve GET /metrics (this worker's counters) on this port; needs metrics_token"
+    )
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="listen address for --metrics-port (default: 127.0.0.1)")
 
     create_key = commands.add_parser("create-key", help="create an API key and print it once", parents=[config_option])
     create_key.add_argument("--tenant", default="default", help="tenant the key acts for (created if new)")
@@ -52,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser(
         "reencrypt", help="rewrite every webhook secret with the first of encryption_keys (key rotation)",
+        parents=[config_option],
+    )
+
+    commands.add_parser(
+        "purge", help="delete old deliveries, attempts and events now, as the retention job does",
         parents=[config_option],
     )
 
@@ -71,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         print(DEV_WARNING, file=sys.stderr)
     commands_by_name = {
         "serve": run_serve, "worker": run_worker, "create-key": run_create_key,
-        "create-user": run_create_user, "reencrypt": run_reencrypt,
+        "create-user": run_create_user, "reencrypt": run_reencrypt, "purge": run_purge,
     }
     return commands_by_name[args.command](settings, args)
 
@@ -86,23 +95,31 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_worker(settings: Settings, args: argparse.Namespace) -> int:
-    asyncio.run(_worker(settings))
+    if args.metrics_port is not None and not settings.metrics_token:
+        print("hookline: --metrics-port needs metrics_token (HOOKLINE_METRICS_TOKEN)", file=sys.stderr)
+        return 2
+    asyncio.run(_worker(settings, args))
     return 0
 
 
-async def _worker(settings: Settings) -> None:
+async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     from app.clock import system_clock
     from app.dispatch import Dispatcher, build_client
+    from app.metrics import Metrics
     from app.scheduler import build_scheduler
     from app.services.setup import prepare_database
 
     prepare_database(settings, system_clock)
+    process_metrics = Metrics()
+    metrics_server = None
+    if args.metrics_port is not None:
+        metrics_server = _start_metrics_server(settings, process_metrics, args.metrics_host, args.metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client)
+        dispatcher = Dispatcher(settings, client, metrics=process_metrics)
         scheduler = build_scheduler(dispatcher, settings)
         scheduler.start()
         dispatcher.wake()
@@ -110,6 +127,25 @@ async def _worker(settings: Settings) -> None:
         await stop.wait()
         scheduler.shutdown(wait=False)
         await dispatcher.shutdown(timeout=settings.request_timeout)
+    if metrics_server is not None:
+        metrics_server.should_exit = True
+
+
+def _start_metrics_server(settings: Settings, process_metrics, host: str, port: int):
+    """uvicorn in a thread of its own: outside the main thread it leaves the worker's
+    signal handling alone, and a slow scrape never delays a send."""
+    import threading
+
+    import uvicorn
+
+    from app.web.metrics import metrics_app
+
+    config = uvicorn.Config(metrics_app(settings, process_metrics), host=host, port=port, log_level="warning",
+                            lifespan="off", server_header=False)
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, name="metrics-server", daemon=True).start()
+    log.info("worker metrics at http://%s:%d/metrics", host, port)
+    return server
 
 
 def run_create_key(settings: Settings, args: argparse.Namespace) -> int:
@@ -167,4 +203,16 @@ def run_reencrypt(settings: Settings, args: argparse.Namespace) -> int:
     prepare_database(settings, system_clock)
     count = reencrypt_secrets()
     print(f"Re-encrypted {count} webhook secrets with the first encryption key; older keys can now be removed.", file=sys.stderr)
+    return 0
+
+
+def run_purge(settings: Settings, args: argparse.Namespace) -> int:
+    from app.clock import system_clock
+    from app.services.retention import purge
+    from app.services.setup import prepare_database
+
+    prepare_database(settings, system_clock)
+    report = purge(system_clock(), settings)
+    print(f"Purged {report.deliveries} deliveries, {report.attempts} attempts, {report.events} events "
+          f"and {report.recoveries} recoveries in {report.batches} batches.")
     return 0

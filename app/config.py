@@ -19,6 +19,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.crontab import crontab_trigger
+
 DEFAULT_CONFIG_PATH = "config.toml"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
@@ -248,4 +250,11 @@ def _validated(settings: Settings) -> Settings:
     for key, ok, message in checks:
         if not ok:
             raise ConfigError(f"{key} (HOOKLINE_{key.upper()}): {message}")
+    try:
+        crontab_trigger(settings.retention_cron)
+    except ValueError as exc:
+        raise ConfigError(
+            f"retention_cron (HOOKLINE_RETENTION_CRON): {settings.retention_cron!r} is not a crontab schedule "
+            f"(five fields: minute hour day month weekday, e.g. \"17 3 * * *\"): {exc}"
+        ) from None
     return settings

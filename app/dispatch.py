@@ -26,6 +26,7 @@ from httpx_aiohttp import AiohttpTransport
 from app import __version__
 from app.clock import Clock, system_clock
 from app.config import Settings
+from app.metrics import Metrics
 from app.policy import parse_retry_after
 from app.resolver import BlockedAddress, GuardedResolver, check_literal_host
 from app.services.delivery_queue import (
@@ -77,8 +78,10 @@ class Dispatcher:
         client: httpx.AsyncClient,
         clock: Clock = system_clock,
         random: Callable[[], float] = random_module.random,
+        metrics: Metrics | None = None,
     ):
         self.settings = settings
+        self.metrics = metrics or Metrics(clock)
         self.client = client
         self.clock = clock
         self.random = random
@@ -183,6 +186,7 @@ class Dispatcher:
                 for (claimed, result, recorded), status in zip(group, statuses):
                     log.info("delivery %s to %s: attempt %d %s (%s)", claimed.id, claimed.webhook_id,
                              claimed.attempts + 1, status, result.status_code or result.error)
+                    self.metrics.attempt_recorded(status, result.duration_ms / 1000)
                     if not recorded.done():
                         recorded.set_result(status)
         finally:

@@ -21,11 +21,13 @@ from app.config import Settings
 from app.db import database
 from app.dispatch import Dispatcher, build_client
 from app.errors import ServiceError, Unauthorized
+from app.metrics import Metrics
 from app.scheduler import build_scheduler
 from app.services.server_secrets import server_secret
 from app.services.setup import prepare_database
 from app.web import (
-    api, api_event_types, api_replay, pages_deliveries, pages_event_types, pages_keys, pages_webhooks, portal, signin,
+    api, api_event_types, api_replay, metrics, pages_deliveries, pages_event_types, pages_keys, pages_webhooks, portal,
+    signin,
 )
 from app.web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
@@ -47,17 +49,19 @@ def create_app(
     needs its key (kept in the database) when the app is built.
     """
     prepare_database(settings, clock)
+    process_metrics = Metrics(clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         app.state.settings = settings
         app.state.clock = clock
+        app.state.metrics = process_metrics
         app.state.dispatcher = None
         if not run_sender:
             yield
             return
         async with build_client(settings, transport) as client:
-            dispatcher = Dispatcher(settings, client, clock)
+            dispatcher = Dispatcher(settings, client, clock, metrics=process_metrics)
             scheduler = build_scheduler(dispatcher, settings)
             app.state.dispatcher = dispatcher
             scheduler.start()
@@ -77,6 +81,7 @@ def create_app(
     return Starlette(
         routes=[
             Route("/healthz", healthz),
+            *metrics.routes,
             *api.routes,
             *api_event_types.routes,
             *api_replay.routes,

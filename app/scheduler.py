@@ -2,17 +2,23 @@
 
 Each process keeps its own in-memory job store: APScheduler 3 job stores must never be
 shared between processes, and the delivery leases in the database already coordinate
-several processes sweeping the same queue.
+several processes sweeping the same queue. Every process that sends also purges on the
+retention schedule: the purge's deletes are idempotent, so two at once are harmless.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import timezone
 
+import anyio.to_thread
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.config import Settings
 from app.dispatch import Dispatcher
+from app.services.retention import purge, retention_trigger
+
+log = logging.getLogger("hookline.retention")
 
 
 def build_scheduler(dispatcher: Dispatcher, settings: Settings) -> AsyncIOScheduler:
@@ -27,4 +33,23 @@ def build_scheduler(dispatcher: Dispatcher, settings: Settings) -> AsyncIOSchedu
         coalesce=True,
         misfire_grace_time=None,
     )
+    scheduler.add_job(
+        run_purge,
+        retention_trigger(settings),
+        args=[dispatcher, settings],
+        id="purge-old-deliveries",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=3600,  # a process busy or starting at 03:17 still purges a bit later
+    )
     return scheduler
+
+
+async def run_purge(dispatcher: Dispatcher, settings: Settings) -> None:
+    """In a thread: the purge is blocking database work, and the loop must keep sending."""
+    try:
+        report = await anyio.to_thread.run_sync(purge, dispatcher.clock(), settings)
+    except Exception:
+        log.exception("retention purge failed; the next run retries")
+        return
+    log.info("retention: %s", report.summary())

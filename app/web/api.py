@@ -53,6 +53,7 @@ async def emit_event(request: Request) -> Response:
         return events.emit_event(tenant, type_name, data, settings, now, idempotency_key=idempotency_key)
 
     emitted = await run_in_threadpool(emit)
+    _state(request).metrics.event_accepted(emitted)
     if emitted.deliveries and not emitted.replayed:
         _wake_sender(request)
     headers = {"Idempotent-Replayed": "true"} if emitted.replayed else None

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from app.errors import Conflict, InvalidInput
 from app.models import DELIVERING, DELIVERY_STATUSES, PENDING
 from app.services import catalog, deliveries, replay, stats, webhooks
+from app.services.retention import retention_note
 from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import viewer
 
@@ -73,6 +74,7 @@ async def log_page(request: Request) -> Response:
         "next_url": f"{base}?{urlencode({**chosen, 'before': next_cursor})}" if next_cursor else None,
         "poll": any(d.status in (PENDING, DELIVERING) for d in rows),
         "since": _since_value(request.app.state.clock() - RECOVER_DEFAULT_WINDOW), "errors": {},
+        "retention_note": retention_note(request.app.state.settings, request.app.state.clock()),
     }
     response = render(request, "deliveries/log.html", context, partial=fragment)
     response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
@@ -217,6 +219,7 @@ async def stats_page(request: Request) -> Response:
         "viewer": who, "nav": "webhooks", "tab": "stats", "webhook": webhook, "stats": numbers,
         "bars": stats.chart_bars(numbers.hours), "chart_height": stats.CHART_HEIGHT,
         "chart_width": stats.CHART_WIDTH, "bar_width": stats.BAR_WIDTH,
+        "retention_note": retention_note(request.app.state.settings, now),
     }
     return render(request, "webhooks/stats.html", context)
 
