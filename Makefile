@@ -28,9 +28,10 @@ test: $(VENV)/.installed-dev
 	scripts/install-browser.sh
 	$(BIN)/python -m pytest $(ARGS)
 
-## Benchmarks (loopback only, bounded); prints a table. Not part of `make test`.
+## Benchmark suite (loopback only, bounded, docs/benchmarks.md); prints one table. Not part of `make test`.
+## One part: make bench ARGS="--only emit"; a smoke run: make bench ARGS="--quick"; --help lists the rest.
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m bench.end_to_end $(ARGS)
+	$(BIN)/python -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
