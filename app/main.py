@@ -24,7 +24,7 @@ from app.errors import ServiceError, Unauthorized
 from app.scheduler import build_scheduler
 from app.services.server_secrets import server_secret
 from app.services.setup import prepare_database
-from app.web import api, pages_deliveries, pages_keys, pages_webhooks, portal, signin
+from app.web import api, api_batch, pages_deliveries, pages_keys, pages_webhooks, portal, signin
 from app.web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
 from app.web.viewer import SignInRequired
@@ -76,6 +76,7 @@ def create_app(
         routes=[
             Route("/healthz", healthz),
             *api.routes,
+            *api_batch.routes,
             *signin.routes,
             *pages_webhooks.routes,
             *pages_deliveries.routes,
