@@ -1,6 +1,6 @@
 """Throughput: `hookline serve` on a fresh database, 5 webhooks, N events emitted by a few
 concurrent connections; deliveries/s from the first emit to the last 2xx at the receiver,
-CPU seconds per delivery of the server process, and its peak RSS (VmHWM).
+CPU seconds per delivery of the server process, and its peak RSS while it works.
 
 With --pg-url URL (or scripts/postgres-server.sh in the tree) the same run repeats on
 PostgreSQL, in a database created for the run and dropped after it.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.common import ROOT, HooklineServer, ReceiverProcess, Row, emit_closed_loop
+from bench.common import ROOT, HooklineServer, ReceiverProcess, RssSampler, Row, emit_closed_loop
 
 
 @dataclass
@@ -47,13 +47,14 @@ def deliver(server: HooklineServer, receiver: ReceiverProcess, events: int, webh
     expected = events * sum(1 for url in webhook_urls if f"/{prefix}/" in url)
     cpu_before = server.cpu()
     started = time.monotonic()
-    emitted = asyncio.run(emit_closed_loop(server.base, events, emitters, batch))
-    emit_seconds = time.monotonic() - started
-    stats = receiver.wait_for(expected, timeout, prefix)
+    with RssSampler(server.pid) as rss:
+        emitted = asyncio.run(emit_closed_loop(server.base, events, emitters, batch))
+        emit_seconds = time.monotonic() - started
+        stats = receiver.wait_for(expected, timeout, prefix)
     cpu = server.cpu() - cpu_before
     delivered = stats["unique_by_prefix"].get(prefix, 0)
-    return Delivered(expected, delivered, (stats["last"] or started) - started, emit_seconds, cpu,
-                     server.memory()["VmHWM"], emitted, stats)
+    return Delivered(expected, delivered, (stats["last"] or started) - started, emit_seconds, cpu, rss.peak_mb,
+                     emitted, stats)
 
 
 def run_one(opts, workdir: Path, receiver: ReceiverProcess, database_url: str | None, label: str) -> list[Row]:
@@ -71,7 +72,8 @@ def run_one(opts, workdir: Path, receiver: ReceiverProcess, database_url: str | 
         Row("throughput", f"{label}: deliveries/s", result.rate, "dlv/s", "rate", "≥ 3,000/s, ≥ 0.25x", note),
         Row("throughput", f"{label}: server CPU per delivery", result.cpu / max(result.delivered, 1) * 1000, "ms", "cpu"),
         Row("throughput", f"{label}: emit rate during the run", opts.events / result.emit_seconds, "events/s"),
-        Row("memory", f"{label}: peak RSS of serve during throughput", result.peak_rss_mb, "MB"),
+        Row("memory", f"{label}: peak RSS of serve during throughput", result.peak_rss_mb, "MB",
+            note="largest VmRSS sampled every 50 ms"),
     ]
 
 
