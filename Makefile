@@ -30,8 +30,13 @@ test: $(VENV)/.installed-dev
 
 ## Benchmark suite (loopback only, bounded, docs/benchmarks.md); prints one table. Not part of `make test`.
 ## One part: make bench ARGS="--only emit"; a smoke run: make bench ARGS="--quick"; --help lists the rest.
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench $(ARGS)
+
+# The benchmark also drives PostgreSQL (--pg-url), so it needs the driver too.
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
