@@ -1,9 +1,9 @@
 """`make bench`: run the benchmark parts and print one table, every figure also as a ratio
 to the bare-aiohttp ceiling measured in the same run.
 
-  make bench                          all parts at full size (a quiet machine: ~15-25 min)
+  make bench                          all parts at full size (~20-30 min on 2 cores)
   make bench ARGS="--only emit"       one part (several: --only emit,noisy)
-  make bench ARGS="--quick"           small sizes, a smoke run of every part (~3 min)
+  make bench ARGS="--quick"           small sizes, a smoke run of every part (~3-5 min)
   make bench ARGS="--json out.json"   also save the rows as JSON
 
 Loopback only. Every part runs under a time limit (--part-timeout) and every wait in it
