@@ -28,9 +28,15 @@ test: $(VENV)/.installed-dev
 	scripts/install-browser.sh
 	$(BIN)/python -m pytest $(ARGS)
 
-## Benchmarks (loopback only, bounded); prints a table. Not part of `make test`.
-bench: $(VENV)/.installed-dev
-	$(BIN)/python -m bench.end_to_end $(ARGS)
+## Benchmark suite (loopback only, bounded, docs/benchmarks.md); prints one table. Not part of `make test`.
+## One part: make bench ARGS="--only emit"; a smoke run: make bench ARGS="--quick"; --help lists the rest.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m bench $(ARGS)
+
+# The benchmark also drives PostgreSQL (--pg-url), so it needs the driver too.
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

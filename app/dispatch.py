@@ -50,8 +50,9 @@ def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None 
     """The httpx API over aiohttp's connection handling.
 
     httpx's own transport costs ~1.8 ms of CPU per request and made sending the bottleneck:
-    bench/end_to_end.py measured 326 deliveries/s at 3.4 ms CPU each with it, and 635/s at
-    1.6 ms with AiohttpTransport (2,000 events x 5 webhooks, 2 cores). Its connector resolves
+    the end-to-end benchmark (now bench/throughput.py) measured 326 deliveries/s at 3.4 ms
+    CPU each with it, and 635/s at 1.6 ms with AiohttpTransport (2,000 events x 5 webhooks,
+    2 cores). Its connector resolves
     through GuardedResolver, which refuses private and reserved addresses. Redirects are
     never followed: a 3xx is a failed attempt, not a hop to a new target.
     """

@@ -26,8 +26,8 @@ from app.scheduler import build_scheduler
 from app.services.server_secrets import server_secret
 from app.services.setup import prepare_database
 from app.web import (
-    api, api_event_types, api_replay, metrics, pages_deliveries, pages_event_types, pages_keys, pages_webhooks, portal,
-    signin,
+    api, api_batch, api_event_types, api_replay, metrics, pages_deliveries, pages_event_types, pages_keys,
+    pages_webhooks, portal, signin,
 )
 from app.web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
@@ -83,6 +83,7 @@ def create_app(
             Route("/healthz", healthz),
             *metrics.routes,
             *api.routes,
+            *api_batch.routes,
             *api_event_types.routes,
             *api_replay.routes,
             *signin.routes,

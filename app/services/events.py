@@ -6,6 +6,7 @@ committed together, so an accepted event survives a crash and the sweeper finds 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ import peewee
 
 from app.config import Settings
 from app.db import write_transaction
-from app.errors import InvalidInput
+from app.errors import InvalidInput, ServiceError
 from app.models import Delivery, Event, Tenant, Webhook
 from app.services.catalog import emittable_type
 from app.subscriptions import matches
@@ -83,3 +84,37 @@ def _claim_idempotency_key(tenant: Tenant, key: str, now: datetime, ttl: float) 
 
 def _replay(event: Event) -> Emitted:
     return Emitted(event.id, Delivery.select().where(Delivery.event == event.id).count(), replayed=True)
+
+
+@dataclass(frozen=True)
+class EmitItem:
+    """One event of a batch, its tenant already resolved."""
+
+    tenant: Tenant
+    type_name: object
+    data: object
+    idempotency_key: str | None = None
+
+
+@contextlib.contextmanager
+def batch_item(index: int):
+    """Name the batch item an error came from: `events[3].type` rather than `type`."""
+    try:
+        yield
+    except ServiceError as exc:
+        exc.field = f"events[{index}].{exc.field}" if exc.field else f"events[{index}]"
+        exc.message = f"events[{index}]: {exc.message}"
+        exc.args = (exc.message,)
+        raise
+
+
+def emit_events(items: list[EmitItem], settings: Settings, now: datetime) -> list[Emitted]:
+    """Accept many events in one transaction, all or none: one commit instead of one per
+    event is what makes bulk emitting fast. Each item goes through emit_event unchanged (as
+    a savepoint inside this transaction), so the per-event rules live in one place."""
+    with write_transaction():
+        emitted = []
+        for index, item in enumerate(items):
+            with batch_item(index):
+                emitted.append(emit_event(item.tenant, item.type_name, item.data, settings, now, item.idempotency_key))
+        return emitted

@@ -1,0 +1,67 @@
+"""Emit: how fast `POST /api/v1/events` accepts events, and how soon they go out.
+
+Closed loop: `emit_concurrency` connections send as fast as answers come back, giving the
+maximum accepted events/s and its p50/p99. Open loop: a fixed rate for a fixed time, each
+request started on schedule and its latency counted from that intended start, so a stall
+is charged to every request it delayed (no coordinated omission). Emit-to-first-attempt
+comes from the open-loop run: receiver arrival minus intended send time, per delivery.
+Both runs fan out to the usual 5 webhooks, so the sender competes with emits as in use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from bench.common import (
+    HooklineServer,
+    ReceiverProcess,
+    Row,
+    arrival_latencies_ms,
+    emit_closed_loop,
+    emit_open_loop,
+    percentile,
+)
+
+
+def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
+    server = HooklineServer(workdir)
+    try:
+        for n in range(opts.webhooks):
+            server.create_webhook(receiver.url(f"/fast/{n}"))
+        receiver.reset()
+        started = time.monotonic()
+        closed = asyncio.run(emit_closed_loop(server.base, opts.emit_events, opts.emit_concurrency))
+        closed_seconds = time.monotonic() - started
+        # let the closed loop's deliveries drain so they do not slow the open-loop run
+        receiver.wait_for(opts.emit_events * opts.webhooks, opts.part_timeout / 3)
+        receiver.reset()
+        opened = asyncio.run(emit_open_loop(server.base, opts.rate, opts.duration))
+        expected = len(opened) * opts.webhooks
+        stats = receiver.wait_for(expected, 60)
+        first_attempt = arrival_latencies_ms(opened, receiver.arrivals())
+    finally:
+        server.stop()
+    closed_ms = [e.latency_ms for e in closed]
+    open_ms = [e.latency_ms for e in opened]
+    closed_note = f"{opts.emit_events} events, {opts.emit_concurrency} connections"
+    open_note = f"{opts.rate:g}/s for {opts.duration:g}s"
+    return [
+        Row("emit", "closed loop: events/s", len(closed) / closed_seconds, "events/s", "rate", "≥ 3,000/s", closed_note),
+        Row("emit", "closed loop: latency p50", percentile(closed_ms, 0.5), "ms", "p50"),
+        Row("emit", "closed loop: latency p99", percentile(closed_ms, 0.99), "ms", "p99", "≤ 15 ms"),
+        Row("emit", "open loop: latency p50", percentile(open_ms, 0.5), "ms", "p50", note=open_note),
+        Row("emit", "open loop: latency p95", percentile(open_ms, 0.95), "ms"),
+        Row("emit", "open loop: latency p99", percentile(open_ms, 0.99), "ms", "p99", "≤ 10 ms"),
+        Row("emit", "emit-to-first-attempt p50", percentile(first_attempt, 0.5), "ms", "p50",
+            note=f"{stats['unique']}/{expected} arrived"),
+        Row("emit", "emit-to-first-attempt p99", percentile(first_attempt, 0.99), "ms", "p99", "≤ 100 ms"),
+    ]
+
+
+if __name__ == "__main__":
+    from bench.run import main
+
+    sys.exit(main(["--only", "emit", *sys.argv[1:]]))
