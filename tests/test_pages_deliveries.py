@@ -104,6 +104,7 @@ def test_back_button_restores_the_full_page(dashboard, settings, clock):
         headers={"HX-Request": "true", "HX-History-Restore-Request": "true"},
     )
     assert "<html" in restore.text and len(soup(restore).select("#delivery-list tbody tr")) == 2
+    assert "HX-History-Restore-Request" in restore.headers["vary"], "caches must not serve the fragment for it"
 
 
 def test_list_polls_only_while_something_is_pending(dashboard, settings, clock):

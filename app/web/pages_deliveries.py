@@ -30,9 +30,8 @@ RECOVER_DEFAULT_WINDOW = timedelta(hours=24)
 
 def _fragment(request: Request, before: str | None, through: str | None) -> str | None:
     """Which part of the log an htmx request wants: a page refreshing itself, the next
-    page for "Load more", or the whole list (filters). A history restore (Back after a
-    filter pushed its URL) also says HX-Request but needs the full page."""
-    if not is_htmx(request) or request.headers.get("hx-history-restore-request") == "true":
+    page for "Load more", or the whole list (filters)."""
+    if not is_htmx(request):
         return None
     if through:
         return "deliveries/_page.html"
@@ -76,9 +75,7 @@ async def log_page(request: Request) -> Response:
         "since": _since_value(request.app.state.clock() - RECOVER_DEFAULT_WINDOW), "errors": {},
         "retention_note": retention_note(request.app.state.settings, request.app.state.clock()),
     }
-    response = render(request, "deliveries/log.html", context, partial=fragment)
-    response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
-    return response
+    return render(request, "deliveries/log.html", context, partial=fragment)
 
 
 def _since_value(when) -> str:

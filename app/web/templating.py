@@ -1,7 +1,7 @@
 """Jinja2 setup and the one way pages are rendered.
 
 `render()` answers a full page for a normal request and only the named partial for an
-htmx request (`HX-Request`), with `Vary: HX-Request` so caches keep them apart. Templates
+htmx request (`HX-Request`), with `Vary` on the htmx headers so caches keep them apart. Templates
 get the viewer, the CSRF token and a few display filters; they hold no logic beyond that.
 """
 
@@ -67,7 +67,11 @@ templates.env.globals.update(version=__version__, htmx_script="htmx-2.0.11.min.j
 
 
 def is_htmx(request: Request) -> bool:
-    return request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+    """An htmx request that wants a fragment. A history restore (Back to a URL an htmx
+    request pushed, missing from htmx's cache) also says HX-Request but needs the page."""
+    headers = request.headers
+    return (headers.get("hx-request") == "true" and headers.get("hx-boosted") != "true"
+            and headers.get("hx-history-restore-request") != "true")
 
 
 def render(
@@ -82,7 +86,7 @@ def render(
     shown_flash = request.session.pop("flash", None) if name == page else None
     context = {"csrf_token": csrf_token(request.session), "flash": shown_flash, **context}
     response = templates.TemplateResponse(request, name, context, status_code=status_code, headers=headers)
-    response.headers["Vary"] = "HX-Request"
+    response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
     return response
 
 
