@@ -15,6 +15,7 @@ import logging
 import os
 import random as random_module
 import socket
+import ssl
 import time
 from typing import Callable
 
@@ -34,6 +35,7 @@ from app.services.delivery_queue import (
     ClaimedDelivery,
     claim_due,
     record_results,
+    release_claims,
 )
 from app.signing import signature_headers
 
@@ -84,6 +86,7 @@ class Dispatcher:
         self.random = random
         self.policy = RetryPolicy(settings.retry_schedule, settings.retry_jitter, settings.retry_after_cap)
         self._in_flight: set[asyncio.Task] = set()  # one task per send, until it is recorded
+        self._claimed: dict[str, ClaimedDelivery] = {}  # claims whose result is not recorded yet
         self._background: set[asyncio.Task] = set()  # sweeps started by wake(), the recorder
         self._unrecorded: list[tuple[ClaimedDelivery, AttemptResult, asyncio.Future]] = []
         self._recording = False
@@ -114,6 +117,7 @@ class Dispatcher:
                     log.exception("could not claim due deliveries")
                     break
                 for claimed in batch:
+                    self._claimed[claimed.id] = claimed
                     task = asyncio.create_task(self._deliver(claimed))
                     self._in_flight.add(task)
                     task.add_done_callback(self._in_flight.discard)
@@ -137,9 +141,15 @@ class Dispatcher:
         task.add_done_callback(self._background.discard)
 
     async def shutdown(self, timeout: float) -> None:
-        """Stop claiming, then give the sends in flight `timeout` seconds to finish."""
+        """Stop claiming, give the sends in flight `timeout` seconds to finish, then hand
+        back the claims left (cut off, or not recorded): pending again at once, so another
+        process sends them now instead of after their lease runs out."""
         self._stopping = True
         await self.drain(timeout)
+        if self._claimed:
+            claims, self._claimed = list(self._claimed.values()), {}
+            released = await anyio.to_thread.run_sync(release_claims, claims, self.clock())
+            log.warning("shutting down: released %d unfinished deliveries for another sweep", released)
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait for in-flight sends (and sweeps they trigger); cancel what is left at `timeout`.
@@ -163,7 +173,8 @@ class Dispatcher:
         if not self._recording:
             self._recording = True
             self._start_background(self._record_unrecorded())
-        await recorded
+        if await recorded != "unrecorded":
+            self._claimed.pop(claimed.id, None)
         if self._saturated:
             self.wake()
 
@@ -229,13 +240,21 @@ class Dispatcher:
         )
 
 
+TRUNCATED = "… [truncated]"
+
+
 async def _read_prefix(response: httpx.Response) -> str:
+    """The start of the body, decoded (gzip included) as it streams: a 10 MB answer or a
+    gzip bomb costs at most MAX_RESPONSE_READ_BYTES, and the log says it was cut."""
     received = bytearray()
     async for chunk in response.aiter_bytes():
         received += chunk
         if len(received) >= MAX_RESPONSE_READ_BYTES:
             break
-    return received.decode("utf-8", errors="replace")[:MAX_RESPONSE_BODY_CHARS]
+    text = received.decode("utf-8", errors="replace")
+    if len(text) > MAX_RESPONSE_BODY_CHARS:
+        return text[: MAX_RESPONSE_BODY_CHARS - len(TRUNCATED)] + TRUNCATED
+    return text
 
 
 def _describe(exc: Exception, timeout: float) -> str:
@@ -243,6 +262,8 @@ def _describe(exc: Exception, timeout: float) -> str:
     (the aiohttp transport reports a refused connection as a ConnectTimeout)."""
     cause: BaseException | None = exc
     while cause is not None:
+        if isinstance(cause, ssl.SSLError):  # before OSError: it is one, with a meaningless errno
+            return f"TLS error: {getattr(cause, 'verify_message', None) or cause.reason or cause}"
         if isinstance(cause, BlockedAddress):
             return f"blocked: {cause}; Hookline does not deliver to private networks unless allow_private_networks covers them"
         if isinstance(cause, socket.gaierror):

@@ -171,3 +171,19 @@ def _update_webhook_health(webhook_id: str, outcome: Outcome, status: str, statu
                 Webhook.updated_at: now,
             })
         Webhook.update(changes).where(Webhook.id == webhook_id).execute()
+
+
+def release_claims(claims: list[ClaimedDelivery], now: datetime) -> int:
+    """Give unsent claims back (a process shutting down): due again now, attempts unchanged.
+    A claim whose lease changed meanwhile belongs to someone else and is left alone."""
+    with write_transaction():
+        return sum(
+            Delivery.update(status=PENDING, next_attempt_at=now, lease_expires_at=None, updated_at=now)
+            .where(
+                (Delivery.id == claim.id)
+                & (Delivery.status == DELIVERING)
+                & (Delivery.lease_expires_at == claim.lease_expires_at)
+            )
+            .execute()
+            for claim in claims
+        )
