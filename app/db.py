@@ -85,12 +85,18 @@ def migrate() -> int:
         database.execute_sql("CREATE INDEX IF NOT EXISTS delivery_recovery ON delivery (recovery)")
         database.create_tables([models.Recovery])
 
+    def webhook_soft_delete():
+        if "deleted_at" not in {c.name for c in database.get_columns("webhook")}:
+            migrator = SchemaMigrator.from_database(database.obj)
+            apply(migrator.add_column("webhook", "deleted_at", models.Webhook.deleted_at))
+
     # Append only: each step runs once per database, in order; never edit a shipped step.
     migrations = [
         lambda: database.create_tables(models.ALL_MODELS),
         dashboard_tables,
         models.Webhook.reencrypt_all,  # secrets stored before encryption at rest
         delivery_semantics,
+        webhook_soft_delete,
     ]
     with write_transaction():
         database.create_tables([SchemaVersion])
