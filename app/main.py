@@ -27,7 +27,7 @@ from app.scheduler import build_scheduler
 from app.services.server_secrets import server_secret
 from app.services.setup import prepare_database
 from app.web import api, pages_deliveries, pages_keys, pages_webhooks, portal, signin
-from app.web.security import CSRFMiddleware, SecurityHeadersMiddleware
+from app.web.security import CSRFMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
 from app.web.viewer import SignInRequired
 
@@ -72,6 +72,7 @@ def create_app(
         database.close()
 
     middleware = [
+        Middleware(HeaderLimitMiddleware),
         Middleware(SecurityHeadersMiddleware, frame_ancestors=settings.portal_frame_ancestors),
         Middleware(SessionMiddleware, secret_key=server_secret("session"), **session_cookie_options(settings)),
         Middleware(CSRFMiddleware),
