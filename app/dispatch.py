@@ -260,19 +260,30 @@ async def _read_prefix(response: httpx.Response) -> str:
 def _describe(exc: Exception, timeout: float) -> str:
     """A short reason a person can act on, from the OS error under the wrappers if any
     (the aiohttp transport reports a refused connection as a ConnectTimeout)."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLError):  # before OSError: it is one, with a meaningless errno
-            return f"TLS error: {getattr(cause, 'verify_message', None) or cause.reason or cause}"
+    causes = list(_causes(exc))
+    # TLS first: aiohttp's wrappers of an ssl error are OSErrors with a meaningless errno.
+    tls = [cause for cause in causes if isinstance(cause, ssl.SSLError)]
+    if tls:
+        verify = getattr(tls[-1], "verify_message", None)
+        return f"TLS error: {'certificate verify failed: ' + verify if verify else tls[-1].reason or tls[-1]}"
+    for cause in causes:
         if isinstance(cause, BlockedAddress):
             return f"blocked: {cause}; Hookline does not deliver to private networks unless allow_private_networks covers them"
         if isinstance(cause, socket.gaierror):
             return f"could not resolve host: {cause.strerror}"
+        if isinstance(cause, aiohttp.ClientConnectorDNSError) and not isinstance(cause.os_error, BlockedAddress):
+            return f"could not resolve host: {cause.os_error.strerror or cause.os_error}"
         if isinstance(cause, OSError) and cause.errno:
             if cause.errno == errno.ECONNREFUSED:
                 return "connection refused"
             return f"connection failed: {os.strerror(cause.errno)}"
-        cause = cause.__cause__ or cause.__context__
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out after {timeout:g}s"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _causes(exc: BaseException):
+    cause: BaseException | None = exc
+    while cause is not None:
+        yield cause
+        cause = cause.__cause__ or cause.__context__
