@@ -32,6 +32,7 @@ class _HideQueryParameters(logging.Filter):
 
 
 logging.getLogger("peewee").addFilter(_HideQueryParameters())
+
 # SQLite has one writer at a time. Threads of this process queue here, and are woken the
 # moment the writer commits, instead of in SQLite's busy handler, which polls with sleeps
 # of up to 100 ms and turned lock contention into seconds of latency.

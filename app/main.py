@@ -26,7 +26,7 @@ from app.ratelimit import RateLimiter, retry_after_header
 from app.scheduler import build_scheduler
 from app.services.server_secrets import server_secret
 from app.services.setup import prepare_database
-from app.web import api, pages_deliveries, pages_keys, pages_webhooks, portal, signin
+from app.web import api, openapi, pages_deliveries, pages_keys, pages_webhooks, portal, signin
 from app.web.security import CSRFMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
 from app.web.viewer import SignInRequired
@@ -81,6 +81,7 @@ def create_app(
         routes=[
             Route("/healthz", healthz),
             *api.routes,
+            *openapi.routes,
             *signin.routes,
             *pages_webhooks.routes,
             *pages_deliveries.routes,
