@@ -72,8 +72,8 @@ def create_app(
         database.close()
 
     middleware = [
-        Middleware(HeaderLimitMiddleware),
         Middleware(SecurityHeadersMiddleware, frame_ancestors=settings.portal_frame_ancestors),
+        Middleware(HeaderLimitMiddleware),
         Middleware(SessionMiddleware, secret_key=server_secret("session"), **session_cookie_options(settings)),
         Middleware(CSRFMiddleware),
     ]
