@@ -59,7 +59,7 @@ def test_sigterm_during_slow_deliveries(env, tmp_path, receiver, db):
         began = time.monotonic()
         output = stop(process)
         took = time.monotonic() - began
-    assert took < request_timeout + 3, f"shutdown took {took:.1f}s"
+    assert took < request_timeout + 5, f"shutdown took {took:.1f}s"
     assert Delivery.select().where(Delivery.status == DELIVERING).count() == 0, output
     assert Delivery.select().where(Delivery.status == PENDING).count() == 10
     assert Attempt.select().count() <= 4, "only the sends in flight were attempted"
