@@ -141,6 +141,23 @@ async def test_answer_dripping_byte_by_byte_hits_the_total_deadline(db, quick, c
     assert Attempt.get().duration_ms < 5000, "the deadline covers the whole answer, not each read"
 
 
+async def test_body_dripping_after_a_200_is_cut_at_the_deadline(db, quick, clock):
+    """The deadline covers reading the body too. The receiver did answer 200, so the event
+    counts as delivered; the attempt log shows both the status and the timeout."""
+    def handle(conn):
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(100):
+            conn.sendall(b"x")
+            time.sleep(0.1)
+
+    with RawServer(handle) as server:
+        delivery = await deliver_once(quick, clock, server.url())
+    attempt = Attempt.get()
+    assert (delivery.status, attempt.response_status, attempt.error) == (SUCCEEDED, 200, "timed out after 0.5s")
+    assert attempt.duration_ms < 5000
+
+
 async def test_connection_reset_is_a_retried_attempt(db, settings, clock):
     with RawServer(reset) as server:
         delivery = await deliver_once(settings, clock, server.url())
