@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.crontab import crontab_trigger
+from app.ratelimit import Rate
 
 DEFAULT_CONFIG_PATH = "config.toml"
 
@@ -82,6 +83,13 @@ class Settings:
     retention_succeeded: float = 30 * 86400
     retention_failed: float = 90 * 86400
     retention_batch_size: int = 1000
+    # Rate limits, "N/period" (a burst of N, refilled at N per period; "" or 0: off), counted
+    # in each process's memory. Emits per API key and per client IP; failed sign-ins per
+    # client IP and user name, and per client IP.
+    emit_rate_limit: str = "20000/1s"
+    emit_ip_rate_limit: str = "20000/1s"
+    login_rate_limit: str = "10/15m"
+    login_ip_rate_limit: str = "50/15m"
     # GET /metrics (Prometheus) needs `Authorization: Bearer <metrics_token>`; empty: off.
     metrics_token: str = ""
     event_types: tuple[EventTypeSeed, ...] = ()
@@ -213,6 +221,17 @@ def parse_duration(name: str, value: object) -> float:
     return seconds
 
 
+RATE_LIMITS = ("emit_rate_limit", "emit_ip_rate_limit", "login_rate_limit", "login_ip_rate_limit")
+
+
+def parse_rate(name: str, text: str) -> Rate | None:
+    """A rate limit setting as a Rate (None: no limit)."""
+    try:
+        return Rate.parse(text, lambda period: parse_duration(name, period))
+    except ValueError as exc:
+        raise ConfigError(f"{name} (HOOKLINE_{name.upper()}): {exc}") from None
+
+
 def _parse_event_types(value: object) -> tuple[EventTypeSeed, ...]:
     if not isinstance(value, list):
         raise ConfigError("event_types: expected an array of tables ([[event_types]])")
@@ -257,4 +276,6 @@ def _validated(settings: Settings) -> Settings:
             f"retention_cron (HOOKLINE_RETENTION_CRON): {settings.retention_cron!r} is not a crontab schedule "
             f"(five fields: minute hour day month weekday, e.g. \"17 3 * * *\"): {exc}"
         ) from None
+    for key in RATE_LIMITS:
+        parse_rate(key, getattr(settings, key))
     return settings

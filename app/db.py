@@ -10,6 +10,7 @@ failing one of them with "database is locked" when a read lock is upgraded.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from pathlib import Path
 
@@ -17,6 +18,21 @@ import peewee
 from playhouse.db_url import connect
 
 database = peewee.DatabaseProxy()
+
+
+class _HideQueryParameters(logging.Filter):
+    """peewee's DEBUG log prints each query with its parameters: the session key, event
+    payloads, request headers. Keep the SQL (useful for tracing), drop the values."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, tuple) and len(record.msg) == 2:
+            record.msg = f"{record.msg[0]} [{len(record.msg[1] or ())} parameters not logged]"
+            record.args = ()
+        return True
+
+
+logging.getLogger("peewee").addFilter(_HideQueryParameters())
+
 # SQLite has one writer at a time. Threads of this process queue here, and are woken the
 # moment the writer commits, instead of in SQLite's busy handler, which polls with sleeps
 # of up to 100 ms and turned lock contention into seconds of latency.
@@ -90,6 +106,11 @@ def migrate() -> int:
             apply(SchemaMigrator.from_database(database.obj).add_column(
                 "delivery", "attempts_before_recovery", models.Delivery.attempts_before_recovery))
 
+    def webhook_soft_delete():
+        if "deleted_at" not in {c.name for c in database.get_columns("webhook")}:
+            migrator = SchemaMigrator.from_database(database.obj)
+            apply(migrator.add_column("webhook", "deleted_at", models.Webhook.deleted_at))
+
     # Append only: each step runs once per database, in order; never edit a shipped step.
     migrations = [
         lambda: database.create_tables(models.ALL_MODELS),
@@ -97,6 +118,7 @@ def migrate() -> int:
         models.Webhook.reencrypt_all,  # secrets stored before encryption at rest
         delivery_semantics,
         recovery_retry_budget,
+        webhook_soft_delete,
     ]
     with write_transaction():
         database.create_tables([SchemaVersion])

@@ -15,6 +15,7 @@ import logging
 import os
 import random as random_module
 import socket
+import ssl
 import time
 from typing import Callable
 
@@ -35,6 +36,7 @@ from app.services.delivery_queue import (
     ClaimedDelivery,
     claim_due,
     record_results,
+    release_claims,
 )
 from app.signing import signature_headers
 
@@ -87,6 +89,7 @@ class Dispatcher:
         self.clock = clock
         self.random = random
         self._in_flight: set[asyncio.Task] = set()  # one task per send, until it is recorded
+        self._claimed: dict[str, ClaimedDelivery] = {}  # claims whose result is not recorded yet
         self._background: set[asyncio.Task] = set()  # sweeps started by wake(), the recorder
         self._unrecorded: list[tuple[ClaimedDelivery, AttemptResult, asyncio.Future]] = []
         self._recording = False
@@ -117,6 +120,7 @@ class Dispatcher:
                     log.exception("could not claim due deliveries")
                     break
                 for claimed in batch:
+                    self._claimed[claimed.id] = claimed
                     task = asyncio.create_task(self._deliver(claimed))
                     self._in_flight.add(task)
                     task.add_done_callback(self._in_flight.discard)
@@ -140,9 +144,15 @@ class Dispatcher:
         task.add_done_callback(self._background.discard)
 
     async def shutdown(self, timeout: float) -> None:
-        """Stop claiming, then give the sends in flight `timeout` seconds to finish."""
+        """Stop claiming, give the sends in flight `timeout` seconds to finish, then hand
+        back the claims left (cut off, or not recorded): pending again at once, so another
+        process sends them now instead of after their lease runs out."""
         self._stopping = True
         await self.drain(timeout)
+        if self._claimed:
+            claims, self._claimed = list(self._claimed.values()), {}
+            released = await anyio.to_thread.run_sync(release_claims, claims, self.clock())
+            log.warning("shutting down: released %d unfinished deliveries for another sweep", released)
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait for in-flight sends (and sweeps they trigger); cancel what is left at `timeout`.
@@ -166,7 +176,8 @@ class Dispatcher:
         if not self._recording:
             self._recording = True
             self._start_background(self._record_unrecorded())
-        await recorded
+        if await recorded != "unrecorded":
+            self._claimed.pop(claimed.id, None)
         if self._saturated:
             self.wake()
 
@@ -237,29 +248,50 @@ class Dispatcher:
         )
 
 
+TRUNCATED = "… [truncated]"
+
+
 async def _read_prefix(response: httpx.Response) -> str:
+    """The start of the body, decoded (gzip included) as it streams: a 10 MB answer or a
+    gzip bomb costs at most MAX_RESPONSE_READ_BYTES, and the log says it was cut."""
     received = bytearray()
     async for chunk in response.aiter_bytes():
         received += chunk
         if len(received) >= MAX_RESPONSE_READ_BYTES:
             break
-    return received.decode("utf-8", errors="replace")[:MAX_RESPONSE_BODY_CHARS]
+    text = received.decode("utf-8", errors="replace")
+    if len(text) > MAX_RESPONSE_BODY_CHARS:
+        return text[: MAX_RESPONSE_BODY_CHARS - len(TRUNCATED)] + TRUNCATED
+    return text
 
 
 def _describe(exc: Exception, timeout: float) -> str:
     """A short reason a person can act on, from the OS error under the wrappers if any
     (the aiohttp transport reports a refused connection as a ConnectTimeout)."""
-    cause: BaseException | None = exc
-    while cause is not None:
+    causes = list(_causes(exc))
+    # TLS first: aiohttp's wrappers of an ssl error are OSErrors with a meaningless errno.
+    tls = [cause for cause in causes if isinstance(cause, ssl.SSLError)]
+    if tls:
+        verify = getattr(tls[-1], "verify_message", None)
+        return f"TLS error: {'certificate verify failed: ' + verify if verify else tls[-1].reason or tls[-1]}"
+    for cause in causes:
         if isinstance(cause, BlockedAddress):
             return f"blocked: {cause}; Hookline does not deliver to private networks unless allow_private_networks covers them"
         if isinstance(cause, socket.gaierror):
             return f"could not resolve host: {cause.strerror}"
+        if isinstance(cause, aiohttp.ClientConnectorDNSError) and not isinstance(cause.os_error, BlockedAddress):
+            return f"could not resolve host: {cause.os_error.strerror or cause.os_error}"
         if isinstance(cause, OSError) and cause.errno:
             if cause.errno == errno.ECONNREFUSED:
                 return "connection refused"
             return f"connection failed: {os.strerror(cause.errno)}"
-        cause = cause.__cause__ or cause.__context__
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out after {timeout:g}s"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _causes(exc: BaseException):
+    cause: BaseException | None = exc
+    while cause is not None:
+        yield cause
+        cause = cause.__cause__ or cause.__context__

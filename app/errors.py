@@ -41,3 +41,13 @@ class BadRequest(ServiceError):
     def __init__(self, message: str, status_code: int = 400):
         super().__init__(message)
         self.status_code = status_code
+
+
+class TooManyRequests(ServiceError):
+    """A rate limit (app/ratelimit.py) refused the request; `retry_after` is in seconds."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after

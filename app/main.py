@@ -6,6 +6,7 @@ import contextlib
 import logging
 
 import httpx
+import peewee
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -17,23 +18,25 @@ from starlette.staticfiles import StaticFiles
 
 from app import __version__
 from app.clock import Clock, system_clock
-from app.config import Settings
+from app.config import Settings, parse_rate
 from app.db import database
 from app.dispatch import Dispatcher, build_client
-from app.errors import ServiceError, Unauthorized
+from app.errors import ServiceError, TooManyRequests, Unauthorized
 from app.metrics import Metrics
+from app.ratelimit import RateLimiter, retry_after_header
 from app.scheduler import build_scheduler
 from app.services.server_secrets import server_secret
 from app.services.setup import prepare_database
 from app.web import (
-    api, api_batch, api_event_types, api_replay, metrics, pages_deliveries, pages_event_types, pages_keys,
+    api, api_batch, api_event_types, api_replay, metrics, openapi, pages_deliveries, pages_event_types, pages_keys,
     pages_webhooks, portal, signin,
 )
-from app.web.security import CSRFMiddleware, SecurityHeadersMiddleware
+from app.web.security import CSRFMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
 from app.web.viewer import SignInRequired
 
 log = logging.getLogger("hookline")
+DATABASE_RETRY_AFTER = "2"
 
 
 def create_app(
@@ -57,6 +60,7 @@ def create_app(
         app.state.clock = clock
         app.state.metrics = process_metrics
         app.state.dispatcher = None
+        app.state.limits = RateLimits(settings)
         if not run_sender:
             yield
             return
@@ -75,6 +79,7 @@ def create_app(
 
     middleware = [
         Middleware(SecurityHeadersMiddleware, frame_ancestors=settings.portal_frame_ancestors),
+        Middleware(HeaderLimitMiddleware),
         Middleware(SessionMiddleware, secret_key=server_secret("session"), **session_cookie_options(settings)),
         Middleware(CSRFMiddleware),
     ]
@@ -86,6 +91,7 @@ def create_app(
             *api_batch.routes,
             *api_event_types.routes,
             *api_replay.routes,
+            *openapi.routes,
             *signin.routes,
             *pages_webhooks.routes,
             *pages_deliveries.routes,
@@ -97,12 +103,23 @@ def create_app(
         middleware=middleware,
         exception_handlers={
             ServiceError: service_error,
+            peewee.OperationalError: database_unavailable,
             HTTPException: http_error,
             SignInRequired: sign_in_required,
             Exception: server_error,
         },
         lifespan=lifespan,
     )
+
+
+class RateLimits:
+    """The process's rate limiters (app/ratelimit.py), one per setting."""
+
+    def __init__(self, settings: Settings):
+        self.emit_key = RateLimiter(parse_rate("emit_rate_limit", settings.emit_rate_limit))
+        self.emit_ip = RateLimiter(parse_rate("emit_ip_rate_limit", settings.emit_ip_rate_limit))
+        self.login_user = RateLimiter(parse_rate("login_rate_limit", settings.login_rate_limit))
+        self.login_ip = RateLimiter(parse_rate("login_ip_rate_limit", settings.login_ip_rate_limit))
 
 
 def session_cookie_options(settings: Settings) -> dict:
@@ -146,7 +163,11 @@ def error_page(request: Request, status_code: int, message: str) -> Response:
 async def service_error(request: Request, exc: ServiceError) -> Response:
     if not _is_api(request):
         return error_page(request, exc.status_code, exc.message)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    headers = None
+    if isinstance(exc, Unauthorized):
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": retry_after_header(exc.retry_after)}
     return JSONResponse(error_body(exc.message, exc.field), status_code=exc.status_code, headers=headers)
 
 
@@ -154,6 +175,19 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
     if not _is_api(request) and request.url.path != "/healthz":
         return error_page(request, exc.status_code, exc.detail)
     return JSONResponse(error_body(exc.detail), status_code=exc.status_code, headers=exc.headers)
+
+
+async def database_unavailable(request: Request, exc: peewee.OperationalError) -> Response:
+    """SQLite busy past its timeout, or the database unreachable: nothing was committed
+    (every write is one transaction), so the client can safely send the request again."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    message = "the database is busy or unavailable; nothing was stored, retry shortly"
+    headers = {"Retry-After": DATABASE_RETRY_AFTER}
+    if not _is_api(request):
+        response = error_page(request, 503, message[0].upper() + message[1:] + ".")
+        response.headers.update(headers)
+        return response
+    return JSONResponse(error_body(message), status_code=503, headers=headers)
 
 
 async def sign_in_required(request: Request, exc: SignInRequired) -> Response:

@@ -126,6 +126,9 @@ class Webhook(BaseModel):
     disabled_reason = peewee.TextField(null=True)
     created_at = UTCDateTimeField()
     updated_at = UTCDateTimeField()
+    # Deleted webhooks are kept (hidden, never sent to) so their cancelled deliveries stay
+    # in the log.
+    deleted_at = UTCDateTimeField(null=True)
 
     @classmethod
     def reencrypt_all(cls) -> int:
@@ -142,7 +145,7 @@ class Webhook(BaseModel):
 
     @classmethod
     def enabled_for(cls, tenant_id: int):
-        return cls.select().where((cls.tenant == tenant_id) & cls.enabled)
+        return cls.select().where((cls.tenant == tenant_id) & cls.enabled & cls.deleted_at.is_null())
 
 
 class Event(BaseModel):
@@ -201,6 +204,7 @@ class Delivery(BaseModel):
                 (((cls.status == PENDING) & (cls.next_attempt_at <= now))
                  | ((cls.status == DELIVERING) & (cls.lease_expires_at <= now)))
                 & Webhook.enabled
+                & Webhook.deleted_at.is_null()
             )
             .order_by(cls.next_attempt_at)
         )

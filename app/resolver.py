@@ -22,9 +22,10 @@ class BlockedAddress(OSError):
 
 
 class GuardedResolver(AbstractResolver):
-    def __init__(self, allow_private_networks: tuple[str, ...]):
+    def __init__(self, allow_private_networks: tuple[str, ...], resolver: AbstractResolver | None = None):
+        """`resolver` answers the DNS questions (the system's, through threads, by default)."""
         self.allowlist = allow_private_networks
-        self._resolver = ThreadedResolver()
+        self._resolver = resolver or ThreadedResolver()
 
     async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         results = await self._resolver.resolve(host, port, family)

@@ -8,13 +8,20 @@ judged at send time by the delivery path (app/resolver.py), since DNS can change
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
+
+import idna
 
 from app.netguard import forbidden_reason
 
 MAX_URL_LENGTH = 2048
 METADATA_NAMES = ("metadata.google.internal",)
+
+
+# Letters, digits, hyphens and (seen in internal DNS) underscores, 1-63 per label.
+_ASCII_HOST = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*\.?$")
 
 
 class UrlRejected(ValueError):
@@ -27,7 +34,14 @@ def check_webhook_url(url: object, allow_http: bool, allow_private_networks: tup
     url = url.strip()
     if len(url) > MAX_URL_LENGTH:
         raise UrlRejected(f"longer than {MAX_URL_LENGTH} characters")
-    parts = urlsplit(url)
+    # urlsplit silently drops tabs and newlines, and a space or CR/LF would otherwise reach
+    # the request line: refuse them instead of guessing what was meant.
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        raise UrlRejected("must not contain spaces or control characters (encode a space in the path as %20)")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise UrlRejected(f"is not a valid URL ({exc})") from None
     allowed_schemes = ("https", "http") if allow_http else ("https",)
     if parts.scheme not in allowed_schemes:
         if parts.scheme == "http":
@@ -39,13 +53,34 @@ def check_webhook_url(url: object, allow_http: bool, allow_private_networks: tup
     if not host:
         raise UrlRejected("must include a host name")
     try:
-        parts.port
+        port = parts.port
     except ValueError:
-        raise UrlRejected("has an invalid port") from None
+        port = 0
+    if port == 0:
+        raise UrlRejected("has an invalid port: it must be between 1 and 65535")
     if parts.fragment:
         raise UrlRejected("must not contain a #fragment")
-    _check_host(host, allow_private_networks)
+    ascii_host = _ascii_host(host)
+    _check_host(ascii_host, allow_private_networks)
+    if ascii_host != host:
+        url = urlunsplit(parts._replace(netloc=ascii_host + (f":{parts.port}" if parts.port else "")))
     return url
+
+
+def _ascii_host(host: str) -> str:
+    """The host as DNS sees it. International names become their xn-- form (IDNA 2008,
+    UTS 46), so the stored URL shows exactly which host is called: a look-alike Cyrillic
+    "е" in "еxample.com" is plainly "xn--xample-2of.com"."""
+    if _literal_address(host) is not None:
+        return host
+    if host.isascii() and "xn--" not in host:
+        if not _ASCII_HOST.match(host):
+            raise UrlRejected(f"host name {host!r} is not valid (letters, digits, hyphens and dots)")
+        return host
+    try:
+        return idna.encode(host.removesuffix("."), uts46=True).decode() + ("." if host.endswith(".") else "")
+    except idna.IDNAError as exc:
+        raise UrlRejected(f"host name {host!r} is not a valid international domain name ({exc})") from None
 
 
 def _check_host(host: str, allow_private_networks: tuple[str, ...]) -> None:

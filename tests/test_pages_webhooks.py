@@ -225,7 +225,8 @@ def test_delete(dashboard):
     assert Webhook.select().count() == 1
     response = dashboard.post(f"/webhooks/{webhook_id}/delete", {}, htmx=True)
     assert response.status_code == 200 and response.text == ""
-    assert Webhook.select().count() == 0
+    assert Webhook.select().where(Webhook.deleted_at.is_null()).count() == 0
+    assert dashboard.get(f"/webhooks/{webhook_id}/edit").status_code == 404
 
 
 def test_rotate_shows_a_new_secret(dashboard):

@@ -16,7 +16,7 @@ from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery
 from app.services.replay import parse_since
 from tests.conftest import ADMIN
 from tests.test_api_events import create_webhook
-from tests.test_dispatch import NO_JITTER, Engine
+from tests.conftest import NO_JITTER, Engine
 
 pytestmark = pytest.mark.anyio
 

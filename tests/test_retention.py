@@ -28,7 +28,7 @@ from app.services.delivery_queue import claim_due
 from app.services.events import emit_event
 from app.services.retention import describe_duration, purge, retention_note
 from tests.test_cli import HOOKLINE, env  # noqa: F401 - env is a fixture
-from tests.test_dispatch import NO_JITTER, Engine, emit, make_webhook
+from tests.conftest import NO_JITTER, Engine, emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 

@@ -61,6 +61,8 @@ def resend_delivery(delivery_id: str, tenant_id: int | None, now: datetime) -> D
     now, so there is never a second send of the same delivery.
     """
     delivery = get_delivery(delivery_id, tenant_id)
+    if delivery.webhook.deleted_at is not None:
+        raise Conflict("its webhook was deleted; there is nowhere to send it")
     with write_transaction():
         queued = (
             Delivery.update(status=PENDING, next_attempt_at=now, updated_at=now)

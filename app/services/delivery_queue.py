@@ -176,3 +176,19 @@ def _record(
         error=result.error,
     )
     return status
+
+
+def release_claims(claims: list[ClaimedDelivery], now: datetime) -> int:
+    """Give unsent claims back (a process shutting down): due again now, attempts unchanged.
+    A claim whose lease changed meanwhile belongs to someone else and is left alone."""
+    with write_transaction():
+        return sum(
+            Delivery.update(status=PENDING, next_attempt_at=now, lease_expires_at=None, updated_at=now)
+            .where(
+                (Delivery.id == claim.id)
+                & (Delivery.status == DELIVERING)
+                & (Delivery.lease_expires_at == claim.lease_expires_at)
+            )
+            .execute()
+            for claim in claims
+        )

@@ -15,7 +15,7 @@ import peewee
 
 from app.config import Settings
 from app.db import write_transaction
-from app.errors import InvalidInput, ServiceError
+from app.errors import Conflict, InvalidInput, ServiceError
 from app.models import Delivery, Event, Tenant, Webhook
 from app.services.catalog import emittable_type
 from app.subscriptions import matches
@@ -52,7 +52,7 @@ def emit_event(
     try:
         with write_transaction():
             if idempotency_key is not None:
-                earlier = _claim_idempotency_key(tenant, idempotency_key, now, settings.idempotency_ttl)
+                earlier = _claim_idempotency_key(tenant, idempotency_key, type_name, data_text, now, settings.idempotency_ttl)
                 if earlier is not None:
                     return earlier
             event = Event.create(tenant=tenant, type=type_name, data=data_text, idempotency_key=idempotency_key, created_at=now)
@@ -68,21 +68,33 @@ def emit_event(
         if idempotency_key is None:
             raise
         # PostgreSQL: a concurrent request with the same key committed first; answer with its event.
-        return _replay(Event.get((Event.tenant == tenant) & (Event.idempotency_key == idempotency_key)))
+        earlier = Event.get((Event.tenant == tenant) & (Event.idempotency_key == idempotency_key))
+        return _replay(earlier, type_name, data_text)
 
 
-def _claim_idempotency_key(tenant: Tenant, key: str, now: datetime, ttl: float) -> Emitted | None:
+def _claim_idempotency_key(
+    tenant: Tenant, key: str, type_name: str, data_text: str, now: datetime, ttl: float
+) -> Emitted | None:
     earlier = Event.get_or_none((Event.tenant == tenant) & (Event.idempotency_key == key))
     if earlier is None:
         return None
     if earlier.created_at > now - timedelta(seconds=ttl):
-        return _replay(earlier)
+        return _replay(earlier, type_name, data_text)
     # The key expired: release it so this request can use it for a new event.
     Event.update(idempotency_key=None).where(Event.id == earlier.id).execute()
     return None
 
 
-def _replay(event: Event) -> Emitted:
+def _replay(event: Event, type_name: str, data_text: str) -> Emitted:
+    """The earlier event, if this request is the same one again. A different type or data
+    under the same key is a client bug (a reused key), and answering with the first event
+    would silently drop the second. Key order does not make a difference."""
+    if event.type != type_name or _canonical(event.data) != _canonical(data_text):
+        raise Conflict(
+            f"idempotency_key: {event.idempotency_key!r} was already used for a different event ({event.id}); "
+            "use a new key for a new event",
+            field="idempotency_key",
+        )
     return Emitted(event.id, Delivery.select().where(Delivery.event == event.id).count(), replayed=True)
 
 
@@ -118,3 +130,7 @@ def emit_events(items: list[EmitItem], settings: Settings, now: datetime) -> lis
             with batch_item(index):
                 emitted.append(emit_event(item.tenant, item.type_name, item.data, settings, now, item.idempotency_key))
         return emitted
+
+
+def _canonical(data_text: str) -> str:
+    return json.dumps(json.loads(data_text), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from app.config import Settings
 from app.db import write_transaction
 from app.errors import InvalidInput, NotFound
-from app.models import EventType, Tenant, Webhook
+from app.models import CANCELLED, DELIVERING, PENDING, Delivery, EventType, Tenant, Webhook
 from app.signing import generate_secret
 from app.subscriptions import is_valid_pattern, is_wildcard
 from app.urls import UrlRejected, check_webhook_url
@@ -50,11 +50,11 @@ def create_webhook(tenant: Tenant, fields: dict, settings: Settings, now: dateti
 
 
 def list_webhooks(tenant_id: int | None) -> list[Webhook]:
-    return list(Webhook.within(Webhook.select(Webhook, Tenant).join(Tenant).order_by(Webhook.created_at), tenant_id))
+    return list(Webhook.within(_live().order_by(Webhook.created_at), tenant_id))
 
 
 def get_webhook(webhook_id: str, tenant_id: int | None) -> Webhook:
-    webhook = Webhook.within(Webhook.select(Webhook, Tenant).join(Tenant).where(Webhook.id == webhook_id), tenant_id).first()
+    webhook = Webhook.within(_live().where(Webhook.id == webhook_id), tenant_id).first()
     if webhook is None:
         raise NotFound(f"no webhook {webhook_id!r}")
     return webhook
@@ -95,10 +95,24 @@ def rotate_secret(webhook_id: str, tenant_id: int | None, now: datetime) -> NewW
     return NewWebhook(webhook, secret)
 
 
-def delete_webhook(webhook_id: str, tenant_id: int | None) -> None:
+def _live():
+    return Webhook.select(Webhook, Tenant).join(Tenant).where(Webhook.deleted_at.is_null())
+
+
+def delete_webhook(webhook_id: str, tenant_id: int | None, now: datetime) -> None:
+    """Hide the webhook and cancel what it still had to send, in one transaction.
+
+    The row stays (marked deleted) so its deliveries stay in the log, the cancelled ones
+    included, with the reason. A send in flight finishes; its attempt is logged, but it
+    cannot move the delivery out of `cancelled` (its lease no longer matches).
+    """
     with write_transaction():
         webhook = get_webhook(webhook_id, tenant_id)
-        webhook.delete_instance()
+        Webhook.update(deleted_at=now, updated_at=now).where(Webhook.id == webhook.id).execute()
+        Delivery.update(
+            status=CANCELLED, next_attempt_at=None, lease_expires_at=None,
+            last_error="cancelled: the webhook was deleted", updated_at=now,
+        ).where((Delivery.webhook == webhook.id) & Delivery.status.in_([PENDING, DELIVERING])).execute()
 
 
 def _reject_unknown(fields: dict, allowed: tuple[str, ...]) -> None:

@@ -16,7 +16,7 @@ from app.errors import InvalidInput
 from app.models import Tenant
 from app.services import deliveries, events, tenants, test_events, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
-from app.web.inputs import FORM_TYPE, api_key, content_type, parse_json, read_fields, scope_of
+from app.web.inputs import FORM_TYPE, api_key, client_ip, content_type, parse_json, read_fields, scope_of, within_rate
 from app.web.serializers import attempt_json, delivery_detail_json, delivery_json, webhook_json
 
 EMIT_FIELDS = {"type", "event", "data", "tenant", "idempotency_key"}
@@ -33,7 +33,10 @@ def _wake_sender(request: Request) -> None:
 
 
 async def emit_event(request: Request) -> Response:
+    limits = _state(request).limits
+    within_rate(limits.emit_ip, client_ip(request), request, "events from this address")
     key = await api_key(request)
+    within_rate(limits.emit_key, key.id, request, "events for this API key")
     settings, clock = _state(request).settings, _state(request).clock
     fields = await read_fields(request, settings.max_payload_bytes, allow_form=True)
     unknown = sorted(set(fields) - EMIT_FIELDS)
@@ -112,7 +115,7 @@ class WebhookResource(HTTPEndpoint):
 
     async def delete(self, request: Request) -> Response:
         key = await api_key(request)
-        await run_in_threadpool(webhooks.delete_webhook, request.path_params["id"], scope_of(key))
+        await run_in_threadpool(webhooks.delete_webhook, request.path_params["id"], scope_of(key), _state(request).clock())
         return Response(status_code=204)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from app.errors import BadRequest, InvalidInput, Unauthorized
+from app.errors import BadRequest, InvalidInput, TooManyRequests, Unauthorized
 from app.models import ApiKey
+from app.ratelimit import RateLimiter, retry_after_header
 from app.services.api_keys import authenticate
 
 JSON_TYPE = "application/json"
@@ -26,6 +28,19 @@ async def api_key(request: Request) -> ApiKey:
     if key is None:
         raise Unauthorized("invalid or revoked API key")
     return key
+
+
+def client_ip(request: Request) -> str:
+    """The peer address (behind a proxy, start uvicorn with --forwarded-allow-ips so that it
+    is the client's, not the proxy's)."""
+    return request.client.host if request.client else ""
+
+
+def within_rate(limiter: RateLimiter, key: object, request: Request, what: str) -> None:
+    """Spend one of `key`'s tokens, or answer 429 with Retry-After."""
+    waiting = limiter.take(key, request.app.state.clock())
+    if waiting:
+        raise TooManyRequests(f"too many {what}; retry in {retry_after_header(waiting)} s", waiting)
 
 
 def scope_of(key: ApiKey) -> int | None:
@@ -73,13 +88,48 @@ async def read_fields(request: Request, limit: int, allow_form: bool = False, op
 
 
 def parse_json(text: str | bytes, field: str | None) -> object:
-    """Strict JSON: NaN and Infinity are not JSON, and receivers would choke on them."""
+    """Strict JSON: NaN and Infinity are not JSON, and receivers would choke on them.
+
+    Lone UTF-16 surrogates (`"\\ud800"`) are valid JSON syntax but not Unicode text: they
+    cannot be stored or sent as UTF-8, so they are refused, naming the field that holds
+    one. `\\u0000` is fine: it stays escaped in the stored JSON and is signed and delivered
+    byte for byte.
+    """
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _refusal(field, "is nested too deeply") from None
     except (json.JSONDecodeError, ValueError) as exc:
         if field:
             raise InvalidInput(field, f"not valid JSON ({exc})") from None
         raise BadRequest(f"malformed JSON body ({exc})") from None
+    if _ESCAPED_SURROGATE.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+        _reject_lone_surrogates(value, field)
+    return value
+
+
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def _reject_lone_surrogates(value: object, field: str | None) -> None:
+    """Name the top-level field holding a lone surrogate (a valid pair is one character)."""
+    parts = value.items() if isinstance(value, dict) and field is None else [(field, value)]
+    for name, part in parts:
+        if not _is_unicode([name, part]):
+            named = name if isinstance(name, str) and _is_unicode(name) else None
+            raise _refusal(named, "contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid Unicode")
+
+
+def _is_unicode(value: object) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _refusal(field: str | None, message: str) -> Exception:
+    return InvalidInput(field, message) if field else BadRequest(f"request body {message}")
 
 
 def _reject_constant(name: str) -> None:

@@ -199,7 +199,7 @@ async def delete_page(request: Request) -> Response:
 
 async def delete(request: Request) -> Response:
     who = await viewer(request)
-    await run_in_threadpool(webhooks.delete_webhook, request.path_params["id"], who.tenant.id)
+    await run_in_threadpool(webhooks.delete_webhook, request.path_params["id"], who.tenant.id, request.app.state.clock())
     if is_htmx(request):
         return Response("", headers=toast("Webhook deleted"))  # the row swaps to nothing
     flash(request, "Webhook deleted.")

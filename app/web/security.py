@@ -13,7 +13,7 @@ import secrets
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -113,3 +113,30 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADER_COUNT = 100
+
+
+class HeaderLimitMiddleware:
+    """431 for requests with more header bytes or lines than any real client sends.
+
+    uvicorn's default parser (httptools) takes headers of any size, so without this an
+    8 MB header reaches every handler and every log line that copies headers.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = scope.get("headers", ()) if scope["type"] == "http" else ()
+        if len(headers) > MAX_HEADER_COUNT or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+            message = f"request headers are larger than {MAX_HEADER_BYTES} bytes or {MAX_HEADER_COUNT} lines"
+            if scope["path"].startswith("/api/"):
+                response = JSONResponse({"error": {"message": message}}, status_code=431)
+            else:
+                response = PlainTextResponse(message[0].upper() + message[1:] + ".", status_code=431)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

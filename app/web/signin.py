@@ -9,7 +9,9 @@ from starlette.routing import Route
 
 from app.errors import InvalidInput
 from app.models import Tenant
+from app.ratelimit import retry_after_header
 from app.services import users
+from app.web.inputs import client_ip
 from app.web.security import csrf_token
 from app.web.templating import render
 from app.web.viewer import viewer
@@ -59,8 +61,20 @@ async def login_submit(request: Request) -> Response:
     form = await request.form()
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     target = _safe_next(form.get("next"))
+    limits, now, ip = request.app.state.limits, request.app.state.clock(), client_ip(request)
+    per_user = (ip, name.casefold())
+    waiting = max(limits.login_ip.wait(ip, now), limits.login_user.wait(per_user, now))
+    if waiting:
+        retry_after = retry_after_header(waiting)
+        error = f"Too many failed sign-ins from your address. Try again in {retry_after} seconds."
+        context = {"error": error, "name": name, "next": target}
+        return render(request, "login.html", context, status_code=429, headers={"Retry-After": retry_after})
     user = await run_in_threadpool(users.authenticate_user, name, password)
     if user is None:
+        # Only failures count: a person who types the password right is never locked out
+        # by their own earlier sign-ins.
+        limits.login_ip.take(ip, now)
+        limits.login_user.take(per_user, now)
         context = {"error": "Wrong name or password.", "name": name, "next": target}
         return render(request, "login.html", context, status_code=422)
     start_session(request, user_id=user.id, tenant_id=user.tenant_id)

@@ -1,0 +1,88 @@
+"""Token buckets, pure: how many requests a caller may make, with time passed in.
+
+A rate "N per period" is a bucket of N tokens that refills at N per period: a caller may
+spend all N at once (the burst), then one every period/N. Buckets live in this process's
+memory, so with several `hookline serve` processes each one counts on its own: the limits
+protect a process from a flood, they are not a quota shared across a fleet.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Hashable
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(.+?)\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    period: float  # seconds
+
+    @classmethod
+    def parse(cls, text: str, parse_period) -> Rate | None:
+        """`"10/15m"` -> Rate(10, 900); `""` or a zero count means no limit (None).
+
+        `parse_period` turns the text after the slash into seconds (config's durations).
+        """
+        if not text.strip():
+            return None
+        match = _RATE.match(text)
+        if not match:
+            raise ValueError(f"{text!r} is not a rate such as \"100/1s\" or \"10/15m\"")
+        count, period = int(match.group(1)), parse_period(match.group(2))
+        if count == 0:
+            return None
+        if period <= 0:
+            raise ValueError(f"{text!r}: the period must be longer than 0")
+        return cls(count, period)
+
+
+class RateLimiter:
+    """One bucket per key (an API key, an IP address, an IP and a user name).
+
+    Full buckets are forgotten when the table grows past `max_keys`, because a full bucket
+    and a missing one mean the same thing; a flood of new keys therefore costs memory only
+    while those keys are actually being limited.
+    """
+
+    def __init__(self, rate: Rate | None, max_keys: int = 10_000):
+        self.rate = rate
+        self.max_keys = max_keys
+        self._buckets: dict[Hashable, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def wait(self, key: Hashable, now: datetime) -> float:
+        """Seconds until `key` has a token (0: it has one now). Takes nothing."""
+        if self.rate is None:
+            return 0.0
+        tokens = self._tokens(key, now.timestamp())
+        return 0.0 if tokens >= 1 else (1 - tokens) * self.rate.period / self.rate.count
+
+    def take(self, key: Hashable, now: datetime) -> float:
+        """Spend one token if there is one and return 0; otherwise spend nothing and return
+        the seconds until there will be one."""
+        waiting = self.wait(key, now)
+        if waiting or self.rate is None:
+            return waiting
+        at = now.timestamp()
+        self._buckets[key] = (self._tokens(key, at) - 1, at)
+        if len(self._buckets) > self.max_keys:
+            self._forget_full(at)
+        return 0.0
+
+    def _tokens(self, key: Hashable, at: float) -> float:
+        tokens, then = self._buckets.get(key, (self.rate.count, at))
+        elapsed = max(0.0, at - then)  # a clock that jumps back refills nothing
+        return min(self.rate.count, tokens + elapsed * self.rate.count / self.rate.period)
+
+    def _forget_full(self, at: float) -> None:
+        for key in [k for k in self._buckets if self._tokens(k, at) >= self.rate.count]:
+            del self._buckets[key]
+
+
+def retry_after_header(seconds: float) -> str:
+    """Retry-After is whole seconds; round up and never say 0, or clients retry at once."""
+    return str(max(1, math.ceil(seconds)))
