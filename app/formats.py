@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
+from contextvars import ContextVar
 
 from jinja2 import TemplateError, TemplateSyntaxError, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from app.errors import InvalidInput
 from app.models import PAYLOAD_FORMATS
@@ -27,6 +28,11 @@ log = logging.getLogger("hookline.formats")
 
 MAX_TEMPLATE_CHARS = 20_000
 MAX_FACTS = 10  # top-level scalar fields of `data` shown as fields/facts
+MAX_EXPONENT = 64
+MAX_REPEAT = 100_000  # characters or items one call or `*` may make
+MAX_RANGE_STEPS = 10_000
+# What a template's Python code may raise besides Jinja's own errors (`1/0`, a huge range, ...).
+RENDER_ERRORS = (TemplateError, ValueError, TypeError, ArithmeticError, LookupError, RecursionError)
 
 SLACK = """{
   "text": {{ ("Hookline: " ~ event.type) | tojson }},
@@ -103,7 +109,54 @@ def _mrkdwn(value: object) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-_environment = ImmutableSandboxedEnvironment(autoescape=False)
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with limits on what makes huge values or long loops.
+
+    The sandbox stops templates reaching Python internals but not `{{ "x" * 10**10 }}`,
+    `"x".ljust(10**10)` or nested `range` loops, which would stall or exhaust the sender
+    that renders them. So numbers given to calls are capped, `*` `**` `%` are checked, the
+    filters that pad or repeat text are left out, and all `range` calls of one render
+    share a budget.
+    """
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"exponents above {MAX_EXPONENT} are not allowed")
+        if operator == "%" and isinstance(left, str):
+            raise SecurityError("use ~ to join text, not %")
+        if operator == "*":
+            sequence, count = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
+            if isinstance(sequence, (str, list, tuple)) and isinstance(count, int) and len(sequence) * count > MAX_REPEAT:
+                raise SecurityError("a repeated string or list may not be that long")
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context, __obj, *args, **kwargs):  # dunder names, as the base: a call may pass `obj=`
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, int) and abs(value) > MAX_REPEAT:
+                raise SecurityError(f"numbers above {MAX_REPEAT} are not allowed in calls")
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+_range_budget: ContextVar[list[int]] = ContextVar("range_budget")
+
+
+def _range(*args: int) -> range:
+    numbers = range(*args)
+    budget = _range_budget.get()
+    budget[0] -= len(numbers)
+    if budget[0] < 0:
+        raise SecurityError(f"loops over range() may run at most {MAX_RANGE_STEPS} steps in one template")
+    return numbers
+
+
+_environment = _Sandbox(autoescape=False)
+for _name in ("batch", "center", "format", "indent", "slice", "wordwrap"):
+    del _environment.filters[_name]
+for _name in ("lipsum", "cycler", "joiner"):
+    del _environment.globals[_name]
+_environment.globals["range"] = _range
 _environment.filters.update(tojson=_tojson, pretty=_pretty, mrkdwn=_mrkdwn)
 
 
@@ -116,7 +169,11 @@ def _context(envelope: dict) -> dict:
 
 def _render(template: str, envelope: dict) -> bytes:
     """The template's output as compact JSON bytes; TemplateError or ValueError if it fails."""
-    text = _environment.from_string(template).render(_context(envelope))
+    token = _range_budget.set([MAX_RANGE_STEPS])
+    try:
+        text = _environment.from_string(template).render(_context(envelope))
+    finally:
+        _range_budget.reset(token)
     return json.dumps(json.loads(text, parse_constant=_not_json), ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -137,7 +194,7 @@ def request_body(payload_format: str, payload_template: str | None, envelope: by
     event = json.loads(envelope)
     try:
         return _render(template, event)
-    except (TemplateError, ValueError, TypeError) as exc:
+    except RENDER_ERRORS as exc:
         log.warning("payload template failed on event %s: %s", event.get("id"), exc)
         if payload_template is None or payload_format not in DEFAULT_TEMPLATES:
             return envelope
@@ -166,7 +223,7 @@ def validate_template(payload_format: str, template: object, event: dict | None 
         raise InvalidInput("payload_template", f"must be text of at most {MAX_TEMPLATE_CHARS} characters")
     try:
         _render(template, event or sample_event())
-    except (TemplateError, ValueError, TypeError) as exc:
+    except RENDER_ERRORS as exc:
         raise InvalidInput("payload_template", _describe(exc)) from None
     return template
 
