@@ -209,14 +209,19 @@ def sample_event(event_type: str = "order.created", data: object = None) -> dict
     }
 
 
+def checked_format(value: object) -> str:
+    if value not in PAYLOAD_FORMATS:
+        raise InvalidInput("payload_format", f"must be one of {', '.join(PAYLOAD_FORMATS)}")
+    return value
+
+
 def validate_template(payload_format: str, template: object, event: dict | None = None) -> str | None:
     """The template to store (None: the format's default), or InvalidInput saying what is wrong.
 
     It is rendered against `event` (an event type's example) or a sample, and the output
     must be JSON.
     """
-    if payload_format not in PAYLOAD_FORMATS:
-        raise InvalidInput("payload_format", f"must be one of {', '.join(PAYLOAD_FORMATS)}")
+    checked_format(payload_format)
     if template is None or (isinstance(template, str) and not template.strip()):
         return None
     if not isinstance(template, str) or len(template) > MAX_TEMPLATE_CHARS:

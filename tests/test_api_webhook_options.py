@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from app.clock import system_clock
-from app.models import Delivery, Webhook
+from app.models import Delivery, Event, Webhook
 from tests.conftest import ADMIN, serving
 from tests.test_api_events import create_webhook
 from tests.test_api_webhooks import emit
@@ -156,6 +156,8 @@ def test_a_template_is_checked_against_the_subscribed_types_example(api):
     EventType.update(example={"order": {"total": 5}}).where(EventType.name == "order.paid").execute()
     template = '{"text": {{ ("Total " ~ event.data.order.total) | tojson }}}'
     assert create_webhook(api, events=["order.paid"], payload_format="discord", payload_template=template)
+    # a family subscription is checked against a matching type's example too
+    assert create_webhook(api, events=["order.*"], payload_template=template)
     # the sample event has no `order`: attribute access on an undefined value fails the check
     refused = api.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["user.signed_up"],
                                                   "payload_template": template}, headers=ADMIN)
@@ -175,6 +177,23 @@ def test_wildcards_and_payload_rules_decide_the_deliveries(api):
         api.post("/api/v1/events", json={"type": type_name, "data": data}, headers=ADMIN)
     counts = {w["id"]: Delivery.select().where(Delivery.webhook == w["id"]).count() for w in (big, eu_or_vip, everything)}
     assert counts == {big["id"]: 1, eu_or_vip["id"]: 2, everything["id"]: 5}
+
+
+@pytest.mark.parametrize("data", [None, "text", 42, 1.5, True, False, [1, {"a": None}], {"nested": {"x": [1]}}])
+def test_event_data_may_be_any_json_value(api, data):
+    webhook = create_webhook(api, events=["order.*"], filter={"any": [{"path": "data", "op": "exists"}]})
+    response = api.post("/api/v1/events", json={"type": "order.created", "data": data}, headers=ADMIN)
+    assert response.status_code == 202 and response.json()["deliveries"] == 1
+    (delivery,) = api.get(f"/api/v1/webhooks/{webhook['id']}/deliveries", headers=ADMIN).json()["data"]
+    assert api.get(f"/api/v1/deliveries/{delivery['id']}", headers=ADMIN).json()["payload"]["data"] == data
+
+
+def test_a_form_posted_event_may_carry_any_json_value(api):
+    create_webhook(api)
+    for text, expected in [("null", None), ('"hi"', "hi"), ("7", 7), ("[1]", [1])]:
+        response = api.post("/api/v1/events", data={"type": "order.created", "data": text}, headers=ADMIN)
+        assert response.status_code == 202
+        assert json.loads(Event.get_by_id(response.json()["id"]).data) == expected
 
 
 def test_emit_reports_only_the_deliveries_it_created(api):

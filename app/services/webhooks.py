@@ -16,9 +16,9 @@ from app.config import ConfigError, Settings, parse_duration
 from app.db import write_transaction
 from app.errors import InvalidInput, NotFound
 from app.filters import validate_filter
-from app.models import PAYLOAD_FORMATS, EventType, Tenant, Webhook
+from app.models import EventType, Tenant, Webhook
 from app.signing import generate_secret
-from app.subscriptions import is_valid_pattern, is_wildcard
+from app.subscriptions import is_valid_pattern, is_wildcard, matches
 from app.urls import UrlRejected, check_webhook_url
 
 # Per-webhook overrides and options; None (or absent) keeps the global setting.
@@ -160,8 +160,12 @@ def _description(value: object) -> str:
 
 
 def _enabled(value: object) -> bool:
+    return _flag("enabled", value)
+
+
+def _flag(field: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise InvalidInput("enabled", "must be true or false")
+        raise InvalidInput(field, "must be true or false")
     return value
 
 
@@ -205,7 +209,7 @@ def _options(fields: dict, events: list[str] | None) -> dict:
         "rate_limit": _rate_limit,
         "max_in_flight": _max_in_flight,
         "ordered": _ordered,
-        "payload_format": _payload_format,
+        "payload_format": formats.checked_format,
     }
     values = {key: parser(fields[key]) for key, parser in parsers.items() if key in fields}
     if "payload_template" in fields:
@@ -233,9 +237,9 @@ def _rate_limit(value: object) -> float | None:
 
 
 def _max_in_flight(value: object) -> int | None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000):
         raise InvalidInput("max_in_flight", "must be a whole number of concurrent requests from 1 to 1000, or null for the default")
-    return None if value is None else int(_number("max_in_flight", value, 1, 1000, "a whole number of concurrent requests"))
+    return value
 
 
 def _retry_schedule(value: object) -> list[float] | None:
@@ -260,22 +264,11 @@ def _duration(field: str, value: object, where: str = "") -> float:
 
 
 def _ordered(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidInput("ordered", "must be true or false")
-    return value
-
-
-def _payload_format(value: object) -> str:
-    if value not in PAYLOAD_FORMATS:
-        raise InvalidInput("payload_format", f"must be one of {', '.join(PAYLOAD_FORMATS)}")
-    return value
+    return _flag("ordered", value)
 
 
 def _example_event(events: list[str] | None) -> dict:
-    """A sample event for checking a template: the first subscribed type with an example."""
-    exact = [name for name in events or () if not is_wildcard(name)]
-    query = EventType.active().where(EventType.example.is_null(False))
-    if exact:
-        query = query.where(EventType.name.in_(exact))
-    found = query.first()
+    """A sample event for checking a template: a subscribed type's example from the catalog."""
+    examples = EventType.active().where(EventType.example.is_null(False))
+    found = next((t for t in examples if matches(events or ["*"], t.name)), None)
     return formats.sample_event(found.name, found.example) if found else formats.sample_event()
