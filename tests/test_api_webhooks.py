@@ -194,3 +194,11 @@ def test_custom_headers_are_validated(api):
     ]:
         response = api.patch(f"/api/v1/webhooks/{webhook['id']}", json={"headers": bad}, headers=ADMIN)
         assert response.status_code == 422 and phrase in response.json()["error"]["message"], bad
+
+
+@pytest.mark.parametrize("name", ["webhook-signature", "X-Webhook-Signature", "Content-Type", "webhook-id", "HOST"])
+def test_custom_headers_cannot_override_signature_or_framing_headers(api, name):
+    response = api.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "headers": {name: "spoofed"}}, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == {"field": "headers", "message": f"headers: {name!r} is set by Hookline and cannot be overridden"}
+    assert Webhook.select().count() == 0

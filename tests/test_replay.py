@@ -215,3 +215,10 @@ async def test_replay_refusals(api, tenant_key, other_tenant_key):
 def test_parse_since_refuses_the_future(clock):
     with pytest.raises(InvalidInput, match="future"):
         parse_since((clock() + timedelta(minutes=1)).isoformat(), clock())
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2026-13-01T00:00:00Z", "0001-01-01T00:00:00+01:00"])
+def test_parse_since_refuses_what_is_not_a_time(text, clock):
+    """Found by schemathesis: an offset that pushes day one out of range was a 500."""
+    with pytest.raises(InvalidInput, match="since"):
+        parse_since(text, clock())

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
+from app import formats
 from app.config import Settings
 from app.db import is_sqlite, write_transaction
 from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Webhook
@@ -96,7 +97,7 @@ def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[ClaimedDe
             lease_expires_at=row.lease_expires_at,
             event_id=row.event.id,
             event_type=row.event.type,
-            body=row.event.envelope(),
+            body=formats.request_body(row.webhook.payload_format, row.webhook.payload_template, row.event.envelope()),
             webhook_id=row.webhook.id,
             url=row.webhook.url,
             secret=row.webhook.secret,

@@ -1,7 +1,8 @@
 """Emit: store an event and its fan-out in one transaction, before anyone is told "accepted".
 
 Nothing is sent here. The event row and one delivery row per subscribed webhook are
-committed together, so an accepted event survives a crash and the sweeper finds it.
+committed together, so an accepted event survives a crash and the sweeper finds it. A
+webhook's payload filter is applied here too: an event it rejects never becomes a delivery.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import peewee
 from app.config import Settings
 from app.db import write_transaction
 from app.errors import Conflict, InvalidInput, ServiceError
+from app.filters import event_matches
 from app.models import Delivery, Event, Tenant, Webhook
 from app.services.catalog import emittable_type
 from app.subscriptions import matches
@@ -41,7 +43,7 @@ def emit_event(
 ) -> Emitted:
     """Accept one event for `tenant`.
 
-    `only_webhook` sends it to that webhook alone, whatever it subscribes to: that is how a
+    `only_webhook` sends it to that webhook alone, whatever it subscribes to or filters: that is how a
     test event travels the normal delivery path without reaching anyone else.
     """
     type_name = emittable_type(type_name, now, settings.auto_register_event_types)
@@ -57,7 +59,7 @@ def emit_event(
                     return earlier
             event = Event.create(tenant=tenant, type=type_name, data=data_text, idempotency_key=idempotency_key, created_at=now)
             first_attempt_at = now + timedelta(seconds=settings.retry_schedule[0])
-            targets = [only_webhook] if only_webhook else [w for w in Webhook.enabled_for(tenant.id) if matches(w.events, type_name)]
+            targets = [only_webhook] if only_webhook else _subscribers(event, tenant)
             if targets:
                 Delivery.insert_many(
                     [{"id": Delivery.id.default(), "event": event.id, "webhook": w.id, "next_attempt_at": first_attempt_at,
@@ -70,6 +72,15 @@ def emit_event(
         # PostgreSQL: a concurrent request with the same key committed first; answer with its event.
         earlier = Event.get((Event.tenant == tenant) & (Event.idempotency_key == idempotency_key))
         return _replay(earlier, type_name, data_text)
+
+
+def _subscribers(event: Event, tenant: Tenant) -> list[Webhook]:
+    """The enabled webhooks that take this event: its type subscribed, its payload filter passed."""
+    webhooks = [w for w in Webhook.enabled_for(tenant.id) if matches(w.events, event.type)]
+    if not any(w.filter for w in webhooks):
+        return webhooks
+    envelope = json.loads(event.envelope())  # filters see exactly what would be sent
+    return [w for w in webhooks if event_matches(w.filter, envelope)]
 
 
 def _claim_idempotency_key(

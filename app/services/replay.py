@@ -28,9 +28,10 @@ def parse_since(value: object, now: datetime) -> datetime:
         raise InvalidInput("since", "required: an ISO 8601 time such as \"2026-01-31T09:00:00Z\"")
     try:
         since = datetime.fromisoformat(value.strip())
-    except ValueError:
+        # an offset can push the first or last representable day out of range
+        since = since.replace(tzinfo=timezone.utc) if since.tzinfo is None else since.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         raise InvalidInput("since", f"{value!r} is not an ISO 8601 time such as \"2026-01-31T09:00:00Z\"") from None
-    since = since.replace(tzinfo=timezone.utc) if since.tzinfo is None else since.astimezone(timezone.utc)
     if since > now:
         raise InvalidInput("since", "is in the future; nothing can have failed since then")
     return since

@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from app.config import Settings
+from app import formats
+from app.config import ConfigError, Settings, parse_duration
 from app.db import write_transaction
 from app.errors import InvalidInput, NotFound
+from app.filters import validate_filter
 from app.models import CANCELLED, DELIVERING, PENDING, Delivery, EventType, Tenant, Webhook
 from app.signing import generate_secret
-from app.subscriptions import is_valid_pattern, is_wildcard
+from app.subscriptions import is_valid_pattern, is_wildcard, matches
 from app.urls import UrlRejected, check_webhook_url
 
-EDITABLE = ("name", "url", "description", "events", "enabled", "headers")
+# Per-webhook overrides and options; None (or absent) keeps the global setting.
+OPTIONS = ("filter", "timeout", "retry_schedule", "rate_limit", "max_in_flight", "ordered", "payload_format",
+           "payload_template")
+EDITABLE = ("name", "url", "description", "events", "enabled", "headers") + OPTIONS
+MAX_GRACE = 7 * 86400
+MAX_RETRY_DELAY = 7 * 86400
+MAX_RETRIES = 20
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 # Hookline sets these itself; a webhook may not change how requests are framed or signed.
 RESERVED_HEADERS = ("content-type", "content-length", "content-encoding", "transfer-encoding", "host",
@@ -43,6 +51,7 @@ def create_webhook(tenant: Tenant, fields: dict, settings: Settings, now: dateti
         "events": _events(fields.get("events", ["*"]), settings),
         "enabled": _enabled(fields.get("enabled", True)),
         "headers": _headers(fields.get("headers", {})),
+        **_options(fields, fields.get("events", ["*"])),
     }
     secret = generate_secret()
     webhook = Webhook.create(tenant=tenant, secret=secret, created_at=now, updated_at=now, **values)
@@ -70,7 +79,11 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
         "enabled": _enabled,
         "headers": _headers,
     }
-    changes = {key: parsers[key](value) for key, value in fields.items()}
+    changes = {key: parsers[key](value) for key, value in fields.items() if key in parsers}
+    events = changes.get("events")
+    if "payload_template" in fields and events is None:
+        events = get_webhook(webhook_id, tenant_id).events  # a template is checked on what the webhook receives
+    changes.update(_options(fields, events))
     with write_transaction():
         webhook = get_webhook(webhook_id, tenant_id)
         for key, value in changes.items():
@@ -84,15 +97,31 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
     return webhook
 
 
-def rotate_secret(webhook_id: str, tenant_id: int | None, now: datetime) -> NewWebhook:
-    """A new secret at once; the old one stops working (overlap arrives with issue #4)."""
+def rotate_secret(
+    webhook_id: str, tenant_id: int | None, settings: Settings, now: datetime, grace_seconds: object = None
+) -> NewWebhook:
+    """A new secret at once; the old one keeps signing next to it for the grace period.
+
+    Receivers then switch at their own pace without a request failing verification. Only
+    the immediately previous secret overlaps: rotating again during a grace drops the one
+    before. A grace of 0 makes the old secret invalid at once (a leaked secret).
+    """
+    grace = settings.secret_rotation_grace if grace_seconds is None else _grace(grace_seconds)
     secret = generate_secret()
     with write_transaction():
         webhook = get_webhook(webhook_id, tenant_id)
+        webhook.previous_secret = webhook.secret if grace > 0 else None
+        webhook.previous_secret_expires_at = now + timedelta(seconds=grace) if grace > 0 else None
         webhook.secret = secret
         webhook.updated_at = now
-        webhook.save(only=[Webhook.secret, Webhook.updated_at])
+        webhook.save(only=[Webhook.secret, Webhook.previous_secret, Webhook.previous_secret_expires_at, Webhook.updated_at])
     return NewWebhook(webhook, secret)
+
+
+def _grace(value: object) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= MAX_GRACE:
+        raise InvalidInput("grace_seconds", f"must be a number of seconds from 0 (the old secret stops at once) to {MAX_GRACE} (7 days)")
+    return float(value)
 
 
 def _live():
@@ -145,8 +174,12 @@ def _description(value: object) -> str:
 
 
 def _enabled(value: object) -> bool:
+    return _flag("enabled", value)
+
+
+def _flag(field: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise InvalidInput("enabled", "must be true or false")
+        raise InvalidInput(field, "must be true or false")
     return value
 
 
@@ -179,3 +212,77 @@ def _events(value: object, settings: Settings) -> list[str]:
     if unknown:
         raise InvalidInput("events", f"unknown event type {unknown[0]!r}; see GET /api/v1/event-types")
     return list(dict.fromkeys(value))
+
+
+def _options(fields: dict, events: list[str] | None) -> dict:
+    """The per-webhook options present in `fields`, checked; absent ones are left out."""
+    parsers = {
+        "filter": validate_filter,
+        "timeout": _timeout,
+        "retry_schedule": _retry_schedule,
+        "rate_limit": _rate_limit,
+        "max_in_flight": _max_in_flight,
+        "ordered": _ordered,
+        "payload_format": formats.checked_format,
+    }
+    values = {key: parser(fields[key]) for key, parser in parsers.items() if key in fields}
+    if "payload_template" in fields:
+        fmt = values.get("payload_format", "standard")
+        values["payload_template"] = formats.validate_template(fmt, fields["payload_template"], _example_event(events))
+    return values
+
+
+def _number(field: str, value: object, low: float, high: float, what: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidInput(field, f"must be {what} from {low:g} to {high:g}, or null for the default")
+    return float(value)
+
+
+def _timeout(value: object) -> float | None:
+    if isinstance(value, str):
+        value = _duration("timeout", value)
+    return _number("timeout", value, 0.1, 60, "a number of seconds")
+
+
+def _rate_limit(value: object) -> float | None:
+    return _number("rate_limit", value, 0.1, 10000, "deliveries per second")
+
+
+def _max_in_flight(value: object) -> int | None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000):
+        raise InvalidInput("max_in_flight", "must be a whole number of concurrent requests from 1 to 1000, or null for the default")
+    return value
+
+
+def _retry_schedule(value: object) -> list[float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_RETRIES:
+        raise InvalidInput("retry_schedule", f"must be a list of 1 to {MAX_RETRIES} delays such as [0, \"5s\", \"5m\", \"2h\"], or null for the default")
+    delays = []
+    for index, item in enumerate(value):
+        delay = _duration("retry_schedule", item, where=f"[{index}] ")
+        if delay > MAX_RETRY_DELAY:
+            raise InvalidInput("retry_schedule", f"[{index}] {item!r} is longer than 7 days")
+        delays.append(delay)
+    return delays
+
+
+def _duration(field: str, value: object, where: str = "") -> float:
+    try:
+        return parse_duration(field, value)
+    except ConfigError as exc:
+        raise InvalidInput(field, where + str(exc).removeprefix(f"{field}: ")) from None
+
+
+def _ordered(value: object) -> bool:
+    return _flag("ordered", value)
+
+
+def _example_event(events: list[str] | None) -> dict:
+    """A sample event for checking a template: a subscribed type's example from the catalog."""
+    examples = EventType.active().where(EventType.example.is_null(False))
+    found = next((t for t in examples if matches(events or ["*"], t.name)), None)
+    return formats.sample_event(found.name, found.example) if found else formats.sample_event()

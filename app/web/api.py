@@ -17,7 +17,7 @@ from app.models import Tenant
 from app.services import deliveries, events, tenants, test_events, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
 from app.web.inputs import FORM_TYPE, api_key, client_ip, content_type, parse_json, read_fields, scope_of, within_rate
-from app.web.serializers import attempt_json, delivery_detail_json, delivery_json, webhook_json
+from app.web.serializers import attempt_json, delivery_detail_json, delivery_json, iso, webhook_json
 
 EMIT_FIELDS = {"type", "event", "data", "tenant", "idempotency_key"}
 
@@ -119,6 +119,21 @@ class WebhookResource(HTTPEndpoint):
         return Response(status_code=204)
 
 
+async def rotate_secret(request: Request) -> Response:
+    """The new secret, shown this once; the old one signs too until the grace ends."""
+    key = await api_key(request)
+    settings, clock = _state(request).settings, _state(request).clock
+    fields = await read_fields(request, settings.max_payload_bytes, optional=True)
+    unknown = sorted(set(fields) - {"grace_seconds"})
+    if unknown:
+        raise InvalidInput(unknown[0], "unknown field (allowed: grace_seconds)")
+    rotated = await run_in_threadpool(
+        webhooks.rotate_secret, request.path_params["id"], scope_of(key), settings, clock(), fields.get("grace_seconds")
+    )
+    expires_at = iso(rotated.webhook.previous_secret_expires_at)
+    return JSONResponse({"secret": rotated.secret, "previous_secret_expires_at": expires_at})
+
+
 async def send_test_event(request: Request) -> Response:
     """Send one event to this webhook alone, then report how the first attempt went."""
     key = await api_key(request)
@@ -179,6 +194,7 @@ routes = [
     Route("/api/v1/events", emit_event, methods=["POST"]),
     Route("/api/v1/webhooks", WebhookCollection),
     Route("/api/v1/webhooks/{id}", WebhookResource),
+    Route("/api/v1/webhooks/{id}/rotate-secret", rotate_secret, methods=["POST"]),
     Route("/api/v1/webhooks/{id}/test", send_test_event, methods=["POST"]),
     Route("/api/v1/webhooks/{id}/deliveries", list_deliveries, methods=["GET"]),
     Route("/api/v1/deliveries/{id}", get_delivery, methods=["GET"]),

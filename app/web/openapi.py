@@ -38,6 +38,22 @@ WEBHOOK_FIELDS = {
     "events": {"type": "array", "items": {"type": "string"}, "minItems": 1},
     "enabled": {"type": "boolean"},
     "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+    "filter": {"type": ["object", "null"]},
+    "timeout": {"type": ["number", "string", "null"]},
+    "retry_schedule": {"type": ["array", "null"], "items": {"type": ["number", "string"]}},
+    "rate_limit": {"type": ["number", "null"]},
+    "max_in_flight": {"type": ["integer", "null"]},
+    "ordered": {"type": "boolean"},
+    "payload_format": {"type": "string", "enum": ["standard", "slack", "discord", "teams"]},
+    "payload_template": {"type": ["string", "null"]},
+}
+NAME = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+EVENT_TYPE_FIELDS = {"description": {"type": "string"}, "example": {}}
+EMIT_BODY = {
+    "type": "object",
+    "properties": {"type": {"type": "string"}, "event": {"type": "string"}, "data": {},
+                   "idempotency_key": {"type": "string"}, "tenant": {"type": "string"}},
+    "additionalProperties": False,
 }
 
 SCHEMAS = {
@@ -70,15 +86,34 @@ PATHS = {
             "summary": "Emit an event to every subscribed webhook of the tenant",
             "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                             "schema": {"type": "string", "minLength": 1, "maxLength": 255}}],
-            "requestBody": {"required": True, **_json({
-                "type": "object",
-                "properties": {"type": {"type": "string"}, "event": {"type": "string"}, "data": {},
-                               "idempotency_key": {"type": "string"}, "tenant": {"type": "string"}},
-                "additionalProperties": False,
-            })},
+            "requestBody": {"required": True, **_json(EMIT_BODY)},
             "responses": _answers(202, {"type": "object", "properties": {"id": {"type": "string"},
                                                                           "deliveries": {"type": "integer"}}},
                                   400, 403, 409, 413, 415, 422),
+        },
+    },
+    "/api/v1/events/batch": {
+        "post": {
+            "summary": "Emit up to 1,000 events in one transaction; an error names the item",
+            "requestBody": {"required": True, **_json({
+                "type": "object", "required": ["events"], "additionalProperties": False,
+                "properties": {"events": {"type": "array", "items": EMIT_BODY, "minItems": 1, "maxItems": 1000}},
+            })},
+            "responses": _answers(202, {"type": "object"}, 400, 403, 409, 413, 415, 422),
+        },
+    },
+    "/api/v1/events/{id}": {
+        "parameters": ID,
+        "get": {"summary": "One event with its deliveries", "responses": _answers(200, {"type": "object"}, 404)},
+    },
+    "/api/v1/events/{id}/replay": {
+        "parameters": ID,
+        "post": {
+            "summary": "Send a past event to one webhook of its tenant (or resend its delivery there)",
+            "requestBody": {"required": True, **_json({"type": "object", "required": ["webhook_id"],
+                                                       "additionalProperties": False,
+                                                       "properties": {"webhook_id": {"type": "string"}}})},
+            "responses": _answers(202, _ref("Delivery"), 400, 404, 409, 415, 422),
         },
     },
     "/api/v1/webhooks": {
@@ -104,6 +139,28 @@ PATHS = {
             "responses": _answers(200, _ref("Webhook"), 400, 404, 413, 415, 422),
         },
         "delete": {"summary": "Delete a webhook; waiting deliveries are cancelled", "responses": _answers(204, None, 404)},
+    },
+    "/api/v1/webhooks/{id}/rotate-secret": {
+        "parameters": ID,
+        "post": {
+            "summary": "A new signing secret, shown once; the old one keeps signing for the grace period",
+            "requestBody": {"required": False, **_json({"type": "object", "additionalProperties": False,
+                                                        "properties": {"grace_seconds": {"type": "number"}}})},
+            "responses": _answers(200, {"type": "object"}, 400, 404, 415, 422),
+        },
+    },
+    "/api/v1/webhooks/{id}/recover": {
+        "parameters": ID,
+        "post": {
+            "summary": "Send again every failed delivery of this webhook created since a time",
+            "requestBody": {"required": True, **_json({"type": "object", "required": ["since"], "additionalProperties": False,
+                                                       "properties": {"since": {"type": "string", "format": "date-time"}}})},
+            "responses": _answers(202, {"type": "object"}, 400, 404, 415, 422),
+        },
+    },
+    "/api/v1/recoveries/{id}": {
+        "parameters": ID,
+        "get": {"summary": "Progress of a recover action", "responses": _answers(200, {"type": "object"}, 404)},
     },
     "/api/v1/webhooks/{id}/test": {
         "parameters": ID,
@@ -137,7 +194,27 @@ PATHS = {
         "post": {"summary": "Queue one more attempt now", "responses": _answers(202, _ref("Delivery"), 404, 409)},
     },
     "/api/v1/event-types": {
-        "get": {"summary": "The event-type catalog", "responses": _answers(200, {"type": "object"})},
+        "get": {
+            "summary": "The event-type catalog",
+            "parameters": [{"name": "include_archived", "in": "query", "required": False, "schema": {"type": "boolean"}}],
+            "responses": _answers(200, {"type": "object"}, 422),
+        },
+        "post": {
+            "summary": "Admin keys: add an event type",
+            "requestBody": {"required": True, **_json({"type": "object", "required": ["name"], "additionalProperties": False,
+                                                       "properties": {"name": {"type": "string"}, **EVENT_TYPE_FIELDS}})},
+            "responses": _answers(201, {"type": "object"}, 400, 403, 409, 413, 415, 422),
+        },
+    },
+    "/api/v1/event-types/{name}": {
+        "parameters": NAME,
+        "get": {"summary": "One event type", "responses": _answers(200, {"type": "object"}, 404)},
+        "patch": {
+            "summary": "Admin keys: change an event type's description or example, archive or unarchive it",
+            "requestBody": {"required": True, **_json({"type": "object", "additionalProperties": False,
+                                                       "properties": {**EVENT_TYPE_FIELDS, "archived": {"type": "boolean"}}})},
+            "responses": _answers(200, {"type": "object"}, 400, 403, 404, 413, 415, 422),
+        },
     },
     "/api/v1/tenants/{tenant}/portal-link": {
         "parameters": [{"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}}],

@@ -15,12 +15,19 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from app import formats
 from app.errors import Conflict, InvalidInput
+from app.filters import EXAMPLE as FILTER_EXAMPLE
+from app.models import PAYLOAD_FORMATS
 from app.services import catalog, stats, test_events, webhooks
+from app.web.inputs import parse_json
 from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import Viewer, viewer
 
 SECRET_SNIPPET_LANGUAGES = ("python", "node")
+FORM_FIELDS = ("name", "url", "description", "events", "headers")
+ADVANCED_FIELDS = ("filter", "timeout", "retry_schedule", "rate_limit", "max_in_flight", "ordered", "payload_format",
+                   "payload_template")
 
 
 def _state(request: Request):
@@ -36,14 +43,65 @@ def _event_groups(event_types) -> list[tuple[str, list]]:
 
 
 def _fields_from_form(form: FormData) -> dict:
-    """The form's fields in the shape the webhooks service takes (the same as the API's)."""
+    """The form's fields in the shape the webhooks service takes (the same as the API's).
+
+    Empty advanced fields are null: the global setting applies.
+    """
     events = form.getlist("events")
+    filter_text = form.get("filter", "").strip()
+    schedule = form.get("retry_schedule", "").replace(",", " ").split()
     return {
         "name": form.get("name", ""),
         "url": form.get("url", ""),
         "description": form.get("description", ""),
         "events": ["*"] if "*" in events else events,
         "headers": _parse_headers(form.get("headers", "")),
+        "filter": parse_json(filter_text, field="filter") if filter_text else None,
+        "timeout": form.get("timeout", "").strip() or None,  # the service reads "10" or "10s"
+        "retry_schedule": schedule or None,
+        "rate_limit": _form_number(form, "rate_limit", float),
+        "max_in_flight": _form_number(form, "max_in_flight", int),
+        "ordered": form.get("ordered") is not None,
+        "payload_format": form.get("payload_format", "standard"),
+        "payload_template": form.get("payload_template", "").strip() or None,
+    }
+
+
+def _form_number(form: FormData, key: str, kind: type) -> float | int | None:
+    text = form.get(key, "").strip()
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise InvalidInput(key, "must be a whole number" if kind is int else "must be a number") from None
+
+
+def _duration_text(seconds: float) -> str:
+    """5 -> "5s", 300 -> "5m", 7200 -> "2h": how people write retry delays."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def _number_text(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _values_of(webhook) -> dict:
+    """A stored webhook as the form's text fields."""
+    return {
+        "name": webhook.name, "url": webhook.url, "description": webhook.description,
+        "events": webhook.events, "headers": _headers_text(webhook.headers),
+        "filter": json.dumps(webhook.filter, indent=2) if webhook.filter else "",
+        "timeout": _number_text(webhook.timeout),
+        "retry_schedule": ", ".join(_duration_text(d) for d in webhook.retry_schedule or ()),
+        "rate_limit": _number_text(webhook.rate_limit),
+        "max_in_flight": _number_text(webhook.max_in_flight),
+        "ordered": webhook.ordered,
+        "payload_format": webhook.payload_format,
+        "payload_template": webhook.payload_template or "",
     }
 
 
@@ -65,6 +123,7 @@ def _headers_text(headers: dict) -> str:
 
 async def _form_context(who: Viewer, values: dict, errors: dict, webhook=None) -> dict:
     event_types = await run_in_threadpool(catalog.list_event_types)
+    customised = any(values.get(key) for key in ADVANCED_FIELDS if key != "payload_format")
     return {
         "viewer": who,
         "nav": "webhooks",
@@ -72,6 +131,12 @@ async def _form_context(who: Viewer, values: dict, errors: dict, webhook=None) -
         "values": values,
         "errors": errors,
         "event_groups": _event_groups(event_types),
+        "inline_fields": FORM_FIELDS + ADVANCED_FIELDS,
+        "advanced_open": customised or values.get("payload_format", "standard") != "standard"
+        or any(key in errors for key in ADVANCED_FIELDS),
+        "payload_formats": PAYLOAD_FORMATS,
+        "default_templates": formats.DEFAULT_TEMPLATES,
+        "filter_example": json.dumps(FILTER_EXAMPLE, indent=2),
     }
 
 
@@ -89,7 +154,7 @@ async def list_page(request: Request) -> Response:
 
 async def new_page(request: Request) -> Response:
     who = await viewer(request)
-    context = await _form_context(who, {"events": ["*"]}, {})
+    context = await _form_context(who, {"events": ["*"], "payload_format": "standard"}, {})
     return render(request, "webhooks/form.html", context, partial="webhooks/_form.html")
 
 
@@ -109,8 +174,9 @@ async def create(request: Request) -> Response:
 
 async def _form_error(request: Request, who: Viewer, form: FormData, exc: InvalidInput, webhook=None) -> Response:
     """422 with the form as it was sent and the message next to the offending field."""
-    values = {key: form.get(key, "") for key in ("name", "url", "description", "headers")}
+    values = {key: form.get(key, "") for key in FORM_FIELDS + ADVANCED_FIELDS}
     values["events"] = form.getlist("events")
+    values["ordered"] = form.get("ordered") is not None
     errors = {exc.field: exc.message.split(": ", 1)[-1]}
     context = await _form_context(who, values, errors, webhook)
     return render(request, "webhooks/form.html", context, partial="webhooks/_form.html", status_code=422)
@@ -119,11 +185,7 @@ async def _form_error(request: Request, who: Viewer, form: FormData, exc: Invali
 async def edit_page(request: Request) -> Response:
     who = await viewer(request)
     webhook = await run_in_threadpool(webhooks.get_webhook, request.path_params["id"], who.tenant.id)
-    values = {
-        "name": webhook.name, "url": webhook.url, "description": webhook.description,
-        "events": webhook.events, "headers": _headers_text(webhook.headers),
-    }
-    context = await _form_context(who, values, {}, webhook)
+    context = await _form_context(who, _values_of(webhook), {}, webhook)
     return render(request, "webhooks/form.html", {**context, "tab": "edit"}, partial="webhooks/_form.html")
 
 
@@ -267,9 +329,13 @@ async def _test_form_error(request: Request, who: Viewer, form: FormData, exc: I
 
 
 async def rotate_secret(request: Request) -> Response:
+    """A new secret, shown once; the old one keeps signing for the grace chosen in the form."""
     who = await viewer(request)
+    form = await request.form()
+    settings, clock = _state(request).settings, _state(request).clock
+    grace = _form_number(form, "grace_seconds", int)
     rotated = await run_in_threadpool(
-        webhooks.rotate_secret, request.path_params["id"], who.tenant.id, _state(request).clock()
+        webhooks.rotate_secret, request.path_params["id"], who.tenant.id, settings, clock(), grace
     )
     context = {"viewer": who, "nav": "webhooks", "webhook": rotated.webhook, "secret": rotated.secret, "created": False}
     return render(request, "webhooks/secret.html", context, partial="webhooks/_secret.html")
