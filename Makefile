@@ -23,9 +23,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/hookline serve --dev $(ARGS)
 
-## Install the dev dependencies (and Debian's chromium for the browser tests) and run the whole suite.
+## Install the dev dependencies (and Debian's chromium and postgresql for the browser and
+## PostgreSQL tests) and run the whole suite; tests/pg starts its own PostgreSQL server.
 test: $(VENV)/.installed-dev
 	scripts/install-browser.sh
+	scripts/postgres-server.sh install || [ $$? -eq 3 ]
 	$(BIN)/python -m pytest $(ARGS)
 
 ## Benchmarks (loopback only, bounded); prints a table. Not part of `make test`.

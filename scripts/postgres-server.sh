@@ -62,10 +62,11 @@ install() {
   say "installed $("$bindir/postgres" --version)"
 }
 
-# Runs a server binary as the user that owns the cluster.
+# Runs a server binary as the user that owns the cluster (runuser lives in /usr/sbin,
+# which a non-login PATH may lack).
 as_owner() {
   if [ "$(id -u)" -eq 0 ]; then
-    runuser -u postgres -- "$@"
+    PATH="$PATH:/usr/sbin:/sbin" runuser -u postgres -- "$@"
   else
     "$@"
   fi
@@ -84,7 +85,7 @@ start() {
   dir=$(cd "$dir" && pwd)
   if [ "$(id -u)" -eq 0 ]; then
     chown postgres: "$dir"
-    if ! runuser -u postgres -- test -w "$dir"; then
+    if ! as_owner test -w "$dir"; then
       say "the postgres user cannot write to $dir (a parent folder is closed to it); choose a folder under /tmp"
       return 1
     fi
