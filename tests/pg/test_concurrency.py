@@ -10,6 +10,7 @@ import psycopg
 
 from app.db import SchemaVersion, database, open_database
 from app.models import Event, EventType, Tenant
+from app.services.catalog import BUILT_IN
 from app.services.events import emit_event
 from tests.conftest import eventually
 from tests.test_cli import env, run  # noqa: F401 - env is a fixture
@@ -64,7 +65,7 @@ def test_processes_starting_together_on_an_empty_database_migrate_once(env, tmp_
     try:
         assert SchemaVersion.select().count() == 1
         names = [e.name for e in EventType.select()]
-        assert len(names) == len(set(names)) == len(settings.event_types) + 1  # + the built-in test event
+        assert sorted(names) == sorted({seed.name for seed in BUILT_IN + settings.event_types})
         assert Tenant.select().where(Tenant.slug == "default").count() == 1
     finally:
         database.close()
