@@ -23,20 +23,17 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/hookline serve --dev $(ARGS)
 
-## Install the dev dependencies (and Debian's chromium for the browser tests) and run the whole suite.
+## Install the dev dependencies (and Debian's chromium and postgresql for the browser and
+## PostgreSQL tests) and run the whole suite; tests/pg starts its own PostgreSQL server.
 test: $(VENV)/.installed-dev
 	scripts/install-browser.sh
+	scripts/postgres-server.sh install || [ $$? -eq 3 ]
 	$(BIN)/python -m pytest $(ARGS)
 
 ## Benchmark suite (loopback only, bounded, docs/benchmarks.md); prints one table. Not part of `make test`.
 ## One part: make bench ARGS="--only emit"; a smoke run: make bench ARGS="--quick"; --help lists the rest.
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench $(ARGS)
-
-# The benchmark also drives PostgreSQL (--pg-url), so it needs the driver too.
-$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,postgres]'
-	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -5,6 +5,9 @@ settings (SQLite file by default, PostgreSQL for scale-out) and never at import 
 SQLite runs in WAL mode with every transaction `BEGIN IMMEDIATE`: our transactions all
 write, and taking the write lock up front lets the busy timeout queue writers instead of
 failing one of them with "database is locked" when a read lock is upgraded.
+
+PostgreSQL goes through psycopg 3 with one connection per thread, as Peewee keeps them,
+opened on first use and closed when the thread ends (see `_PostgresqlDatabase`).
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import weakref
 from pathlib import Path
 
 import peewee
-from playhouse.db_url import connect
 
 database = peewee.DatabaseProxy()
 
@@ -53,9 +56,44 @@ def open_database(url: str) -> peewee.Database:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10, lock_type="IMMEDIATE")
     else:
-        db = connect(url.replace("postgres://", "postgresql://", 1))
+        db = _PostgresqlDatabase(url.replace("postgres://", "postgresql://", 1))
     database.initialize(db)
     return db
+
+
+class _PostgresqlDatabase(peewee.PostgresqlDatabase):
+    """Peewee's PostgreSQL database, with the connection lifetimes our threads need.
+
+    Each thread that touches the database (the event loop's, anyio's worker threads that
+    run route handlers, claims and records) gets its own connection and keeps it while it
+    lives: no connect per query, and at most one connection per thread, which anyio caps
+    (40 by default) and retires after 10 s idle. A connection is closed when its thread
+    ends instead of being left to the garbage collector, and one the server dropped
+    (restart, idle timeout) is replaced on next use rather than failing every query of
+    that thread from then on. Timestamps are naive UTC (`timestamp without time zone`),
+    so the session's time zone is pinned to UTC for anything PostgreSQL computes.
+    """
+
+    def __init__(self, url: str):
+        super().__init__(url, prefer_psycopg3=True, options="-c timezone=UTC")
+
+    def _connect(self):
+        conn = super()._connect()
+        # The thread-local state outlives nothing but its thread: when the thread ends,
+        # the sentinel goes and the finalizer closes the connection.
+        self._state.sentinel = sentinel = _ThreadSentinel()
+        weakref.finalize(sentinel, conn.close)
+        return conn
+
+    def cursor(self, named_cursor=None):
+        conn = self._state.conn
+        if conn is not None and conn.broken and not self.in_transaction():
+            self.close()
+        return super().cursor(named_cursor)
+
+
+class _ThreadSentinel:
+    """Lives in one thread's connection state; its finalizer closes that connection."""
 
 
 def is_sqlite() -> bool:
@@ -64,13 +102,31 @@ def is_sqlite() -> bool:
 
 @contextlib.contextmanager
 def write_transaction():
-    """A transaction that writes. Other processes are still serialised by SQLite itself."""
+    """A transaction that writes. Other processes are still serialised by SQLite itself;
+    PostgreSQL lets writers run side by side and locks rows, not the database."""
     if is_sqlite() and not database.in_transaction():
         with _sqlite_writer, database.atomic():
             yield
     else:
         with database.atomic():
             yield
+
+
+# Advisory lock ids ("hook" + a number): one per piece of work that runs once at a time
+# across every process on the database.
+SCHEMA_LOCK = 0x686F6F6B_0001
+
+
+@contextlib.contextmanager
+def exclusive_transaction(lock_id: int = SCHEMA_LOCK):
+    """A write transaction that one process at a time runs, for start-up work (migrations,
+    seeding) that every process repeats. SQLite's write lock already makes it so;
+    PostgreSQL takes a transaction-scoped advisory lock, released by commit or rollback,
+    so a process that dies holding it cannot block the others."""
+    with write_transaction():
+        if not is_sqlite():
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
+        yield
 
 
 class SchemaVersion(peewee.Model):
@@ -82,7 +138,8 @@ class SchemaVersion(peewee.Model):
 
 
 def migrate() -> int:
-    """Bring the schema to the newest version; safe to run on every start by every process."""
+    """Bring the schema to the newest version; safe to run on every start by every process,
+    also at the same time: the first migrates, the others wait and find nothing to do."""
     from playhouse.migrate import SchemaMigrator, migrate as apply
 
     from app import models
@@ -120,7 +177,7 @@ def migrate() -> int:
         recovery_retry_budget,
         webhook_soft_delete,
     ]
-    with write_transaction():
+    with exclusive_transaction(SCHEMA_LOCK):
         database.create_tables([SchemaVersion])
         row = SchemaVersion.select().first()
         current = row.version if row else 0

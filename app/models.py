@@ -20,7 +20,8 @@ PAYLOAD_FORMATS = ("standard", "slack", "discord", "teams")
 
 
 class UTCDateTimeField(peewee.DateTimeField):
-    """Aware UTC datetimes in Python, naive UTC in the database (sortable text on SQLite)."""
+    """Aware UTC datetimes in Python, naive UTC in the database (sortable text on SQLite,
+    `timestamp without time zone` on PostgreSQL, whose sessions we pin to UTC)."""
 
     def db_value(self, value):
         if isinstance(value, datetime) and value.tzinfo is not None:

@@ -23,13 +23,18 @@ log = logging.getLogger("hookline.retention")
 
 def build_scheduler(dispatcher: Dispatcher, settings: Settings) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=timezone.utc)
+
+    async def tick() -> None:
+        """Start a sweep in the dispatcher's own task, which its shutdown drains: the
+        scheduler cancels the jobs it is running when it stops, and a sweep cancelled
+        mid-claim was logged as a job error with a traceback on every such stop."""
+        dispatcher.wake()
+
     scheduler.add_job(
-        dispatcher.sweep,
+        tick,
         "interval",
         seconds=settings.sweep_interval,
         id="sweep-due-deliveries",
-        # sweep() returns at once while another sweep runs, so overlapping ticks are harmless
-        max_instances=3,
         coalesce=True,
         misfire_grace_time=None,
     )

@@ -122,7 +122,12 @@ def record_results(
     a commit per attempt would cap throughput at the disk's commit rate); returns the new
     statuses."""
     with write_transaction():
-        return [_record(claimed, result, now, settings, random) for claimed, result in results]
+        # Every process locks webhook rows (health updates) in id order: two group commits
+        # taking the same webhooks in opposite orders deadlock on PostgreSQL.
+        statuses: list[str] = [""] * len(results)
+        for index, (claimed, result) in sorted(enumerate(results), key=lambda item: item[1][0].webhook_id):
+            statuses[index] = _record(claimed, result, now, settings, random)
+        return statuses
 
 
 def _record(

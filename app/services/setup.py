@@ -5,7 +5,7 @@ from __future__ import annotations
 from app import secretbox
 from app.clock import Clock
 from app.config import Settings
-from app.db import migrate, open_database, write_transaction
+from app.db import exclusive_transaction, migrate, open_database, write_transaction
 from app.models import Tenant, Webhook
 from app.services.api_keys import ensure_admin_key
 from app.services.catalog import seed_event_types
@@ -17,10 +17,13 @@ def prepare_database(settings: Settings, clock: Clock) -> None:
     open_database(settings.database_url)
     migrate()
     now = clock()
-    get_or_create_tenant(Tenant.DEFAULT, now)
-    seed_event_types(settings.event_types, now)
-    if settings.admin_key:
-        ensure_admin_key(settings.admin_key, now)
+    # Every process seeds the same rows at start: one at a time, or two starting together
+    # would both find a row missing and one would fail on the duplicate.
+    with exclusive_transaction():
+        get_or_create_tenant(Tenant.DEFAULT, now)
+        seed_event_types(settings.event_types, now)
+        if settings.admin_key:
+            ensure_admin_key(settings.admin_key, now)
 
 
 

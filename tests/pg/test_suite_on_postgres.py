@@ -1,0 +1,13 @@
+"""The delivery and end-to-end suites, and the API tests that depend on the database, run
+again on PostgreSQL: the same behaviour from the same tests, with the `settings` fixture of
+tests/pg/conftest.py pointing them at a fresh PostgreSQL database."""
+
+from tests.test_api_events import (  # noqa: F401
+    test_emit_stores_the_event_and_one_delivery_per_subscriber,
+    test_events_only_reach_their_own_tenants_webhooks,
+    test_idempotency_key_expires_after_its_window,
+    test_idempotency_key_returns_the_first_event_and_creates_nothing,
+    test_idempotency_keys_are_per_tenant,
+)
+from tests.test_dispatch import *  # noqa: F401,F403
+from tests.test_end_to_end import *  # noqa: F401,F403
