@@ -54,21 +54,25 @@ class RateLimiter:
         self.max_keys = max_keys
         self._buckets: dict[Hashable, tuple[float, float]] = {}  # key -> (tokens, at)
 
-    def wait(self, key: Hashable, now: datetime) -> float:
-        """Seconds until `key` has a token (0: it has one now). Takes nothing."""
+    def wait(self, key: Hashable, now: datetime, cost: int = 1) -> float:
+        """Seconds until `key` has `cost` tokens (0: it has them now). Takes nothing.
+
+        A cost above the burst needs a full bucket: a batch larger than the burst is not
+        refused for ever, it spends the bucket to a debt that later requests wait out."""
         if self.rate is None:
             return 0.0
+        needed = min(cost, self.rate.count)
         tokens = self._tokens(key, now.timestamp())
-        return 0.0 if tokens >= 1 else (1 - tokens) * self.rate.period / self.rate.count
+        return 0.0 if tokens >= needed else (needed - tokens) * self.rate.period / self.rate.count
 
-    def take(self, key: Hashable, now: datetime) -> float:
-        """Spend one token if there is one and return 0; otherwise spend nothing and return
-        the seconds until there will be one."""
-        waiting = self.wait(key, now)
+    def take(self, key: Hashable, now: datetime, cost: int = 1) -> float:
+        """Spend `cost` tokens if there are enough and return 0; otherwise spend nothing
+        and return the seconds until there will be."""
+        waiting = self.wait(key, now, cost)
         if waiting or self.rate is None:
             return waiting
         at = now.timestamp()
-        self._buckets[key] = (self._tokens(key, at) - 1, at)
+        self._buckets[key] = (self._tokens(key, at) - cost, at)
         if len(self._buckets) > self.max_keys:
             self._forget_full(at)
         return 0.0

@@ -13,13 +13,34 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.errors import InvalidInput
-from app.models import Tenant
+from app.models import ApiKey, Tenant
 from app.services import deliveries, events, tenants, test_events, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
 from app.web.inputs import FORM_TYPE, api_key, client_ip, content_type, parse_json, read_fields, scope_of, within_rate
 from app.web.serializers import attempt_json, delivery_detail_json, delivery_json, iso, webhook_json
 
 EMIT_FIELDS = {"type", "event", "data", "tenant", "idempotency_key"}
+
+
+def check_emit_fields(fields: dict) -> None:
+    """One event's fields: the body of POST /api/v1/events, or one item of a batch."""
+    unknown = sorted(set(fields) - EMIT_FIELDS)
+    if unknown:
+        raise InvalidInput(unknown[0], f"unknown field (allowed: {', '.join(sorted(EMIT_FIELDS))})")
+    if "type" in fields and "event" in fields and fields["type"] != fields["event"]:
+        raise InvalidInput("event", "is an alias of type; send only one of them")
+
+
+async def emitting_key(request: Request) -> ApiKey:
+    """The caller's API key, checked after the per-address limit (so floods of bad keys
+    are limited too)."""
+    within_rate(_state(request).limits.emit_ip, client_ip(request), request, "events from this address")
+    return await api_key(request)
+
+
+def spend_emit_tokens(request: Request, key: ApiKey, events: int = 1) -> None:
+    """The per-key limit counts events, so a batch costs as many as it holds."""
+    within_rate(_state(request).limits.emit_key, key.id, request, "events for this API key", cost=events)
 
 
 def _state(request: Request):
@@ -33,17 +54,11 @@ def _wake_sender(request: Request) -> None:
 
 
 async def emit_event(request: Request) -> Response:
-    limits = _state(request).limits
-    within_rate(limits.emit_ip, client_ip(request), request, "events from this address")
-    key = await api_key(request)
-    within_rate(limits.emit_key, key.id, request, "events for this API key")
+    key = await emitting_key(request)
+    spend_emit_tokens(request, key)
     settings, clock = _state(request).settings, _state(request).clock
     fields = await read_fields(request, settings.max_payload_bytes, allow_form=True)
-    unknown = sorted(set(fields) - EMIT_FIELDS)
-    if unknown:
-        raise InvalidInput(unknown[0], f"unknown field (allowed: {', '.join(sorted(EMIT_FIELDS))})")
-    if "type" in fields and "event" in fields and fields["type"] != fields["event"]:
-        raise InvalidInput("event", "is an alias of type; send only one of them")
+    check_emit_fields(fields)
     type_name = fields.get("type", fields.get("event"))
     data = fields.get("data", {})
     if content_type(request) == FORM_TYPE:  # form fields are text; `data` holds JSON text

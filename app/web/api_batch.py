@@ -16,8 +16,8 @@ from starlette.routing import Route
 
 from app.errors import InvalidInput, ServiceError
 from app.services import events, tenants
-from app.web.api import EMIT_FIELDS, _wake_sender
-from app.web.inputs import api_key, read_fields
+from app.web.api import _wake_sender, check_emit_fields, emitting_key, spend_emit_tokens
+from app.web.inputs import read_fields
 
 MAX_BATCH_EVENTS = 1000
 # 1,000 events of a few KB each; a single event still may not exceed max_payload_bytes.
@@ -32,18 +32,14 @@ def _item(index: int, item: object, max_bytes: int) -> dict:
     with events.batch_item(index):
         if not isinstance(item, dict):
             raise InvalidInput("type", "each item must be an object like the body of POST /api/v1/events")
-        unknown = sorted(set(item) - EMIT_FIELDS)
-        if unknown:
-            raise InvalidInput(unknown[0], f"unknown field (allowed: {', '.join(sorted(EMIT_FIELDS))})")
-        if "type" in item and "event" in item and item["type"] != item["event"]:
-            raise InvalidInput("event", "is an alias of type; send only one of them")
+        check_emit_fields(item)
         if len(json.dumps(item, separators=(",", ":"))) > max_bytes:
             raise TooLarge(f"larger than the limit of {max_bytes} bytes for one event", "data")
     return item
 
 
 async def emit_batch(request: Request) -> Response:
-    key = await api_key(request)
+    key = await emitting_key(request)
     settings, clock = request.app.state.settings, request.app.state.clock
     fields = await read_fields(request, MAX_BATCH_BYTES)
     unknown = sorted(set(fields) - {"events"})
@@ -55,6 +51,7 @@ async def emit_batch(request: Request) -> Response:
     if len(items) > MAX_BATCH_EVENTS:
         raise TooLarge(f"events: {len(items)} events; at most {MAX_BATCH_EVENTS} per request", "events")
     items = [_item(index, item, settings.max_payload_bytes) for index, item in enumerate(items)]
+    spend_emit_tokens(request, key, len(items))
 
     def emit():
         now = clock()
@@ -67,6 +64,8 @@ async def emit_batch(request: Request) -> Response:
         return events.emit_events(batch, settings, now)
 
     emitted = await run_in_threadpool(emit)
+    for one in emitted:
+        request.app.state.metrics.event_accepted(one)
     if any(e.deliveries and not e.replayed for e in emitted):
         _wake_sender(request)
     data = [{"id": e.event_id, "deliveries": e.deliveries, **({"replayed": True} if e.replayed else {})} for e in emitted]

@@ -36,9 +36,9 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def within_rate(limiter: RateLimiter, key: object, request: Request, what: str) -> None:
-    """Spend one of `key`'s tokens, or answer 429 with Retry-After."""
-    waiting = limiter.take(key, request.app.state.clock())
+def within_rate(limiter: RateLimiter, key: object, request: Request, what: str, cost: int = 1) -> None:
+    """Spend `cost` of `key`'s tokens, or answer 429 with Retry-After."""
+    waiting = limiter.take(key, request.app.state.clock(), cost)
     if waiting:
         raise TooManyRequests(f"too many {what}; retry in {retry_after_header(waiting)} s", waiting)
 
