@@ -91,6 +91,10 @@ def migrate() -> int:
         dashboard_tables,
         models.Webhook.reencrypt_all,  # secrets stored before encryption at rest
         delivery_semantics,
+        # Ordered delivery looks up a webhook's oldest unfinished delivery on every claim.
+        lambda: database.execute_sql(
+            "CREATE INDEX IF NOT EXISTS delivery_webhook_id_status_created_at ON delivery (webhook_id, status, created_at)"
+        ),
     ]
     with write_transaction():
         database.create_tables([SchemaVersion])

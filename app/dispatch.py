@@ -5,6 +5,12 @@ rows than there are free send slots, starts a task per delivery and returns; the
 record their own results. Sweeps run on the scheduler's tick, and `wake()` starts one at
 once when an event is emitted or a slot frees up while work was waiting, so the first
 attempt does not wait for the next tick.
+
+Each webhook also has its own limits, so one slow or hanging receiver cannot hold every
+slot: at most `max_in_flight` sends at once (default `max_in_flight_per_webhook`) and at
+most `rate_limit` per second. A sweep never claims more for a webhook than it may send
+now; the rest stays pending for a later sweep, woken when a slot frees or a token refills.
+These limits are per process: N processes may send N times as much to one webhook.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 import random as random_module
 import socket
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import aiohttp
@@ -26,6 +33,7 @@ from httpx_aiohttp import AiohttpTransport
 from app import __version__
 from app.clock import Clock, system_clock
 from app.config import Settings
+from app.pacing import TokenBucket
 from app.policy import RetryPolicy, parse_retry_after
 from app.resolver import BlockedAddress, GuardedResolver, check_literal_host
 from app.services.delivery_queue import (
@@ -70,6 +78,23 @@ def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None 
     )
 
 
+@dataclass
+class _Pace:
+    """What this process sends to one webhook: kept while it has sends in flight or its
+    rate-limit bucket is refilling (a full bucket is no different from a new one)."""
+
+    cap: int
+    sending: int = 0
+    bucket: TokenBucket | None = None
+
+    def quota(self, now: float) -> int:
+        free = self.cap - self.sending
+        return free if self.bucket is None else min(free, self.bucket.available(now))
+
+    def idle(self, now: float) -> bool:
+        return self.sending == 0 and (self.bucket is None or self.bucket.is_full(now))
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -91,6 +116,8 @@ class Dispatcher:
         self._sweeping = False
         self._sweep_again = False
         self._saturated = False
+        self._paces: dict[str, _Pace] = {}  # by webhook id
+        self._refill_wake: asyncio.TimerHandle | None = None
 
     async def sweep(self) -> int:
         """Start sending whatever is due, as far as free slots allow; returns how many started."""
@@ -107,13 +134,18 @@ class Dispatcher:
                 if self._saturated:
                     break
                 wanted = min(free, self.settings.sweep_batch_size)
+                now = self.clock()
                 try:
-                    batch = await anyio.to_thread.run_sync(claim_due, self.clock(), wanted, self.settings.lease_seconds)
+                    batch = await anyio.to_thread.run_sync(
+                        claim_due, now, wanted, self.settings.lease_seconds,
+                        self.settings.max_in_flight_per_webhook, self._quotas(now.timestamp()),
+                    )
                 except Exception:
                     # e.g. the database is briefly unavailable: nothing was claimed, the next tick retries
                     log.exception("could not claim due deliveries")
                     break
                 for claimed in batch:
+                    self._pace_claimed(claimed, now.timestamp())
                     task = asyncio.create_task(self._deliver(claimed))
                     self._in_flight.add(task)
                     task.add_done_callback(self._in_flight.discard)
@@ -122,7 +154,48 @@ class Dispatcher:
                     break
         finally:
             self._sweeping = False
+            self._wake_at_next_token()
         return started
+
+    def _quotas(self, now: float) -> dict[str, int]:
+        """How many more each webhook we know may take now; forget the idle ones, whose
+        quota the claim query works out from the webhook row alone."""
+        for webhook_id in [w for w, pace in self._paces.items() if pace.idle(now)]:
+            del self._paces[webhook_id]
+        return {webhook_id: pace.quota(now) for webhook_id, pace in self._paces.items()}
+
+    def _pace_claimed(self, claimed: ClaimedDelivery, now: float) -> None:
+        pace = self._paces.setdefault(claimed.webhook_id, _Pace(cap=0))
+        pace.cap = claimed.max_in_flight or self.settings.max_in_flight_per_webhook
+        pace.sending += 1
+        if not claimed.rate_limit:
+            pace.bucket = None
+            return
+        if pace.bucket is None:
+            pace.bucket = TokenBucket.full(claimed.rate_limit, now)
+        pace.bucket.rate = claimed.rate_limit
+        pace.bucket.take(now)
+
+    def _wake_at_next_token(self) -> None:
+        """Sweep again when a rate-limited webhook can send, rather than polling for it.
+        Once a bucket is full it is forgotten, and the wake-ups stop."""
+        if self._stopping:
+            return
+        now = self.clock().timestamp()
+        waits = [p.bucket.seconds_until_token(now) for p in self._paces.values() if p.bucket and not p.bucket.is_full(now)]
+        if not waits:
+            return
+        loop = asyncio.get_running_loop()
+        at = loop.time() + min(waits)
+        if self._refill_wake is not None:
+            if self._refill_wake.when() <= at:
+                return
+            self._refill_wake.cancel()
+        self._refill_wake = loop.call_at(at, self._wake_after_refill)
+
+    def _wake_after_refill(self) -> None:
+        self._refill_wake = None
+        self.wake()
 
     def wake(self) -> None:
         """Sweep now (from the event loop's thread): something may have become due."""
@@ -139,6 +212,8 @@ class Dispatcher:
     async def shutdown(self, timeout: float) -> None:
         """Stop claiming, then give the sends in flight `timeout` seconds to finish."""
         self._stopping = True
+        if self._refill_wake is not None:
+            self._refill_wake.cancel()
         await self.drain(timeout)
 
     async def drain(self, timeout: float | None = None) -> None:
@@ -157,14 +232,21 @@ class Dispatcher:
             await asyncio.wait(pending, timeout=remaining)
 
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
-        result = await self.send(claimed)
-        recorded = asyncio.get_running_loop().create_future()
-        self._unrecorded.append((claimed, result, recorded))
-        if not self._recording:
-            self._recording = True
-            self._start_background(self._record_unrecorded())
-        await recorded
-        if self._saturated:
+        try:
+            result = await self.send(claimed)
+            recorded = asyncio.get_running_loop().create_future()
+            self._unrecorded.append((claimed, result, recorded))
+            if not self._recording:
+                self._recording = True
+                self._start_background(self._record_unrecorded())
+            await recorded
+        finally:
+            # The slot frees once the outcome is stored: an ordered webhook's next event
+            # becomes claimable only then.
+            pace = self._paces[claimed.webhook_id]
+            was_full = pace.sending >= pace.cap
+            pace.sending -= 1
+        if self._saturated or was_full:
             self.wake()
 
     async def _record_unrecorded(self) -> None:

@@ -7,6 +7,7 @@ the next sweep anywhere claims them again: at-least-once, with `webhook-id` for 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -32,6 +33,9 @@ class ClaimedDelivery:
     url: str
     secret: str
     headers: dict
+    # Pacing, read at each claim so the sender follows edits to the webhook.
+    rate_limit: float | None = None
+    max_in_flight: int | None = None
 
 
 @dataclass(frozen=True)
@@ -46,16 +50,28 @@ class AttemptResult:
     permanent: bool = False  # refused before connecting (forbidden address, invalid URL): retrying cannot help
 
 
-def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[ClaimedDelivery]:
-    """Mark up to `limit` due deliveries as ours until the lease expires.
+def claim_due(
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    per_webhook: int | None = None,
+    quotas: Mapping[str, int] | None = None,
+) -> list[ClaimedDelivery]:
+    """Mark up to `limit` due deliveries as ours until the lease expires, taking turns
+    across webhooks and at most a quota per webhook (see `Delivery.due`).
 
     SQLite: the IMMEDIATE transaction serialises claimers. PostgreSQL: `SKIP LOCKED` lets
-    several workers claim disjoint rows at once.
+    several workers claim disjoint rows at once; it cannot sit beside the window function,
+    so it locks the chosen rows in an outer query that checks again that they are due.
     """
     lease = now + timedelta(seconds=lease_seconds)
-    due = Delivery.due(now).limit(limit)
+    due = Delivery.due(now, per_webhook or limit, quotas).limit(limit)
     if not is_sqlite():
-        due = due.for_update(skip_locked=True, of=Delivery)
+        due = (
+            Delivery.select(Delivery.id)
+            .where(Delivery.id.in_(due) & Delivery.is_due(now))
+            .for_update(skip_locked=True, of=Delivery)
+        )
     with write_transaction():
         claimed = [
             row.id
@@ -86,6 +102,8 @@ def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[ClaimedDe
             url=row.webhook.url,
             secret=row.webhook.secret,
             headers=row.webhook.headers,
+            rate_limit=row.webhook.rate_limit,
+            max_in_flight=row.webhook.max_in_flight,
         )
         for row in rows
     ]
