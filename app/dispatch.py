@@ -166,7 +166,9 @@ class Dispatcher:
 
     def _pace_claimed(self, claimed: ClaimedDelivery, now: float) -> None:
         pace = self._paces.setdefault(claimed.webhook_id, _Pace(cap=0))
-        pace.cap = claimed.max_in_flight or self.settings.max_in_flight_per_webhook
+        # An ordered webhook sends one at a time; a full pace also wakes a sweep when its
+        # send is recorded, which is when the next event becomes claimable.
+        pace.cap = 1 if claimed.ordered else claimed.max_in_flight or self.settings.max_in_flight_per_webhook
         pace.sending += 1
         if not claimed.rate_limit:
             pace.bucket = None
@@ -246,7 +248,9 @@ class Dispatcher:
             pace = self._paces[claimed.webhook_id]
             was_full = pace.sending >= pace.cap
             pace.sending -= 1
-        if self._saturated or was_full:
+        # A running sweep may have read this webhook's quota before the slot freed: it
+        # must look again, or work held back by the cap would wait for the next tick.
+        if self._saturated or was_full or self._sweeping:
             self.wake()
 
     async def _record_unrecorded(self) -> None:

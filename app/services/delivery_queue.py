@@ -36,6 +36,7 @@ class ClaimedDelivery:
     # Pacing, read at each claim so the sender follows edits to the webhook.
     rate_limit: float | None = None
     max_in_flight: int | None = None
+    ordered: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ def claim_due(
             headers=row.webhook.headers,
             rate_limit=row.webhook.rate_limit,
             max_in_flight=row.webhook.max_in_flight,
+            ordered=row.webhook.ordered,
         )
         for row in rows
     ]
