@@ -126,6 +126,7 @@ class Dispatcher:
             return 0
         self._sweeping = True
         started = 0
+        now = self.clock()
         try:
             while True:
                 self._sweep_again = False
@@ -154,7 +155,7 @@ class Dispatcher:
                     break
         finally:
             self._sweeping = False
-            self._wake_at_next_token()
+            self._wake_at_next_token(now.timestamp())
         return started
 
     def _quotas(self, now: float) -> dict[str, int]:
@@ -178,12 +179,13 @@ class Dispatcher:
         pace.bucket.rate = claimed.rate_limit
         pace.bucket.take(now)
 
-    def _wake_at_next_token(self) -> None:
+    def _wake_at_next_token(self, now: float) -> None:
         """Sweep again when a rate-limited webhook can send, rather than polling for it.
-        Once a bucket is full it is forgotten, and the wake-ups stop."""
+        `now` is the time the last claim was sized at: a bucket that filled up during the
+        claim still held work back. Once a bucket is full it is forgotten, and the
+        wake-ups stop."""
         if self._stopping:
             return
-        now = self.clock().timestamp()
         waits = [p.bucket.seconds_until_token(now) for p in self._paces.values() if p.bucket and not p.bucket.is_full(now)]
         if not waits:
             return
