@@ -34,9 +34,9 @@ class ClaimedDelivery:
     secret: str
     headers: dict
     # Pacing, read at each claim so the sender follows edits to the webhook.
-    rate_limit: float | None = None
-    max_in_flight: int | None = None
-    ordered: bool = False
+    rate_limit: float | None
+    max_in_flight: int | None
+    ordered: bool
 
 
 @dataclass(frozen=True)
