@@ -115,6 +115,7 @@ class Dispatcher:
         self._stopping = False
         self._sweeping = False
         self._sweep_again = False
+        self._sweep_started = False
         self._saturated = False
         self._paces: dict[str, _Pace] = {}  # by webhook id
         self._refill_wake: asyncio.TimerHandle | None = None
@@ -205,8 +206,15 @@ class Dispatcher:
         """Sweep now (from the event loop's thread): something may have become due."""
         if self._sweeping:
             self._sweep_again = True
-        else:
-            self._start_background(self.sweep())
+        elif not self._sweep_started:
+            # One sweep for a burst of wake-ups (a recorded group of sends wakes once per
+            # send): the extra ones would only make the running sweep claim again.
+            self._sweep_started = True
+            self._start_background(self._woken_sweep())
+
+    async def _woken_sweep(self) -> None:
+        self._sweep_started = False
+        await self.sweep()
 
     def _start_background(self, coroutine) -> None:
         task = asyncio.create_task(coroutine)
