@@ -118,6 +118,7 @@ class Dispatcher:
         self._sweep_started = False
         self._saturated = False
         self._paces: dict[str, _Pace] = {}  # by webhook id
+        self._sending = 0  # sends not yet recorded; a slot frees before its task ends
         self._refill_wake: asyncio.TimerHandle | None = None
 
     async def sweep(self) -> int:
@@ -131,7 +132,7 @@ class Dispatcher:
         try:
             while True:
                 self._sweep_again = False
-                free = self.settings.max_concurrency - len(self._in_flight)
+                free = self.settings.max_concurrency - self._sending
                 self._saturated = free <= 0
                 if self._saturated:
                     break
@@ -172,6 +173,7 @@ class Dispatcher:
         # send is recorded, which is when the next event becomes claimable.
         pace.cap = 1 if claimed.ordered else claimed.max_in_flight or self.settings.max_in_flight_per_webhook
         pace.sending += 1
+        self._sending += 1
         if not claimed.rate_limit:
             pace.bucket = None
             return
@@ -258,6 +260,7 @@ class Dispatcher:
             pace = self._paces[claimed.webhook_id]
             was_full = pace.sending >= pace.cap
             pace.sending -= 1
+            self._sending -= 1
         # A running sweep may have read this webhook's quota before the slot freed: it
         # must look again, or work held back by the cap would wait for the next tick.
         if self._saturated or was_full or self._sweeping:
