@@ -119,6 +119,7 @@ class Dispatcher:
         self._saturated = False
         self._paces: dict[str, _Pace] = {}  # by webhook id
         self._sending = 0  # sends not yet recorded; a slot frees before its task ends
+        self._offered: set[str] = set()  # webhooks the claim in progress may take more of
         self._refill_wake: asyncio.TimerHandle | None = None
 
     async def sweep(self) -> int:
@@ -138,15 +139,19 @@ class Dispatcher:
                     break
                 wanted = min(free, self.settings.sweep_batch_size)
                 now = self.clock()
+                quotas = self._quotas(now.timestamp())
+                self._offered = {webhook_id for webhook_id, n in quotas.items() if n > 0}
                 try:
                     batch = await anyio.to_thread.run_sync(
                         claim_due, now, wanted, self.settings.lease_seconds,
-                        self.settings.max_in_flight_per_webhook, self._quotas(now.timestamp()),
+                        self.settings.max_in_flight_per_webhook, quotas,
                     )
                 except Exception:
                     # e.g. the database is briefly unavailable: nothing was claimed, the next tick retries
                     log.exception("could not claim due deliveries")
                     break
+                finally:
+                    self._offered = set()
                 for claimed in batch:
                     self._pace_claimed(claimed, now.timestamp())
                     task = asyncio.create_task(self._deliver(claimed))
@@ -261,9 +266,9 @@ class Dispatcher:
             was_full = pace.sending >= pace.cap
             pace.sending -= 1
             self._sending -= 1
-        # A running sweep may have read this webhook's quota before the slot freed: it
-        # must look again, or work held back by the cap would wait for the next tick.
-        if self._saturated or was_full or self._sweeping:
+        # A claim running now may have sized this webhook's quota before the slot freed:
+        # it must look again, or work held back by the cap would wait for the next tick.
+        if self._saturated or was_full or claimed.webhook_id in self._offered:
             self.wake()
 
     async def _record_unrecorded(self) -> None:
