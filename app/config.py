@@ -52,6 +52,9 @@ class Settings:
     retry_after_cap: float = 3600
     request_timeout: float = 10
     max_concurrency: int = 50
+    # Sends in flight at once to one webhook, unless it sets its own max_in_flight. A tenth
+    # of max_concurrency: five receivers that hang until timeout hold at most half the slots.
+    max_in_flight_per_webhook: int = 5
     sweep_interval: float = 1
     sweep_batch_size: int = 100
     lease_seconds: float = 60
@@ -250,6 +253,7 @@ def _validated(settings: Settings) -> Settings:
     checks = [
         ("port", 0 < settings.port < 65536, "must be between 1 and 65535"),
         ("max_concurrency", settings.max_concurrency >= 1, "must be at least 1"),
+        ("max_in_flight_per_webhook", settings.max_in_flight_per_webhook >= 1, "must be at least 1"),
         ("sweep_batch_size", settings.sweep_batch_size >= 1, "must be at least 1"),
         ("auto_disable_failures", settings.auto_disable_failures >= 0, "must be 0 (never) or more"),
         ("retention_batch_size", settings.retention_batch_size >= 1, "must be at least 1"),

@@ -176,6 +176,10 @@ def migrate() -> int:
         delivery_semantics,
         recovery_retry_budget,
         webhook_soft_delete,
+        # Ordered delivery looks up a webhook's oldest unfinished delivery on every claim.
+        lambda: database.execute_sql(
+            "CREATE INDEX IF NOT EXISTS delivery_webhook_id_status_created_at ON delivery (webhook_id, status, created_at)"
+        ),
     ]
     with exclusive_transaction(SCHEMA_LOCK):
         database.create_tables([SchemaVersion])

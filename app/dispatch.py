@@ -5,6 +5,12 @@ rows than there are free send slots, starts a task per delivery and returns; the
 record their own results. Sweeps run on the scheduler's tick, and `wake()` starts one at
 once when an event is emitted or a slot frees up while work was waiting, so the first
 attempt does not wait for the next tick.
+
+Each webhook also has its own limits, so one slow or hanging receiver cannot hold every
+slot: at most `max_in_flight` sends at once (default `max_in_flight_per_webhook`) and at
+most `rate_limit` per second. A sweep never claims more for a webhook than it may send
+now; the rest stays pending for a later sweep, woken when a slot frees or a token refills.
+These limits are per process: N processes may send N times as much to one webhook.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import random as random_module
 import socket
 import ssl
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import aiohttp
@@ -28,6 +35,7 @@ from app import __version__
 from app.clock import Clock, system_clock
 from app.config import Settings
 from app.metrics import Metrics
+from app.pacing import TokenBucket
 from app.policy import parse_retry_after
 from app.resolver import BlockedAddress, GuardedResolver, check_literal_host
 from app.services.delivery_queue import (
@@ -54,9 +62,9 @@ def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None 
     httpx's own transport costs ~1.8 ms of CPU per request and made sending the bottleneck:
     the end-to-end benchmark (now bench/throughput.py) measured 326 deliveries/s at 3.4 ms
     CPU each with it, and 635/s at 1.6 ms with AiohttpTransport (2,000 events x 5 webhooks,
-    2 cores). Its connector resolves
-    through GuardedResolver, which refuses private and reserved addresses. Redirects are
-    never followed: a 3xx is a failed attempt, not a hop to a new target.
+    2 cores). Its connector resolves through GuardedResolver, which refuses private and
+    reserved addresses. Redirects are never followed: a 3xx is a failed attempt, not a hop
+    to a new target.
     """
     def session() -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -72,6 +80,23 @@ def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         timeout=httpx.Timeout(settings.request_timeout),
         trust_env=False,
     )
+
+
+@dataclass
+class _Pace:
+    """What this process sends to one webhook: kept while it has sends in flight or its
+    rate-limit bucket is refilling (a full bucket is no different from a new one)."""
+
+    cap: int
+    sending: int = 0
+    bucket: TokenBucket | None = None
+
+    def quota(self, now: float) -> int:
+        free = self.cap - self.sending
+        return free if self.bucket is None else min(free, self.bucket.available(now))
+
+    def idle(self, now: float) -> bool:
+        return self.sending == 0 and (self.bucket is None or self.bucket.is_full(now))
 
 
 class Dispatcher:
@@ -96,7 +121,12 @@ class Dispatcher:
         self._stopping = False
         self._sweeping = False
         self._sweep_again = False
+        self._sweep_started = False
         self._saturated = False
+        self._paces: dict[str, _Pace] = {}  # by webhook id
+        self._sending = 0  # sends not yet recorded; a slot frees before its task ends
+        self._offered: set[str] = set()  # webhooks the claim in progress may take more of
+        self._refill_wake: asyncio.TimerHandle | None = None
 
     async def sweep(self) -> int:
         """Start sending whatever is due, as far as free slots allow; returns how many started."""
@@ -105,22 +135,32 @@ class Dispatcher:
             return 0
         self._sweeping = True
         started = 0
+        now = self.clock()
         try:
             while True:
                 self._sweep_again = False
-                free = self.settings.max_concurrency - len(self._in_flight)
+                free = self.settings.max_concurrency - self._sending
                 self._saturated = free <= 0
                 if self._saturated:
                     break
                 wanted = min(free, self.settings.sweep_batch_size)
+                now = self.clock()
+                quotas = self._quotas(now.timestamp())
+                self._offered = {webhook_id for webhook_id, n in quotas.items() if n > 0}
                 try:
-                    batch = await anyio.to_thread.run_sync(claim_due, self.clock(), wanted, self.settings.lease_seconds)
+                    batch = await anyio.to_thread.run_sync(
+                        claim_due, now, wanted, self.settings.lease_seconds,
+                        self.settings.max_in_flight_per_webhook, quotas,
+                    )
                 except Exception:
                     # e.g. the database is briefly unavailable: nothing was claimed, the next tick retries
                     log.exception("could not claim due deliveries")
                     break
+                finally:
+                    self._offered = set()
                 for claimed in batch:
                     self._claimed[claimed.id] = claimed
+                    self._pace_claimed(claimed, now.timestamp())
                     task = asyncio.create_task(self._deliver(claimed))
                     self._in_flight.add(task)
                     task.add_done_callback(self._in_flight.discard)
@@ -129,14 +169,66 @@ class Dispatcher:
                     break
         finally:
             self._sweeping = False
+            self._wake_at_next_token(now.timestamp())
         return started
+
+    def _quotas(self, now: float) -> dict[str, int]:
+        """How many more each webhook we know may take now; forget the idle ones, whose
+        quota the claim query works out from the webhook row alone."""
+        for webhook_id in [w for w, pace in self._paces.items() if pace.idle(now)]:
+            del self._paces[webhook_id]
+        return {webhook_id: pace.quota(now) for webhook_id, pace in self._paces.items()}
+
+    def _pace_claimed(self, claimed: ClaimedDelivery, now: float) -> None:
+        pace = self._paces.setdefault(claimed.webhook_id, _Pace(cap=0))
+        # An ordered webhook sends one at a time; a full pace also wakes a sweep when its
+        # send is recorded, which is when the next event becomes claimable.
+        pace.cap = 1 if claimed.ordered else claimed.max_in_flight or self.settings.max_in_flight_per_webhook
+        pace.sending += 1
+        self._sending += 1
+        if not claimed.rate_limit:
+            pace.bucket = None
+            return
+        if pace.bucket is None:
+            pace.bucket = TokenBucket.full(claimed.rate_limit, now)
+        pace.bucket.rate = claimed.rate_limit
+        pace.bucket.take(now)
+
+    def _wake_at_next_token(self, now: float) -> None:
+        """Sweep again when a rate-limited webhook can send, rather than polling for it.
+        `now` is the time the last claim was sized at: a bucket that filled up during the
+        claim still held work back. Once a bucket is full it is forgotten, and the
+        wake-ups stop."""
+        if self._stopping:
+            return
+        waits = [p.bucket.seconds_until_token(now) for p in self._paces.values() if p.bucket and not p.bucket.is_full(now)]
+        if not waits:
+            return
+        loop = asyncio.get_running_loop()
+        at = loop.time() + min(waits)
+        if self._refill_wake is not None:
+            if self._refill_wake.when() <= at:
+                return
+            self._refill_wake.cancel()
+        self._refill_wake = loop.call_at(at, self._wake_after_refill)
+
+    def _wake_after_refill(self) -> None:
+        self._refill_wake = None
+        self.wake()
 
     def wake(self) -> None:
         """Sweep now (from the event loop's thread): something may have become due."""
         if self._sweeping:
             self._sweep_again = True
-        else:
-            self._start_background(self.sweep())
+        elif not self._sweep_started:
+            # One sweep for a burst of wake-ups (a recorded group of sends wakes once per
+            # send): the extra ones would only make the running sweep claim again.
+            self._sweep_started = True
+            self._start_background(self._woken_sweep())
+
+    async def _woken_sweep(self) -> None:
+        self._sweep_started = False
+        await self.sweep()
 
     def _start_background(self, coroutine) -> None:
         task = asyncio.create_task(coroutine)
@@ -148,6 +240,8 @@ class Dispatcher:
         back the claims left (cut off, or not recorded): pending again at once, so another
         process sends them now instead of after their lease runs out."""
         self._stopping = True
+        if self._refill_wake is not None:
+            self._refill_wake.cancel()
         await self.drain(timeout)
         if self._claimed:
             claims, self._claimed = list(self._claimed.values()), {}
@@ -170,15 +264,25 @@ class Dispatcher:
             await asyncio.wait(pending, timeout=remaining)
 
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
-        result = await self.send(claimed)
-        recorded = asyncio.get_running_loop().create_future()
-        self._unrecorded.append((claimed, result, recorded))
-        if not self._recording:
-            self._recording = True
-            self._start_background(self._record_unrecorded())
-        if await recorded != "unrecorded":
-            self._claimed.pop(claimed.id, None)
-        if self._saturated:
+        try:
+            result = await self.send(claimed)
+            recorded = asyncio.get_running_loop().create_future()
+            self._unrecorded.append((claimed, result, recorded))
+            if not self._recording:
+                self._recording = True
+                self._start_background(self._record_unrecorded())
+            if await recorded != "unrecorded":
+                self._claimed.pop(claimed.id, None)  # else shutdown hands it back
+        finally:
+            # The slot frees once the outcome is stored: an ordered webhook's next event
+            # becomes claimable only then.
+            pace = self._paces[claimed.webhook_id]
+            was_full = pace.sending >= pace.cap
+            pace.sending -= 1
+            self._sending -= 1
+        # A claim running now may have sized this webhook's quota before the slot freed:
+        # it must look again, or work held back by the cap would wait for the next tick.
+        if self._saturated or was_full or claimed.webhook_id in self._offered:
             self.wake()
 
     async def _record_unrecorded(self) -> None:

@@ -85,7 +85,7 @@ class QueueGauges:
 def queue_gauges(now: datetime) -> QueueGauges:
     """Three indexed queries: the due rows through (status, next_attempt_at), in-flight
     ones through (status, lease_expires_at), and the (small) webhook table."""
-    due = Delivery.due(now).order_by()
+    due = Delivery.sendable(now)
     oldest_due = peewee.fn.MIN(Delivery.next_attempt_at).python_value(Delivery.next_attempt_at.python_value)
     depth, oldest = due.select(peewee.fn.COUNT(Delivery.id), oldest_due).tuples().get()
     in_flight = Delivery.select().where((Delivery.status == DELIVERING) & (Delivery.lease_expires_at > now)).count()

@@ -33,6 +33,17 @@ def eventually(check, timeout: float = 10, what: str = "the condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+async def eventually_async(check, timeout: float = 10, what: str = "the condition"):
+    """`eventually` for tests on the event loop: the dispatcher keeps running meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
 class FakeClock:
     """Starts at the real time (signatures stay verifiable) and moves only when told."""
 

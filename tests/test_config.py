@@ -175,6 +175,8 @@ def test_parse_duration_rejects(value, message):
         ("lease_seconds = 10", {}, r"lease_seconds \(HOOKLINE_LEASE_SECONDS\): must be longer than request_timeout"),
         ('request_timeout = "2m"', {}, r"lease_seconds \(HOOKLINE_LEASE_SECONDS\): must be longer than request_timeout"),
         ("max_concurrency = 0", {}, r"max_concurrency \(HOOKLINE_MAX_CONCURRENCY\): must be at least 1"),
+        ("max_in_flight_per_webhook = 0", {},
+         r"max_in_flight_per_webhook \(HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK\): must be at least 1"),
         ("max_payload_bytes = 1000", {}, r"max_payload_bytes \(HOOKLINE_MAX_PAYLOAD_BYTES\): must be at least 1024"),
         ('database_url = "mysql://db/hookline"', {}, r"database_url \(HOOKLINE_DATABASE_URL\): must start with sqlite:///"),
     ],

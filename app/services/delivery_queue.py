@@ -7,6 +7,7 @@ the next sweep anywhere claims them again: at-least-once, with `webhook-id` for 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -42,6 +43,10 @@ class ClaimedDelivery:
     timeout: float | None
     retry_schedule: tuple[float, ...] | None
     attempts_before_recovery: int  # a recovered delivery's retry schedule counts attempts made since
+    # Pacing, read at each claim so the sender follows edits to the webhook.
+    rate_limit: float | None
+    max_in_flight: int | None
+    ordered: bool
 
     def older_secrets(self, at: datetime) -> tuple[str, ...]:
         """Secrets that still sign at `at` besides the current one."""
@@ -62,16 +67,28 @@ class AttemptResult:
     permanent: bool = False  # refused before connecting (forbidden address, invalid URL): retrying cannot help
 
 
-def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[ClaimedDelivery]:
-    """Mark up to `limit` due deliveries as ours until the lease expires.
+def claim_due(
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    per_webhook: int | None = None,
+    quotas: Mapping[str, int] | None = None,
+) -> list[ClaimedDelivery]:
+    """Mark up to `limit` due deliveries as ours until the lease expires, taking turns
+    across webhooks and at most a quota per webhook (see `Delivery.due`).
 
     SQLite: the IMMEDIATE transaction serialises claimers. PostgreSQL: `SKIP LOCKED` lets
-    several workers claim disjoint rows at once.
+    several workers claim disjoint rows at once; it cannot sit beside the window function,
+    so it locks the chosen rows in an outer query that checks again that they are due.
     """
     lease = now + timedelta(seconds=lease_seconds)
-    due = Delivery.due(now).limit(limit)
+    due = Delivery.due(now, per_webhook or limit, quotas).limit(limit)
     if not is_sqlite():
-        due = due.for_update(skip_locked=True, of=Delivery)
+        due = (
+            Delivery.select(Delivery.id)
+            .where(Delivery.id.in_(due) & Delivery.is_due(now))
+            .for_update(skip_locked=True, of=Delivery)
+        )
     with write_transaction():
         claimed = [
             row.id
@@ -107,6 +124,9 @@ def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[ClaimedDe
             timeout=row.webhook.timeout,
             retry_schedule=None if row.webhook.retry_schedule is None else tuple(row.webhook.retry_schedule),
             attempts_before_recovery=row.attempts_before_recovery,
+            rate_limit=row.webhook.rate_limit,
+            max_in_flight=row.webhook.max_in_flight,
+            ordered=row.webhook.ordered,
         )
         for row in rows
     ]

@@ -1,0 +1,107 @@
+"""Fair claiming: one webhook's backlog or hanging receiver does not hold up the others.
+
+Claims take turns across webhooks and never exceed a webhook's free slots, so the send
+slots a slow receiver can hold are capped and the rest keep flowing.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from app.dispatch import Dispatcher, build_client
+from app.models import DELIVERING, PENDING, SUCCEEDED, Delivery, Webhook
+from app.services.delivery_queue import claim_due
+from tests.conftest import Receiver, Reply, eventually_async
+from tests.test_dispatch import NO_JITTER, emit, make_webhook
+
+pytestmark = pytest.mark.anyio
+
+
+def by_webhook(claims) -> collections.Counter:
+    return collections.Counter(c.webhook_id for c in claims)
+
+
+def statuses(webhook: Webhook) -> collections.Counter:
+    return collections.Counter(d.status for d in Delivery.select().where(Delivery.webhook == webhook.id))
+
+
+async def test_claims_take_turns_across_webhooks(db, settings, clock, receiver):
+    backlog = make_webhook(settings, clock, receiver.url("/backlog"), events=["order.created"])
+    for _ in range(10):
+        emit(settings, clock, "order.created")
+    clock.advance(1)
+    quiet = make_webhook(settings, clock, receiver.url("/quiet"), events=["order.paid"])
+    for _ in range(3):
+        emit(settings, clock, "order.paid")
+
+    claims = claim_due(clock(), 4, settings.lease_seconds, per_webhook=10)
+    assert by_webhook(claims) == {backlog.id: 2, quiet.id: 2}, "oldest of each, then the next of each"
+    assert by_webhook(claim_due(clock(), 100, settings.lease_seconds, per_webhook=2)) == {backlog.id: 2, quiet.id: 1}
+
+
+async def test_quotas_from_the_sender_and_the_webhook_bound_each_claim(db, settings, clock, receiver):
+    capped = make_webhook(settings, clock, receiver.url("/capped"))
+    other = make_webhook(settings, clock, receiver.url("/other"))
+    Webhook.update(max_in_flight=3).where(Webhook.id == capped.id).execute()
+    for _ in range(10):
+        emit(settings, clock)
+
+    assert by_webhook(claim_due(clock(), 100, settings.lease_seconds, per_webhook=5, quotas={other.id: 0})) == {capped.id: 3}
+    assert by_webhook(claim_due(clock(), 100, settings.lease_seconds, per_webhook=5, quotas={capped.id: 1})) == {
+        capped.id: 1, other.id: 5}
+
+
+async def test_a_rate_limited_webhook_unknown_to_the_sender_gets_one_row(db, settings, clock, receiver):
+    limited = make_webhook(settings, clock, receiver.url())
+    Webhook.update(rate_limit=50).where(Webhook.id == limited.id).execute()
+    for _ in range(5):
+        emit(settings, clock)
+    assert by_webhook(claim_due(clock(), 100, settings.lease_seconds, per_webhook=5)) == {limited.id: 1}
+
+
+@pytest.mark.parametrize("webhook_cap", [None, 2], ids=["default cap", "webhook max_in_flight"])
+async def test_hanging_receiver_does_not_delay_a_healthy_one(db, settings, clock, receiver, webhook_cap):
+    """20 deliveries to a receiver that hangs until the timeout, emitted first; then 10 to a
+    healthy one. Oldest-first claiming would give every slot to the hanging receiver."""
+    settings = settings.replace(max_concurrency=8, max_in_flight_per_webhook=3, request_timeout=10)
+    cap = webhook_cap or 3
+    hanging_receiver = Receiver().start()
+    try:
+        hanging_receiver.plan("/hook", Reply(200, delay=30))
+        hanging = make_webhook(settings, clock, hanging_receiver.url(), events=["order.created"])
+        Webhook.update(max_in_flight=webhook_cap).where(Webhook.id == hanging.id).execute()
+        for _ in range(20):
+            emit(settings, clock, "order.created")
+        clock.advance(1)
+        healthy = make_webhook(settings, clock, receiver.url(), events=["order.paid"])
+        for _ in range(10):
+            emit(settings, clock, "order.paid")
+
+        async with build_client(settings) as client:
+            dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
+            await dispatcher.sweep()
+            await eventually_async(lambda: statuses(healthy)[SUCCEEDED] == 10, what="every healthy delivery")
+            assert len(receiver.requests) == 10
+            assert hanging_receiver.in_flight == cap, "the hanging requests are still open"
+            assert statuses(hanging) == {DELIVERING: cap, PENDING: 20 - cap}
+            await dispatcher.sweep()
+            assert hanging_receiver.max_in_flight == cap
+            await dispatcher.shutdown(timeout=0)
+    finally:
+        hanging_receiver.stop()
+
+
+async def test_a_freed_slot_sends_what_waited_behind_the_cap(db, settings, clock, receiver):
+    settings = settings.replace(max_in_flight_per_webhook=2)
+    receiver.plan("/hook", Reply(200, delay=0.1))
+    webhook = make_webhook(settings, clock, receiver.url())
+    for _ in range(6):
+        emit(settings, clock)
+    async with build_client(settings) as client:
+        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
+        assert await dispatcher.sweep() == 2
+        await dispatcher.drain(timeout=10)  # each recorded send wakes a sweep for the next
+    assert statuses(webhook) == {SUCCEEDED: 6}
+    assert receiver.max_in_flight == 2
