@@ -73,14 +73,14 @@ def build(path: Path, rows: int) -> Path:
             events.append((event_id, tenant.id, "order.created", data, stamp))
             for hook in hooks:
                 delivery_id = f"dlv_{ulid(int(at.timestamp() * 1000))}"
-                deliveries.append((delivery_id, event_id, hook, "succeeded", 1, 204, stamp, stamp))
+                deliveries.append((delivery_id, event_id, hook, "succeeded", 1, 0, 204, stamp, stamp))
                 attempts.append((delivery_id, 1, stamp, 3, "{}", 204, ""))
         with connection:
             connection.executemany(
                 "INSERT INTO event (id, tenant_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)", events)
             connection.executemany(
-                "INSERT INTO delivery (id, event_id, webhook_id, status, attempts, last_status_code, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", deliveries)
+                "INSERT INTO delivery (id, event_id, webhook_id, status, attempts, attempts_before_recovery,"
+                " last_status_code, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", deliveries)
             connection.executemany(
                 "INSERT INTO attempt (delivery_id, number, started_at, duration_ms, request_headers, response_status,"
                 " response_body) VALUES (?, ?, ?, ?, ?, ?, ?)", attempts)

@@ -18,7 +18,8 @@ from bench.common import HooklineServer, ReceiverProcess, RssSampler, Row, emit_
 def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
     hold_timeout = opts.part_timeout / 2
     timeout = hold_timeout + 60
-    settings = {"max_concurrency": opts.in_flight, "request_timeout": timeout, "lease_seconds": timeout + 60}
+    settings = {"max_concurrency": opts.in_flight, "max_in_flight_per_webhook": opts.in_flight,
+                "request_timeout": timeout, "lease_seconds": timeout + 60}
     server = HooklineServer(workdir, settings=settings)
     try:
         for n in range(opts.webhooks):

@@ -105,9 +105,11 @@ def test_defaults_are_null_standard_and_unordered(api):
 @pytest.mark.parametrize(
     "fields, field, phrase",
     [
-        ({"timeout": 0.05}, "timeout", "from 0.1 to 60"),
-        ({"timeout": 61}, "timeout", "from 0.1 to 60"),
-        ({"timeout": "2m"}, "timeout", "from 0.1 to 60"),
+        # below lease_seconds (30 in the test settings), or a slow send would be claimed twice
+        ({"timeout": 0.05}, "timeout", "from 0.1 to 29"),
+        ({"timeout": 29.5}, "timeout", "from 0.1 to 29"),
+        ({"timeout": 61}, "timeout", "from 0.1 to 29"),
+        ({"timeout": "2m"}, "timeout", "from 0.1 to 29"),
         ({"timeout": "soon"}, "timeout", "'soon' is not a duration"),
         ({"timeout": True}, "timeout", "number of seconds"),
         ({"retry_schedule": []}, "retry_schedule", "list of 1 to 20"),
@@ -228,3 +230,4 @@ def test_the_receiver_gets_only_the_matching_events(live, receiver):
     assert Delivery.select().count() == 3, "filtered-out events created no deliveries to send later"
     assert [json.loads(r.body)["id"] for r in receiver.to("/big")] in ([ids[0], ids[3]], [ids[3], ids[0]])
     assert [json.loads(r.body)["id"] for r in receiver.to("/users")] == [ids[4]]
+

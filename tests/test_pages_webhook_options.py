@@ -69,7 +69,7 @@ def test_emptying_the_fields_restores_the_defaults(dashboard):
         ("filter", "{all: []}", "wh-filter-error", "Filter: not valid JSON"),
         ("filter", '{"all": [{"path": "data.x", "op": "eq", "value": 1}, {"path": "data.y", "op": "like", "value": 1}]}',
          "wh-filter-error", "rules[1].op: unknown operator 'like'"),
-        ("timeout", "90", "wh-timeout-error", "from 0.1 to 60"),
+        ("timeout", "90", "wh-timeout-error", "from 0.1 to 29"),
         ("retry_schedule", "5s, forever", "wh-retry-schedule-error", "[1] 'forever' is not a duration"),
         ("rate_limit", "fast", "wh-rate-limit-error", "must be a number"),
         ("max_in_flight", "1.5", "wh-max-in-flight-error", "must be a whole number"),

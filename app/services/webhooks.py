@@ -51,7 +51,7 @@ def create_webhook(tenant: Tenant, fields: dict, settings: Settings, now: dateti
         "events": _events(fields.get("events", ["*"]), settings),
         "enabled": _enabled(fields.get("enabled", True)),
         "headers": _headers(fields.get("headers", {})),
-        **_options(fields, fields.get("events", ["*"])),
+        **_options(fields, settings, fields.get("events", ["*"])),
     }
     secret = generate_secret()
     webhook = Webhook.create(tenant=tenant, secret=secret, created_at=now, updated_at=now, **values)
@@ -83,7 +83,7 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
     events = changes.get("events")
     if "payload_template" in fields and events is None:
         events = get_webhook(webhook_id, tenant_id).events  # a template is checked on what the webhook receives
-    changes.update(_options(fields, events))
+    changes.update(_options(fields, settings, events))
     with write_transaction():
         webhook = get_webhook(webhook_id, tenant_id)
         for key, value in changes.items():
@@ -214,11 +214,11 @@ def _events(value: object, settings: Settings) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def _options(fields: dict, events: list[str] | None) -> dict:
+def _options(fields: dict, settings: Settings, events: list[str] | None) -> dict:
     """The per-webhook options present in `fields`, checked; absent ones are left out."""
     parsers = {
         "filter": validate_filter,
-        "timeout": _timeout,
+        "timeout": lambda value: _timeout(value, settings),
         "retry_schedule": _retry_schedule,
         "rate_limit": _rate_limit,
         "max_in_flight": _max_in_flight,
@@ -240,10 +240,12 @@ def _number(field: str, value: object, low: float, high: float, what: str) -> fl
     return float(value)
 
 
-def _timeout(value: object) -> float | None:
+def _timeout(value: object, settings: Settings) -> float | None:
+    """Below lease_seconds too: a send still running when its lease ends would be claimed
+    and sent a second time by another sweep."""
     if isinstance(value, str):
         value = _duration("timeout", value)
-    return _number("timeout", value, 0.1, 60, "a number of seconds")
+    return _number("timeout", value, 0.1, min(60, settings.lease_seconds - 1), "a number of seconds")
 
 
 def _rate_limit(value: object) -> float | None:
