@@ -335,18 +335,26 @@ async def emit_closed_loop(base: str, count: int, concurrency: int, batch: int =
     return done
 
 
-async def emit_open_loop(base: str, rate: float, duration: float, type_name: str = "order.created") -> list[Emitted]:
+async def emit_open_loop(
+    base: str, rate: float, duration: float, type_name: str = "order.created"
+) -> tuple[list[Emitted], list[str]]:
     """Requests start on schedule whether or not earlier ones finished, and latency counts
     from the intended start, so a stall shows in every request it delayed (no coordinated
-    omission)."""
+    omission). Returns the accepted events and the refusals: a rate above what the server
+    takes piles up connections until it answers 503, which is a result, not a crash."""
     done: list[Emitted] = []
+    refused: list[str] = []
     started = time.monotonic()
     count = int(rate * duration)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, headers=AUTH) as session:
         async def one(n: int, intended: float):
-            ids = await _post_event(session, base, n, 1, type_name)
-            done.append(Emitted(intended, time.monotonic(), ids[0]))
+            try:
+                ids = await _post_event(session, base, n, 1, type_name)
+            except (RuntimeError, aiohttp.ClientError) as exc:
+                refused.append(str(exc))
+            else:
+                done.append(Emitted(intended, time.monotonic(), ids[0]))
 
         tasks = []
         for n in range(count):
@@ -354,7 +362,7 @@ async def emit_open_loop(base: str, rate: float, duration: float, type_name: str
             await asyncio.sleep(max(0.0, intended - time.monotonic()))
             tasks.append(asyncio.create_task(one(n, intended)))
         await asyncio.gather(*tasks)
-    return done
+    return done, refused
 
 
 def arrival_latencies_ms(emitted: list[Emitted], arrivals: list[tuple[str, str, float]]) -> list[float]:

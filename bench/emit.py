@@ -38,7 +38,7 @@ def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
         # let the closed loop's deliveries drain so they do not slow the open-loop run
         receiver.wait_for(opts.emit_events * opts.webhooks, opts.part_timeout / 3)
         receiver.reset()
-        opened = asyncio.run(emit_open_loop(server.base, opts.rate, opts.duration))
+        opened, refused = asyncio.run(emit_open_loop(server.base, opts.rate, opts.duration))
         expected = len(opened) * opts.webhooks
         stats = receiver.wait_for(expected, 60)
         first_attempt = arrival_latencies_ms(opened, receiver.arrivals())
@@ -47,7 +47,9 @@ def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
     closed_ms = [e.latency_ms for e in closed]
     open_ms = [e.latency_ms for e in opened]
     closed_note = f"{opts.emit_events} events, {opts.emit_concurrency} connections"
-    open_note = f"{opts.rate:g}/s for {opts.duration:g}s"
+    open_note = f"{opts.rate:g}/s for {opts.duration:g}s; {len(opened)} accepted, {len(refused)} refused"
+    if refused:
+        open_note += f" (first: {refused[0][:80]})"
     return [
         Row("emit", "closed loop: events/s", len(closed) / closed_seconds, "events/s", "rate", "≥ 3,000/s", closed_note),
         Row("emit", "closed loop: latency p50", percentile(closed_ms, 0.5), "ms", "p50"),

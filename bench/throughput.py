@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -95,7 +96,9 @@ def postgres(opts, workdir: Path):
     server_url, started_dir = opts.pg_url, None
     script = ROOT / "scripts" / "postgres-server.sh"
     if not server_url and opts.pg and script.exists():
-        started_dir = Path(tempfile.mkdtemp(prefix="pg-", dir=workdir))
+        # directly under /tmp: as root the server runs as `postgres`, which cannot enter
+        # the private work directory
+        started_dir = Path(tempfile.mkdtemp(prefix="hookline-bench-pg-"))
         server_url = subprocess.run([str(script), "start", str(started_dir)], check=True, capture_output=True,
                                     text=True, timeout=120).stdout.strip().splitlines()[-1]
     if not server_url:
@@ -110,6 +113,7 @@ def postgres(opts, workdir: Path):
         _admin_sql(server_url, f"DROP DATABASE IF EXISTS {name}")
         if started_dir:
             subprocess.run([str(script), "stop", str(started_dir)], capture_output=True, timeout=60)
+            shutil.rmtree(started_dir, ignore_errors=True)
 
 
 def _admin_sql(url: str, statement: str) -> None:
