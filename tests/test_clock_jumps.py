@@ -4,8 +4,9 @@ died (a lease), and in flight in this one.
 
 Due-ness compares stored times with now, so a jump back delays what was scheduled
 before it by the size of the jump, while new events still go out at once; a jump
-forward makes everything due, and an expired lease is claimed again exactly once. In
-both, every event arrives, no send raises, and nothing stays `delivering`.
+forward makes everything due, and an expired lease is claimed again exactly once (a send
+still in flight then counts as expired too, so it may go out twice). In every case each
+event arrives, no send raises, and nothing stays `delivering`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from app.dispatch import Dispatcher, build_client
-from app.models import DELIVERING, PENDING, SUCCEEDED, Delivery, Webhook
+from app.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.services.delivery_queue import claim_due
 from tests.conftest import NO_JITTER, Reply, emit, eventually_async, make_webhook
 
@@ -88,3 +89,21 @@ async def test_a_jump_forward_claims_each_expired_lease_once(db, settings, clock
         assert await dispatcher.sweep() == 0, "no lease was left behind to claim again"
     assert {d.status for d in Delivery.select()} == {SUCCEEDED}
     assert [len(receiver.to(path)) for path in ("/retry", "/leased", "/slow")] == [2, 2, 1]
+
+
+async def test_a_jump_forward_past_the_lease_mid_send_may_send_it_twice(db, settings, clock, receiver):
+    """The sweep cannot tell an expired lease of its own from a dead process's: the send is
+    made again, with the same webhook-id, and the first one's late result only joins the log."""
+    async with build_client(settings) as client:
+        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
+        ids = await in_every_state(settings, clock, receiver, dispatcher)
+
+        clock.advance(2 * DAY)
+        assert await dispatcher.sweep() == 3, "the retry, the dead process's lease and the send in flight"
+        await dispatcher.drain(timeout=10)
+    delivery = Delivery.get_by_id(ids["in flight"])
+    assert (delivery.status, delivery.attempts) == (SUCCEEDED, 1)
+    assert Attempt.select().where(Attempt.delivery == delivery.id).count() == 2
+    first, second = receiver.to("/slow")
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert {d.status for d in Delivery.select()} == {SUCCEEDED}
