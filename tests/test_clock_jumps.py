@@ -11,6 +11,8 @@ event arrives, no send raises, and nothing stays `delivering`.
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from app.dispatch import Dispatcher, build_client
@@ -21,6 +23,12 @@ from tests.conftest import NO_JITTER, Reply, emit, eventually_async, make_webhoo
 pytestmark = pytest.mark.anyio
 
 HOUR, DAY = 3600, 86400
+
+
+@pytest.fixture(autouse=True)
+def no_errors_logged(caplog):
+    yield
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def in_every_state(settings, clock, receiver, dispatcher: Dispatcher) -> dict[str, str]:
