@@ -24,6 +24,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Callable
 
 import aiohttp
@@ -54,6 +55,9 @@ USER_AGENT = f"Hookline/{__version__}"
 # Read at most this much of a response: enough for the log, and a hostile receiver cannot
 # make us buffer gigabytes.
 MAX_RESPONSE_READ_BYTES = 16 * 1024
+# After a failed claim (the database locked or down), the sweeps of the next 1, 2, 4 … 30
+# seconds skip claiming: a tick per second would otherwise log a failure per second.
+CLAIM_BACKOFF_MAX_SECONDS = 30
 
 
 def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
@@ -127,6 +131,8 @@ class Dispatcher:
         self._sending = 0  # sends not yet recorded; a slot frees before its task ends
         self._offered: set[str] = set()  # webhooks the claim in progress may take more of
         self._refill_wake: asyncio.TimerHandle | None = None
+        self._claim_failures = 0  # in a row
+        self._claim_retry_at: datetime | None = None
 
     async def sweep(self) -> int:
         """Start sending whatever is due, as far as free slots allow; returns how many started."""
@@ -145,6 +151,8 @@ class Dispatcher:
                     break
                 wanted = min(free, self.settings.sweep_batch_size)
                 now = self.clock()
+                if self._claims_paused(now):
+                    break
                 quotas = self._quotas(now.timestamp())
                 self._offered = {webhook_id for webhook_id, n in quotas.items() if n > 0}
                 try:
@@ -152,12 +160,15 @@ class Dispatcher:
                         claim_due, now, wanted, self.settings.lease_seconds,
                         self.settings.max_in_flight_per_webhook, quotas,
                     )
-                except Exception:
-                    # e.g. the database is briefly unavailable: nothing was claimed, the next tick retries
-                    log.exception("could not claim due deliveries")
+                except Exception as exc:
+                    # e.g. the database is unavailable: nothing was claimed
+                    self._claim_failed(now, exc)
                     break
                 finally:
                     self._offered = set()
+                if self._claim_failures:
+                    log.info("claiming again after %d failed claims", self._claim_failures)
+                    self._claim_failures, self._claim_retry_at = 0, None
                 for claimed in batch:
                     self._claimed[claimed.id] = claimed
                     self._pace_claimed(claimed, now.timestamp())
@@ -171,6 +182,19 @@ class Dispatcher:
             self._sweeping = False
             self._wake_at_next_token(now.timestamp())
         return started
+
+    def _claims_paused(self, now: datetime) -> bool:
+        """Backing off. A clock that jumped back makes the wait longer than any backoff: that
+        ends it rather than stretching it by the jump."""
+        wait = 0 if self._claim_retry_at is None else (self._claim_retry_at - now).total_seconds()
+        return 0 < wait <= CLAIM_BACKOFF_MAX_SECONDS
+
+    def _claim_failed(self, now: datetime, exc: Exception) -> None:
+        self._claim_failures += 1
+        delay = min(2 ** (self._claim_failures - 1), CLAIM_BACKOFF_MAX_SECONDS)
+        self._claim_retry_at = now + timedelta(seconds=delay)
+        log.error("could not claim due deliveries (%d failed in a row): %s; next try in %ds",
+                  self._claim_failures, exc, delay, exc_info=self._claim_failures == 1)
 
     def _quotas(self, now: float) -> dict[str, int]:
         """How many more each webhook we know may take now; forget the idle ones, whose

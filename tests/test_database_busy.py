@@ -1,5 +1,5 @@
 """A database that is locked by someone else: writes answer 503 and store nothing, and
-the sender skips its sweep and recovers when the lock goes away.
+the sender backs off its claims and recovers when the lock goes away.
 
 The busy timeout is shortened for these tests only (the real one queues writers for 10 s);
 the lock is a real exclusive transaction from another connection, as another process would
@@ -65,14 +65,40 @@ def test_dashboard_shows_a_503_page(short_busy_timeout, settings, clock, dashboa
 
 
 @pytest.mark.anyio
-async def test_sweeper_skips_while_locked_and_recovers(short_busy_timeout, db, settings, clock, receiver, caplog):
+async def test_sweeper_backs_off_while_locked_and_recovers(short_busy_timeout, db, settings, clock, receiver, caplog):
+    """A minute of ticks against a locked database tries to claim at 0, 1, 3, 7, 15 and
+    31 s (backing off 1, 2, 4 … 30 s): six errors logged, not sixty. Once the lock goes,
+    the next try delivers."""
     make_webhook(settings, clock, receiver.url())
     emit(settings, clock)
     async with build_client(settings) as client:
         dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        with locked(settings), caplog.at_level(logging.ERROR, "hookline.dispatch"):
-            assert await dispatcher.sweep() == 0
-        assert "could not claim due deliveries" in caplog.text
-        assert await dispatcher.sweep() == 1, "the next tick claims as usual"
-        await dispatcher.drain(timeout=10)
+        with caplog.at_level(logging.INFO, "hookline.dispatch"):
+            with locked(settings):
+                for _ in range(60):
+                    assert await dispatcher.sweep() == 0
+                    clock.advance(1)
+            errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+            assert [r.getMessage().rsplit("next try in ", 1)[1] for r in errors] == ["1s", "2s", "4s", "8s", "16s", "30s"]
+            assert "could not claim due deliveries (6 failed in a row): database is locked" in errors[-1].getMessage()
+            assert await dispatcher.sweep() == 0, "still backing off: the next try is at 61 s"
+            clock.advance(1)
+            assert await dispatcher.sweep() == 1
+            await dispatcher.drain(timeout=10)
+        assert "claiming again after 6 failed claims" in caplog.text
+        assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 6
     assert Delivery.get().status == SUCCEEDED and len(receiver.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_a_clock_turned_back_does_not_stretch_the_backoff(short_busy_timeout, db, settings, clock, receiver):
+    make_webhook(settings, clock, receiver.url())
+    async with build_client(settings) as client:
+        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
+        with locked(settings):
+            assert await dispatcher.sweep() == 0  # failed: the next try is due in 1 s
+        clock.advance(-3600)
+        emit(settings, clock)
+        assert await dispatcher.sweep() == 1, "an hour back is no reason to wait an hour"
+        await dispatcher.drain(timeout=10)
+    assert len(receiver.requests) == 1

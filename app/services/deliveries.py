@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.db import write_transaction
+from app.db import is_sqlite, write_transaction
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import DELIVERING, DELIVERY_STATUSES, PENDING, Attempt, Delivery, Event, Webhook
 
@@ -42,8 +42,12 @@ def list_deliveries(
     return Page(rows[:limit], next_cursor)
 
 
-def get_delivery(delivery_id: str, tenant_id: int | None) -> Delivery:
+def get_delivery(delivery_id: str, tenant_id: int | None, lock_webhook: bool = False) -> Delivery:
+    """`lock_webhook` (in a write transaction) makes a concurrent change of the webhook, such
+    as its deletion, wait for the transaction on PostgreSQL; SQLite lets one writer in anyway."""
     query = Delivery.select(Delivery, Event, Webhook).join(Event).switch(Delivery).join(Webhook)
+    if lock_webhook and not is_sqlite():
+        query = query.for_update(of=Webhook)
     delivery = Webhook.within(query.where(Delivery.id == delivery_id), tenant_id).first()
     if delivery is None:
         raise NotFound(f"no delivery {delivery_id!r}")
@@ -60,10 +64,12 @@ def resend_delivery(delivery_id: str, tenant_id: int | None, now: datetime) -> D
     A retry that was already scheduled is replaced, not joined: the row simply becomes due
     now, so there is never a second send of the same delivery.
     """
-    delivery = get_delivery(delivery_id, tenant_id)
-    if delivery.webhook.deleted_at is not None:
-        raise Conflict("its webhook was deleted; there is nowhere to send it")
     with write_transaction():
+        # Checked inside the transaction: a deletion committed in between would leave the
+        # delivery pending for a webhook that is never sent to again.
+        delivery = get_delivery(delivery_id, tenant_id, lock_webhook=True)
+        if delivery.webhook.deleted_at is not None:
+            raise Conflict("its webhook was deleted; there is nowhere to send it")
         queued = (
             Delivery.update(status=PENDING, next_attempt_at=now, updated_at=now)
             .where((Delivery.id == delivery.id) & (Delivery.status != DELIVERING))

@@ -14,6 +14,7 @@ import anyio
 import anyio.to_thread
 
 from app.config import Settings
+from app.db import write_transaction
 from app.errors import Conflict
 from app.models import Attempt, Delivery
 from app.services.catalog import TEST_EVENT_TYPE
@@ -27,14 +28,19 @@ def send_test_event(
     webhook_id: str, tenant_id: int | None, settings: Settings, now: datetime,
     type_name: object = TEST_EVENT_TYPE, data: object = None,
 ) -> str:
-    """Queue the test event for this webhook alone; returns the delivery id."""
-    webhook = get_webhook(webhook_id, tenant_id)
-    if not webhook.enabled:
-        raise Conflict("this webhook is disabled; enable it before sending a test event")
-    if data is None:
-        data = {"message": "Test event from Hookline", "webhook_id": webhook.id}
-    emitted = emit_event(webhook.tenant, type_name, data, settings, now, only_webhook=webhook)
-    return Delivery.get(Delivery.event == emitted.event_id).id
+    """Queue the test event for this webhook alone; returns the delivery id.
+
+    The check and the insert are one transaction: a webhook deleted in between would
+    otherwise get a delivery after its deletion cancelled the rest, pending for ever.
+    """
+    with write_transaction():
+        webhook = get_webhook(webhook_id, tenant_id, lock=True)
+        if not webhook.enabled:
+            raise Conflict("this webhook is disabled; enable it before sending a test event")
+        if data is None:
+            data = {"message": "Test event from Hookline", "webhook_id": webhook.id}
+        emitted = emit_event(webhook.tenant, type_name, data, settings, now, only_webhook=webhook)
+        return Delivery.get(Delivery.event == emitted.event_id).id
 
 
 async def first_attempt(delivery_id: str, timeout: float) -> Attempt | None:

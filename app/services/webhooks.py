@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from app import formats
 from app.config import ConfigError, Settings, parse_duration
-from app.db import write_transaction
+from app.db import is_sqlite, write_transaction
 from app.errors import InvalidInput, NotFound
 from app.filters import validate_filter
 from app.models import CANCELLED, DELIVERING, PENDING, Delivery, EventType, Tenant, Webhook
@@ -62,14 +62,27 @@ def list_webhooks(tenant_id: int | None) -> list[Webhook]:
     return list(Webhook.within(_live().order_by(Webhook.created_at), tenant_id))
 
 
-def get_webhook(webhook_id: str, tenant_id: int | None) -> Webhook:
-    webhook = Webhook.within(_live().where(Webhook.id == webhook_id), tenant_id).first()
+def get_webhook(webhook_id: str, tenant_id: int | None, lock: bool = False) -> Webhook:
+    """`lock` (inside a write transaction, for a read-modify-write) locks the row until the
+    transaction ends: on PostgreSQL a concurrent change then waits instead of being
+    overwritten with what was read before it. SQLite's write transaction already excludes
+    other writers."""
+    query = Webhook.within(_live().where(Webhook.id == webhook_id), tenant_id)
+    if lock and not is_sqlite():
+        query = query.for_update(of=Webhook)
+    webhook = query.first()
     if webhook is None:
         raise NotFound(f"no webhook {webhook_id!r}")
     return webhook
 
 
 def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, settings: Settings, now: datetime) -> Webhook:
+    """Apply a partial change as one version of the row.
+
+    The read is inside the write transaction and locks the row (PostgreSQL), and only the
+    changed columns are written: two PATCHes at once end as one or the other, never a mix,
+    and a secret rotated meanwhile is not overwritten with the one read before it.
+    """
     _reject_unknown(fields, allowed=EDITABLE)
     parsers = {
         "name": _name,
@@ -79,21 +92,18 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
         "enabled": _enabled,
         "headers": _headers,
     }
-    changes = {key: parsers[key](value) for key, value in fields.items() if key in parsers}
-    events = changes.get("events")
-    if "payload_template" in fields and events is None:
-        events = get_webhook(webhook_id, tenant_id).events  # a template is checked on what the webhook receives
-    changes.update(_options(fields, settings, events))
     with write_transaction():
-        webhook = get_webhook(webhook_id, tenant_id)
-        for key, value in changes.items():
-            setattr(webhook, key, value)
+        webhook = get_webhook(webhook_id, tenant_id, lock=True)
+        changes = {key: parsers[key](value) for key, value in fields.items() if key in parsers}
+        # a template is checked on what the webhook receives
+        changes.update(_options(fields, settings, changes.get("events", webhook.events)))
         if changes.get("enabled") is True:
             # A fresh start: the failure streak that may have disabled it is history now.
-            webhook.consecutive_failures = 0
-            webhook.disabled_reason = None
-        webhook.updated_at = now
-        webhook.save()
+            changes.update(consecutive_failures=0, disabled_reason=None)
+        changes["updated_at"] = now
+        for key, value in changes.items():
+            setattr(webhook, key, value)
+        webhook.save(only=[getattr(Webhook, key) for key in changes])
     return webhook
 
 
@@ -109,7 +119,7 @@ def rotate_secret(
     grace = settings.secret_rotation_grace if grace_seconds is None else _grace(grace_seconds)
     secret = generate_secret()
     with write_transaction():
-        webhook = get_webhook(webhook_id, tenant_id)
+        webhook = get_webhook(webhook_id, tenant_id, lock=True)
         webhook.previous_secret = webhook.secret if grace > 0 else None
         webhook.previous_secret_expires_at = now + timedelta(seconds=grace) if grace > 0 else None
         webhook.secret = secret
@@ -136,7 +146,7 @@ def delete_webhook(webhook_id: str, tenant_id: int | None, now: datetime) -> Non
     cannot move the delivery out of `cancelled` (its lease no longer matches).
     """
     with write_transaction():
-        webhook = get_webhook(webhook_id, tenant_id)
+        webhook = get_webhook(webhook_id, tenant_id, lock=True)
         Webhook.update(deleted_at=now, updated_at=now).where(Webhook.id == webhook.id).execute()
         Delivery.update(
             status=CANCELLED, next_attempt_at=None, lease_expires_at=None,

@@ -1,6 +1,6 @@
-"""The delivery and end-to-end suites, and the API tests that depend on the database, run
-again on PostgreSQL: the same behaviour from the same tests, with the `settings` fixture of
-tests/pg/conftest.py pointing them at a fresh PostgreSQL database."""
+"""The delivery, end-to-end and concurrent-edit suites, and the API tests that depend on
+the database, run again on PostgreSQL: the same behaviour from the same tests, with the
+`settings` fixture of tests/pg/conftest.py pointing them at a fresh PostgreSQL database."""
 
 from tests.test_api_events import (  # noqa: F401
     test_emit_stores_the_event_and_one_delivery_per_subscriber,
@@ -11,3 +11,4 @@ from tests.test_api_events import (  # noqa: F401
 )
 from tests.test_dispatch import *  # noqa: F401,F403
 from tests.test_end_to_end import *  # noqa: F401,F403
+from tests.test_concurrent_edits import *  # noqa: F401,F403
