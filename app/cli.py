@@ -104,7 +104,8 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     from app.clock import system_clock
-    from app.dispatch import Dispatcher, build_client
+    from app.dispatch import Dispatcher
+    from app.outbound import build_client
     from app.metrics import Metrics
     from app.scheduler import build_scheduler
     from app.services.setup import prepare_database

@@ -20,7 +20,8 @@ from app import __version__
 from app.clock import Clock, system_clock
 from app.config import Settings, parse_rate
 from app.db import database
-from app.dispatch import Dispatcher, build_client
+from app.dispatch import Dispatcher
+from app.outbound import build_client
 from app.errors import ServiceError, TooManyRequests, Unauthorized
 from app.metrics import Metrics
 from app.ratelimit import RateLimiter, retry_after_header

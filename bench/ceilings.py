@@ -5,7 +5,7 @@ No database, no queue: a closed loop of `concurrency` senders, each signing a fr
 process of its own (so its CPU time is its own, read with getrusage), all on uvloop:
 bare aiohttp (the practical limit here, and the 1.0 of every ratio), bare
 httpx.AsyncClient with its default transport, and the client Hookline ships
-(app.dispatch.build_client). Child mode: python -m bench.ceilings --client NAME --url U ...
+(app.outbound.build_client). Child mode: python -m bench.ceilings --client NAME --url U ...
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def _client(name: str, concurrency: int):
         client = httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency), timeout=30)
     else:
         from app.config import Settings
-        from app.dispatch import build_client
+        from app.outbound import build_client
 
         client = build_client(Settings(max_concurrency=concurrency).for_dev())
 

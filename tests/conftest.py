@@ -224,7 +224,8 @@ class Engine:
 
 @pytest.fixture
 async def engine(db, settings, clock):
-    from app.dispatch import Dispatcher, build_client
+    from app.dispatch import Dispatcher
+    from app.outbound import build_client
 
     async with build_client(settings) as client:
         yield Engine(Dispatcher(settings, client, clock, random=NO_JITTER))

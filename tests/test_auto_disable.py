@@ -13,7 +13,8 @@ import pytest
 from bs4 import BeautifulSoup
 from standardwebhooks.webhooks import Webhook as Verifier
 
-from app.dispatch import Dispatcher, build_client
+from app.dispatch import Dispatcher
+from app.outbound import build_client
 from app.models import FAILED, PENDING, Delivery, Webhook
 from app.services.catalog import DISABLED_EVENT_TYPE
 from app.services.tenants import get_or_create_tenant

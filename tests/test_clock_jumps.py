@@ -15,7 +15,8 @@ import logging
 
 import pytest
 
-from app.dispatch import Dispatcher, build_client
+from app.dispatch import Dispatcher
+from app.outbound import build_client
 from app.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.services.delivery_queue import claim_due
 from tests.conftest import NO_JITTER, Reply, emit, eventually_async, make_webhook

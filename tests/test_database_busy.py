@@ -15,7 +15,8 @@ import sqlite3
 import pytest
 
 from app.db import SQLITE_PRAGMAS
-from app.dispatch import Dispatcher, build_client
+from app.dispatch import Dispatcher
+from app.outbound import build_client
 from app.models import SUCCEEDED, Delivery, Event, Webhook
 from tests.conftest import ADMIN, serving
 from tests.conftest import NO_JITTER, emit, make_webhook

@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import pytest
 
-from app.dispatch import Dispatcher, build_client
+from app.dispatch import Dispatcher
+from app.outbound import build_client
 from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.services.delivery_queue import claim_due, record_results
 from app.services.deliveries import resend_delivery

@@ -194,7 +194,8 @@ def test_deleting_a_webhook_cancels_its_waiting_deliveries_and_keeps_them_visibl
 
 @pytest.mark.anyio
 async def test_the_sender_never_sends_for_a_deleted_webhook(db, settings, clock, receiver):
-    from app.dispatch import Dispatcher, build_client
+    from app.dispatch import Dispatcher
+    from app.outbound import build_client
     from app.services.delivery_queue import claim_due, record_results
     from app.services.webhooks import delete_webhook
     from tests.conftest import NO_JITTER, emit, make_webhook

@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from httpx_aiohttp import AiohttpTransport
 
-from app.dispatch import Dispatcher, build_client
+from app.dispatch import Dispatcher
+from app.outbound import build_client
 from app.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.resolver import GuardedResolver
 from tests.conftest import Reply

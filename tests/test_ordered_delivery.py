@@ -10,7 +10,8 @@ import asyncio
 
 import pytest
 
-from app.dispatch import Dispatcher, build_client
+from app.dispatch import Dispatcher
+from app.outbound import build_client
 from app.models import DELIVERING, FAILED, SUCCEEDED, Delivery, Webhook
 from app.services.delivery_queue import claim_due
 from tests.conftest import Reply, eventually_async

@@ -11,7 +11,8 @@ import collections
 import pytest
 
 from app.clock import system_clock
-from app.dispatch import Dispatcher, build_client
+from app.dispatch import Dispatcher
+from app.outbound import build_client
 from app.models import Webhook
 from tests.conftest import eventually_async
 from tests.test_dispatch import NO_JITTER, emit, make_webhook

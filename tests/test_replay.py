@@ -10,7 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from app.dispatch import Dispatcher, build_client
+from app.dispatch import Dispatcher
+from app.outbound import build_client
 from app.errors import InvalidInput
 from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery
 from app.services.replay import parse_since

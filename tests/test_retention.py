@@ -20,7 +20,8 @@ from peewee import chunked
 from app.config import ConfigError, load_settings
 from app.crontab import weekday_names
 from app.db import write_transaction
-from app.dispatch import Dispatcher, build_client
+from app.dispatch import Dispatcher
+from app.outbound import build_client
 from app.ids import new_id
 from app.models import CANCELLED, DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Recovery, Tenant
 from app.scheduler import build_scheduler, run_purge

@@ -10,7 +10,8 @@ import time
 import httpx
 import pytest
 
-from app.dispatch import Dispatcher, build_client
+from app.dispatch import Dispatcher
+from app.outbound import build_client
 from app.models import DELIVERING, PENDING, Attempt, Delivery
 from tests.conftest import ADMIN, ADMIN_KEY, Reply, eventually
 from tests.test_cli import env, free_port, stop  # noqa: F401 - env is a fixture

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from app.dispatch import Dispatcher, build_client
+from app.dispatch import Dispatcher
+from app.outbound import build_client
 from app.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from tests.conftest import NO_JITTER, Engine, Reply, emit, make_webhook
 
