@@ -168,6 +168,10 @@ def migrate() -> int:
             migrator = SchemaMigrator.from_database(database.obj)
             apply(migrator.add_column("webhook", "deleted_at", models.Webhook.deleted_at))
 
+    def api_key_last4():
+        if "last4" not in {c.name for c in database.get_columns("api_key")}:
+            apply(SchemaMigrator.from_database(database.obj).add_column("api_key", "last4", models.ApiKey.last4))
+
     # Append only: each step runs once per database, in order; never edit a shipped step.
     migrations = [
         lambda: database.create_tables(models.ALL_MODELS),
@@ -180,6 +184,7 @@ def migrate() -> int:
         lambda: database.execute_sql(
             "CREATE INDEX IF NOT EXISTS delivery_webhook_id_status_created_at ON delivery (webhook_id, status, created_at)"
         ),
+        api_key_last4,
     ]
     with exclusive_transaction(SCHEMA_LOCK):
         database.create_tables([SchemaVersion])

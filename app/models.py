@@ -79,6 +79,7 @@ class ApiKey(BaseModel):
     tenant = peewee.ForeignKeyField(Tenant, null=True, on_delete="CASCADE")  # NULL: admin key
     name = peewee.CharField(default="")
     prefix = peewee.CharField(max_length=16)
+    last4 = peewee.CharField(max_length=4, default="")  # empty for keys made before it was kept
     key_hash = peewee.CharField(unique=True, max_length=64)
     created_at = UTCDateTimeField()
     revoked_at = UTCDateTimeField(null=True)
@@ -86,6 +87,11 @@ class ApiKey(BaseModel):
     @property
     def is_admin(self) -> bool:
         return self.tenant_id is None
+
+    @property
+    def hint(self) -> str:
+        """Enough to tell keys apart, never enough to use one: `hl_AbC1…x9Qz`."""
+        return f"{self.prefix}…{self.last4}"
 
 
 class EventType(BaseModel):

@@ -1,4 +1,4 @@
-"""The API keys page: created keys are shown once, listed by prefix, and can be revoked."""
+"""The API keys page: created keys are shown once, listed by prefix and last four characters, and can be revoked."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_create_shows_the_key_once_and_it_works(dashboard, api):
     assert soup(created).select_one("button[data-copy-target=new-api-key]")
 
     page = dashboard.get("/api-keys")
-    assert plaintext not in page.text and f"{plaintext[:11]}…" in page.text
+    assert plaintext not in page.text and f"{plaintext[:11]}…{plaintext[-4:]}" in page.text, "prefix and last 4 only"
     assert api.get("/api/v1/webhooks", headers={"Authorization": f"Bearer {plaintext}"}).status_code == 200
 
 
@@ -76,7 +76,7 @@ def test_plain_form_revoke_redirects_with_a_message(dashboard):
     response = dashboard.post(f"/api-keys/{key.id}/revoke", {})
     assert (response.status_code, response.headers["location"]) == (303, "/api-keys")
     banner = soup(dashboard.get("/api-keys")).select_one(".banner")
-    assert f"{key.prefix}… revoked" in banner.text
+    assert f"{key.hint} revoked" in banner.text
     assert not soup(dashboard.get("/api-keys")).select_one(f"#key-{key.id} form"), "nothing left to revoke"
 
 

@@ -36,6 +36,7 @@ def create_api_key(tenant: Tenant | None, now: datetime, name: str = "", plainte
         tenant=tenant,
         name=name,
         prefix=plaintext[:DISPLAY_PREFIX_LENGTH],
+        last4=plaintext[-4:],
         key_hash=hash_key(plaintext),
         created_at=now,
     )

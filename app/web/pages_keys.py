@@ -1,4 +1,4 @@
-"""Dashboard page for the tenant's API keys: create (shown once), list by prefix, revoke.
+"""Dashboard page for the tenant's API keys: create (shown once), list by prefix and last four characters, revoke.
 
 Portal sessions never reach it: a customer given a portal link manages webhooks only.
 """
@@ -53,7 +53,7 @@ async def revoke(request: Request) -> Response:
     key = await run_in_threadpool(
         api_keys.revoke_key, request.path_params["id"], who.tenant.id, who.is_admin, request.app.state.clock()
     )
-    message = f"Key {key.prefix}… revoked: requests using it now get 401."
+    message = f"Key {key.hint} revoked: requests using it now get 401."
     if is_htmx(request):
         keys_page = await _page(request, who)
         keys_page.headers.update(toast(message))
