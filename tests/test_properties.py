@@ -1,5 +1,6 @@
-"""Property tests (hypothesis) for the pure cores: URL rules, the address guard and the
-signatures, each checked against something written independently of the code under test."""
+"""Property tests (hypothesis) for the pure cores: URL rules, the address guard, the
+signatures and payload filters, each checked against something written independently of
+the code under test."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 from standardwebhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from app.errors import InvalidInput
+from app.filters import GROUPS, OPERATORS, event_matches, validate_filter
 from app.netguard import forbidden_reason
 from app.signing import generate_secret, signature_headers
 from app.urls import UrlRejected, check_webhook_url
@@ -170,3 +173,38 @@ def test_hex_signature_is_hmac_of_timestamp_dot_body_for_any_bytes(body, timesta
     key = base64.b64decode(secret.removeprefix("whsec_"))
     standard = signature_headers(secret, "evt_1", "order.created", timestamp, body)["webhook-signature"]
     assert standard == "v1," + base64.b64encode(hmac.new(key, f"evt_1.{timestamp}.".encode() + body, hashlib.sha256).digest()).decode()
+
+
+# --- payload filters -------------------------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20,
+)
+PATHS = st.one_of(
+    st.sampled_from(["type", "data", "data.order.total", "data.items.0.sku", "data.a", "id", "data.0"]),
+    st.text(max_size=20),
+)
+RULES = st.fixed_dictionaries(
+    {"path": PATHS, "op": st.sampled_from(OPERATORS + ("like", "")), "value": JSON}
+)
+FILTERS = st.recursive(
+    st.builds(lambda group, rules: {group: rules}, st.sampled_from(GROUPS), st.lists(RULES, max_size=4)),
+    lambda children: st.builds(lambda group, items: {group: items}, st.sampled_from(GROUPS + ("none",)),
+                               st.lists(children | RULES, max_size=3)),
+    max_leaves=8,
+) | JSON
+
+
+@given(FILTERS, JSON)
+def test_filters_either_reject_with_a_field_or_evaluate_without_errors(candidate, data):
+    """Whatever a client sends as `filter`, saving it is a 422 naming the filter or a stored
+    filter that then judges any event without raising (a bad comparison is just false)."""
+    try:
+        checked = validate_filter(candidate)
+    except InvalidInput as exc:
+        assert exc.field == "filter" and exc.message
+        return
+    event = {"id": "evt_1", "type": "order.created", "timestamp": "2026-01-01T00:00:00.000000Z", "data": data}
+    assert event_matches(checked, event) in (True, False)
