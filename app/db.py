@@ -115,6 +115,7 @@ def write_transaction():
 # Advisory lock ids ("hook" + a number): one per piece of work that runs once at a time
 # across every process on the database.
 SCHEMA_LOCK = 0x686F6F6B_0001
+RETENTION_LOCK = 0x686F6F6B_0002
 
 
 @contextlib.contextmanager
@@ -127,6 +128,25 @@ def exclusive_transaction(lock_id: int = SCHEMA_LOCK):
         if not is_sqlite():
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
         yield
+
+
+@contextlib.contextmanager
+def once_across_processes(lock_id: int):
+    """Yields True in the one process that may run a scheduled job that every process
+    schedules (the retention purge), False in the others, which skip it rather than queue
+    up to redo it. PostgreSQL: a session-level try-lock, since the job commits in many
+    short transactions and a transaction-scoped lock would end with the first; the server
+    drops it if the process dies. SQLite needs none: it serves one machine, and a job run
+    twice there only finds less to do."""
+    if is_sqlite():
+        yield True
+        return
+    (held,) = database.execute_sql("SELECT pg_try_advisory_lock(%s)", (lock_id,)).fetchone()
+    try:
+        yield held
+    finally:
+        if held:
+            database.execute_sql("SELECT pg_advisory_unlock(%s)", (lock_id,))
 
 
 class SchemaVersion(peewee.Model):

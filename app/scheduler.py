@@ -2,8 +2,9 @@
 
 Each process keeps its own in-memory job store: APScheduler 3 job stores must never be
 shared between processes, and the delivery leases in the database already coordinate
-several processes sweeping the same queue. Every process that sends also purges on the
-retention schedule: the purge's deletes are idempotent, so two at once are harmless.
+several processes sweeping the same queue. Every process that sends also schedules the
+retention purge; on PostgreSQL an advisory lock lets one of them run it and the others
+skip (on SQLite, one machine, two runs at once only find less to do).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.config import Settings
 from app.dispatch import Dispatcher
-from app.services.retention import purge, retention_trigger
+from app.services.retention import retention_trigger, scheduled_purge
 
 log = logging.getLogger("hookline.retention")
 
@@ -53,8 +54,11 @@ def build_scheduler(dispatcher: Dispatcher, settings: Settings) -> AsyncIOSchedu
 async def run_purge(dispatcher: Dispatcher, settings: Settings) -> None:
     """In a thread: the purge is blocking database work, and the loop must keep sending."""
     try:
-        report = await anyio.to_thread.run_sync(purge, dispatcher.clock(), settings)
+        report = await anyio.to_thread.run_sync(scheduled_purge, dispatcher.clock(), settings)
     except Exception:
         log.exception("retention purge failed; the next run retries")
+        return
+    if report is None:
+        log.info("retention: another process is purging; this one skipped the run")
         return
     log.info("retention: %s", report.summary())

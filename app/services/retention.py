@@ -4,7 +4,8 @@ SQLite has a single writer, and the sender must keep recording attempts while a 
 runs. So each batch is found with a read outside any write lock, then deleted in its own
 short write transaction that checks the conditions again (a resend or a replay may have
 touched a row in between), and the lock is free between batches. The deletes are
-idempotent: two processes purging at once just find less to do.
+idempotent: two processes purging at once just find less to do; on PostgreSQL the
+scheduled run still takes an advisory lock so that only one of them does the work.
 
 Deliveries are aged by `updated_at`, the time of their last change (for a finished
 delivery, its last attempt), so a delivery resent yesterday is not purged today even if
@@ -24,7 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from app.config import Settings
 from app.crontab import crontab_trigger
-from app.db import is_sqlite, write_transaction
+from app.db import RETENTION_LOCK, is_sqlite, once_across_processes, write_transaction
 from app.models import CANCELLED, FAILED, SUCCEEDED, Attempt, Delivery, Event, Recovery
 
 
@@ -74,6 +75,13 @@ def purge(now: datetime, settings: Settings) -> PurgeReport:
     recoveries, _, recovery_batches = _in_batches(Recovery, finished_recovery, size, partial(_delete_rows, Recovery))
     return PurgeReport(deliveries, attempts, events, recoveries, delivery_batches + event_batches + recovery_batches,
                        time.monotonic() - began)
+
+
+def scheduled_purge(now: datetime, settings: Settings) -> PurgeReport | None:
+    """The scheduled purge, which every sending process schedules: on PostgreSQL one of
+    them purges and the others skip (None) instead of repeating its reads and deletes."""
+    with once_across_processes(RETENTION_LOCK) as ours:
+        return purge(now, settings) if ours else None
 
 
 def _in_batches(model, condition, size: int, delete: Callable[[list], tuple[int, int]]) -> tuple[int, int, int]:

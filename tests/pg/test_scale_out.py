@@ -21,7 +21,8 @@ from tests.conftest import ADMIN, ADMIN_KEY, Reply, eventually
 from tests.test_cli import env, free_port, start, stop  # noqa: F401 - env is a fixture
 from tests.test_crash import serve
 
-EVENTS = 1000
+EVENTS = 2500  # x 2 webhooks: the 5,000 deliveries of the issue
+KILLED_RUN_EVENTS = 500  # enough backlog to keep every process busy up to the kill
 WORKERS = 3
 PATHS = ("/a", "/b")  # two webhooks, so every event fans out to two deliveries
 SENT = re.compile(r"delivery (dlv_\w+) to wh_\w+: attempt")
@@ -100,7 +101,7 @@ def test_a_killed_workers_leases_are_taken_over_and_nothing_is_lost(env, tmp_pat
     # Queued before anyone sends, so the backlog keeps every process busy up to the kill.
     tenant = Tenant.get(Tenant.slug == "default")
     with write_transaction():
-        event_ids = [emit_event(tenant, "order.created", {"n": n}, settings, clock()).event_id for n in range(EVENTS // 2)]
+        event_ids = [emit_event(tenant, "order.created", {"n": n}, settings, clock()).event_id for n in range(KILLED_RUN_EVENTS)]
     with cluster(env, tmp_path, **overrides) as (base, workers):
         receiver.wait_for(len(event_ids) // 3, timeout=60)
         doomed = workers[0]
