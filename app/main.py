@@ -8,6 +8,7 @@ import logging
 import httpx
 import peewee
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -21,6 +22,7 @@ from app.clock import Clock, system_clock
 from app.config import Settings, parse_rate
 from app.db import database
 from app.dispatch import Dispatcher
+from app.emit_writer import EmitWriter
 from app.outbound import build_client
 from app.errors import ServiceError, TooManyRequests, Unauthorized
 from app.metrics import Metrics
@@ -62,20 +64,25 @@ def create_app(
         app.state.metrics = process_metrics
         app.state.dispatcher = None
         app.state.limits = RateLimits(settings)
-        if not run_sender:
-            yield
-            return
-        async with build_client(settings, transport) as client:
-            dispatcher = Dispatcher(settings, client, clock, metrics=process_metrics)
-            scheduler = build_scheduler(dispatcher, settings)
-            app.state.dispatcher = dispatcher
-            scheduler.start()
-            dispatcher.wake()  # work left from the last run goes out now, not at the first tick
-            try:
+        app.state.emit_writer = EmitWriter(clock)
+        app.state.emit_writer.start()
+        try:
+            if not run_sender:
                 yield
-            finally:
-                scheduler.shutdown(wait=False)
-                await dispatcher.shutdown(timeout=settings.request_timeout)
+                return
+            async with build_client(settings, transport) as client:
+                dispatcher = Dispatcher(settings, client, clock, metrics=process_metrics)
+                scheduler = build_scheduler(dispatcher, settings)
+                app.state.dispatcher = dispatcher
+                scheduler.start()
+                dispatcher.wake()  # work left from the last run goes out now, not at the first tick
+                try:
+                    yield
+                finally:
+                    scheduler.shutdown(wait=False)
+                    await dispatcher.shutdown(timeout=settings.request_timeout)
+        finally:
+            await run_in_threadpool(app.state.emit_writer.stop)  # answers what is queued
         database.close()
 
     middleware = [

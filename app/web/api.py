@@ -56,7 +56,7 @@ def _wake_sender(request: Request) -> None:
 async def emit_event(request: Request) -> Response:
     key = await emitting_key(request)
     spend_emit_tokens(request, key)
-    settings, clock = _state(request).settings, _state(request).clock
+    settings = _state(request).settings
     fields = await read_fields(request, settings.max_payload_bytes, allow_form=True)
     check_emit_fields(fields)
     type_name = fields.get("type", fields.get("event"))
@@ -65,12 +65,11 @@ async def emit_event(request: Request) -> Response:
         data = parse_json(data, field="data") if data.strip() else {}
     idempotency_key = request.headers.get("idempotency-key", fields.get("idempotency_key"))
 
-    def emit():
-        now = clock()
+    def emit(now):
         tenant = tenants.acting_tenant(key, fields.get("tenant"), now)
         return events.emit_event(tenant, type_name, data, settings, now, idempotency_key=idempotency_key)
 
-    emitted = await run_in_threadpool(emit)
+    emitted = await _state(request).emit_writer.write(emit)
     _state(request).metrics.event_accepted(emitted)
     if emitted.deliveries and not emitted.replayed:
         _wake_sender(request)

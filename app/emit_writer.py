@@ -1,0 +1,109 @@
+"""Group commit for emitted events: one writer thread, one transaction per batch of requests.
+
+One transaction per request made SQLite's commit (a WAL fsync and the writer lock shared
+with the sender) the ceiling on accepted events per second. Here requests queue their
+write and await it; the writer takes whatever is queued (up to `max_batch`), runs each
+item in its own savepoint of ONE transaction, commits, and only then answers every
+request. An item that fails (unknown type, reused idempotency key) rolls back its
+savepoint alone and gets its own error; the others in the batch still commit. Nothing is
+acknowledged before the commit, so a crash loses only requests that were never answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from app.clock import Clock
+from app.db import database, write_transaction
+
+log = logging.getLogger("hookline.emit_writer")
+T = TypeVar("T")
+_STOP = object()
+
+
+class EmitWriter:
+    """Owned by the app lifespan: `start()` before serving, `stop()` after the last request."""
+
+    def __init__(self, clock: Clock, max_batch: int = 256):
+        self._clock = clock
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="emit-writer", daemon=True)
+        self._stopping = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    async def write(self, job: Callable[[datetime], T]) -> T:
+        """Run `job(now)` in the next batch and return its result once that batch is
+        committed, or raise its own error (or the commit's)."""
+        if self._stopping:
+            raise RuntimeError("the emit writer is stopped")
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((job, future))
+        return await asyncio.wrap_future(future)
+
+    def stop(self) -> None:
+        """Answer everything already queued, then end the thread."""
+        self._stopping = True
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                batch, stop = self._take()
+                if batch:
+                    self._commit(batch)
+                if stop:
+                    return
+        finally:
+            if not database.is_closed():
+                database.close()  # this thread's connection
+
+    def _take(self) -> tuple[list, bool]:
+        """Block for one item, then add whatever else is already waiting: requests that
+        arrived during the previous commit make up the next batch, with no timer."""
+        batch = []
+        item = self._queue.get()
+        while item is not _STOP:
+            batch.append(item)
+            if len(batch) >= self._max_batch:
+                return batch, False
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, False
+        return batch, True
+
+    def _commit(self, batch: list) -> None:
+        outcomes = []
+        try:
+            with write_transaction():
+                now = self._clock()
+                for job, future in batch:
+                    if not future.set_running_or_notify_cancel():
+                        continue
+                    try:
+                        with database.atomic():  # a savepoint: a failing item undoes only itself
+                            outcomes.append((future, job(now), None))
+                    except Exception as exc:
+                        outcomes.append((future, None, exc))
+        except Exception as exc:  # the commit itself failed: nothing in this batch was stored
+            log.warning("emit batch of %d not committed: %s", len(batch), exc)
+            for _job, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, result, error in outcomes:
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
