@@ -49,6 +49,13 @@ def test_recover_shows_progress_until_done_then_replay(new_context, hookline, re
     assert replayed.headers["webhook-id"] in failed
 
 
+def settled(page) -> None:
+    """htmx moves focus to the swapped form's [autofocus] field when the swap settles;
+    filling fields before that races the move (typed text lands in the wrong field)."""
+    expect(page.locator("#modal-body")).not_to_have_class(re.compile("htmx-settling"))
+    expect(page.locator("#et-name")).to_be_focused()
+
+
 def test_event_type_created_in_the_modal_then_archived(new_context, hookline):
     page = new_context().new_page()
     set_up_admin(page)
@@ -56,10 +63,12 @@ def test_event_type_created_in_the_modal_then_archived(new_context, hookline):
     expect(page).to_have_url(re.compile(r"/event-types$"))
     page.get_by_role("link", name="New event type").click()
     expect(page.locator("#modal")).to_be_visible()
+    settled(page)
     page.fill("#et-name", "invoice.paid")
     page.fill("#et-example", "{oops")
     page.get_by_role("button", name="Create").click()
     expect(page.locator("#et-example-error")).to_contain_text("not valid JSON")
+    settled(page)
     page.fill("#et-example", '{"invoice_id": "in_1"}')
     page.get_by_role("button", name="Create").click()
     expect(page.locator("#modal")).to_be_hidden()
