@@ -21,7 +21,9 @@ from datetime import datetime
 from typing import TypeVar
 
 from app.clock import Clock
+from app.config import Settings
 from app.db import database, write_transaction
+from app.services.events import Lookups
 
 log = logging.getLogger("hookline.emit_writer")
 T = TypeVar("T")
@@ -31,8 +33,9 @@ _STOP = object()
 class EmitWriter:
     """Owned by the app lifespan: `start()` before serving, `stop()` after the last request."""
 
-    def __init__(self, clock: Clock, max_batch: int = 256):
+    def __init__(self, clock: Clock, settings: Settings, max_batch: int = 256):
         self._clock = clock
+        self._settings = settings
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="emit-writer", daemon=True)
@@ -41,9 +44,10 @@ class EmitWriter:
     def start(self) -> None:
         self._thread.start()
 
-    async def write(self, job: Callable[[datetime], T]) -> T:
-        """Run `job(now)` in the next batch and return its result once that batch is
-        committed, or raise its own error (or the commit's)."""
+    async def write(self, job: Callable[[datetime, Lookups], T]) -> T:
+        """Run `job(now, lookups)` in the next batch and return its result once that batch
+        is committed, or raise its own error (or the commit's). `lookups` is the batch's,
+        for emit_event."""
         if self._stopping:
             raise RuntimeError("the emit writer is stopped")
         future: concurrent.futures.Future = concurrent.futures.Future()
@@ -88,12 +92,13 @@ class EmitWriter:
         try:
             with write_transaction():
                 now = self._clock()
+                lookups = Lookups(self._settings)
                 for job, future in batch:
                     if not future.set_running_or_notify_cancel():
                         continue
                     try:
                         with database.atomic():  # a savepoint: a failing item undoes only itself
-                            outcomes.append((future, job(now), None))
+                            outcomes.append((future, job(now, lookups), None))
                     except Exception as exc:
                         outcomes.append((future, None, exc))
         except Exception as exc:  # the commit itself failed: nothing in this batch was stored

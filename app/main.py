@@ -64,7 +64,7 @@ def create_app(
         app.state.metrics = process_metrics
         app.state.dispatcher = None
         app.state.limits = RateLimits(settings)
-        app.state.emit_writer = EmitWriter(clock)
+        app.state.emit_writer = EmitWriter(clock, settings)
         app.state.emit_writer.start()
         try:
             if not run_sender:

@@ -170,10 +170,15 @@ class Event(BaseModel):
         indexes = ((("tenant", "idempotency_key"), True),)
 
     def envelope(self) -> bytes:
-        """The request body: `{"id","type","timestamp","data"}` as compact JSON."""
-        timestamp = self.created_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        head = json.dumps({"id": self.id, "type": self.type, "timestamp": timestamp}, separators=(",", ":"))
-        return (head[:-1] + ',"data":' + self.data + "}").encode()
+        return envelope(self.id, self.type, self.created_at, self.data)
+
+
+def envelope(event_id: str, type_name: str, created_at: datetime, data: str) -> bytes:
+    """An event's request body: `{"id","type","timestamp","data"}` as compact JSON, `data`
+    spliced in as stored so every retry sends the same bytes."""
+    timestamp = created_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    head = json.dumps({"id": event_id, "type": type_name, "timestamp": timestamp}, separators=(",", ":"))
+    return (head[:-1] + ',"data":' + data + "}").encode()
 
 
 class Delivery(BaseModel):

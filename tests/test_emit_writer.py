@@ -43,9 +43,9 @@ def test_concurrent_requests_with_one_idempotency_key_make_one_event(api):
     assert Event.select().where(Event.idempotency_key == "pay-1").count() == 1
 
 
-async def _one_batch(clock, jobs):
+async def _one_batch(settings, clock, jobs):
     """Queue every job before the writer starts, so they are all in its first batch."""
-    writer = EmitWriter(clock)
+    writer = EmitWriter(clock, settings)
     tasks = [asyncio.ensure_future(writer.write(job)) for job in jobs]
     await asyncio.sleep(0)  # each task runs up to its await: queued
     writer.start()
@@ -56,16 +56,16 @@ async def _one_batch(clock, jobs):
 
 
 def _emitting(settings, type_name, data, idempotency_key=None):
-    def job(now):
+    def job(now, lookups):
         tenant = Tenant.get(Tenant.slug == "default")
-        return emit_event(tenant, type_name, data, settings, now, idempotency_key)
+        return emit_event(tenant, type_name, data, settings, now, idempotency_key, lookups=lookups)
 
     return job
 
 
 @pytest.mark.anyio
 async def test_a_bad_item_fails_alone_and_the_rest_of_its_batch_commits(db, settings, clock):
-    outcomes = await _one_batch(clock, [
+    outcomes = await _one_batch(settings, clock, [
         _emitting(settings, "order.created", {"n": 1}),
         _emitting(settings, "nope.unknown", {"n": 2}),
         _emitting(settings, "order.paid", {"n": 3}),
@@ -77,7 +77,7 @@ async def test_a_bad_item_fails_alone_and_the_rest_of_its_batch_commits(db, sett
 
 @pytest.mark.anyio
 async def test_idempotency_within_one_batch_replays_or_conflicts(db, settings, clock):
-    first, again, reused = await _one_batch(clock, [
+    first, again, reused = await _one_batch(settings, clock, [
         _emitting(settings, "order.paid", {"n": 1}, "k1"),
         _emitting(settings, "order.paid", {"n": 1}, "k1"),
         _emitting(settings, "order.paid", {"n": 2}, "k1"),
@@ -89,7 +89,7 @@ async def test_idempotency_within_one_batch_replays_or_conflicts(db, settings, c
 
 @pytest.mark.anyio
 async def test_stop_answers_what_is_already_queued(db, settings, clock):
-    writer = EmitWriter(clock)
+    writer = EmitWriter(clock, settings)
     tasks = [asyncio.ensure_future(writer.write(_emitting(settings, "order.created", {"n": n}))) for n in range(5)]
     await asyncio.sleep(0)
     writer.start()

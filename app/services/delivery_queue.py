@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from app import formats
+from app import formats, hotsql
 from app.config import Settings
 from app.db import is_sqlite, write_transaction
-from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Webhook
+from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Webhook, envelope
 from app.policy import Outcome, classify, retry_policy
 from app.services.webhook_health import record_delivery_outcome
 
@@ -90,46 +90,63 @@ def claim_due(
             .for_update(skip_locked=True, of=Delivery)
         )
     with write_transaction():
-        claimed = [
-            row.id
-            for row in Delivery.update(status=DELIVERING, lease_expires_at=lease, updated_at=now)
+        claimed = list(
+            Delivery.update(status=DELIVERING, lease_expires_at=lease, updated_at=now)
             .where(Delivery.id.in_(due))
-            .returning(Delivery.id)
+            .returning(Delivery.next_attempt_at, Delivery.id, Delivery.attempts, Delivery.attempts_before_recovery,
+                       Delivery.event, Delivery.webhook)
+            .tuples()
             .execute()
-        ]
+        )
     if not claimed:
         return []
-    rows = (
-        Delivery.select(Delivery, Event, Webhook)
-        .join(Event)
-        .switch(Delivery)
-        .join(Webhook)
-        .where(Delivery.id.in_(claimed))
-        .order_by(Delivery.next_attempt_at)
-    )
-    return [
-        ClaimedDelivery(
-            id=row.id,
-            attempts=row.attempts,
-            lease_expires_at=row.lease_expires_at,
-            event_id=row.event.id,
-            event_type=row.event.type,
-            body=formats.request_body(row.webhook.payload_format, row.webhook.payload_template, row.event.envelope()),
-            webhook_id=row.webhook.id,
-            url=row.webhook.url,
-            secret=row.webhook.secret,
-            headers=row.webhook.headers,
-            previous_secret=row.webhook.previous_secret,
-            previous_secret_expires_at=row.webhook.previous_secret_expires_at,
-            timeout=row.webhook.timeout,
-            retry_schedule=None if row.webhook.retry_schedule is None else tuple(row.webhook.retry_schedule),
-            attempts_before_recovery=row.attempts_before_recovery,
-            rate_limit=row.webhook.rate_limit,
-            max_in_flight=row.webhook.max_in_flight,
-            ordered=row.webhook.ordered,
-        )
-        for row in rows
-    ]
+    claimed.sort(key=lambda row: (row[0] or now, row[1]))  # oldest due first, as they were waiting
+    # A batch holds few events (fanned out) and fewer webhooks: read each once.
+    events = {row[0]: row for row in Event.select(Event.id, Event.type, Event.created_at, Event.data)
+              .where(Event.id.in_({row[4] for row in claimed})).tuples()}
+    webhooks = {w.id: w for w in Webhook.select().where(Webhook.id.in_({row[5] for row in claimed}))}
+    bodies: dict[tuple[str, str], bytes] = {}
+
+    def body(event_id: str, webhook: Webhook) -> bytes:
+        key = (event_id, webhook.id if webhook.payload_template else webhook.payload_format)
+        if key not in bodies:
+            bodies[key] = formats.request_body(webhook.payload_format, webhook.payload_template,
+                                               envelope(*events[event_id]))
+        return bodies[key]
+
+    batch = []
+    for _, delivery_id, attempts, attempts_before_recovery, event_id, webhook_id in claimed:
+        webhook = webhooks[webhook_id]
+        batch.append(ClaimedDelivery(
+            id=delivery_id,
+            attempts=attempts,
+            lease_expires_at=lease,
+            event_id=event_id,
+            event_type=events[event_id][1],
+            body=body(event_id, webhook),
+            webhook_id=webhook_id,
+            url=webhook.url,
+            secret=webhook.secret,
+            headers=webhook.headers,
+            previous_secret=webhook.previous_secret,
+            previous_secret_expires_at=webhook.previous_secret_expires_at,
+            timeout=webhook.timeout,
+            retry_schedule=None if webhook.retry_schedule is None else tuple(webhook.retry_schedule),
+            attempts_before_recovery=attempts_before_recovery,
+            rate_limit=webhook.rate_limit,
+            max_in_flight=webhook.max_in_flight,
+            ordered=webhook.ordered,
+        ))
+    return batch
+
+
+# The row moves on only if we still hold its lease: if ours expired and another process
+# claimed it meanwhile, its result wins and ours stays in the attempt log.
+_MOVE = (Delivery.status, Delivery.attempts, Delivery.next_attempt_at, Delivery.lease_expires_at,
+         Delivery.last_status_code, Delivery.last_error, Delivery.updated_at)
+_IF_STILL_OURS = (Delivery.id, Delivery.status, Delivery.lease_expires_at)
+_ATTEMPT = (Attempt.delivery, Attempt.number, Attempt.started_at, Attempt.duration_ms, Attempt.request_headers,
+            Attempt.response_status, Attempt.response_body, Attempt.error)
 
 
 def record_results(
@@ -142,66 +159,55 @@ def record_results(
     a commit per attempt would cap throughput at the disk's commit rate); returns the new
     statuses."""
     with write_transaction():
+        statuses: list[str] = [""] * len(results)
+        attempts = []
+        healthy: set[str] = set()  # webhooks whose streak this group has reset, nothing failed since
         # Every process locks webhook rows (health updates) in id order: two group commits
         # taking the same webhooks in opposite orders deadlock on PostgreSQL.
-        statuses: list[str] = [""] * len(results)
         for index, (claimed, result) in sorted(enumerate(results), key=lambda item: item[1][0].webhook_id):
-            statuses[index] = _record(claimed, result, now, settings, random)
+            outcome, status, next_attempt_at = _next_step(claimed, result, now, settings, random)
+            statuses[index] = status
+            number = claimed.attempts + 1
+            moved = hotsql.update(
+                _MOVE, _IF_STILL_OURS,
+                (status, number, next_attempt_at, None, result.status_code, result.error, now,
+                 claimed.id, DELIVERING, claimed.lease_expires_at),
+            )
+            if moved:
+                # One reset per webhook and group: the same outcome again changes nothing.
+                if not (outcome is Outcome.SUCCEEDED and claimed.webhook_id in healthy):
+                    record_delivery_outcome(claimed.webhook_id, outcome, status, result.status_code, result.error,
+                                            now, settings)
+                if outcome is Outcome.SUCCEEDED:
+                    healthy.add(claimed.webhook_id)
+                elif status == FAILED:
+                    healthy.discard(claimed.webhook_id)
+            elif not Delivery.select().where(Delivery.id == claimed.id).exists():
+                continue  # purged while we were sending: nothing to log against
+            body = result.response_body
+            attempts.append((claimed.id, number, result.started_at, result.duration_ms, result.request_headers,
+                             result.status_code, None if body is None else body[:MAX_RESPONSE_BODY_CHARS], result.error))
+        hotsql.insert(_ATTEMPT, attempts)
         return statuses
 
 
-def _record(
+def _next_step(
     claimed: ClaimedDelivery,
     result: AttemptResult,
     now: datetime,
     settings: Settings,
     random: Callable[[], float],
-) -> str:
+) -> tuple[Outcome, str, datetime | None]:
+    """What the attempt means, the delivery's new status, and when to try again if at all."""
     outcome = Outcome.FAILED if result.permanent else classify(result.status_code)
-    attempts = claimed.attempts + 1
-    next_attempt_at = None
     if outcome is Outcome.SUCCEEDED:
-        status = SUCCEEDED
-    elif outcome is Outcome.RETRY:
+        return outcome, SUCCEEDED, None
+    if outcome is Outcome.RETRY:
         policy = retry_policy(claimed.retry_schedule or settings.retry_schedule, settings.retry_jitter, settings.retry_after_cap)
-        next_attempt_at = policy.next_attempt_at(attempts - claimed.attempts_before_recovery, now, random, result.retry_after)
-        status = PENDING if next_attempt_at else FAILED
-    else:
-        status = FAILED
-    # Only the holder of the current lease may move the row: if ours expired and another
-    # process claimed it meanwhile, its result wins and ours stays in the attempt log.
-    moved = (
-        Delivery.update(
-            status=status,
-            attempts=attempts,
-            next_attempt_at=next_attempt_at,
-            lease_expires_at=None,
-            last_status_code=result.status_code,
-            last_error=result.error,
-            updated_at=now,
-        )
-        .where(
-            (Delivery.id == claimed.id)
-            & (Delivery.status == DELIVERING)
-            & (Delivery.lease_expires_at == claimed.lease_expires_at)
-        )
-        .execute()
-    )
-    if moved:
-        record_delivery_outcome(claimed.webhook_id, outcome, status, result.status_code, result.error, now, settings)
-    elif not Delivery.select().where(Delivery.id == claimed.id).exists():
-        return status  # the webhook was deleted while we were sending: nothing to log against
-    Attempt.create(
-        delivery=claimed.id,
-        number=attempts,
-        started_at=result.started_at,
-        duration_ms=result.duration_ms,
-        request_headers=result.request_headers,
-        response_status=result.status_code,
-        response_body=None if result.response_body is None else result.response_body[:MAX_RESPONSE_BODY_CHARS],
-        error=result.error,
-    )
-    return status
+        attempts = claimed.attempts + 1 - claimed.attempts_before_recovery
+        next_attempt_at = policy.next_attempt_at(attempts, now, random, result.retry_after)
+        return outcome, PENDING if next_attempt_at else FAILED, next_attempt_at
+    return outcome, FAILED, None
 
 
 def release_claims(claims: list[ClaimedDelivery], now: datetime) -> int:

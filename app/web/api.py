@@ -65,9 +65,10 @@ async def emit_event(request: Request) -> Response:
         data = parse_json(data, field="data") if data.strip() else {}
     idempotency_key = request.headers.get("idempotency-key", fields.get("idempotency_key"))
 
-    def emit(now):
+    def emit(now, lookups):
         tenant = tenants.acting_tenant(key, fields.get("tenant"), now)
-        return events.emit_event(tenant, type_name, data, settings, now, idempotency_key=idempotency_key)
+        return events.emit_event(tenant, type_name, data, settings, now, idempotency_key=idempotency_key,
+                                 lookups=lookups)
 
     emitted = await _state(request).emit_writer.write(emit)
     _state(request).metrics.event_accepted(emitted)

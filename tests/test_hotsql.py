@@ -1,0 +1,45 @@
+"""app/hotsql.py: statements with SQL built once must store exactly what Peewee stores."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from app import hotsql
+from app.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Event, Tenant
+from app.services.events import emit_event
+from tests.conftest import make_webhook
+
+
+def test_inserted_rows_read_back_like_peewee_wrote_them(db, settings, clock):
+    webhook = make_webhook(settings, clock, "http://127.0.0.1:9/hook")
+    event_id = emit_event(Tenant.get(), "order.created", {"n": 1}, settings, clock()).event_id
+    delivery = Delivery.get(Delivery.event == event_id)
+    started = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    hotsql.insert(
+        (Attempt.delivery, Attempt.number, Attempt.started_at, Attempt.duration_ms, Attempt.request_headers,
+         Attempt.response_status, Attempt.response_body, Attempt.error),
+        [(delivery.id, 1, started, 7, {"webhook-id": event_id}, None, None, "connection refused")],
+    )
+    Attempt.create(delivery=delivery.id, number=2, started_at=started, duration_ms=7,
+                   request_headers={"webhook-id": event_id}, error="connection refused")
+    ours, peewees = Attempt.select().order_by(Attempt.number).tuples()
+    assert ours[1:3] == (delivery.id, 1)
+    assert ours[3:] == peewees[3:]  # all but the id, the delivery and the number
+    assert ours[3] == started and ours[3].tzinfo is not None
+    # Defaults fill what was left out: the delivery row made at emit is pending, attempts 0.
+    assert (delivery.status, delivery.attempts, delivery.webhook_id) == (PENDING, 0, webhook.id)
+    assert Event.get_by_id(event_id).data == '{"n":1}'
+
+
+def test_update_counts_only_rows_that_match_the_guard(db, settings, clock):
+    make_webhook(settings, clock, "http://127.0.0.1:9/hook")
+    event_id = emit_event(Tenant.get(), "order.created", {}, settings, clock()).event_id
+    delivery = Delivery.get(Delivery.event == event_id)
+    lease = clock() + timedelta(seconds=30)
+    Delivery.update(status=DELIVERING, lease_expires_at=lease).where(Delivery.id == delivery.id).execute()
+    fields, guard = (Delivery.status, Delivery.lease_expires_at), (Delivery.id, Delivery.lease_expires_at)
+
+    assert hotsql.update(fields, guard, (SUCCEEDED, None, delivery.id, lease + timedelta(seconds=1))) == 0
+    assert Delivery.get_by_id(delivery.id).status == DELIVERING
+    assert hotsql.update(fields, guard, (SUCCEEDED, None, delivery.id, lease)) == 1
+    assert (Delivery.get_by_id(delivery.id).status, Delivery.get_by_id(delivery.id).lease_expires_at) == (SUCCEEDED, None)
