@@ -245,16 +245,10 @@ class Dispatcher:
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
         try:
             result = await self.send(claimed)
-            recorded = asyncio.get_running_loop().create_future()
-            self._unrecorded.append((claimed, result, recorded))
-            if not self._recording:
-                self._recording = True
-                self._start_background(self._record_unrecorded())
-            if await recorded != "unrecorded":
-                self._claimed.pop(claimed.id, None)  # else shutdown hands it back
         finally:
-            # The slot frees once the outcome is stored: an ordered webhook's next event
-            # becomes claimable only then.
+            # The slot frees once the request is over, not once its outcome is stored: a
+            # group commit takes a while, and holding slots through it left sends idle.
+            # The row stays `delivering` until then, so no claim can take it again.
             pace = self._paces[claimed.webhook_id]
             was_full = pace.sending >= pace.cap
             pace.sending -= 1
@@ -263,6 +257,15 @@ class Dispatcher:
         # it must look again, or work held back by the cap would wait for the next tick.
         if self._saturated or was_full or claimed.webhook_id in self._offered:
             self.wake()
+        recorded = asyncio.get_running_loop().create_future()
+        self._unrecorded.append((claimed, result, recorded))
+        if not self._recording:
+            self._recording = True
+            self._start_background(self._record_unrecorded())
+        if await recorded != "unrecorded":
+            self._claimed.pop(claimed.id, None)  # else shutdown hands it back
+        if claimed.ordered:
+            self.wake()  # its next event becomes claimable once this outcome is stored
 
     async def _record_unrecorded(self) -> None:
         """Record results in groups: whatever finished while the last group was being

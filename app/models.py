@@ -237,14 +237,28 @@ class Delivery(BaseModel):
             & older.status.in_([PENDING, DELIVERING])
             & ((older.created_at < cls.created_at) | ((older.created_at == cls.created_at) & (older.id < cls.id)))
         )
-        oldest = cls.sendable(now).where(~Webhook.ordered | ~fn.EXISTS(older_unfinished))
-        if held_back := [webhook_id for webhook_id, n in quotas.items() if n <= 0]:
-            oldest = oldest.where(Webhook.id.not_in(held_back))
-        oldest = oldest.order_by(cls.next_attempt_at).limit(lookahead)
+        held_back = [webhook_id for webhook_id, n in quotas.items() if n <= 0]
+
+        def oldest(condition, order):
+            query = (
+                cls.select(cls.id).join(Webhook)
+                .where(condition, Webhook.enabled, Webhook.deleted_at.is_null(),
+                       ~Webhook.ordered | ~fn.EXISTS(older_unfinished))
+            )
+            if held_back:
+                query = query.where(Webhook.id.not_in(held_back))
+            return query.order_by(order).limit(lookahead)
+
+        # Pending rows and expired leases apart, each walking its own index in order and
+        # stopping at the lookahead: one query with `is_due`'s OR sorted every due row
+        # first (13 ms per claim with 25,000 waiting, bench/claim_plan.py).
         ranked = (
             cls.select(cls.id, cls.next_attempt_at, turn.alias("turn"), quota.alias("quota"))
             .join(Webhook)
-            .where(cls.id.in_(oldest))
+            .where(
+                cls.id.in_(oldest((cls.status == PENDING) & (cls.next_attempt_at <= now), cls.next_attempt_at))
+                | cls.id.in_(oldest((cls.status == DELIVERING) & (cls.lease_expires_at <= now), cls.lease_expires_at))
+            )
         )
         return (
             ranked.select_from(ranked.c.id)
