@@ -28,7 +28,8 @@ def insert(fields: Sequence[peewee.Field], rows: Iterable[Sequence]) -> None:
     sql = _insert_sql(_table(fields), _columns(fields), database.param)
     values = [_values(fields, (*row, *(d() if callable(d) else d for _, d in defaults))) for row in rows]
     if values:
-        database.cursor().executemany(sql, values)
+        with _driver_errors_as_peewee_errors:
+            database.cursor().executemany(sql, values)
 
 
 def update(set_fields: Sequence[peewee.Field], where_fields: Sequence[peewee.Field], values: Sequence) -> int:
@@ -36,8 +37,13 @@ def update(set_fields: Sequence[peewee.Field], where_fields: Sequence[peewee.Fie
     WHERE ones. Returns how many rows it changed: 0 tells the caller the guard failed."""
     sql = _update_sql(_table((*set_fields, *where_fields)), _columns(set_fields), _columns(where_fields), database.param)
     cursor = database.cursor()
-    cursor.execute(sql, _values((*set_fields, *where_fields), values))
+    with _driver_errors_as_peewee_errors:
+        cursor.execute(sql, _values((*set_fields, *where_fields), values))
     return cursor.rowcount
+
+
+# What Peewee's own execute does: callers catch peewee.IntegrityError, whichever the driver.
+_driver_errors_as_peewee_errors = peewee.__exception_wrapper__
 
 
 def _values(fields: Sequence[peewee.Field], row: Sequence) -> tuple:

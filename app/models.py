@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
 import peewee
-from peewee import SQL, Case, fn
+from peewee import SQL
 
 from app.db import database
 from app.ids import new_id
@@ -211,7 +212,8 @@ class Delivery(BaseModel):
         )
 
     @classmethod
-    def due(cls, now: datetime, per_webhook: int, quotas: Mapping[str, int] | None = None, lookahead: int = 1000):
+    def due(cls, now: datetime, per_webhook: int, quotas: Mapping[str, int] | None = None, limit: int = 100,
+            lookahead: int = 1000) -> peewee.SQL:
         """The ids that may be claimed now, round-robin across webhooks: every webhook's
         oldest due row first, then every webhook's second, so one webhook's backlog (or
         endpoints that hang until timeout) cannot take every send slot from the others.
@@ -226,45 +228,18 @@ class Delivery(BaseModel):
         older than the lookahead still cannot crowd out the rest: its webhook gets at most
         its quota, and while those are in flight the sender holds it back (quota 0) and the
         lookahead moves on to the others.
+
+        Plain SQL, its text made once per database kind: the sender runs it for every
+        claim, and building it with Peewee's query objects cost more CPU (1.6 ms) than
+        SQLite took to run it. The quotas travel as one JSON parameter, so the text does
+        not change with them.
         """
-        quotas = quotas or {}
-        fresh = Case(None, [(Webhook.rate_limit.is_null(False), 1)], fn.COALESCE(Webhook.max_in_flight, per_webhook))
-        quota = Case(Webhook.id, list(quotas.items()), fresh) if quotas else fresh
-        turn = fn.ROW_NUMBER().over(partition_by=[cls.webhook], order_by=[cls.next_attempt_at, cls.id])
-        older = Delivery.alias("older")
-        older_unfinished = older.select(SQL("1")).where(
-            (older.webhook == cls.webhook)
-            & older.status.in_([PENDING, DELIVERING])
-            & ((older.created_at < cls.created_at) | ((older.created_at == cls.created_at) & (older.id < cls.id)))
-        )
-        held_back = [webhook_id for webhook_id, n in quotas.items() if n <= 0]
-
-        def oldest(condition, order):
-            query = (
-                cls.select(cls.id).join(Webhook)
-                .where(condition, Webhook.enabled, Webhook.deleted_at.is_null(),
-                       ~Webhook.ordered | ~fn.EXISTS(older_unfinished))
-            )
-            if held_back:
-                query = query.where(Webhook.id.not_in(held_back))
-            return query.order_by(order).limit(lookahead)
-
-        # Pending rows and expired leases apart, each walking its own index in order and
-        # stopping at the lookahead: one query with `is_due`'s OR sorted every due row
-        # first (13 ms per claim with 25,000 waiting, bench/claim_plan.py).
-        ranked = (
-            cls.select(cls.id, cls.next_attempt_at, turn.alias("turn"), quota.alias("quota"))
-            .join(Webhook)
-            .where(
-                cls.id.in_(oldest((cls.status == PENDING) & (cls.next_attempt_at <= now), cls.next_attempt_at))
-                | cls.id.in_(oldest((cls.status == DELIVERING) & (cls.lease_expires_at <= now), cls.lease_expires_at))
-            )
-        )
-        return (
-            ranked.select_from(ranked.c.id)
-            .where(ranked.c.turn <= ranked.c.quota)
-            .order_by(ranked.c.turn, ranked.c.next_attempt_at, ranked.c.id)
-        )
+        stamp = cls.next_attempt_at.db_value
+        quotas_json = json.dumps(dict(quotas or {}))
+        # In the order of the placeholders in the text.
+        params = [per_webhook, quotas_json, stamp(now), quotas_json, lookahead, stamp(now), quotas_json, lookahead,
+                  limit]
+        return SQL(_due_sql(database.param), params)
 
     @classmethod
     def sendable(cls, now: datetime):
@@ -286,6 +261,48 @@ class Delivery(BaseModel):
             .where(cls.webhook == webhook_id)
             .order_by(cls.created_at.desc(), cls.id.desc())
         )
+
+
+def _quota_table(param: str) -> str:
+    """(webhook_id, quota) rows from a JSON object parameter."""
+    if param == "?":  # SQLite
+        return f"SELECT key AS webhook_id, value AS quota FROM json_each({param})"
+    return f"SELECT key AS webhook_id, value::int AS quota FROM json_each_text({param}::json)"
+
+
+@functools.cache
+def _due_sql(param: str) -> str:
+    """See `Delivery.due`; the text depends only on the database's parameter style."""
+
+    def oldest(condition: str, order: str) -> str:
+        return f"""
+            SELECT d.id FROM delivery d JOIN webhook w ON w.id = d.webhook_id
+            WHERE {condition} AND w.enabled AND w.deleted_at IS NULL
+              AND (NOT w.ordered OR NOT EXISTS (
+                    SELECT 1 FROM delivery older
+                    WHERE older.webhook_id = d.webhook_id AND older.status IN ('{PENDING}', '{DELIVERING}')
+                      AND (older.created_at < d.created_at OR (older.created_at = d.created_at AND older.id < d.id))))
+              AND w.id NOT IN (SELECT webhook_id FROM ({_quota_table(param)}) held WHERE quota <= 0)
+            ORDER BY {order} LIMIT {param}"""
+
+    # Pending rows and expired leases apart, each walking its own index in order and
+    # stopping at the lookahead: one query with `is_due`'s OR sorted every due row first
+    # (13 ms per claim with 25,000 waiting).
+    return f"""
+        SELECT id FROM (
+            SELECT d.id, d.next_attempt_at,
+                   ROW_NUMBER() OVER (PARTITION BY d.webhook_id ORDER BY d.next_attempt_at, d.id) AS turn,
+                   COALESCE(q.quota, CASE WHEN w.rate_limit IS NOT NULL THEN 1
+                                          ELSE COALESCE(w.max_in_flight, {param}) END) AS quota
+            FROM delivery d
+            JOIN webhook w ON w.id = d.webhook_id
+            LEFT JOIN ({_quota_table(param)}) q ON q.webhook_id = d.webhook_id
+            WHERE d.id IN ({oldest(f"d.status = '{PENDING}' AND d.next_attempt_at <= {param}", "d.next_attempt_at")})
+               OR d.id IN ({oldest(f"d.status = '{DELIVERING}' AND d.lease_expires_at <= {param}", "d.lease_expires_at")})
+        ) ranked
+        WHERE turn <= quota
+        ORDER BY turn, next_attempt_at, id
+        LIMIT {param}"""
 
 
 class Recovery(BaseModel):

@@ -3,7 +3,7 @@
 The same SQLite database is built twice: once empty, once with `backlog_rows` finished
 deliveries (succeeded, one attempt each, spread over the last 60 days). The large one is
 built once, with raw executemany in 10,000-row transactions, into bench/.cache/ and
-copied for every run. On each: the sweep query (`Delivery.due(now, per_webhook).limit(100)`, the
+copied for every run. On each: the sweep query (`Delivery.due(now, per_webhook, limit=100)`, the
 fair claim's query, with 1,000 due rows present) timed over many runs, EXPLAIN QUERY PLAN of the claim statement, then
 the usual throughput run. Backlog/empty should stay within 10%.
 """
@@ -35,6 +35,8 @@ def _settings(path: Path):
 
 
 def _open(path: Path):
+    from peewee import EnclosedNodeList
+
     from app.clock import system_clock
     from app.services.setup import prepare_database
 
@@ -105,6 +107,8 @@ def sweep_query(path: Path) -> tuple[float, list[str]]:
     """Mean ms of the sweep query with due rows present, and the plans of it and the claim.
     The due rows are removed and the old webhooks switched off afterwards, so the
     throughput run that follows sends only to the receiver."""
+    from peewee import EnclosedNodeList
+
     from app.clock import system_clock
     from app.db import database
     from app.models import PENDING, DELIVERING, Delivery, Event, Tenant, Webhook
@@ -115,17 +119,18 @@ def sweep_query(path: Path) -> tuple[float, list[str]]:
     tenant = Tenant.get(Tenant.slug == Tenant.DEFAULT)
     for n in range(DUE_EVENTS):
         emit_event(tenant, "order.created", {"n": n}, settings, now)
-    due = Delivery.due(now + timedelta(seconds=1), settings.max_in_flight_per_webhook).limit(settings.sweep_batch_size)
+    due = Delivery.due(now + timedelta(seconds=1), settings.max_in_flight_per_webhook, limit=settings.sweep_batch_size)
+    due_sql, due_params = database.get_sql_context().sql(due).query()
     began = time.perf_counter()
     for _ in range(SWEEP_REPEATS):
-        found = list(due.clone())  # a fresh query each time: peewee caches a query's rows
+        found = database.execute_sql(due_sql, due_params).fetchall()
     mean_ms = (time.perf_counter() - began) / SWEEP_REPEATS * 1000
     assert found, "expected due rows"  # at most a quota per webhook, so fewer than the batch size
     claim = Delivery.update(status=DELIVERING, lease_expires_at=now, updated_at=now).where(
-        Delivery.id.in_(due)).returning(Delivery.id)
+        Delivery.id.in_(EnclosedNodeList([due]))).returning(Delivery.id)
     plans = []
     for label, query in (("sweep (due) query", due), ("claim statement", claim)):
-        sql, params = query.sql()
+        sql, params = database.get_sql_context().sql(query).query()
         plans.append(f"{label}: {sql}")
         plans += [f"  {row[-1]}" for row in database.execute_sql("EXPLAIN QUERY PLAN " + sql, params)]
     pending_events = Delivery.select(Delivery.event).where(Delivery.status == PENDING)

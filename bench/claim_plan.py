@@ -77,8 +77,7 @@ def main(rows: int) -> None:
             fill(rows, shape == "backlog", now)
             due = Delivery.select().where(Delivery.is_due(now)).count()
             held = {Webhook.select().order_by(Webhook.id.desc()).first().id: 0}
-            query = Delivery.due(now, 5, held).limit(100)
-            sql, params = query.sql()
+            sql, params = database.get_sql_context().sql(Delivery.due(now, 5, held, 100)).query()
             print(f"\n## {shape}: {rows} rows, {due} due, {WEBHOOKS} webhooks ({ORDERED} ordered)")
             for row in database.execute_sql("EXPLAIN QUERY PLAN " + sql, params):
                 print("   ", row[-1])

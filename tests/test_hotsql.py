@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import peewee
+import pytest
+
 from app import hotsql
 from app.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Event, Tenant
 from app.services.events import emit_event
@@ -43,3 +46,12 @@ def test_update_counts_only_rows_that_match_the_guard(db, settings, clock):
     assert Delivery.get_by_id(delivery.id).status == DELIVERING
     assert hotsql.update(fields, guard, (SUCCEEDED, None, delivery.id, lease)) == 1
     assert (Delivery.get_by_id(delivery.id).status, Delivery.get_by_id(delivery.id).lease_expires_at) == (SUCCEEDED, None)
+
+
+def test_a_constraint_violation_is_peewees_integrity_error(db, settings, clock):
+    """Callers (idempotent emit on PostgreSQL) catch peewee.IntegrityError, not the driver's."""
+    fields = (Event.id, Event.tenant, Event.type, Event.data, Event.created_at)
+    row = ("evt_same", Tenant.get().id, "order.created", "{}", clock())
+    hotsql.insert(fields, [row])
+    with pytest.raises(peewee.IntegrityError):
+        hotsql.insert(fields, [row])

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
+import peewee
+
 from app import formats, hotsql
 from app.config import Settings
 from app.db import is_sqlite, write_transaction
@@ -82,7 +84,7 @@ def claim_due(
     so it locks the chosen rows in an outer query that checks again that they are due.
     """
     lease = now + timedelta(seconds=lease_seconds)
-    due = Delivery.due(now, per_webhook or limit, quotas).limit(limit)
+    due = peewee.EnclosedNodeList([Delivery.due(now, per_webhook or limit, quotas, limit)])
     if not is_sqlite():
         due = (
             Delivery.select(Delivery.id)
