@@ -31,6 +31,7 @@ import httpx
 from app.clock import Clock, system_clock
 from app.config import Settings
 from app.metrics import Metrics
+from app.models import SUCCEEDED
 from app.outbound import send_attempt
 from app.pacing import TokenBucket
 from app.services.delivery_queue import AttemptResult, ClaimedDelivery, claim_due, record_results, release_claims
@@ -325,8 +326,11 @@ class Dispatcher:
                     log.exception("could not record %d attempts", len(group))
                     statuses = ["unrecorded"] * len(group)
                 for (claimed, result, recorded), status in zip(group, statuses):
-                    log.info("delivery %s to %s: attempt %d %s (%s)", claimed.id, claimed.webhook_id,
-                             claimed.attempts + 1, status, result.status_code or result.error)
+                    # A line per success is thousands a second under load, and the attempt
+                    # log already holds each one; what went wrong is worth a line.
+                    log.log(logging.DEBUG if status == SUCCEEDED else logging.INFO,
+                            "delivery %s to %s: attempt %d %s (%s)", claimed.id, claimed.webhook_id,
+                            claimed.attempts + 1, status, result.status_code or result.error)
                     self.metrics.attempt_recorded(status, result.duration_ms / 1000)
                     if not recorded.done():
                         recorded.set_result(status)
