@@ -102,7 +102,7 @@ class Dispatcher:
         self._sweep_started = False
         self._saturated = False
         self._paces: dict[str, _Pace] = {}  # by webhook id
-        self._held = 0  # slots taken: sends in flight and claims waiting to start
+        self._taken = 0  # slots taken: sends in flight and claims waiting to start
         self._offered: set[str] = set()  # webhooks the claim in progress may take more of
         self._refill_wake: asyncio.TimerHandle | None = None
         self._claim_failures = 0  # in a row
@@ -119,7 +119,7 @@ class Dispatcher:
         try:
             while True:
                 self._sweep_again = False
-                free = self.settings.max_concurrency - self._held
+                free = self.settings.max_concurrency - self._taken
                 self._saturated = free <= 0
                 if self._saturated:
                     break
@@ -182,7 +182,7 @@ class Dispatcher:
         pace.cap = 1 if claimed.ordered else claimed.max_in_flight or self.settings.max_in_flight_per_webhook
         pace.prefetch = not (claimed.ordered or claimed.rate_limit)
         pace.waiting.append(claimed)
-        self._held += 1
+        self._taken += 1
         if not claimed.rate_limit:
             pace.bucket = None
             return
@@ -300,7 +300,7 @@ class Dispatcher:
         pace = self._paces[claimed.webhook_id]
         was_full = pace.room() <= 0
         pace.sending -= 1
-        self._held -= 1
+        self._taken -= 1
         pace.answering = answering
         self._start_next(pace)
         # A claim running now may have sized this webhook's quota before the slot freed:
