@@ -1,24 +1,22 @@
 """httpx's transport interface over one aiohttp session, cut down to what a delivery needs.
 
 httpx_aiohttp's AiohttpTransport does the general job; per request it also opens an
-exception-mapping context, builds a ClientTimeout and re-parses the URL string, and its
-read timeout keeps a timer per open connection. Here errors are mapped only when one
-happens and parsed URLs are reused; a request without httpx's timeout extension (what
-send_attempt sends, with one deadline around the whole exchange, body included) gets no
-aiohttp timers at all. Responses are undecoded httpx.Response streams as before: httpx
-decodes gzip/deflate and the caller caps how much it reads.
+exception-mapping context and builds a ClientTimeout, its read timeout keeps a timer per
+open connection, and the request stays referenced while the receiver takes its time.
+Here errors are mapped only when one happens, and a request without httpx's timeout
+extension (what send_attempt sends, with one deadline around the whole exchange, body
+included) gets no aiohttp timers at all. Responses are undecoded httpx.Response streams
+as before: httpx decodes gzip/deflate and the caller caps how much it reads.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Callable
 
 import aiohttp
 import httpx
 from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
 from multidict import CIMultiDict
-from yarl import URL
 
 # What httpx can decode without optional packages; aiohttp would advertise br/zstd too if
 # it could decode them, but it leaves decoding to httpx here.
@@ -38,7 +36,7 @@ class DeliveryTransport(httpx.AsyncBaseTransport):
             self._session = self._make_session()
         body = await request.aread()
         sending = self._session.request(
-            request.method, _yarl_url(str(request.url)), headers=_aiohttp_headers(request.headers), data=body or None,
+            request.method, str(request.url), headers=_aiohttp_headers(request.headers), data=body or None,
             allow_redirects=False, auto_decompress=False, timeout=_deadlines(request.extensions.get("timeout")),
         )
         # aiohttp copies what it needs, and the receiver may take minutes to answer: the
@@ -70,7 +68,3 @@ def _aiohttp_headers(headers: httpx.Headers) -> CIMultiDict[str]:
     converted.setdefault("Accept-Encoding", ACCEPT_ENCODING)
     return converted
 
-
-@functools.lru_cache(maxsize=4096)
-def _yarl_url(url: str) -> URL:
-    return URL(url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 
+import httpx
 import pytest
 
 from app.dispatch import Dispatcher
@@ -43,6 +44,25 @@ async def test_the_answer_is_logged_as_the_receiver_meant_it(db, settings, clock
     attempt = Attempt.get()
     assert (attempt.response_status, attempt.response_body) == (reply.status, logged)
     assert receiver.requests[0].headers["accept-encoding"] == "gzip, deflate", "only what we can decode"
+
+
+async def test_the_client_is_still_an_ordinary_httpx_client(settings, receiver):
+    """Deliveries call its transport directly; anything else may still use the httpx API."""
+    receiver.plan("/hook", Reply(201, body=b"made"))
+    async with build_client(settings) as client:
+        response = await client.post(receiver.url(), json={"n": 1}, timeout=5)
+    assert (response.status_code, response.text, str(response.request.url)) == (201, "made", receiver.url())
+    assert receiver.requests[0].body == b'{"n":1}'
+
+
+async def test_deliveries_go_through_whatever_transport_the_client_was_given(db, settings, clock, receiver):
+    """build_client's transport stays pluggable: here httpx's own."""
+    make_webhook(settings, clock, receiver.url())
+    emit(settings, clock)
+    async with build_client(settings, httpx.AsyncHTTPTransport()) as client:
+        await Engine(Dispatcher(settings, client, clock, random=NO_JITTER)).run()
+    assert Delivery.get().status == SUCCEEDED
+    assert receiver.requests[0].headers["webhook-signature"].startswith("v1,")
 
 
 async def test_an_address_allowed_earlier_is_refused_once_the_allowlist_drops_it(db, settings, clock, receiver):
