@@ -40,7 +40,7 @@ class DeliveryTransport(httpx.AsyncBaseTransport):
             allow_redirects=False, auto_decompress=False, timeout=_deadlines(request.extensions.get("timeout")),
         )
         # aiohttp copies what it needs, and the receiver may take minutes to answer: the
-        # request, its headers and their conversion are not kept meanwhile (~3 KB per
+        # request, its headers and their conversion are not kept meanwhile (~4 KB per
         # delivery in flight). AsyncClient.send sets response.request itself.
         del request, body
         try:
