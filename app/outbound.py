@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 import socket
 import ssl
@@ -13,7 +14,6 @@ from datetime import datetime
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from app import __version__
 from app.config import Settings
@@ -21,6 +21,7 @@ from app.policy import parse_retry_after
 from app.resolver import BlockedAddress, GuardedResolver, check_literal_host
 from app.services.delivery_queue import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery
 from app.signing import signature_headers
+from app.transport import DeliveryTransport
 
 USER_AGENT = f"Hookline/{__version__}"
 # Read at most this much of a response: enough for the log, and a hostile receiver cannot
@@ -29,14 +30,17 @@ MAX_RESPONSE_READ_BYTES = 16 * 1024
 
 
 def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """The httpx API over aiohttp's connection handling.
+    """The httpx API over aiohttp's connection handling (app/transport.py).
 
     httpx's own transport costs ~1.8 ms of CPU per request and made sending the bottleneck:
     the end-to-end benchmark (now bench/throughput.py) measured 326 deliveries/s at 3.4 ms
-    CPU each with it, and 635/s at 1.6 ms with AiohttpTransport (2,000 events x 5 webhooks,
-    2 cores). Its connector resolves through GuardedResolver, which refuses private and
+    CPU each with it, and 635/s at 1.6 ms with httpx_aiohttp's AiohttpTransport (2,000
+    events x 5 webhooks, 2 cores); DeliveryTransport then took send_attempt from ~0.28 to
+    ~0.12 ms of client CPU per request (bench/ceilings.py) and from 27 to 20 KB per request
+    in flight. The connector resolves through GuardedResolver, which refuses private and
     reserved addresses. Redirects are never followed: a 3xx is a failed attempt, not a hop
-    to a new target.
+    to a new target. No cookies are kept: what one receiver sets is not sent with the next
+    delivery (nor stored for ever by a receiver that sets a new one each time).
     """
     def session() -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -44,10 +48,10 @@ def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None 
             resolver=GuardedResolver(settings.allow_private_networks),
             ssl=httpx.create_ssl_context(),
         )
-        return aiohttp.ClientSession(connector=connector, trust_env=False)
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False)
 
     return httpx.AsyncClient(
-        transport=transport or AiohttpTransport(client=session),
+        transport=transport or DeliveryTransport(session),
         follow_redirects=False,
         timeout=httpx.Timeout(settings.request_timeout),
         trust_env=False,
@@ -71,14 +75,18 @@ async def send_attempt(
     status_code = retry_after = response_text = error = None
     permanent = False
     try:
-        check_literal_host(httpx.URL(claimed.url).host, settings.allow_private_networks)
+        url = _destination(claimed.url, settings.allow_private_networks)
         async with asyncio.timeout(timeout):
-            async with client.stream(
-                "POST", claimed.url, content=claimed.body, headers=headers, timeout=timeout
-            ) as response:
+            response = await _transport(client).handle_async_request(
+                httpx.Request("POST", url, headers=headers, content=claimed.body)
+            )
+            try:
                 status_code = response.status_code
-                retry_after = parse_retry_after(response.headers.get("retry-after"), started_at)
+                if status_code >= 300:  # a success is not retried
+                    retry_after = parse_retry_after(response.headers.get("retry-after"), started_at)
                 response_text = await _read_prefix(response)
+            finally:
+                await response.aclose()
     except TimeoutError:
         error = f"timed out after {timeout:g}s"
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
@@ -99,12 +107,30 @@ async def send_attempt(
     )
 
 
+def _transport(client: httpx.AsyncClient) -> httpx.AsyncBaseTransport:
+    """The client's transport, to send through directly: AsyncClient.send's layers (redirects,
+    auth, cookies, event hooks, logging) do nothing for a delivery but cost more CPU than
+    the transport and aiohttp together. httpx (pinned to 0.28) has no public accessor."""
+    return client._transport
+
+
+@functools.lru_cache(maxsize=4096)
+def _destination(url: str, allow_private_networks: tuple[str, ...]) -> httpx.URL:
+    """The parsed URL, refused if its host is a forbidden IP literal. Both depend on the
+    arguments alone, so each webhook's URL is parsed once, not at every attempt."""
+    parsed = httpx.URL(url)
+    check_literal_host(parsed.host, allow_private_networks)
+    return parsed
+
+
 TRUNCATED = "… [truncated]"
 
 
 async def _read_prefix(response: httpx.Response) -> str:
     """The start of the body, decoded (gzip included) as it streams: a 10 MB answer or a
     gzip bomb costs at most MAX_RESPONSE_READ_BYTES, and the log says it was cut."""
+    if response.status_code == 204 or response.headers.get("content-length") == "0":
+        return ""  # the usual answer, without setting up httpx's decoding stream for nothing
     received = bytearray()
     async for chunk in response.aiter_bytes():
         received += chunk

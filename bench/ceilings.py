@@ -4,8 +4,9 @@ No database, no queue: a closed loop of `concurrency` senders, each signing a fr
 (Standard Webhooks + hex, as Hookline does) and POSTing it. Three clients, each in a fresh
 process of its own (so its CPU time is its own, read with getrusage), all on uvloop:
 bare aiohttp (the practical limit here, and the 1.0 of every ratio), bare
-httpx.AsyncClient with its default transport, and the client Hookline ships
-(app.outbound.build_client). Child mode: python -m bench.ceilings --client NAME --url U ...
+httpx.AsyncClient with its default transport, and what Hookline ships: send_attempt
+(app/outbound.py, which signs too) over app.outbound.build_client, given a ClaimedDelivery
+as the dispatcher would. Child mode: python -m bench.ceilings --client NAME --url U ...
 """
 
 from __future__ import annotations
@@ -18,15 +19,24 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime, timezone
 
 from bench.common import PAD, ROOT, ReceiverProcess, Row, percentile
 
-CLIENTS = {"aiohttp": "bare aiohttp", "httpx": "bare httpx (default transport)", "shipped": "shipped (build_client)"}
+CLIENTS = {"aiohttp": "bare aiohttp", "httpx": "bare httpx (default transport)", "shipped": "shipped (send_attempt)"}
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # any valid base64 will do
 
 
+def _signed(event_id: str, body: bytes) -> dict[str, str]:
+    from app.signing import signature_headers
+
+    return {"Content-Type": "application/json",
+            **signature_headers(SECRET, event_id, "order.created", int(time.time()), body)}
+
+
 def _client(name: str, concurrency: int):
-    """An object with `async post(url, body, headers) -> status` and `aclose()`."""
+    """An object with `async post(url, event_id, body) -> status` that signs and sends,
+    and `aclose()`."""
     import aiohttp
     import httpx
 
@@ -34,8 +44,8 @@ def _client(name: str, concurrency: int):
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
 
         class Aiohttp:
-            async def post(self, url, body, headers):
-                async with session.post(url, data=body, headers=headers) as response:
+            async def post(self, url, event_id, body):
+                async with session.post(url, data=body, headers=_signed(event_id, body)) as response:
                     await response.read()
                     return response.status
 
@@ -44,24 +54,42 @@ def _client(name: str, concurrency: int):
         return Aiohttp()
     if name == "httpx":
         client = httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency), timeout=30)
-    else:
+
+        class Httpx:
+            async def post(self, url, event_id, body):
+                return (await client.post(url, content=body, headers=_signed(event_id, body))).status_code
+
+            aclose = client.aclose
+
+        return Httpx()
+    return _Shipped(concurrency)
+
+
+class _Shipped:
+    def __init__(self, concurrency: int):
         from app.config import Settings
         from app.outbound import build_client
 
-        client = build_client(Settings(max_concurrency=concurrency).for_dev())
+        self.settings = Settings(max_concurrency=concurrency).for_dev()
+        self.client = build_client(self.settings)
+        self.aclose = self.client.aclose
 
-    class Httpx:
-        async def post(self, url, body, headers):
-            return (await client.post(url, content=body, headers=headers)).status_code
+    async def post(self, url, event_id, body):
+        from app.outbound import send_attempt
+        from app.services.delivery_queue import ClaimedDelivery
 
-        aclose = client.aclose
-
-    return Httpx()
+        now = datetime.now(timezone.utc)
+        claimed = ClaimedDelivery(
+            id=event_id, attempts=0, lease_expires_at=now, event_id=event_id, event_type="order.created", body=body,
+            webhook_id="ceiling", url=url, secret=SECRET, headers={}, previous_secret=None,
+            previous_secret_expires_at=None, timeout=None, retry_schedule=None, attempts_before_recovery=0,
+            rate_limit=None, max_in_flight=None, ordered=False,
+        )
+        result = await send_attempt(self.client, claimed, self.settings, now)
+        return result.status_code or 599
 
 
 async def _load(name: str, url: str, requests: int, concurrency: int) -> dict:
-    from app.signing import signature_headers
-
     client = _client(name, concurrency)
     latencies: list[float] = []
     failures = 0
@@ -72,10 +100,8 @@ async def _load(name: str, url: str, requests: int, concurrency: int) -> dict:
         for n in todo:
             event_id = f"evt_{uuid.uuid4().hex}"
             body = json.dumps({"id": event_id, "type": "order.created", "data": {"n": n, "pad": PAD}}).encode()
-            headers = {"Content-Type": "application/json",
-                       **signature_headers(SECRET, event_id, "order.created", int(time.time()), body)}
             began = time.monotonic()
-            status = await client.post(url, body, headers)
+            status = await client.post(url, event_id, body)
             latencies.append(time.monotonic() - began)
             failures += status >= 300
 

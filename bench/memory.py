@@ -40,6 +40,8 @@ def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
     return [
         Row("memory", "RSS of serve when idle", idle, "MB"),
         Row("memory", f"RSS of serve with {reached:,} in flight", during["VmRSS"], "MB", note=note),
+        Row("memory", "RSS per request in flight", (during["VmRSS"] - idle) * 1024 / max(reached, 1), "KB",
+            note="(with - idle) / held: comparable between --in-flight sizes"),
         Row("memory", "peak RSS of serve while filling up", rss.peak_mb, "MB", target="≤ 200 MB",
             note=f"largest VmRSS sampled every 50 ms; VmHWM since start {during['VmHWM']:.0f} MB (start-up)"),
     ]
