@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from app import hotsql
-from app.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Event, Tenant
+from app.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Event, Tenant, Webhook
 from app.services.events import emit_event
 from tests.conftest import make_webhook
 
@@ -43,3 +45,23 @@ def test_update_counts_only_rows_that_match_the_guard(db, settings, clock):
     assert Delivery.get_by_id(delivery.id).status == DELIVERING
     assert hotsql.update(fields, guard, (SUCCEEDED, None, delivery.id, lease)) == 1
     assert (Delivery.get_by_id(delivery.id).status, Delivery.get_by_id(delivery.id).lease_expires_at) == (SUCCEEDED, None)
+
+
+def test_select_reads_rows_like_peewee_and_refuses_a_query_it_cannot_reuse(db, settings, clock):
+    make_webhook(settings, clock, "http://127.0.0.1:9/hook", events=["order.*"])
+
+    def receivers(tenant_id):
+        return Webhook.enabled_for(tenant_id).select(Webhook.id, Webhook.events, Webhook.filter)
+
+    default = Tenant.get(Tenant.slug == "default")
+    other = Tenant.create(slug="other", created_at=clock())
+    for tenant in (default, other, default):  # the second and third runs reuse the first one's SQL
+        ours = [(w.id, w.events, w.filter) for w in hotsql.select(receivers, tenant.id)]
+        assert ours == [(w.id, w.events, w.filter) for w in receivers(tenant.id)]
+    assert hotsql.select(receivers, default.id)[0].events == ["order.*"]
+
+    def since(at):
+        return Tenant.select().where(Tenant.created_at >= at)
+
+    with pytest.raises(ValueError, match="parameters"):
+        hotsql.select(since, clock())  # a datetime reaches the SQL converted, not as given

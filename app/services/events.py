@@ -60,9 +60,13 @@ class Lookups:
 
     def enabled_webhooks(self, tenant_id: int) -> list[Webhook]:
         if tenant_id not in self._webhooks:
-            # What choosing receivers needs: loading whole rows decrypted every secret per event.
-            self._webhooks[tenant_id] = list(Webhook.enabled_for(tenant_id).select(Webhook.id, Webhook.events, Webhook.filter))
+            self._webhooks[tenant_id] = hotsql.select(_receivers, tenant_id)
         return self._webhooks[tenant_id]
+
+
+def _receivers(tenant_id: int):
+    """What choosing receivers needs: loading whole rows decrypted every secret per event."""
+    return Webhook.enabled_for(tenant_id).select(Webhook.id, Webhook.events, Webhook.filter)
 
 
 _EVENT_ROW = (Event.id, Event.tenant, Event.type, Event.data, Event.idempotency_key, Event.created_at)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import peewee
 
+from app import hotsql
 from app.errors import Forbidden, InvalidInput
 from app.models import ApiKey, Tenant
 
@@ -21,7 +22,8 @@ def get_or_create_tenant(slug: str, now: datetime, field: str = "tenant", found:
         raise InvalidInput(field, "must be 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")
     if found is not None and slug in found:
         return found[slug]
-    tenant = Tenant.get_or_none(Tenant.slug == slug)
+    rows = hotsql.select(_by_slug, slug)
+    tenant = rows[0] if rows else None
     if tenant is None:
         try:
             tenant = Tenant.create(slug=slug, created_at=now)
@@ -30,6 +32,10 @@ def get_or_create_tenant(slug: str, now: datetime, field: str = "tenant", found:
     elif found is not None:
         found[slug] = tenant
     return tenant
+
+
+def _by_slug(slug: str):
+    return Tenant.select().where(Tenant.slug == slug)
 
 
 def acting_tenant(key: ApiKey, requested: object, now: datetime, found: dict | None = None) -> Tenant:
