@@ -28,7 +28,8 @@ def insert(fields: Sequence[peewee.Field], rows: Iterable[Sequence]) -> None:
     sql = _insert_sql(_table(fields), _columns(fields), database.param)
     values = [_values(fields, (*row, *(d() if callable(d) else d for _, d in defaults))) for row in rows]
     if values:
-        database.cursor().executemany(sql, values)
+        with peewee.__exception_wrapper__:  # driver errors as Peewee's (IntegrityError), as Model.insert raises them
+            database.cursor().executemany(sql, values)
 
 
 def update(set_fields: Sequence[peewee.Field], where_fields: Sequence[peewee.Field], values: Sequence) -> int:
@@ -36,7 +37,8 @@ def update(set_fields: Sequence[peewee.Field], where_fields: Sequence[peewee.Fie
     WHERE ones. Returns how many rows it changed: 0 tells the caller the guard failed."""
     sql = _update_sql(_table((*set_fields, *where_fields)), _columns(set_fields), _columns(where_fields), database.param)
     cursor = database.cursor()
-    cursor.execute(sql, _values((*set_fields, *where_fields), values))
+    with peewee.__exception_wrapper__:
+        cursor.execute(sql, _values((*set_fields, *where_fields), values))
     return cursor.rowcount
 
 
