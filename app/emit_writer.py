@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from app.clock import Clock
 from app.config import Settings
-from app.db import database, write_transaction
+from app.db import database, savepoint, write_transaction
 from app.services.events import Lookups
 
 log = logging.getLogger("hookline.emit_writer")
@@ -102,7 +102,7 @@ class EmitWriter:
                     if future.cancelled():  # the client went away before its turn
                         continue
                     try:
-                        with database.atomic():  # a savepoint: a failing item undoes only itself
+                        with savepoint():  # a failing item undoes only itself
                             outcomes.append((loop, future, job(now, lookups), None))
                     except Exception as exc:
                         outcomes.append((loop, future, None, exc))
