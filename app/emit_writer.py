@@ -7,12 +7,16 @@ item in its own savepoint of ONE transaction, commits, and only then answers eve
 request. An item that fails (unknown type, reused idempotency key) rolls back its
 savepoint alone and gets its own error; the others in the batch still commit. Nothing is
 acknowledged before the commit, so a crash loses only requests that were never answered.
+
+The answers go back to the event loop in one `call_soon_threadsafe` per batch, not one per
+request: each cross-thread call wakes the loop (a syscall with the GIL held), and waking it
+once per request was ~14% of the server's CPU per emitted event.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import logging
 import queue
 import threading
@@ -22,7 +26,7 @@ from typing import TypeVar
 
 from app.clock import Clock
 from app.config import Settings
-from app.db import database, write_transaction
+from app.db import database, savepoint, write_transaction
 from app.services.events import Lookups
 
 log = logging.getLogger("hookline.emit_writer")
@@ -50,9 +54,10 @@ class EmitWriter:
         for emit_event."""
         if self._stopping:
             raise RuntimeError("the emit writer is stopped")
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put((job, future))
-        return await asyncio.wrap_future(future)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((job, loop, future))
+        return await future
 
     def stop(self) -> None:
         """Answer everything already queued, then end the thread."""
@@ -93,22 +98,31 @@ class EmitWriter:
             with write_transaction():
                 now = self._clock()
                 lookups = Lookups(self._settings)
-                for job, future in batch:
-                    if not future.set_running_or_notify_cancel():
+                for job, loop, future in batch:
+                    if future.cancelled():  # the client went away before its turn
                         continue
                     try:
-                        with database.atomic():  # a savepoint: a failing item undoes only itself
-                            outcomes.append((future, job(now, lookups), None))
+                        with savepoint():  # a failing item undoes only itself
+                            outcomes.append((loop, future, job(now, lookups), None))
                     except Exception as exc:
-                        outcomes.append((future, None, exc))
+                        outcomes.append((loop, future, None, exc))
         except Exception as exc:  # the commit itself failed: nothing in this batch was stored
             log.warning("emit batch of %d not committed: %s", len(batch), exc)
-            for _job, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for future, result, error in outcomes:
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
+            outcomes = [(loop, future, None, exc) for _job, loop, future in batch]
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for loop, *outcome in outcomes:
+            by_loop.setdefault(loop, []).append(outcome)
+        for loop, answers in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_answer, answers)
+
+
+def _answer(answers: list) -> None:
+    """On the event loop: hand each request its result or its error."""
+    for future, result, error in answers:
+        if future.done():  # cancelled while the batch ran
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)

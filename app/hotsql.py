@@ -12,7 +12,7 @@ statement cache reuses the prepared statement. Values still go through each fiel
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import peewee
 
@@ -41,6 +41,25 @@ def update(set_fields: Sequence[peewee.Field], where_fields: Sequence[peewee.Fie
         cursor.execute(sql, _values((*set_fields, *where_fields), values))
     return cursor.rowcount
 
+
+def select(build: Callable[..., peewee.ModelSelect], *values) -> list[peewee.Model]:
+    """The rows of `build(*values)`, a SELECT whose SQL is rendered the first time only (per
+    `build` and kind of database); Peewee still turns the columns into model fields.
+
+    Each value must reach the SQL as one parameter, in order and as given
+    (`Model.field == value`); the first run checks that, so a misuse fails at once."""
+    key = (build, type(database.obj))
+    if key not in _selects:
+        query = build(*values)
+        sql, params = query.sql()
+        if list(params) != list(values):
+            raise ValueError(f"{build!r}: the query's parameters {params!r} are not the values {values!r}")
+        _selects[key] = (query.model, sql)
+    model, sql = _selects[key]
+    return list(model.raw(sql, *values))
+
+
+_selects: dict[tuple, tuple[type[peewee.Model], str]] = {}
 
 # What Peewee's own execute does: callers catch peewee.IntegrityError, whichever the driver.
 _driver_errors_as_peewee_errors = peewee.__exception_wrapper__

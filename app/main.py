@@ -28,6 +28,7 @@ from app.errors import ServiceError, TooManyRequests, Unauthorized
 from app.metrics import Metrics
 from app.ratelimit import RateLimiter, retry_after_header
 from app.scheduler import build_scheduler
+from app.services.api_keys import KeyCache
 from app.services.server_secrets import server_secret
 from app.services.setup import prepare_database
 from app.web import (
@@ -64,6 +65,7 @@ def create_app(
         app.state.metrics = process_metrics
         app.state.dispatcher = None
         app.state.limits = RateLimits(settings)
+        app.state.api_keys = KeyCache()
         app.state.emit_writer = EmitWriter(clock, settings)
         app.state.emit_writer.start()
         try:

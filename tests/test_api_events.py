@@ -139,6 +139,17 @@ def test_revoked_key_is_refused(api, tenant_key, clock):
     assert api.post("/api/v1/events", json={"type": "order.paid"}, headers=tenant_key).status_code == 401
 
 
+def test_a_key_revoked_by_another_process_is_refused_within_the_recheck_time(api, tenant_key, clock):
+    from app.models import ApiKey
+    from app.services.api_keys import KeyCache
+
+    assert api.post("/api/v1/events", json={"type": "order.paid"}, headers=tenant_key).status_code == 202
+    ApiKey.update(revoked_at=clock()).where(ApiKey.tenant.is_null(False)).execute()  # as another process would
+    clock.advance(KeyCache.RECHECK_SECONDS)
+    response = api.post("/api/v1/events", json={"type": "order.paid"}, headers=tenant_key)
+    assert response.status_code == 401 and "revoked" in response.json()["error"]["message"]
+
+
 def test_tenant_key_cannot_emit_for_another_tenant(api, tenant_key):
     response = api.post("/api/v1/events", json={"type": "order.paid", "tenant": "globex"}, headers=tenant_key)
     assert response.status_code == 403

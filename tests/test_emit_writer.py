@@ -12,6 +12,7 @@ from app.emit_writer import EmitWriter
 from app.errors import Conflict, InvalidInput
 from app.models import Delivery, Event, Tenant
 from app.services.events import emit_event
+from app.services.tenants import get_or_create_tenant
 from tests.conftest import ADMIN
 
 
@@ -85,6 +86,24 @@ async def test_idempotency_within_one_batch_replays_or_conflicts(db, settings, c
     assert not first.replayed and again.replayed and again.event_id == first.event_id
     assert isinstance(reused, Conflict) and reused.field == "idempotency_key"
     assert Event.select().count() == 1
+
+
+@pytest.mark.anyio
+async def test_a_tenant_created_by_a_failed_item_is_not_reused_by_the_next(db, settings, clock):
+    """The batch remembers tenants it found (Lookups.tenants), never one it created: that
+    creation rolled back with the failing item's savepoint."""
+    def emitting_for(slug, type_name):
+        def job(now, lookups):
+            tenant = get_or_create_tenant(slug, now, found=lookups.tenants)
+            return emit_event(tenant, type_name, {}, settings, now, lookups=lookups)
+
+        return job
+
+    failed, emitted = await _one_batch(settings, clock, [
+        emitting_for("newco", "nope.unknown"), emitting_for("newco", "order.paid"),
+    ])
+    assert isinstance(failed, InvalidInput)
+    assert Event.get_by_id(emitted.event_id).tenant.slug == "newco"
 
 
 @pytest.mark.anyio

@@ -8,7 +8,7 @@ import peewee
 import pytest
 
 from app import hotsql
-from app.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Event, Tenant
+from app.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Event, Tenant, Webhook
 from app.services.events import emit_event
 from tests.conftest import make_webhook
 
@@ -55,3 +55,23 @@ def test_a_constraint_violation_is_peewees_integrity_error(db, settings, clock):
     hotsql.insert(fields, [row])
     with pytest.raises(peewee.IntegrityError):
         hotsql.insert(fields, [row])
+
+
+def test_select_reads_rows_like_peewee_and_refuses_a_query_it_cannot_reuse(db, settings, clock):
+    make_webhook(settings, clock, "http://127.0.0.1:9/hook", events=["order.*"])
+
+    def receivers(tenant_id):
+        return Webhook.enabled_for(tenant_id).select(Webhook.id, Webhook.events, Webhook.filter)
+
+    default = Tenant.get(Tenant.slug == "default")
+    other = Tenant.create(slug="other", created_at=clock())
+    for tenant in (default, other, default):  # the second and third runs reuse the first one's SQL
+        ours = [(w.id, w.events, w.filter) for w in hotsql.select(receivers, tenant.id)]
+        assert ours == [(w.id, w.events, w.filter) for w in receivers(tenant.id)]
+    assert hotsql.select(receivers, default.id)[0].events == ["order.*"]
+
+    def since(at):
+        return Tenant.select().where(Tenant.created_at >= at)
+
+    with pytest.raises(ValueError, match="parameters"):
+        hotsql.select(since, clock())  # a datetime reaches the SQL converted, not as given

@@ -37,6 +37,16 @@ def test_revoke(dashboard, api):
     assert api.get("/api/v1/webhooks", headers={"Authorization": f"Bearer {plaintext}"}).status_code == 401
 
 
+def test_a_key_in_use_is_refused_as_soon_as_it_is_revoked(dashboard, api):
+    """Keys that authenticated are remembered (services/api_keys.KeyCache); revoking one in
+    this process must not wait for that memory to expire."""
+    plaintext = soup(dashboard.post("/api-keys", {"name": "busy"}, htmx=True)).select_one("#new-api-key")["value"]
+    headers = {"Authorization": f"Bearer {plaintext}"}
+    assert api.post("/api/v1/events", json={"type": "order.paid"}, headers=headers).status_code == 202
+    dashboard.post(f"/api-keys/{ApiKey.get(ApiKey.name == 'busy').id}/revoke", {})
+    assert api.post("/api/v1/events", json={"type": "order.paid"}, headers=headers).status_code == 401
+
+
 def test_creating_a_key_needs_the_csrf_token(dashboard):
     assert dashboard.post("/api-keys", {"name": "x"}, csrf=False).status_code == 403
     assert not ApiKey.select().where(ApiKey.name == "x").exists()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from app.db import write_transaction
 from app.errors import NotFound
@@ -47,7 +48,62 @@ def authenticate(plaintext: str) -> ApiKey | None:
     key = ApiKey.get_or_none(ApiKey.key_hash == hash_key(plaintext))
     if key is None or key.revoked_at is not None:
         return None
+    if not key.is_admin:
+        key.tenant  # loaded here, so whoever holds the key later never queries for it
     return key
+
+
+# Bumped by every revocation in this process; a KeyCache that sees it change forgets everything.
+_revocations = 0
+_revocations_lock = threading.Lock()
+
+
+def _revoked_here() -> None:
+    global _revocations
+    with _revocations_lock:
+        _revocations += 1
+
+
+class KeyCache:
+    """Keys that authenticated recently, by hash, so an API request usually needs no
+    database query and no thread-pool hop (together most of the CPU of accepting an event).
+
+    Revocation: one in this process (revoke_key, ensure_admin_key) empties every cache at
+    once; one made by another process (another `hookline serve`, the CLI) is seen once the
+    entry is `recheck` old (RECHECK_SECONDS by default), when the key is looked up again.
+    Unknown and revoked keys are never cached: a key created elsewhere works at once, and
+    guessing keys stays a database query each. One cache per app, so tests that run apps
+    on different databases in one process never share keys.
+    """
+
+    RECHECK_SECONDS = 5.0
+
+    def __init__(self, recheck: float = RECHECK_SECONDS, max_keys: int = 1000):
+        self.recheck = timedelta(seconds=recheck)
+        self.max_keys = max_keys
+        self._keys: dict[str, tuple[ApiKey, datetime]] = {}
+        self._seen = _revocations
+
+    def cached(self, plaintext: str, now: datetime) -> ApiKey | None:
+        """The key if it authenticated within `recheck`; no I/O, for the event loop."""
+        if self._seen != _revocations:
+            self._keys.clear()
+            self._seen = _revocations
+        entry = self._keys.get(hash_key(plaintext))
+        if entry is None or now - entry[1] >= self.recheck or now < entry[1]:
+            return None
+        return entry[0]
+
+    def authenticate(self, plaintext: str, now: datetime) -> ApiKey | None:
+        """The database's answer, remembered if the key is valid and no revocation in this
+        process happened while it was read (it might have read the row just before)."""
+        seen = _revocations
+        key = authenticate(plaintext)
+        if key is not None and seen == _revocations:
+            if len(self._keys) >= self.max_keys:
+                self._keys.clear()
+            self._keys[hash_key(plaintext)] = (key, now)
+        return key
 
 
 CONFIGURED_ADMIN_KEY_NAME = "admin key from configuration"
@@ -66,6 +122,7 @@ def ensure_admin_key(plaintext: str, now: datetime) -> None:
         ).execute()
         if ApiKey.get_or_none(ApiKey.key_hash == key_hash) is None:
             create_api_key(None, now, name=CONFIGURED_ADMIN_KEY_NAME, plaintext=plaintext)
+    _revoked_here()
 
 
 def _visible(tenant_id: int, include_admin_keys: bool):
@@ -94,4 +151,5 @@ def revoke_key(key_id: str, tenant_id: int, include_admin_keys: bool, now: datet
         if key.revoked_at is None:
             ApiKey.update(revoked_at=now).where((ApiKey.id == key.id) & ApiKey.revoked_at.is_null()).execute()
             key.revoked_at = now
+    _revoked_here()  # after the commit: a lookup that starts now reads the revocation
     return key

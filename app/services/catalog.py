@@ -6,6 +6,7 @@ from datetime import datetime
 
 import peewee
 
+from app import hotsql
 from app.config import EventTypeSeed
 from app.db import write_transaction
 from app.errors import Conflict, InvalidInput, NotFound
@@ -55,7 +56,8 @@ def emittable_type(name: object, now: datetime, auto_register: bool, field: str 
         raise InvalidInput(field, "required: the event type, for example \"order.created\"")
     if not is_valid_type_name(name):
         raise InvalidInput(field, f"{name!r} is not a valid event type name (letters, digits, '_', '-', separated by dots)")
-    event_type = EventType.get_or_none(EventType.name == name)
+    rows = hotsql.select(_by_name, name)  # once per emitted batch: SQL rendered once
+    event_type = rows[0] if rows else None
     if event_type is None:
         if not auto_register:
             raise InvalidInput(field, f"unknown event type {name!r}: add it to the catalog ([[event_types]] in config.toml) or set auto_register_event_types")
@@ -66,6 +68,10 @@ def emittable_type(name: object, now: datetime, auto_register: bool, field: str 
     elif event_type.archived_at is not None:
         raise InvalidInput(field, f"event type {name!r} is archived and cannot be emitted")
     return name
+
+
+def _by_name(name: str):
+    return EventType.select().where(EventType.name == name)
 
 
 MAX_DESCRIPTION_LENGTH = 2000

@@ -40,14 +40,15 @@ class Lookups:
 
     Kept for one transaction only, whose writes they cannot miss (the SQLite write lock is
     held; on PostgreSQL a webhook committed by someone else during the batch counts as
-    created after these events). A type is remembered only when it cannot have been
-    registered by this transaction, so an item's rolled-back savepoint leaves nothing behind.
+    created after these events). A type or a tenant is remembered only when it cannot have
+    been created by this transaction, so an item's rolled-back savepoint leaves nothing behind.
     """
 
     def __init__(self, settings: Settings):
         self._auto_register = settings.auto_register_event_types
         self._types: set[str] = set()
         self._webhooks: dict[int, list[Webhook]] = {}
+        self.tenants: dict[str, Tenant] = {}  # by slug, for tenants.get_or_create_tenant(found=)
 
     def emittable_type(self, type_name: object, now: datetime) -> str:
         if type_name in self._types:
@@ -59,9 +60,13 @@ class Lookups:
 
     def enabled_webhooks(self, tenant_id: int) -> list[Webhook]:
         if tenant_id not in self._webhooks:
-            # What choosing receivers needs: loading whole rows decrypted every secret per event.
-            self._webhooks[tenant_id] = list(Webhook.enabled_for(tenant_id).select(Webhook.id, Webhook.events, Webhook.filter))
+            self._webhooks[tenant_id] = hotsql.select(_receivers, tenant_id)
         return self._webhooks[tenant_id]
+
+
+def _receivers(tenant_id: int):
+    """What choosing receivers needs: loading whole rows decrypted every secret per event."""
+    return Webhook.enabled_for(tenant_id).select(Webhook.id, Webhook.events, Webhook.filter)
 
 
 _EVENT_ROW = (Event.id, Event.tenant, Event.type, Event.data, Event.idempotency_key, Event.created_at)

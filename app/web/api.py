@@ -66,7 +66,7 @@ async def emit_event(request: Request) -> Response:
     idempotency_key = request.headers.get("idempotency-key", fields.get("idempotency_key"))
 
     def emit(now, lookups):
-        tenant = tenants.acting_tenant(key, fields.get("tenant"), now)
+        tenant = tenants.acting_tenant(key, fields.get("tenant"), now, lookups.tenants)
         return events.emit_event(tenant, type_name, data, settings, now, idempotency_key=idempotency_key,
                                  lookups=lookups)
 

@@ -12,7 +12,6 @@ from starlette.requests import Request
 from app.errors import BadRequest, InvalidInput, TooManyRequests, Unauthorized
 from app.models import ApiKey
 from app.ratelimit import RateLimiter, retry_after_header
-from app.services.api_keys import authenticate
 
 JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -24,7 +23,8 @@ async def api_key(request: Request) -> ApiKey:
     plaintext = credentials.strip() if scheme.lower() == "bearer" else request.headers.get("x-api-key", "").strip()
     if not plaintext:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
-    key = await run_in_threadpool(authenticate, plaintext)
+    cache, now = request.app.state.api_keys, request.app.state.clock()
+    key = cache.cached(plaintext, now) or await run_in_threadpool(cache.authenticate, plaintext, now)
     if key is None:
         raise Unauthorized("invalid or revoked API key")
     return key
