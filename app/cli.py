@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hookline: configuration error: {exc}", file=sys.stderr)
         return 2
+    log.setLevel(settings.log_level.upper())
     if settings.dev:
         print(DEV_WARNING, file=sys.stderr)
     commands_by_name = {

@@ -94,6 +94,8 @@ class Settings:
     # client IP and user name, and per client IP.
     emit_rate_limit: str = "20000/1s"
     emit_ip_rate_limit: str = "20000/1s"
+    # Hookline's own log lines: "debug" adds one per successful attempt.
+    log_level: str = "info"
     login_rate_limit: str = "10/15m"
     login_ip_rate_limit: str = "50/15m"
     # GET /metrics (Prometheus) needs `Authorization: Bearer <metrics_token>`; empty: off.
@@ -227,6 +229,7 @@ def parse_duration(name: str, value: object) -> float:
     return seconds
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
 RATE_LIMITS = ("emit_rate_limit", "emit_ip_rate_limit", "login_rate_limit", "login_ip_rate_limit")
 
 
@@ -272,6 +275,7 @@ def _validated(settings: Settings) -> Settings:
          "must be at least 24 characters"),
         ("database_url", settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")),
          "must start with sqlite:/// or postgresql://"),
+        ("log_level", settings.log_level.lower() in LOG_LEVELS, f"must be one of {', '.join(LOG_LEVELS)}"),
     ]
     for key, ok, message in checks:
         if not ok:

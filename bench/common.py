@@ -247,20 +247,23 @@ class ReceiverProcess(Subprocess):
         return wait_until(enough, timeout, 0.1) or self.stats()
 
 
+HOOKLINE = Path(sys.executable).parent / "hookline"
+
+
 class HooklineServer(Subprocess):
     """`hookline serve --dev` on its own database, configured through HOOKLINE_* variables."""
 
     def __init__(self, workdir: Path, database_url: str | None = None, settings: dict | None = None):
         self.port = free_port()
-        env = {
+        self.env = {
             "HOOKLINE_CONFIG": str(ROOT / "config.toml"),
             "HOOKLINE_DATABASE_URL": database_url or f"sqlite:///{workdir}/hookline.db",
             "HOOKLINE_ADMIN_KEY": ADMIN_KEY,
             "HOOKLINE_ENCRYPTION_KEYS": ENCRYPTION_KEY,
             **{f"HOOKLINE_{key.upper()}": str(value) for key, value in (settings or {}).items()},
         }
-        hookline = Path(sys.executable).parent / "hookline"
-        super().__init__([str(hookline), "serve", "--dev", "--port", str(self.port)], workdir / "serve.log", env, ROOT)
+        self.workdir = workdir
+        super().__init__([str(HOOKLINE), "serve", "--dev", "--port", str(self.port)], workdir / "serve.log", self.env, ROOT)
         if not wait_until(self._up, 60):
             self.check_alive("hookline serve")
             raise RuntimeError(f"hookline serve did not answer /healthz within 60s; see {self.log}")
@@ -279,6 +282,10 @@ class HooklineServer(Subprocess):
 
     def cpu(self) -> float:
         return process_cpu(self.pid)
+
+    def worker(self, number: int) -> Subprocess:
+        """`hookline worker` on the same database and settings: another sender process."""
+        return Subprocess([str(HOOKLINE), "worker", "--dev"], self.workdir / f"worker-{number}.log", self.env, ROOT)
 
     def memory(self) -> dict[str, float]:
         return memory_mb(self.pid)

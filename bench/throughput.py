@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.common import ROOT, HooklineServer, ReceiverProcess, RssSampler, Row, emit_closed_loop
+from bench.common import ROOT, HooklineServer, ReceiverProcess, RssSampler, Row, emit_closed_loop, process_cpu
 
 
 @dataclass
@@ -40,30 +40,36 @@ class Delivered:
 
 
 def deliver(server: HooklineServer, receiver: ReceiverProcess, events: int, webhook_urls: list[str],
-            emitters: int, batch: int, timeout: float, prefix: str = "fast") -> Delivered:
-    """Create the webhooks, emit, and wait (bounded) until every delivery arrived."""
+            emitters: int, batch: int, timeout: float, senders: list = (), prefix: str = "fast") -> Delivered:
+    """Create the webhooks, emit, and wait (bounded) until every delivery arrived. CPU is
+    the server's plus that of the extra `hookline worker` processes in `senders`."""
     for url in webhook_urls:
         server.create_webhook(url)
     receiver.reset()
     expected = events * sum(1 for url in webhook_urls if f"/{prefix}/" in url)
-    cpu_before = server.cpu()
+    cpu = lambda: server.cpu() + sum(process_cpu(sender.pid) for sender in senders)  # noqa: E731
+    cpu_before = cpu()
     started = time.monotonic()
     with RssSampler(server.pid) as rss:
         emitted = asyncio.run(emit_closed_loop(server.base, events, emitters, batch))
         emit_seconds = time.monotonic() - started
         stats = receiver.wait_for(expected, timeout, prefix)
-    cpu = server.cpu() - cpu_before
+    cpu = cpu() - cpu_before
     delivered = stats["unique_by_prefix"].get(prefix, 0)
     return Delivered(expected, delivered, (stats["last"] or started) - started, emit_seconds, cpu, rss.peak_mb,
                      emitted, stats)
 
 
-def run_one(opts, workdir: Path, receiver: ReceiverProcess, database_url: str | None, label: str) -> list[Row]:
+def run_one(opts, workdir: Path, receiver: ReceiverProcess, database_url: str | None, label: str,
+            workers: int = 0) -> list[Row]:
     server = HooklineServer(workdir, database_url)
+    senders = [server.worker(n) for n in range(workers)]
     try:
         urls = [receiver.url(f"/fast/{n}") for n in range(opts.webhooks)]
-        result = deliver(server, receiver, opts.events, urls, opts.emitters, opts.batch, opts.part_timeout)
+        result = deliver(server, receiver, opts.events, urls, opts.emitters, opts.batch, opts.part_timeout, senders)
     finally:
+        for sender in senders:
+            sender.stop()
         server.stop()
     how = f"{opts.events} events x {opts.webhooks} webhooks, {opts.emitters} emitters"
     if opts.batch > 1:
@@ -80,6 +86,9 @@ def run_one(opts, workdir: Path, receiver: ReceiverProcess, database_url: str | 
 
 def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
     rows = run_one(opts, workdir / "sqlite", receiver, None, "SQLite")
+    if opts.workers:
+        rows += run_one(opts, workdir / "sqlite-workers", receiver, None,
+                        f"SQLite, serve + {opts.workers} worker{'s' if opts.workers > 1 else ''}", opts.workers)
     why = "not run: pass --pg-url URL, or --pg with scripts/postgres-server.sh"
     try:
         with postgres(opts, workdir) as url:

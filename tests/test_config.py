@@ -179,6 +179,7 @@ def test_parse_duration_rejects(value, message):
          r"max_in_flight_per_webhook \(HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK\): must be at least 1"),
         ("max_payload_bytes = 1000", {}, r"max_payload_bytes \(HOOKLINE_MAX_PAYLOAD_BYTES\): must be at least 1024"),
         ('database_url = "mysql://db/hookline"', {}, r"database_url \(HOOKLINE_DATABASE_URL\): must start with sqlite:///"),
+        ("", {"HOOKLINE_LOG_LEVEL": "verbose"}, r"log_level \(HOOKLINE_LOG_LEVEL\): must be one of debug, info"),
     ],
 )
 def test_invalid_values_name_the_key(config_file, toml, environ, message):

@@ -38,7 +38,9 @@ def subscribe(settings, clock, receiver) -> None:
 def cluster(env: dict, tmp_path, **overrides: str):
     """`serve` and WORKERS workers on the test's database; yields the API's base URL and
     the worker processes, and stops whatever is still running."""
-    env = {**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY, **{f"HOOKLINE_{k.upper()}": v for k, v in overrides.items()}}
+    # At debug every attempt is logged: which process sent what is read from the logs.
+    env = {**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY, "HOOKLINE_LOG_LEVEL": "debug",
+           **{f"HOOKLINE_{k.upper()}": v for k, v in overrides.items()}}
     port = free_port()
     workers = [start(["worker", "--dev"], env, tmp_path) for _ in range(WORKERS)]
     server = serve(env, port, tmp_path)
