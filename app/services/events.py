@@ -19,6 +19,7 @@ from app.db import write_transaction
 from app.errors import Conflict, InvalidInput, ServiceError
 from app.filters import event_matches
 from app.models import Delivery, Event, Tenant, Webhook
+from app.notify import deliveries_due
 from app.services.catalog import emittable_type
 from app.subscriptions import matches
 
@@ -65,6 +66,7 @@ def emit_event(
                     [{"id": Delivery.id.default(), "event": event.id, "webhook": w.id, "next_attempt_at": first_attempt_at,
                       "created_at": now, "updated_at": now} for w in targets]
                 ).execute()
+                deliveries_due()
             return Emitted(event.id, len(targets))
     except peewee.IntegrityError:
         if idempotency_key is None:
