@@ -341,7 +341,8 @@ class Dispatcher:
                 return 0
             for original, current in held:
                 if current.id in renewed and self._held(original):
-                    self._claimed[current.id] = (original, dataclasses.replace(current, lease_expires_at=renewed[current.id]))
+                    renewed_claim = dataclasses.replace(current, lease_expires_at=renewed[current.id])
+                    self._claimed[current.id] = (original, renewed_claim)
             if lost := len(held) - len(renewed):
                 log.warning("%d deliveries in flight ran out of lease and were claimed by another process: "
                             "they may be sent twice, and only the other attempt moves them on", lost)

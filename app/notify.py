@@ -54,17 +54,17 @@ async def waking(database_url: str, wake: Callable[[], None]) -> AsyncIterator[N
             await listener
 
 
-async def listen(database_url: str, wake: Callable[[], None], first_retry: float = 1) -> None:
-    """LISTEN on a dedicated connection until cancelled, connecting again with backoff
-    (`first_retry` seconds, doubling up to RECONNECT_MAX_SECONDS) when it drops. Each
-    (re)connection wakes once too: emits committed while nobody listened were missed."""
+async def listen(database_url: str, wake: Callable[[], None]) -> None:
+    """LISTEN on a dedicated connection until cancelled, connecting again after 1, 2, 4 …
+    RECONNECT_MAX_SECONDS seconds when it drops. Each (re)connection wakes once too: emits
+    committed while nobody listened were missed."""
     failures = 0
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True, **KEEPALIVES) as conn:
                 await conn.execute(f"LISTEN {CHANNEL}")
                 if failures:
-                    log.info("listening for due deliveries again (after %d failed tries)", failures)
+                    log.info("listening for due deliveries again")
                 failures = 0
                 wake()
                 async for _notification in conn.notifies():
@@ -73,7 +73,7 @@ async def listen(database_url: str, wake: Callable[[], None], first_retry: float
         except psycopg.Error as exc:
             problem = str(exc).strip() or type(exc).__name__
         failures += 1
-        delay = min(first_retry * 2 ** (failures - 1), RECONNECT_MAX_SECONDS)
-        log.warning("lost the LISTEN connection for due deliveries (%s); reconnecting in %gs, sweeping on the tick meanwhile",
-                    problem, delay)
+        delay = min(2 ** (failures - 1), RECONNECT_MAX_SECONDS)
+        log.warning("lost the LISTEN connection for due deliveries (%s); reconnecting in %gs, "
+                    "sweeping on the tick meanwhile", problem, delay)
         await asyncio.sleep(delay)
