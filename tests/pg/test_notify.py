@@ -16,9 +16,9 @@ import anyio.to_thread
 import psycopg
 import pytest
 
+from app import notify
 from app.dispatch import Dispatcher
 from app.models import SUCCEEDED, Delivery, Tenant
-from app import notify
 from app.notify import CHANNEL, waking
 from app.outbound import build_client
 from app.services.deliveries import resend_delivery
