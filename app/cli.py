@@ -108,6 +108,7 @@ async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     from app.dispatch import Dispatcher
     from app.outbound import build_client
     from app.metrics import Metrics
+    from app.notify import waking
     from app.scheduler import build_scheduler
     from app.services.setup import prepare_database
 
@@ -126,7 +127,8 @@ async def _worker(settings: Settings, args: argparse.Namespace) -> None:
         scheduler.start()
         dispatcher.wake()
         log.info("worker sweeping %s every %gs", settings.database_url, settings.sweep_interval)
-        await stop.wait()
+        async with waking(settings.database_url, dispatcher.wake):
+            await stop.wait()
         scheduler.shutdown(wait=False)
         await dispatcher.shutdown(timeout=settings.request_timeout)
     if metrics_server is not None:

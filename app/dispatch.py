@@ -12,12 +12,17 @@ slot: at most `max_in_flight` sends at once (default `max_in_flight_per_webhook`
 most `rate_limit` per second. A sweep never claims more for a webhook than it may send
 now; the rest stays pending for a later sweep, woken when a slot frees or a token refills.
 These limits are per process: N processes may send N times as much to one webhook.
+
+A claim's lease is renewed while it is held (a slow send, a result waiting for a busy
+database), every third of `lease_seconds` on the scheduler's tick: only a process that
+stopped renewing, dead or stuck, has its claims taken over by another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import random as random_module
 import time
@@ -34,7 +39,9 @@ from app.metrics import Metrics
 from app.models import SUCCEEDED
 from app.outbound import send_attempt
 from app.pacing import TokenBucket
-from app.services.delivery_queue import AttemptResult, ClaimedDelivery, claim_due, record_results, release_claims
+from app.services.delivery_queue import (
+    AttemptResult, ClaimedDelivery, claim_due, record_results, release_claims, renew_leases,
+)
 
 log = logging.getLogger("hookline.dispatch")
 
@@ -92,7 +99,16 @@ class Dispatcher:
         self.clock = clock
         self.random = random
         self._in_flight: set[asyncio.Task] = set()  # one task per send, until it is recorded
-        self._claimed: dict[str, ClaimedDelivery] = {}  # claims whose result is not recorded yet
+        # Claims whose result is not recorded yet: each as claimed, and with its lease as
+        # renewed. The first tells a claim from a later one of the same delivery (this
+        # process took it again after its lease ran out): only its own lease may move the row.
+        self._claimed: dict[str, tuple[ClaimedDelivery, ClaimedDelivery]] = {}
+        # Claims whose result could not be recorded: no longer renewed, so another sweep
+        # sends them again once the lease runs out; shutdown hands them back sooner.
+        self._expiring: dict[str, ClaimedDelivery] = {}
+        # A renewal and a record of the same claims take turns: a record still carrying
+        # the lease a renewal just replaced would find its row taken and not move it.
+        self._lease_turn = asyncio.Lock()
         self._background: set[asyncio.Task] = set()  # sweeps started by wake(), the recorder
         self._unrecorded: list[tuple[ClaimedDelivery, AttemptResult, asyncio.Future]] = []
         self._recording = False
@@ -144,7 +160,8 @@ class Dispatcher:
                     log.info("claiming again after %d failed claims", self._claim_failures)
                     self._claim_failures, self._claim_retry_at = 0, None
                 for claimed in batch:
-                    self._claimed[claimed.id] = claimed
+                    self._claimed[claimed.id] = (claimed, claimed)
+                    self._expiring.pop(claimed.id, None)
                     self._pace_claimed(claimed, now.timestamp())
                 # In the claim's round-robin order, so that turns stay fair.
                 started += sum(self._start_next(self._paces[claimed.webhook_id]) for claimed in batch)
@@ -251,8 +268,9 @@ class Dispatcher:
         if self._refill_wake is not None:
             self._refill_wake.cancel()
         await self.drain(timeout)
-        if self._claimed:
-            claims, self._claimed = list(self._claimed.values()), {}
+        if self._claimed or self._expiring:
+            claims = [*(current for _, current in self._claimed.values()), *self._expiring.values()]
+            self._claimed, self._expiring = {}, {}
             released = await anyio.to_thread.run_sync(release_claims, claims, self.clock())
             log.warning("shutting down: released %d unfinished deliveries for another sweep", released)
 
@@ -288,8 +306,7 @@ class Dispatcher:
             if not self._recording:
                 self._recording = True
                 self._start_background(self._record_unrecorded())
-            if await recorded != "unrecorded":
-                self._claimed.pop(claimed.id, None)  # else shutdown hands it back
+            await recorded
         finally:
             if not freed:
                 self._free_slot(claimed, answering=False)
@@ -317,14 +334,21 @@ class Dispatcher:
         try:
             while self._unrecorded:
                 group, self._unrecorded = self._unrecorded, []
-                try:
-                    statuses = await anyio.to_thread.run_sync(
-                        record_results, [(c, r) for c, r, _ in group], self.clock(), self.settings, self.random
-                    )
-                except Exception:
-                    # The leases stay on the rows, so they are sent again once the leases expire.
-                    log.exception("could not record %d attempts", len(group))
-                    statuses = ["unrecorded"] * len(group)
+                async with self._lease_turn:
+                    held = [(self._held(c) or c, r) for c, r, _ in group]
+                    try:
+                        statuses = await anyio.to_thread.run_sync(
+                            record_results, held, self.clock(), self.settings, self.random
+                        )
+                    except Exception:
+                        # The leases stay on the rows, so they are sent again once the leases expire.
+                        log.exception("could not record %d attempts", len(group))
+                        statuses = ["unrecorded"] * len(group)
+                    for (claimed, _, _), (current, _), status in zip(group, held, statuses):
+                        if self._held(claimed):
+                            del self._claimed[claimed.id]
+                        if status == "unrecorded":
+                            self._expiring[claimed.id] = current
                 for (claimed, result, recorded), status in zip(group, statuses):
                     # A line per success is thousands a second under load, and the attempt
                     # log already holds each one; what went wrong is worth a line.
@@ -336,6 +360,43 @@ class Dispatcher:
                         recorded.set_result(status)
         finally:
             self._recording = False
+
+    def _held(self, claimed: ClaimedDelivery) -> ClaimedDelivery | None:
+        """The claim with its lease as renewed; None once a later claim replaced it."""
+        original, current = self._claimed.get(claimed.id, (None, None))
+        return current if original is claimed else None
+
+    def renew(self) -> None:
+        """Renew leases in a task of the dispatcher's own, which shutdown drains: a renewal
+        cut off after its commit would leave this process holding leases it no longer has."""
+        if not self._stopping:
+            self._start_background(self.renew_leases())
+
+    async def renew_leases(self) -> int:
+        """Renew the claims held for over a third of the lease (`renew` runs every third, so
+        a lease is renewed with a third or more of it left); returns how many were renewed."""
+        async with self._lease_turn:
+            now = self.clock()
+            renew_before = now + timedelta(seconds=self.settings.lease_seconds * 2 / 3)
+            held = [(original, current) for original, current in self._claimed.values()
+                    if current.lease_expires_at < renew_before]
+            if not held:
+                return 0
+            try:
+                renewed = await anyio.to_thread.run_sync(
+                    renew_leases, [current for _, current in held], now, self.settings.lease_seconds
+                )
+            except Exception as exc:
+                log.error("could not renew the leases of %d deliveries in flight: %s", len(held), exc)
+                return 0
+            for original, current in held:
+                if current.id in renewed and self._held(original):
+                    renewed_claim = dataclasses.replace(current, lease_expires_at=renewed[current.id])
+                    self._claimed[current.id] = (original, renewed_claim)
+            if lost := len(held) - len(renewed):
+                log.warning("%d deliveries in flight ran out of lease and were claimed by another process: "
+                            "they may be sent twice, and only the other attempt moves them on", lost)
+            return len(renewed)
 
     async def send(self, claimed: ClaimedDelivery) -> AttemptResult:
         """One signed POST; every failure becomes an AttemptResult, never an exception."""

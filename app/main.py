@@ -26,6 +26,7 @@ from app.emit_writer import EmitWriter
 from app.outbound import build_client
 from app.errors import ServiceError, TooManyRequests, Unauthorized
 from app.metrics import Metrics
+from app.notify import waking
 from app.ratelimit import RateLimiter, retry_after_header
 from app.scheduler import build_scheduler
 from app.services.api_keys import KeyCache
@@ -79,7 +80,8 @@ def create_app(
                 scheduler.start()
                 dispatcher.wake()  # work left from the last run goes out now, not at the first tick
                 try:
-                    yield
+                    async with waking(settings.database_url, dispatcher.wake):  # emits by other processes
+                        yield
                 finally:
                     scheduler.shutdown(wait=False)
                     await dispatcher.shutdown(timeout=settings.request_timeout)

@@ -31,11 +31,22 @@ def build_scheduler(dispatcher: Dispatcher, settings: Settings) -> AsyncIOSchedu
         mid-claim was logged as a job error with a traceback on every such stop."""
         dispatcher.wake()
 
+    async def renew() -> None:
+        dispatcher.renew()  # in the dispatcher's own task too, for the same reason
+
     scheduler.add_job(
         tick,
         "interval",
         seconds=settings.sweep_interval,
         id="sweep-due-deliveries",
+        coalesce=True,
+        misfire_grace_time=None,
+    )
+    scheduler.add_job(
+        renew,
+        "interval",
+        seconds=settings.lease_seconds / 3,
+        id="renew-leases",
         coalesce=True,
         misfire_grace_time=None,
     )

@@ -8,6 +8,7 @@ from datetime import datetime
 from app.db import is_sqlite, write_transaction
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import DELIVERING, DELIVERY_STATUSES, PENDING, Attempt, Delivery, Event, Webhook
+from app.notify import deliveries_due
 
 MAX_PAGE_SIZE = 100
 
@@ -75,6 +76,8 @@ def resend_delivery(delivery_id: str, tenant_id: int | None, now: datetime) -> D
             .where((Delivery.id == delivery.id) & (Delivery.status != DELIVERING))
             .execute()
         )
+        if queued:
+            deliveries_due()
     if not queued:
         raise Conflict("this delivery is being sent right now; try again when the attempt finishes")
     return get_delivery(delivery_id, tenant_id)

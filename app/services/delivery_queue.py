@@ -226,3 +226,24 @@ def release_claims(claims: list[ClaimedDelivery], now: datetime) -> int:
             .execute()
             for claim in claims
         )
+
+
+def renew_leases(claims: list[ClaimedDelivery], now: datetime, lease_seconds: float) -> dict[str, datetime]:
+    """Extend the leases of claims still being worked on, so that no other process takes
+    them over while the one holding them is alive; returns the new lease of each claim
+    renewed. One UPDATE per lease value (the claims of one claim share it), guarded by
+    that value: a claim missing from the answer ran out and was taken by another process
+    (or recorded meanwhile), and keeps the lease it had, so its record moves nothing."""
+    lease = now + timedelta(seconds=lease_seconds)
+    ids_by_lease: dict[datetime, list[str]] = {}
+    for claim in claims:
+        ids_by_lease.setdefault(claim.lease_expires_at, []).append(claim.id)
+    with write_transaction():
+        return {
+            row.id: row.lease_expires_at
+            for held, ids in ids_by_lease.items()
+            for row in Delivery.update(lease_expires_at=lease)
+            .where(Delivery.id.in_(ids) & (Delivery.status == DELIVERING) & (Delivery.lease_expires_at == held))
+            .returning(Delivery.id, Delivery.lease_expires_at)
+            .execute()
+        }

@@ -21,6 +21,7 @@ from app.errors import Conflict, InvalidInput, ServiceError
 from app.filters import event_matches
 from app.ids import new_id
 from app.models import Delivery, Event, Tenant, Webhook
+from app.notify import deliveries_due
 from app.services.catalog import emittable_type
 from app.subscriptions import matches
 
@@ -107,7 +108,9 @@ def emit_event(
             hotsql.insert(_EVENT_ROW, [(event.id, tenant.id, type_name, data_text, idempotency_key, now)])
             first_attempt_at = now + timedelta(seconds=settings.retry_schedule[0])
             targets = [only_webhook] if only_webhook else _subscribers(event, lookups.enabled_webhooks(tenant.id))
-            hotsql.insert(_DELIVERY_ROW, [(new_id("dlv"), event.id, w.id, first_attempt_at, now, now) for w in targets])
+            if targets:
+                hotsql.insert(_DELIVERY_ROW, [(new_id("dlv"), event.id, w.id, first_attempt_at, now, now) for w in targets])
+                deliveries_due()  # PostgreSQL sends one per transaction, whatever the events in it
             return Emitted(event.id, len(targets))
     except peewee.IntegrityError:
         if idempotency_key is None:

@@ -18,6 +18,7 @@ from app.db import write_transaction
 from app.errors import InvalidInput, NotFound
 from app.ids import new_id
 from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Delivery, Event, Recovery, Webhook
+from app.notify import deliveries_due
 from app.services.deliveries import get_delivery, resend_delivery
 from app.services.webhooks import get_webhook
 
@@ -55,6 +56,8 @@ def recover_failed(webhook_id: str, tenant_id: int | None, since: datetime, now:
             .where((Delivery.webhook == webhook.id) & (Delivery.status == FAILED) & (Delivery.created_at >= since))
             .execute()
         )
+        if total:
+            deliveries_due()
         return Recovery.create(id=recovery_id, webhook=webhook.id, since=since, total=total, created_at=now)
 
 
@@ -133,6 +136,7 @@ def replay_event(event_id: str, webhook_id: object, tenant_id: int | None, now: 
         try:
             with write_transaction():
                 created = Delivery.create(event=event.id, webhook=webhook.id, next_attempt_at=now, created_at=now, updated_at=now)
+                deliveries_due()
             return get_delivery(created.id, tenant_id)
         except peewee.IntegrityError:
             existing = Delivery.get((Delivery.event == event.id) & (Delivery.webhook == webhook.id))  # a concurrent replay won

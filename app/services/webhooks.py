@@ -17,6 +17,7 @@ from app.db import is_sqlite, write_transaction
 from app.errors import InvalidInput, NotFound
 from app.filters import validate_filter
 from app.models import CANCELLED, DELIVERING, PENDING, Delivery, EventType, Tenant, Webhook
+from app.notify import deliveries_due
 from app.signing import generate_secret
 from app.subscriptions import is_valid_pattern, is_wildcard, matches
 from app.urls import UrlRejected, check_webhook_url
@@ -100,6 +101,7 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
         if changes.get("enabled") is True:
             # A fresh start: the failure streak that may have disabled it is history now.
             changes.update(consecutive_failures=0, disabled_reason=None)
+            deliveries_due()  # those that waited while it was off
         changes["updated_at"] = now
         for key, value in changes.items():
             setattr(webhook, key, value)
