@@ -111,6 +111,7 @@ async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     from app.notify import waking
     from app.scheduler import build_scheduler
     from app.services.setup import prepare_database
+    from app.writer import GroupWriter
 
     prepare_database(settings, system_clock)
     process_metrics = Metrics()
@@ -121,16 +122,21 @@ async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, metrics=process_metrics)
-        scheduler = build_scheduler(dispatcher, settings)
-        scheduler.start()
-        dispatcher.wake()
-        log.info("worker sweeping %s every %gs", settings.database_url, settings.sweep_interval)
-        async with waking(settings.database_url, dispatcher.wake):
-            await stop.wait()
-        scheduler.shutdown(wait=False)
-        await dispatcher.shutdown(timeout=settings.request_timeout)
+    writer = GroupWriter(system_clock, settings)
+    writer.start()
+    try:
+        async with build_client(settings) as client:
+            dispatcher = Dispatcher(settings, client, metrics=process_metrics, writer=writer)
+            scheduler = build_scheduler(dispatcher, settings)
+            scheduler.start()
+            dispatcher.wake()
+            log.info("worker sweeping %s every %gs", settings.database_url, settings.sweep_interval)
+            async with waking(settings.database_url, dispatcher.wake):
+                await stop.wait()
+            scheduler.shutdown(wait=False)
+            await dispatcher.shutdown(timeout=settings.request_timeout)
+    finally:
+        await asyncio.to_thread(writer.stop)
     if metrics_server is not None:
         metrics_server.should_exit = True
 

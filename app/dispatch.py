@@ -35,6 +35,7 @@ import httpx
 
 from app.clock import Clock, system_clock
 from app.config import Settings
+from app.writer import GroupWriter
 from app.metrics import Metrics
 from app.models import SUCCEEDED
 from app.outbound import send_attempt
@@ -92,10 +93,12 @@ class Dispatcher:
         clock: Clock = system_clock,
         random: Callable[[], float] = random_module.random,
         metrics: Metrics | None = None,
+        writer: GroupWriter | None = None,
     ):
         self.settings = settings
         self.metrics = metrics or Metrics(clock)
         self.client = client
+        self.writer = writer
         self.clock = clock
         self.random = random
         self._in_flight: set[asyncio.Task] = set()  # one task per send, until it is recorded
@@ -146,7 +149,7 @@ class Dispatcher:
                 quotas = self._quotas(now.timestamp())
                 self._offered = {webhook_id for webhook_id, n in quotas.items() if n > 0}
                 try:
-                    batch = await anyio.to_thread.run_sync(
+                    batch = await self._write(
                         claim_due, now, wanted, self.settings.lease_seconds,
                         self.settings.max_in_flight_per_webhook, quotas,
                     )
@@ -337,9 +340,7 @@ class Dispatcher:
                 async with self._lease_turn:
                     held = [(self._held(c) or c, r) for c, r, _ in group]
                     try:
-                        statuses = await anyio.to_thread.run_sync(
-                            record_results, held, self.clock(), self.settings, self.random
-                        )
+                        statuses = await self._write(record_results, held, self.clock(), self.settings, self.random)
                     except Exception:
                         # The leases stay on the rows, so they are sent again once the leases expire.
                         log.exception("could not record %d attempts", len(group))
@@ -397,6 +398,14 @@ class Dispatcher:
                 log.warning("%d deliveries in flight ran out of lease and were claimed by another process: "
                             "they may be sent twice, and only the other attempt moves them on", lost)
             return len(renewed)
+
+    async def _write(self, function, *args):
+        """Run a database write: in the process's group-commit writer when it has one (one
+        transaction for whatever emits, claims and records are waiting, and no contention
+        for SQLite's write lock between threads), else in a worker thread."""
+        if self.writer is None:
+            return await anyio.to_thread.run_sync(function, *args)
+        return await self.writer.write(lambda _now, _lookups: function(*args))
 
     async def send(self, claimed: ClaimedDelivery) -> AttemptResult:
         """One signed POST; every failure becomes an AttemptResult, never an exception."""

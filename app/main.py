@@ -22,7 +22,7 @@ from app.clock import Clock, system_clock
 from app.config import Settings, parse_rate
 from app.db import database
 from app.dispatch import Dispatcher
-from app.emit_writer import EmitWriter
+from app.writer import GroupWriter
 from app.outbound import build_client
 from app.errors import ServiceError, TooManyRequests, Unauthorized
 from app.metrics import Metrics
@@ -67,14 +67,14 @@ def create_app(
         app.state.dispatcher = None
         app.state.limits = RateLimits(settings)
         app.state.api_keys = KeyCache()
-        app.state.emit_writer = EmitWriter(clock, settings)
-        app.state.emit_writer.start()
+        app.state.writer = GroupWriter(clock, settings)
+        app.state.writer.start()
         try:
             if not run_sender:
                 yield
                 return
             async with build_client(settings, transport) as client:
-                dispatcher = Dispatcher(settings, client, clock, metrics=process_metrics)
+                dispatcher = Dispatcher(settings, client, clock, metrics=process_metrics, writer=app.state.writer)
                 scheduler = build_scheduler(dispatcher, settings)
                 app.state.dispatcher = dispatcher
                 scheduler.start()
@@ -86,7 +86,7 @@ def create_app(
                     scheduler.shutdown(wait=False)
                     await dispatcher.shutdown(timeout=settings.request_timeout)
         finally:
-            await run_in_threadpool(app.state.emit_writer.stop)  # answers what is queued
+            await run_in_threadpool(app.state.writer.stop)  # answers what is queued
         database.close()
 
     middleware = [

@@ -70,7 +70,7 @@ async def emit_event(request: Request) -> Response:
         return events.emit_event(tenant, type_name, data, settings, now, idempotency_key=idempotency_key,
                                  lookups=lookups)
 
-    emitted = await _state(request).emit_writer.write(emit)
+    emitted = await _state(request).writer.write(emit)
     _state(request).metrics.event_accepted(emitted)
     if emitted.deliveries and not emitted.replayed:
         _wake_sender(request)

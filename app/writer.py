@@ -1,10 +1,12 @@
-"""Group commit for emitted events: one writer thread, one transaction per batch of requests.
+"""Group commit: one writer thread, one transaction per batch of queued writes.
 
 One transaction per request made SQLite's commit (a WAL fsync and the writer lock shared
-with the sender) the ceiling on accepted events per second. Here requests queue their
-write and await it; the writer takes whatever is queued (up to `max_batch`), runs each
-item in its own savepoint of ONE transaction, commits, and only then answers every
-request. An item that fails (unknown type, reused idempotency key) rolls back its
+with the sender) the ceiling on accepted events per second. Here emits, and the sender's
+claims and attempt records, queue their write and await it; the writer takes whatever is
+queued (up to `max_batch`), runs each item in its own savepoint of ONE transaction,
+commits, and only then answers every item. With the sender's writes in the same queue, no
+thread waits for SQLite's write lock behind another (measured: 1,500-1,650 -> 1,900-2,000
+deliveries/s end to end, 0.6 -> 0.5 ms CPU per delivery, bench.throughput 5,000 x 5). An item that fails (unknown type, reused idempotency key) rolls back its
 savepoint alone and gets its own error; the others in the batch still commit. Nothing is
 acknowledged before the commit, so a crash loses only requests that were never answered.
 
@@ -29,20 +31,21 @@ from app.config import Settings
 from app.db import database, savepoint, write_transaction
 from app.services.events import Lookups
 
-log = logging.getLogger("hookline.emit_writer")
+log = logging.getLogger("hookline.writer")
 T = TypeVar("T")
 _STOP = object()
 
 
-class EmitWriter:
-    """Owned by the app lifespan: `start()` before serving, `stop()` after the last request."""
+class GroupWriter:
+    """One per process, owned by the serve lifespan or the worker: `start()` before the first
+    write, `stop()` after the last."""
 
     def __init__(self, clock: Clock, settings: Settings, max_batch: int = 256):
         self._clock = clock
         self._settings = settings
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="emit-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._stopping = False
 
     def start(self) -> None:
@@ -53,7 +56,7 @@ class EmitWriter:
         is committed, or raise its own error (or the commit's). `lookups` is the batch's,
         for emit_event."""
         if self._stopping:
-            raise RuntimeError("the emit writer is stopped")
+            raise RuntimeError("the writer is stopped")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.put((job, loop, future))
