@@ -32,14 +32,22 @@ def insert(fields: Sequence[peewee.Field], rows: Iterable[Sequence]) -> None:
             database.cursor().executemany(sql, values)
 
 
-def update(set_fields: Sequence[peewee.Field], where_fields: Sequence[peewee.Field], values: Sequence) -> int:
-    """`UPDATE … SET f = ? … WHERE g = ? AND …`; `values` are the SET values then the
-    WHERE ones. Returns how many rows it changed: 0 tells the caller the guard failed."""
-    sql = _update_sql(_table((*set_fields, *where_fields)), _columns(set_fields), _columns(where_fields), database.param)
+def update(
+    set_fields: Sequence[peewee.Field], where_fields: Sequence[peewee.Field], values: Sequence,
+    key: peewee.Field, keys: Sequence,
+) -> set:
+    """`UPDATE … SET f = ? … WHERE g = ? AND … AND key IN (…) RETURNING key`: one statement
+    for many rows that get the same values (`values`: the SET ones then the WHERE ones).
+    Returns the keys of the rows it changed, so a caller sees which ones a guard in
+    `where_fields` left alone."""
+    if not keys:
+        return set()
+    sql = _update_sql(_table((*set_fields, *where_fields, key)), _columns(set_fields), _columns(where_fields),
+                      key.column_name, len(keys), database.param)
     cursor = database.cursor()
     with _driver_errors_as_peewee_errors:
-        cursor.execute(sql, _values((*set_fields, *where_fields), values))
-    return cursor.rowcount
+        cursor.execute(sql, (*_values((*set_fields, *where_fields), values), *(key.db_value(k) for k in keys)))
+        return {row[0] for row in cursor.fetchall()}
 
 
 def select(build: Callable[..., peewee.ModelSelect], *values) -> list[peewee.Model]:
@@ -77,10 +85,12 @@ def _insert_sql(table: str, columns: tuple[str, ...], param: str) -> str:
 
 
 @functools.cache
-def _update_sql(table: str, set_columns: tuple[str, ...], where_columns: tuple[str, ...], param: str) -> str:
+def _update_sql(table: str, set_columns: tuple[str, ...], where_columns: tuple[str, ...], key: str, keys: int,
+                param: str) -> str:
     assignments = ", ".join(f"{_quoted(c)} = {param}" for c in set_columns)
     conditions = " AND ".join(f"{_quoted(c)} = {param}" for c in where_columns)
-    return f"UPDATE {_quoted(table)} SET {assignments} WHERE {conditions}"
+    return (f"UPDATE {_quoted(table)} SET {assignments} WHERE {conditions} "
+            f"AND {_quoted(key)} IN ({', '.join([param] * keys)}) RETURNING {_quoted(key)}")
 
 
 def _table(fields: Sequence[peewee.Field]) -> str:

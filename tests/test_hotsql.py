@@ -34,18 +34,18 @@ def test_inserted_rows_read_back_like_peewee_wrote_them(db, settings, clock):
     assert Event.get_by_id(event_id).data == '{"n":1}'
 
 
-def test_update_counts_only_rows_that_match_the_guard(db, settings, clock):
+def test_update_returns_only_the_rows_that_passed_the_guard(db, settings, clock):
     make_webhook(settings, clock, "http://127.0.0.1:9/hook")
-    event_id = emit_event(Tenant.get(), "order.created", {}, settings, clock()).event_id
-    delivery = Delivery.get(Delivery.event == event_id)
+    ids = [Delivery.get(Delivery.event == emit_event(Tenant.get(), "order.created", {}, settings, clock()).event_id).id
+           for _ in range(3)]
     lease = clock() + timedelta(seconds=30)
-    Delivery.update(status=DELIVERING, lease_expires_at=lease).where(Delivery.id == delivery.id).execute()
-    fields, guard = (Delivery.status, Delivery.lease_expires_at), (Delivery.id, Delivery.lease_expires_at)
+    Delivery.update(status=DELIVERING, lease_expires_at=lease).where(Delivery.id.in_(ids[:2])).execute()
+    fields, guard = (Delivery.status, Delivery.lease_expires_at), (Delivery.status, Delivery.lease_expires_at)
 
-    assert hotsql.update(fields, guard, (SUCCEEDED, None, delivery.id, lease + timedelta(seconds=1))) == 0
-    assert Delivery.get_by_id(delivery.id).status == DELIVERING
-    assert hotsql.update(fields, guard, (SUCCEEDED, None, delivery.id, lease)) == 1
-    assert (Delivery.get_by_id(delivery.id).status, Delivery.get_by_id(delivery.id).lease_expires_at) == (SUCCEEDED, None)
+    assert hotsql.update(fields, guard, (SUCCEEDED, None, DELIVERING, lease + timedelta(seconds=1)), Delivery.id, ids) == set()
+    assert hotsql.update(fields, guard, (SUCCEEDED, None, DELIVERING, lease), Delivery.id, ids) == set(ids[:2])
+    rows = {d.id: (d.status, d.lease_expires_at) for d in Delivery.select()}
+    assert rows == {ids[0]: (SUCCEEDED, None), ids[1]: (SUCCEEDED, None), ids[2]: (PENDING, None)}
 
 
 def test_a_constraint_violation_is_peewees_integrity_error(db, settings, clock):

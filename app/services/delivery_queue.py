@@ -7,6 +7,7 @@ the next sweep anywhere claims them again: at-least-once, with `webhook-id` for 
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -146,7 +147,7 @@ def claim_due(
 # claimed it meanwhile, its result wins and ours stays in the attempt log.
 _MOVE = (Delivery.status, Delivery.attempts, Delivery.next_attempt_at, Delivery.lease_expires_at,
          Delivery.last_status_code, Delivery.last_error, Delivery.updated_at)
-_IF_STILL_OURS = (Delivery.id, Delivery.status, Delivery.lease_expires_at)
+_IF_STILL_OURS = (Delivery.status, Delivery.lease_expires_at)
 _ATTEMPT = (Attempt.delivery, Attempt.number, Attempt.started_at, Attempt.duration_ms, Attempt.request_headers,
             Attempt.response_status, Attempt.response_body, Attempt.error)
 
@@ -161,21 +162,22 @@ def record_results(
     a commit per attempt would cap throughput at the disk's commit rate); returns the new
     statuses."""
     with write_transaction():
-        statuses: list[str] = [""] * len(results)
+        steps = [_next_step(claimed, result, now, settings, random) for claimed, result in results]
+        # Rows that move the same way go in one statement: when a claim's sends all got the
+        # same answer, that is one statement for all of them.
+        same_move: dict[tuple, list[str]] = collections.defaultdict(list)
+        for (claimed, result), (_, status, next_attempt_at) in zip(results, steps):
+            move = (status, claimed.attempts + 1, next_attempt_at, None, result.status_code, result.error, now,
+                    DELIVERING, claimed.lease_expires_at)
+            same_move[move].append(claimed.id)
+        moved = set().union(*(hotsql.update(_MOVE, _IF_STILL_OURS, move, Delivery.id, ids)
+                              for move, ids in same_move.items()))
         attempts = []
         healthy: set[str] = set()  # webhooks whose streak this group has reset, nothing failed since
         # Every process locks webhook rows (health updates) in id order: two group commits
         # taking the same webhooks in opposite orders deadlock on PostgreSQL.
-        for index, (claimed, result) in sorted(enumerate(results), key=lambda item: item[1][0].webhook_id):
-            outcome, status, next_attempt_at = _next_step(claimed, result, now, settings, random)
-            statuses[index] = status
-            number = claimed.attempts + 1
-            moved = hotsql.update(
-                _MOVE, _IF_STILL_OURS,
-                (status, number, next_attempt_at, None, result.status_code, result.error, now,
-                 claimed.id, DELIVERING, claimed.lease_expires_at),
-            )
-            if moved:
+        for (claimed, result), (outcome, status, _) in sorted(zip(results, steps), key=lambda item: item[0][0].webhook_id):
+            if claimed.id in moved:
                 # One reset per webhook and group: the same outcome again changes nothing.
                 if not (outcome is Outcome.SUCCEEDED and claimed.webhook_id in healthy):
                     record_delivery_outcome(claimed.webhook_id, outcome, status, result.status_code, result.error,
@@ -187,10 +189,11 @@ def record_results(
             elif not Delivery.select().where(Delivery.id == claimed.id).exists():
                 continue  # purged while we were sending: nothing to log against
             body = result.response_body
-            attempts.append((claimed.id, number, result.started_at, result.duration_ms, result.request_headers,
-                             result.status_code, None if body is None else body[:MAX_RESPONSE_BODY_CHARS], result.error))
+            attempts.append((claimed.id, claimed.attempts + 1, result.started_at, result.duration_ms,
+                             result.request_headers, result.status_code,
+                             None if body is None else body[:MAX_RESPONSE_BODY_CHARS], result.error))
         hotsql.insert(_ATTEMPT, attempts)
-        return statuses
+        return [status for _, status, _ in steps]
 
 
 def _next_step(
