@@ -35,7 +35,7 @@ import httpx
 
 from app.clock import Clock, system_clock
 from app.config import Settings
-from app.writer import GroupWriter
+from app.db import is_sqlite
 from app.metrics import Metrics
 from app.models import SUCCEEDED
 from app.outbound import send_attempt
@@ -43,6 +43,7 @@ from app.pacing import TokenBucket
 from app.services.delivery_queue import (
     AttemptResult, ClaimedDelivery, claim_due, record_results, release_claims, renew_leases,
 )
+from app.writer import GroupWriter
 
 log = logging.getLogger("hookline.dispatch")
 
@@ -400,10 +401,13 @@ class Dispatcher:
             return len(renewed)
 
     async def _write(self, function, *args):
-        """Run a database write: in the process's group-commit writer when it has one (one
-        transaction for whatever emits, claims and records are waiting, and no contention
-        for SQLite's write lock between threads), else in a worker thread."""
-        if self.writer is None:
+        """Run a database write. On SQLite, in the process's group-commit writer when it
+        has one: one transaction for whatever emits, claims and records are waiting, and no
+        thread waiting for SQLite's write lock behind another. PostgreSQL locks rows, not
+        the database, so there the writes run side by side in worker threads (through the
+        one writer, each statement's round trip queued behind the others': 1,023 -> 651
+        deliveries/s, bench.throughput --pg)."""
+        if self.writer is None or not is_sqlite():
             return await anyio.to_thread.run_sync(function, *args)
         return await self.writer.write(lambda _now, _lookups: function(*args))
 

@@ -1,8 +1,8 @@
 """Group commit: one writer thread, one transaction per batch of queued writes.
 
 One transaction per request made SQLite's commit (a WAL fsync and the writer lock shared
-with the sender) the ceiling on accepted events per second. Here emits, and the sender's
-claims and attempt records, queue their write and await it; the writer takes whatever is
+with the sender) the ceiling on accepted events per second. Here emits, and on SQLite the
+sender's claims and attempt records, queue their write and await it; the writer takes whatever is
 queued (up to `max_batch`), runs each item in its own savepoint of ONE transaction,
 commits, and only then answers every item. With the sender's writes in the same queue, no
 thread waits for SQLite's write lock behind another (measured: 1,500-1,650 -> 1,900-2,000
