@@ -50,6 +50,8 @@ log = logging.getLogger("hookline.dispatch")
 # After a failed claim (the database locked or down), the sweeps of the next 1, 2, 4 … 30
 # seconds skip claiming: a tick per second would otherwise log a failure per second.
 CLAIM_BACKOFF_MAX_SECONDS = 30
+# How long a webhook that answered 2xx keeps its claims-ahead once it has nothing in flight.
+KEEP_ANSWERING_SECONDS = 5
 
 
 @dataclass
@@ -70,6 +72,7 @@ class _Pace:
     waiting: collections.deque = field(default_factory=collections.deque)
     bucket: TokenBucket | None = None
     answering: bool = False  # the last attempt got a 2xx: worth claiming ahead for
+    answered_at: float = 0.0  # when a send last ended
     prefetch: bool = False  # may have claims waiting (not ordered, not rate limited)
 
     @property
@@ -83,7 +86,11 @@ class _Pace:
         return self.room() if self.bucket is None else min(self.room(), self.bucket.available(now))
 
     def idle(self, now: float) -> bool:
-        return self.sending == 0 and not self.waiting and (self.bucket is None or self.bucket.is_full(now))
+        """Nothing to remember. A webhook that just answered is kept a while, so that a
+        burst after a short pause is claimed ahead from the start."""
+        recently_answering = self.answering and now - self.answered_at < KEEP_ANSWERING_SECONDS
+        return (self.sending == 0 and not self.waiting and not recently_answering
+                and (self.bucket is None or self.bucket.is_full(now)))
 
 
 class Dispatcher:
@@ -322,7 +329,7 @@ class Dispatcher:
         was_full = pace.room() <= 0
         pace.sending -= 1
         self._taken -= 1
-        pace.answering = answering
+        pace.answering, pace.answered_at = answering, self.clock().timestamp()
         self._start_next(pace)
         # A claim running now may have sized this webhook's quota before the slot freed:
         # it must look again, or work held back by the cap would wait for the next tick.

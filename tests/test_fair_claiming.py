@@ -106,3 +106,43 @@ async def test_a_freed_slot_sends_what_waited_behind_the_cap(db, settings, clock
         await dispatcher.drain(timeout=10)  # each recorded send wakes a sweep for the next
     assert statuses(webhook) == {SUCCEEDED: 6}
     assert receiver.max_in_flight == 2
+
+
+async def test_a_webhook_that_answers_gets_deliveries_claimed_ahead_within_its_cap(db, settings, clock, receiver):
+    """After its first 2xx, a webhook at its cap has as many more claimed and waiting, each
+    started as a request ends; the receiver never sees more than the cap at once."""
+    settings = settings.replace(max_in_flight_per_webhook=2)
+    receiver.plan("/hook", Reply(200, delay=0.5))
+    webhook = make_webhook(settings, clock, receiver.url())
+    for _ in range(6):
+        emit(settings, clock)
+    async with build_client(settings) as client:
+        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
+        assert await dispatcher.sweep() == 2, "nothing claimed ahead before the webhook has answered"
+        await eventually_async(lambda: statuses(webhook) == {SUCCEEDED: 2, DELIVERING: 4},
+                               what="2 sending and 2 claimed ahead after the first answers")
+        assert receiver.in_flight <= 2
+        await dispatcher.drain(timeout=10)
+    assert statuses(webhook) == {SUCCEEDED: 6}
+    assert receiver.max_in_flight == 2 and len(receiver.requests) == 6
+
+
+async def test_a_failing_webhook_gets_nothing_claimed_ahead(db, settings, clock, receiver):
+    settings = settings.replace(max_in_flight_per_webhook=2, retry_schedule=(0, 3600))
+    receiver.plan("/hook", Reply(500, delay=0.2))
+    webhook = make_webhook(settings, clock, receiver.url())
+    for _ in range(6):
+        emit(settings, clock)
+    claimed_at_once = []
+    async with build_client(settings) as client:
+        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
+        assert await dispatcher.sweep() == 2
+
+        def every_delivery_tried():
+            claimed_at_once.append(statuses(webhook)[DELIVERING])
+            return statuses(webhook)[PENDING] == 6 and all(d.attempts for d in Delivery.select())
+
+        await eventually_async(every_delivery_tried, what="each delivery tried once")
+        await dispatcher.drain(timeout=10)
+    assert max(claimed_at_once) == 2, "claimed no more than it could send"
+    assert receiver.max_in_flight == 2
