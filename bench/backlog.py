@@ -17,7 +17,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.common import ADMIN_KEY, CACHE, ENCRYPTION_KEY, ROOT, HooklineServer, ReceiverProcess, Row
+from bench.common import ADMIN_KEY, CACHE, ENCRYPTION_KEY, ROOT, ROUNDS, HooklineServer, ReceiverProcess, Row, mean
 from bench.throughput import deliver
 
 OLD_WEBHOOKS = 5
@@ -140,11 +140,6 @@ def sweep_query(path: Path) -> tuple[float, list[str]]:
     return mean_ms, plans
 
 
-# Throughput on this machine varies by ±10% from run to run, as much as the target
-# allows: each side runs this many times, alternating, and the mean is compared.
-ROUNDS = 2
-
-
 def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
     sweeps, plans, rates = {}, {}, {}
     workdir.mkdir(parents=True, exist_ok=True)
@@ -179,20 +174,16 @@ def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
         runs = ", ".join(f"{rate:,.0f}" for rate in rates[label])
         rows += [
             Row("backlog", f"{label}: sweep query", sweeps[label], "ms", note=f"mean of {SWEEP_REPEATS}, limit 100"),
-            Row("backlog", f"{label}: deliveries/s", _mean(rates[label]), "dlv/s", "rate",
+            Row("backlog", f"{label}: deliveries/s", mean(rates[label]), "dlv/s", "rate",
                 note=f"mean of {ROUNDS} alternating runs ({runs}); {note}"),
         ]
     (empty, full) = (label for label, _ in sides)
     rows += [
         Row("backlog", "sweep query, backlog / empty", sweeps[full] / sweeps[empty], "x", target="≤ 1.1"),
         Row("backlog", "throughput, backlog / empty",
-            _mean(rates[full]) / _mean(rates[empty]) if _mean(rates[empty]) else None, "x", target="≥ 0.9"),
+            mean(rates[full]) / mean(rates[empty]) if mean(rates[empty]) else None, "x", target="≥ 0.9"),
     ]
     return rows
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
 
 
 if __name__ == "__main__":

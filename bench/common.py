@@ -77,6 +77,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Throughput on this machine varies by ±10% from one run to the next, as much as the
+# ratio targets allow: parts that compare two setups run each this many times,
+# alternating, and compare the means.
+ROUNDS = 2
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
 def percentile(values: list[float], fraction: float) -> float | None:
     if not values:
         return None

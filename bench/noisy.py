@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench.common import HooklineServer, ReceiverProcess, Row, arrival_latencies_ms, percentile
+from bench.common import ROUNDS, HooklineServer, ReceiverProcess, Row, arrival_latencies_ms, mean, percentile
 from bench.throughput import deliver
 
 WEBHOOKS, HANGING, FAILING = 200, 10, 10
@@ -28,7 +28,7 @@ def _one(opts, workdir: Path, receiver: ReceiverProcess, noisy: bool) -> dict:
         urls += [receiver.url(f"/fail/{n}") for n in range(FAILING)]
     server = HooklineServer(workdir, settings=settings)
     try:
-        result = deliver(server, receiver, opts.noisy_events, urls, opts.emitters, 1, opts.part_timeout / 2)
+        result = deliver(server, receiver, opts.noisy_events, urls, opts.emitters, 1, opts.part_timeout / 2 / ROUNDS)
         healthy_arrivals = [a for a in receiver.arrivals() if a[1].startswith("/fast/") and int(a[1][6:]) < 180]
     finally:
         server.stop()
@@ -45,15 +45,21 @@ def _one(opts, workdir: Path, receiver: ReceiverProcess, noisy: bool) -> dict:
 
 
 def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
-    base = _one(opts, workdir / "baseline", receiver, noisy=False)
-    noisy = _one(opts, workdir / "noisy", receiver, noisy=True)
+    runs = {False: [], True: []}
+    for round_ in range(ROUNDS):
+        for noisy in (False, True):
+            runs[noisy].append(_one(opts, workdir / f"{'noisy' if noisy else 'baseline'}-{round_}", receiver, noisy))
+    base, noisy = ({key: mean([r[key] for r in runs[side]]) for key in ("rate", "p50", "p99", "arrived", "expected")}
+                   for side in (False, True))
     ratio = noisy["rate"] / base["rate"] if base["rate"] else None
     note = f"{opts.noisy_events} events x 200 webhooks, timeout {opts.noisy_timeout:g}s"
     rows = []
-    for label, result in (("without bad webhooks", base), ("with 20 bad webhooks", noisy)):
-        arrived = f"{result['arrived']}/{result['expected']} healthy arrived"
+    for label, result, side in (("without bad webhooks", base, False), ("with 20 bad webhooks", noisy, True)):
+        arrived = f"{result['arrived']:.0f}/{result['expected']:.0f} healthy arrived"
+        each = ", ".join(f"{r['rate']:,.0f}" for r in runs[side])
         rows += [
-            Row("noisy", f"{label}: healthy deliveries/s", result["rate"], "dlv/s", "rate", note=f"{arrived}; {note}"),
+            Row("noisy", f"{label}: healthy deliveries/s", result["rate"], "dlv/s", "rate",
+                note=f"mean of {ROUNDS} alternating runs ({each}); {arrived}; {note}"),
             Row("noisy", f"{label}: healthy latency p50", result["p50"], "ms", "p50"),
             Row("noisy", f"{label}: healthy latency p99", result["p99"], "ms", "p99"),
         ]
