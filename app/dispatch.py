@@ -79,11 +79,12 @@ class _Pace:
     def depth(self) -> int:
         return self.cap if self.prefetch and self.answering else 0
 
-    def room(self) -> int:
-        return self.cap + self.depth - self.sending - len(self.waiting)
+    def room(self, ahead: bool) -> int:
+        return self.cap + (self.depth if ahead else 0) - self.sending - len(self.waiting)
 
-    def quota(self, now: float) -> int:
-        return self.room() if self.bucket is None else min(self.room(), self.bucket.available(now))
+    def quota(self, now: float, ahead: bool) -> int:
+        room = self.room(ahead)
+        return room if self.bucket is None else min(room, self.bucket.available(now))
 
     def idle(self, now: float) -> bool:
         """Nothing to remember. A webhook that just answered is kept a while, so that a
@@ -130,6 +131,7 @@ class Dispatcher:
         self._saturated = False
         self._paces: dict[str, _Pace] = {}  # by webhook id
         self._taken = 0  # slots taken: sends in flight and claims waiting to start
+        self._ahead = True  # whether the last claim was sized with claims ahead
         self._offered: set[str] = set()  # webhooks the claim in progress may take more of
         self._refill_wake: asyncio.TimerHandle | None = None
         self._claim_failures = 0  # in a row
@@ -201,7 +203,11 @@ class Dispatcher:
         quota the claim query works out from the webhook row alone."""
         for webhook_id in [w for w, pace in self._paces.items() if pace.idle(now)]:
             del self._paces[webhook_id]
-        return {webhook_id: pace.quota(now) for webhook_id, pace in self._paces.items()}
+        # Claims ahead use idle capacity only: a waiting claim holds a slot that another
+        # webhook could be sending with, which matters once slots run short (many
+        # webhooks, some of them hanging).
+        self._ahead = self._taken < self.settings.max_concurrency // 2
+        return {webhook_id: pace.quota(now, self._ahead) for webhook_id, pace in self._paces.items()}
 
     def _pace_claimed(self, claimed: ClaimedDelivery, now: float) -> None:
         pace = self._paces.setdefault(claimed.webhook_id, _Pace(cap=0))
@@ -326,7 +332,7 @@ class Dispatcher:
 
     def _free_slot(self, claimed: ClaimedDelivery, answering: bool) -> None:
         pace = self._paces[claimed.webhook_id]
-        was_full = pace.room() <= 0
+        was_full = pace.room(self._ahead) <= 0  # by the rule the last claim was sized with
         pace.sending -= 1
         self._taken -= 1
         pace.answering, pace.answered_at = answering, self.clock().timestamp()
@@ -335,7 +341,7 @@ class Dispatcher:
         # it must look again, or work held back by the cap would wait for the next tick.
         # With claims waiting, once half of them have started: a claim per send would
         # make every claim a small one.
-        running_low = len(pace.waiting) <= pace.depth // 2
+        running_low = len(pace.waiting) <= (pace.depth if self._ahead else 0) // 2
         if self._saturated or running_low and (was_full or claimed.webhook_id in self._offered):
             self.wake()
 
