@@ -7,6 +7,7 @@ slots a slow receiver can hold are capped and the rest keep flowing.
 from __future__ import annotations
 
 import collections
+import contextlib
 
 import pytest
 
@@ -94,16 +95,25 @@ async def test_hanging_receiver_does_not_delay_a_healthy_one(db, settings, clock
         hanging_receiver.stop()
 
 
-async def test_a_freed_slot_sends_what_waited_behind_the_cap(db, settings, clock, receiver):
-    settings = settings.replace(max_in_flight_per_webhook=2)
-    receiver.plan("/hook", Reply(200, delay=0.1))
+@contextlib.asynccontextmanager
+async def six_behind_a_cap_of_two(settings, clock, receiver, reply: Reply):
+    """A webhook capped at 2 sends at once, 6 deliveries due, and a dispatcher whose first
+    sweep has started the first 2; yields the dispatcher and the webhook."""
+    receiver.plan("/hook", reply)
     webhook = make_webhook(settings, clock, receiver.url())
     for _ in range(6):
         emit(settings, clock)
     async with build_client(settings) as client:
         dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        assert await dispatcher.sweep() == 2
-        await dispatcher.drain(timeout=10)  # each recorded send wakes a sweep for the next
+        assert await dispatcher.sweep() == 2, "the cap, and nothing claimed ahead before the webhook answered"
+        yield dispatcher, webhook
+        await dispatcher.drain(timeout=10)
+
+
+async def test_a_freed_slot_sends_what_waited_behind_the_cap(db, settings, clock, receiver):
+    settings = settings.replace(max_in_flight_per_webhook=2)
+    async with six_behind_a_cap_of_two(settings, clock, receiver, Reply(200, delay=0.1)) as (_, webhook):
+        pass  # each recorded send wakes a sweep for the next
     assert statuses(webhook) == {SUCCEEDED: 6}
     assert receiver.max_in_flight == 2
 
@@ -112,37 +122,23 @@ async def test_a_webhook_that_answers_gets_deliveries_claimed_ahead_within_its_c
     """After its first 2xx, a webhook at its cap has as many more claimed and waiting, each
     started as a request ends; the receiver never sees more than the cap at once."""
     settings = settings.replace(max_in_flight_per_webhook=2)
-    receiver.plan("/hook", Reply(200, delay=0.5))
-    webhook = make_webhook(settings, clock, receiver.url())
-    for _ in range(6):
-        emit(settings, clock)
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        assert await dispatcher.sweep() == 2, "nothing claimed ahead before the webhook has answered"
+    async with six_behind_a_cap_of_two(settings, clock, receiver, Reply(200, delay=0.5)) as (_, webhook):
         await eventually_async(lambda: statuses(webhook) == {SUCCEEDED: 2, DELIVERING: 4},
                                what="2 sending and 2 claimed ahead after the first answers")
         assert receiver.in_flight <= 2
-        await dispatcher.drain(timeout=10)
     assert statuses(webhook) == {SUCCEEDED: 6}
     assert receiver.max_in_flight == 2 and len(receiver.requests) == 6
 
 
 async def test_a_failing_webhook_gets_nothing_claimed_ahead(db, settings, clock, receiver):
     settings = settings.replace(max_in_flight_per_webhook=2, retry_schedule=(0, 3600))
-    receiver.plan("/hook", Reply(500, delay=0.2))
-    webhook = make_webhook(settings, clock, receiver.url())
-    for _ in range(6):
-        emit(settings, clock)
     claimed_at_once = []
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        assert await dispatcher.sweep() == 2
+    async with six_behind_a_cap_of_two(settings, clock, receiver, Reply(500, delay=0.2)) as (_, webhook):
 
         def every_delivery_tried():
             claimed_at_once.append(statuses(webhook)[DELIVERING])
             return statuses(webhook)[PENDING] == 6 and all(d.attempts for d in Delivery.select())
 
         await eventually_async(every_delivery_tried, what="each delivery tried once")
-        await dispatcher.drain(timeout=10)
     assert max(claimed_at_once) == 2, "claimed no more than it could send"
     assert receiver.max_in_flight == 2
