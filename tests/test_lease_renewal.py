@@ -7,6 +7,7 @@ the lease: the send lasts as long as the test needs, whatever the clock says.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
@@ -53,13 +54,19 @@ def only_delivery() -> Delivery:
     return delivery
 
 
-async def test_a_send_held_past_its_lease_is_renewed_and_not_claimed_again(db, slow_settings, clock, held_receiver):
-    settings, lease = slow_settings, slow_settings.lease_seconds
-    make_webhook(settings, clock, held_receiver.url())
+@contextlib.asynccontextmanager
+async def two_senders(settings, clock, url: str):
+    """One delivery to `url` and two dispatchers of their own (two processes) on it."""
+    webhook = make_webhook(settings, clock, url)
     emit(settings, clock)
     async with build_client(settings) as client:
-        holder = Dispatcher(settings, client, clock, random=NO_JITTER)
-        other = Dispatcher(settings, client, clock, random=NO_JITTER)
+        senders = [Dispatcher(settings, client, clock, random=NO_JITTER) for _ in range(2)]
+        yield webhook, *senders
+
+
+async def test_a_send_held_past_its_lease_is_renewed_and_not_claimed_again(db, slow_settings, clock, held_receiver):
+    settings, lease = slow_settings, slow_settings.lease_seconds
+    async with two_senders(settings, clock, held_receiver.url()) as (_, holder, other):
         assert await holder.sweep() == 1
         assert await holder.renew_leases() == 0, "a fresh lease is left alone"
         clock.advance(lease / 2)
@@ -81,11 +88,7 @@ async def test_a_send_held_past_its_lease_is_renewed_and_not_claimed_again(db, s
 
 async def test_a_process_that_stopped_renewing_has_its_claim_taken_over(db, slow_settings, clock, held_receiver):
     settings, lease = slow_settings, slow_settings.lease_seconds
-    make_webhook(settings, clock, held_receiver.url())
-    emit(settings, clock)
-    async with build_client(settings) as client:
-        dead = Dispatcher(settings, client, clock, random=NO_JITTER)
-        other = Dispatcher(settings, client, clock, random=NO_JITTER)
+    async with two_senders(settings, clock, held_receiver.url()) as (_, dead, other):
         assert await dead.sweep() == 1
         clock.advance(lease / 2)
         assert await dead.renew_leases() == 1
@@ -107,11 +110,7 @@ async def test_a_claim_taken_over_before_its_renewal_logs_its_attempt_without_mo
 ):
     settings, lease = slow_settings, slow_settings.lease_seconds
     held_receiver.plan("/late", 500)
-    webhook = make_webhook(settings, clock, held_receiver.url("/late"))
-    emit(settings, clock)
-    async with build_client(settings) as client:
-        late = Dispatcher(settings, client, clock, random=NO_JITTER)
-        other = Dispatcher(settings, client, clock, random=NO_JITTER)
+    async with two_senders(settings, clock, held_receiver.url("/late")) as (webhook, late, other):
         assert await late.sweep() == 1
         clock.advance(lease + 1)  # stuck past its lease without renewing
         # Each claim reads the URL: the late attempt fails, the one that took over succeeds.
