@@ -243,10 +243,8 @@ def renew_leases(claims: list[ClaimedDelivery], now: datetime, lease_seconds: fl
         ids_by_lease.setdefault(claim.lease_expires_at, []).append(claim.id)
     with write_transaction():
         return {
-            row.id: row.lease_expires_at
+            delivery_id: lease
             for held, ids in ids_by_lease.items()
-            for row in Delivery.update(lease_expires_at=lease)
-            .where(Delivery.id.in_(ids) & (Delivery.status == DELIVERING) & (Delivery.lease_expires_at == held))
-            .returning(Delivery.id, Delivery.lease_expires_at)
-            .execute()
+            for delivery_id in hotsql.update((Delivery.lease_expires_at,), _IF_STILL_OURS, (lease, DELIVERING, held),
+                                             Delivery.id, ids)
         }
