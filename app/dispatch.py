@@ -336,13 +336,15 @@ class Dispatcher:
         pace.sending -= 1
         self._taken -= 1
         pace.answering, pace.answered_at = answering, self.clock().timestamp()
+        low_mark = (pace.depth if self._ahead else 0) // 2
+        was_low = len(pace.waiting) <= low_mark
         self._start_next(pace)
-        # A claim running now may have sized this webhook's quota before the slot freed:
-        # it must look again, or work held back by the cap would wait for the next tick.
-        # With claims waiting, once half of them have started: a claim per send would
-        # make every claim a small one.
-        running_low = len(pace.waiting) <= (pace.depth if self._ahead else 0) // 2
-        if self._saturated or running_low and (was_full or claimed.webhook_id in self._offered):
+        # Claim more once half of the claims waiting have started (a claim per send would
+        # make every claim a small one): when the queue drops to that mark, and when the
+        # cap held work back. A claim running now may have sized this webhook's quota
+        # before the slot freed: it must look again, or that work waits for the next tick.
+        running_low = len(pace.waiting) <= low_mark
+        if self._saturated or running_low and (was_full or not was_low or claimed.webhook_id in self._offered):
             self.wake()
 
     async def _record_unrecorded(self) -> None:

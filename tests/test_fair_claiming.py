@@ -142,3 +142,20 @@ async def test_a_failing_webhook_gets_nothing_claimed_ahead(db, settings, clock,
         await eventually_async(every_delivery_tried, what="each delivery tried once")
     assert max(claimed_at_once) == 2, "claimed no more than it could send"
     assert receiver.max_in_flight == 2
+
+
+async def test_claims_ahead_are_topped_up_without_a_tick_or_an_emit(db, settings, clock, receiver):
+    """A backlog emitted at once (a batch) keeps flowing on wake-ups from the sends alone:
+    as the claimed-ahead queue runs low, a sweep refills it, whether or not the webhook
+    was at its cap when the send ended."""
+    settings = settings.replace(max_in_flight_per_webhook=4)
+    receiver.plan("/hook", Reply(200, delay=0.05))
+    webhook = make_webhook(settings, clock, receiver.url())
+    for _ in range(40):
+        emit(settings, clock)
+    async with build_client(settings) as client:
+        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
+        assert await dispatcher.sweep() == 4
+        await dispatcher.drain(timeout=20)
+    assert statuses(webhook) == {SUCCEEDED: 40}
+    assert receiver.max_in_flight == 4
