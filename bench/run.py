@@ -51,7 +51,8 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pg", action="store_true", help="start PostgreSQL with scripts/postgres-server.sh")
     parser.add_argument("--webhooks", type=int, default=5, help="webhooks per event (throughput, emit, backlog)")
     parser.add_argument("--emitters", type=int, default=4, help="concurrent emitting connections")
-    parser.add_argument("--batch", type=int, default=1, help="emit via /api/v1/events/batch, this many per call")
+    parser.add_argument("--batch", type=int, default=100,
+                        help="throughput: events per POST /api/v1/events/batch (1: one per POST /api/v1/events)")
     parser.add_argument("--workers", type=int, default=1,
                         help="throughput also with serve + this many `hookline worker` processes (0: not)")
     parser.add_argument("--concurrency", type=int, default=50, help="ceiling clients' concurrent requests")

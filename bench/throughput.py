@@ -2,6 +2,10 @@
 concurrent connections; deliveries/s from the first emit to the last 2xx at the receiver,
 CPU seconds per delivery of the server process, and its peak RSS while it works.
 
+Events go in through POST /api/v1/events/batch (--batch, default 100 per call), the way a
+busy producer sends them, so the figure is the sender's; a second SQLite run emits one
+event per request, which the emit part measures on its own.
+
 With --pg-url URL (or scripts/postgres-server.sh in the tree) the same run repeats on
 PostgreSQL, in a database created for the run and dropped after it.
 """
@@ -61,19 +65,19 @@ def deliver(server: HooklineServer, receiver: ReceiverProcess, events: int, webh
 
 
 def run_one(opts, workdir: Path, receiver: ReceiverProcess, database_url: str | None, label: str,
-            workers: int = 0) -> list[Row]:
+            workers: int = 0, batch: int | None = None) -> list[Row]:
+    batch = opts.batch if batch is None else batch
     server = HooklineServer(workdir, database_url)
     senders = [server.worker(n) for n in range(workers)]
     try:
         urls = [receiver.url(f"/fast/{n}") for n in range(opts.webhooks)]
-        result = deliver(server, receiver, opts.events, urls, opts.emitters, opts.batch, opts.part_timeout, senders)
+        result = deliver(server, receiver, opts.events, urls, opts.emitters, batch, opts.part_timeout, senders)
     finally:
         for sender in senders:
             sender.stop()
         server.stop()
     how = f"{opts.events} events x {opts.webhooks} webhooks, {opts.emitters} emitters"
-    if opts.batch > 1:
-        how += f", batches of {opts.batch}"
+    how += f", batches of {batch}" if batch > 1 else ", one event per request"
     note = f"{result.delivered}/{result.expected} delivered; {how}"
     return [
         Row("throughput", f"{label}: deliveries/s", result.rate, "dlv/s", "rate", "≥ 3,000/s, ≥ 0.25x", note),
@@ -86,6 +90,8 @@ def run_one(opts, workdir: Path, receiver: ReceiverProcess, database_url: str | 
 
 def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
     rows = run_one(opts, workdir / "sqlite", receiver, None, "SQLite")
+    if opts.batch > 1:  # what a client that cannot batch gets
+        rows += run_one(opts, workdir / "sqlite-single", receiver, None, "SQLite, one event per request", batch=1)
     if opts.workers:
         rows += run_one(opts, workdir / "sqlite-workers", receiver, None,
                         f"SQLite, serve + {opts.workers} worker{'s' if opts.workers > 1 else ''}", opts.workers)
