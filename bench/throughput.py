@@ -89,20 +89,25 @@ def run_one(opts, workdir: Path, receiver: ReceiverProcess, database_url: str | 
 
 
 def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
+    with_workers = f"serve + {opts.workers} worker{'s' if opts.workers > 1 else ''}"
     rows = run_one(opts, workdir / "sqlite", receiver, None, "SQLite")
     if opts.batch > 1:  # what a client that cannot batch gets
         rows += run_one(opts, workdir / "sqlite-single", receiver, None, "SQLite, one event per request", batch=1)
     if opts.workers:
-        rows += run_one(opts, workdir / "sqlite-workers", receiver, None,
-                        f"SQLite, serve + {opts.workers} worker{'s' if opts.workers > 1 else ''}", opts.workers)
-    why = "not run: pass --pg-url URL, or --pg with scripts/postgres-server.sh"
-    try:
-        with postgres(opts, workdir) as url:
-            if url:
-                return rows + run_one(opts, workdir / "postgres", receiver, url, "PostgreSQL")
-    except Exception as exc:  # the SQLite figures stand on their own
-        why = f"failed: {type(exc).__name__}: {exc}"[:300]
-    return rows + [Row("throughput", "PostgreSQL: deliveries/s", None, "dlv/s", "rate", note=why)]
+        rows += run_one(opts, workdir / "sqlite-workers", receiver, None, f"SQLite, {with_workers}", opts.workers)
+    for label, workers in (("PostgreSQL", 0), (f"PostgreSQL, {with_workers}", opts.workers)):
+        if label != "PostgreSQL" and not workers:
+            continue
+        why = "not run: pass --pg-url URL, or --pg with scripts/postgres-server.sh"
+        try:
+            with postgres(opts, workdir) as url:  # a fresh database for each run
+                if url:
+                    rows += run_one(opts, workdir / label, receiver, url, label, workers)
+                    continue
+        except Exception as exc:  # the SQLite figures stand on their own
+            why = f"failed: {type(exc).__name__}: {exc}"[:300]
+        rows.append(Row("throughput", f"{label}: deliveries/s", None, "dlv/s", "rate", note=why))
+    return rows
 
 
 @contextlib.contextmanager
