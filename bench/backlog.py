@@ -153,8 +153,10 @@ def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
                 shutil.copyfile(cached(rows), path)
             else:
                 build(path, 0)
-            if round_ == 0:
-                sweeps[label], plans[label] = sweep_query(path)
+            # every round: it also switches the old webhooks off (with them on, a round
+            # also sent every event to 5 refusing endpoints and ran at half speed)
+            sweep_ms, plans[label] = sweep_query(path)
+            sweeps.setdefault(label, []).append(sweep_ms)
             server = HooklineServer(run_dir, f"sqlite:///{path}")
             try:
                 urls = [receiver.url(f"/fast/{n}") for n in range(opts.webhooks)]
@@ -173,13 +175,14 @@ def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
     for label, _ in sides:
         runs = ", ".join(f"{rate:,.0f}" for rate in rates[label])
         rows += [
-            Row("backlog", f"{label}: sweep query", sweeps[label], "ms", note=f"mean of {SWEEP_REPEATS}, limit 100"),
+            Row("backlog", f"{label}: sweep query", mean(sweeps[label]), "ms",
+                note=f"mean of {SWEEP_REPEATS} in each of {ROUNDS} runs, limit 100"),
             Row("backlog", f"{label}: deliveries/s", mean(rates[label]), "dlv/s", "rate",
                 note=f"mean of {ROUNDS} alternating runs ({runs}); {note}"),
         ]
     (empty, full) = (label for label, _ in sides)
     rows += [
-        Row("backlog", "sweep query, backlog / empty", sweeps[full] / sweeps[empty], "x", target="≤ 1.1"),
+        Row("backlog", "sweep query, backlog / empty", mean(sweeps[full]) / mean(sweeps[empty]), "x", target="≤ 1.1"),
         Row("backlog", "throughput, backlog / empty",
             mean(rates[full]) / mean(rates[empty]) if mean(rates[empty]) else None, "x", target="≥ 0.9"),
     ]
