@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -11,6 +12,10 @@ import sys
 from app.config import ConfigError, Settings, load_settings
 
 log = logging.getLogger("hookline")
+
+# Allocations between young-generation collections (CPython's default is 700), and young
+# collections per older one (10). See _collect_garbage_rarely.
+GC_THRESHOLDS = (20_000, 20, 20)
 
 DEV_WARNING = """
   ************************************************************************
@@ -91,7 +96,9 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from app.main import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", server_header=False)
+    app = create_app(settings)
+    _collect_garbage_rarely()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", server_header=False)
     return 0
 
 
@@ -99,8 +106,23 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     if args.metrics_port is not None and not settings.metrics_token:
         print("hookline: --metrics-port needs metrics_token (HOOKLINE_METRICS_TOKEN)", file=sys.stderr)
         return 2
+    _collect_garbage_rarely()
     asyncio.run(_worker(settings, args))
     return 0
+
+
+def _collect_garbage_rarely() -> None:
+    """A sending process allocates a few hundred objects per delivery, so with CPython's
+    defaults the cyclic collector ran hundreds of times a second and every tenth pass
+    walked everything that survived, pausing the event loop, emits included. The modules
+    and settings loaded by now are frozen out of every pass, and passes come far less
+    often (unreachable cycles wait a little longer to be freed). Measured with
+    `python -m bench.emit --emit-events 2000 --rate 400 --duration 20 --steady-rate 300`
+    (open loops at 2,000 and 1,500 deliveries/s), two runs before and three after: emit
+    p99 45-58 -> 16-26 ms and 29-33 -> 12-19 ms, emit-to-first-attempt p99 92-96 ->
+    31-64 ms and 53-57 -> 23-39 ms; throughput and RSS unchanged."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def _worker(settings: Settings, args: argparse.Namespace) -> None:
