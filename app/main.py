@@ -51,7 +51,8 @@ def create_app(
     run_sender: bool = True,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
-    """`run_sender=False` serves the API only, for tests that drive the dispatcher themselves.
+    """`run_sender=False` serves the API and dashboard only (`serve --no-sender`, where
+    `worker` processes send, and tests that drive the dispatcher themselves).
 
     The database is prepared here, not in the lifespan, because the session middleware
     needs its key (kept in the database) when the app is built.

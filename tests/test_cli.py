@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -114,14 +115,7 @@ def test_serve_dev_delivers_an_emitted_event(env, tmp_path, receiver):
     process = start(["serve", "--dev", "--port", str(port)], {**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY}, tmp_path)
     try:
         base = f"http://127.0.0.1:{port}"
-
-        def healthy():
-            try:
-                return httpx.get(f"{base}/healthz").status_code == 200
-            except httpx.ConnectError:
-                return process.poll() is not None  # exited: stop waiting, the assert below says why
-
-        eventually(healthy, 30, "hookline serve to answer")
+        eventually(lambda: _answers(base, process), 30, "hookline serve to answer")
         assert process.poll() is None
         hook = httpx.post(f"{base}/api/v1/webhooks", json={"url": receiver.url(), "events": ["order.*"]}, headers=ADMIN)
         assert hook.status_code == 201, hook.text
@@ -133,6 +127,37 @@ def test_serve_dev_delivers_an_emitted_event(env, tmp_path, receiver):
         output = stop(process)
     assert "DEVELOPMENT MODE" in output
     assert "Application shutdown complete" in output
+
+
+def test_serve_without_sender_queues_events_for_a_worker(env, tmp_path, receiver):
+    port = free_port()
+    env = {**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY, "HOOKLINE_SWEEP_INTERVAL": "0.1"}
+    process = start(["serve", "--dev", "--no-sender", "--port", str(port)], env, tmp_path)
+    worker = None
+    try:
+        base = f"http://127.0.0.1:{port}"
+        eventually(lambda: _answers(base, process), 30, "hookline serve to answer")
+        assert process.poll() is None
+        hook = httpx.post(f"{base}/api/v1/webhooks", json={"url": receiver.url()}, headers=ADMIN)
+        assert hook.status_code == 201, hook.text
+        emitted = httpx.post(f"{base}/api/v1/events", json={"type": "order.created", "data": {}}, headers=ADMIN)
+        assert emitted.status_code == 202
+        time.sleep(1)  # ten ticks of a sender, had serve one
+        assert receiver.requests == []
+        worker = start(["worker", "--dev"], env, tmp_path)
+        (request,) = receiver.wait_for(1, timeout=30)
+        assert request.headers["webhook-id"] == emitted.json()["id"]
+    finally:
+        stop(process)
+        if worker is not None:
+            stop(worker)
+
+
+def _answers(base: str, process: subprocess.Popen) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz").status_code == 200
+    except httpx.ConnectError:
+        return process.poll() is not None  # exited: stop waiting, the caller's assert says why
 
 
 def test_worker_sends_what_is_queued_without_serving_http(env, tmp_path, settings, clock, db, receiver):
