@@ -34,9 +34,9 @@ PARTS = {
 }
 # full size, --quick size
 SIZES = {
-    "requests": (20_000, 2_000), "events": (20_000, 500), "emit_events": (10_000, 500), "rate": (1000, 200), "steady_rate": (400, 100),
-    "duration": (30, 5), "noisy_events": (100, 5), "backlog_rows": (1_000_000, 20_000), "backlog_events": (10_000, 300),
-    "in_flight": (10_000, 1_000), "peer_events": (20_000, 200), "part_timeout": (1800, 300),
+    "requests": (20_000, 2_000), "events": (20_000, 500), "emit_events": (10_000, 500), "rate": (1000, 200),
+    "steady_rate": (400, 100), "duration": (30, 5), "noisy_events": (100, 5), "backlog_rows": (1_000_000, 20_000),
+    "backlog_events": (10_000, 300), "in_flight": (10_000, 1_000), "peer_events": (20_000, 200), "part_timeout": (1800, 300),
 }
 
 

@@ -95,14 +95,13 @@ def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
         rows += run_one(opts, workdir / "sqlite-single", receiver, None, "SQLite, one event per request", batch=1)
     if opts.workers:
         rows += run_one(opts, workdir / "sqlite-workers", receiver, None, f"SQLite, {with_workers}", opts.workers)
-    for label, workers in (("PostgreSQL", 0), (f"PostgreSQL, {with_workers}", opts.workers)):
-        if label != "PostgreSQL" and not workers:
-            continue
+    postgres_runs = [("PostgreSQL", 0)] + ([(f"PostgreSQL, {with_workers}", opts.workers)] if opts.workers else [])
+    for label, workers in postgres_runs:
         why = "not run: pass --pg-url URL, or --pg with scripts/postgres-server.sh"
         try:
             with postgres(opts, workdir) as url:  # a fresh database for each run
                 if url:
-                    rows += run_one(opts, workdir / label, receiver, url, label, workers)
+                    rows += run_one(opts, workdir / f"postgres-{workers}", receiver, url, label, workers)
                     continue
         except Exception as exc:  # the SQLite figures stand on their own
             why = f"failed: {type(exc).__name__}: {exc}"[:300]
