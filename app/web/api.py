@@ -17,6 +17,7 @@ from app.models import ApiKey, Tenant
 from app.services import deliveries, events, tenants, test_events, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
 from app.web.inputs import FORM_TYPE, api_key, client_ip, content_type, parse_json, read_fields, scope_of, within_rate
+from app.web.sender import wake_sender
 from app.web.serializers import attempt_json, delivery_detail_json, delivery_json, iso, webhook_json
 
 EMIT_FIELDS = {"type", "event", "data", "tenant", "idempotency_key"}
@@ -47,12 +48,6 @@ def _state(request: Request):
     return request.app.state
 
 
-def _wake_sender(request: Request) -> None:
-    dispatcher = _state(request).dispatcher
-    if dispatcher is not None:
-        dispatcher.wake()
-
-
 async def emit_event(request: Request) -> Response:
     key = await emitting_key(request)
     spend_emit_tokens(request, key)
@@ -73,7 +68,7 @@ async def emit_event(request: Request) -> Response:
     emitted = await _state(request).writer.write(emit)
     _state(request).metrics.event_accepted(emitted)
     if emitted.deliveries and not emitted.replayed:
-        _wake_sender(request)
+        wake_sender(request)
     headers = {"Idempotent-Replayed": "true"} if emitted.replayed else None
     return JSONResponse({"id": emitted.event_id, "deliveries": emitted.deliveries}, status_code=202, headers=headers)
 
@@ -125,7 +120,7 @@ class WebhookResource(HTTPEndpoint):
             webhooks.update_webhook, request.path_params["id"], scope_of(key), fields, settings, clock()
         )
         if fields.get("enabled") is True:
-            _wake_sender(request)  # deliveries that waited while it was off are due now
+            wake_sender(request)  # deliveries that waited while it was off are due now
         return JSONResponse(webhook_json(webhook))
 
     async def delete(self, request: Request) -> Response:
@@ -161,7 +156,7 @@ async def send_test_event(request: Request) -> Response:
         test_events.send_test_event, request.path_params["id"], scope_of(key), settings, clock(),
         fields.get("type", TEST_EVENT_TYPE), fields.get("data"),
     )
-    _wake_sender(request)
+    wake_sender(request)
     attempt = await test_events.first_attempt(delivery_id, settings.request_timeout + 5)
     delivery = await run_in_threadpool(deliveries.get_delivery, delivery_id, scope_of(key))
     body = {"delivery": delivery_json(delivery), "attempt": attempt_json(attempt) if attempt else None}
@@ -201,7 +196,7 @@ async def resend_delivery(request: Request) -> Response:
     key = await api_key(request)
     clock = _state(request).clock
     delivery = await run_in_threadpool(deliveries.resend_delivery, request.path_params["id"], scope_of(key), clock())
-    _wake_sender(request)
+    wake_sender(request)
     return JSONResponse(delivery_json(delivery), status_code=202)
 
 

@@ -16,8 +16,9 @@ from starlette.routing import Route
 
 from app.errors import InvalidInput, ServiceError
 from app.services import events, tenants
-from app.web.api import _wake_sender, check_emit_fields, emitting_key, spend_emit_tokens
+from app.web.api import check_emit_fields, emitting_key, spend_emit_tokens
 from app.web.inputs import read_fields
+from app.web.sender import wake_sender
 
 MAX_BATCH_EVENTS = 1000
 # 1,000 events of a few KB each; a single event still may not exceed max_payload_bytes.
@@ -67,7 +68,7 @@ async def emit_batch(request: Request) -> Response:
     for one in emitted:
         request.app.state.metrics.event_accepted(one)
     if any(e.deliveries and not e.replayed for e in emitted):
-        _wake_sender(request)
+        wake_sender(request)
     data = [{"id": e.event_id, "deliveries": e.deliveries, **({"replayed": True} if e.replayed else {})} for e in emitted]
     return JSONResponse({"data": data}, status_code=202)
 

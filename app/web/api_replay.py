@@ -12,12 +12,8 @@ from app.models import Event
 from app.services import replay
 from app.services.replay import Progress
 from app.web.inputs import api_key, read_fields, scope_of
+from app.web.sender import wake_sender
 from app.web.serializers import delivery_json, iso
-
-
-def _wake_sender(request: Request) -> None:
-    if request.app.state.dispatcher is not None:
-        request.app.state.dispatcher.wake()
 
 
 def _only(fields: dict, allowed: str) -> None:
@@ -64,7 +60,7 @@ async def recover(request: Request) -> Response:
 
     recovery = await run_in_threadpool(run)
     if recovery.total:
-        _wake_sender(request)
+        wake_sender(request)
     return JSONResponse({"id": recovery.id, "total": recovery.total}, status_code=202,
                         headers={"Location": f"/api/v1/recoveries/{recovery.id}"})
 
@@ -94,7 +90,7 @@ async def replay_event(request: Request) -> Response:
     delivery = await run_in_threadpool(
         replay.replay_event, request.path_params["id"], fields.get("webhook_id"), scope_of(key), state.clock()
     )
-    _wake_sender(request)
+    wake_sender(request)
     return JSONResponse(delivery_json(delivery), status_code=202)
 
 

@@ -21,6 +21,7 @@ from app.errors import Conflict, InvalidInput
 from app.models import DELIVERING, DELIVERY_STATUSES, PENDING
 from app.services import catalog, deliveries, replay, stats, webhooks
 from app.services.retention import retention_note
+from app.web.sender import wake_sender
 from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import viewer
 
@@ -114,11 +115,6 @@ def _refused(request: Request, exc: Conflict, delivery_id: str) -> Response:
     return RedirectResponse(f"/deliveries/{delivery_id}", status_code=303)
 
 
-def _wake_sender(request: Request) -> None:
-    if request.app.state.dispatcher is not None:
-        request.app.state.dispatcher.wake()
-
-
 async def resend(request: Request) -> Response:
     """One more attempt now, with the same webhook-id; a scheduled retry is replaced.
 
@@ -131,7 +127,7 @@ async def resend(request: Request) -> Response:
         await run_in_threadpool(deliveries.resend_delivery, delivery_id, who.tenant.id, request.app.state.clock())
     except Conflict as exc:
         return _refused(request, exc, delivery_id)
-    _wake_sender(request)
+    wake_sender(request)
     message = "Resend queued: the attempt starts in a moment."
     if not is_htmx(request):
         flash(request, message)
@@ -155,7 +151,7 @@ async def replay_to_webhook(request: Request) -> Response:
         return await _render_detail(request, who, delivery_id, status_code=422, replay_error=exc.message.split(": ", 1)[-1])
     except Conflict as exc:
         return _refused(request, exc, delivery_id)
-    _wake_sender(request)
+    wake_sender(request)
     message = f"Replay to {replayed.webhook.name} queued: the attempt starts in a moment."
     if not is_htmx(request):
         flash(request, message)
@@ -182,7 +178,7 @@ async def recover(request: Request) -> Response:
                    "since": form.get("since", ""), "errors": {exc.field: exc.message.split(": ", 1)[-1]}}
         return render(request, "deliveries/recover.html", context, partial="deliveries/_recover.html", status_code=422)
     if recovery.total:
-        _wake_sender(request)
+        wake_sender(request)
     if not is_htmx(request):
         return RedirectResponse(f"/recoveries/{recovery.id}", status_code=303)
     progress = await run_in_threadpool(replay.recovery_progress, recovery.id, who.tenant.id)

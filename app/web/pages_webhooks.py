@@ -21,6 +21,7 @@ from app.filters import EXAMPLE as FILTER_EXAMPLE
 from app.models import PAYLOAD_FORMATS
 from app.services import catalog, stats, test_events, webhooks
 from app.web.inputs import parse_json
+from app.web.sender import wake_sender
 from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import Viewer, viewer
 
@@ -243,8 +244,8 @@ async def toggle(request: Request) -> Response:
     await run_in_threadpool(
         webhooks.update_webhook, request.path_params["id"], who.tenant.id, {"enabled": enabled}, settings, clock()
     )
-    if enabled and _state(request).dispatcher is not None:
-        _state(request).dispatcher.wake()  # deliveries that waited while it was off are due now
+    if enabled:
+        wake_sender(request)  # deliveries that waited while it was off are due now
     message = "Webhook enabled" if enabled else "Webhook disabled: no new events are sent to it"
     if is_htmx(request):
         return await _row(request, who, request.path_params["id"], toast(message))
@@ -301,8 +302,7 @@ async def send_test(request: Request) -> Response:
         return await _test_form_error(request, who, form, exc)
     except Conflict as exc:
         return _report(request, exc.message.capitalize(), "error")
-    if _state(request).dispatcher is not None:
-        _state(request).dispatcher.wake()
+    wake_sender(request)
     attempt = await test_events.first_attempt(delivery_id, settings.request_timeout + 5)
     message, level = test_events.describe(attempt)
     return _report(request, message, level)
