@@ -216,9 +216,9 @@ def migrate() -> int:
             apply(SchemaMigrator.from_database(database.obj).add_column("api_key", "last4", models.ApiKey.last4))
 
     def credential_headers():
-        """Custom headers became secrets: encrypt the credentials saved in clear, and mask
-        the copies that past attempts logged."""
-        models.Webhook.encrypt_credential_headers()
+        """Custom headers became secrets: encrypt the credentials saved in clear (rewriting a
+        row encrypts what reading it found secret), and mask the copies past attempts logged."""
+        models.Webhook.reencrypt_all()
         models.Attempt.mask_credential_headers()
 
     # Append only: each step runs once per database, in order; never edit a shipped step.

@@ -182,14 +182,6 @@ class Webhook(BaseModel):
         return len(rows)
 
     @classmethod
-    def encrypt_credential_headers(cls) -> int:
-        """Credential headers saved in clear before they were secrets, encrypted now."""
-        rows = [row for row in cls.select(cls.id, cls.headers) if row.headers.secret_names]
-        for row in rows:
-            cls.update(headers=row.headers).where(cls.id == row.id).execute()
-        return len(rows)
-
-    @classmethod
     def within(cls, query, tenant_id: int | None):
         """Narrow a query that involves webhooks to one tenant; `None` is every tenant."""
         return query if tenant_id is None else query.where(cls.tenant == tenant_id)
@@ -376,7 +368,8 @@ class Attempt(BaseModel):
     def mask_credential_headers(cls) -> int:
         """Attempts logged before credential headers were secrets hold them in clear: mask
         them as the log does now. Only rows whose text has a credential word are read."""
-        candidates = functools.reduce(operator.or_, (cls.request_headers ** f"%{word}%" for word in CREDENTIAL_WORDS))
+        candidates = functools.reduce(operator.or_, (cls.request_headers ** peewee.Value(f"%{word}%", converter=False)
+                                                     for word in CREDENTIAL_WORDS))
         changed = []
         for row_id, request_headers in cls.select(cls.id, cls.request_headers).where(candidates).tuples():
             masked = CustomHeaders(request_headers).shown()
