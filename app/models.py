@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
 import peewee
 from peewee import SQL
 
+from app.custom_headers import CREDENTIAL_WORDS, CustomHeaders
 from app.db import database
 from app.ids import new_id
 from app.secretbox import secret_box
@@ -58,6 +60,33 @@ class EncryptedTextField(peewee.TextField):
 
     def python_value(self, value):
         return None if value is None else secret_box.decrypt(value)
+
+
+class CustomHeadersField(peewee.TextField):
+    """A webhook's custom headers as compact JSON, each secret value encrypted like the
+    signing secret: `{"X-Team":"billing","Authorization":{"encrypted":"enc1:…"}}`.
+
+    The row says which values are secret, so a user's choice survives and the rest stays
+    readable in any SQL shell. Reading applies the credential rule on top
+    (app/custom_headers.py), so a credential saved in clear before this existed is treated
+    as secret at once and encrypted the next time the row is written.
+    """
+
+    def db_value(self, value):
+        if value is None:
+            return None
+        headers = value if isinstance(value, CustomHeaders) else CustomHeaders(value)
+        stored = {name: {"encrypted": secret_box.encrypt(text)} if headers.is_secret(name) else text
+                  for name, text in headers.items()}
+        return json.dumps(stored, separators=(",", ":"))
+
+    def python_value(self, value):
+        if value is None:
+            return None
+        stored = json.loads(value)
+        values = {name: secret_box.decrypt(text["encrypted"]) if isinstance(text, dict) else text
+                  for name, text in stored.items()}
+        return CustomHeaders(values, secret=[name for name, text in stored.items() if isinstance(text, dict)])
 
 
 def _id_field(prefix: str) -> peewee.CharField:
@@ -118,7 +147,8 @@ class Webhook(BaseModel):
     events = JSONField(default=lambda: ["*"])
     enabled = peewee.BooleanField(default=True)
     # Extra request headers chosen by the user; signature and framing headers cannot be set.
-    headers = JSONField(default=dict)
+    # Credentials among them are encrypted and shown masked (app/custom_headers.py).
+    headers = CustomHeadersField(default=CustomHeaders)
     secret = EncryptedTextField()
     # After a rotation the old secret also signs, until it expires (receivers switch over).
     previous_secret = EncryptedTextField(null=True)
@@ -144,10 +174,11 @@ class Webhook(BaseModel):
 
     @classmethod
     def reencrypt_all(cls) -> int:
-        """Rewrite every secret with the first encryption key (plaintext ones get encrypted)."""
-        rows = list(cls.select(cls.id, cls.secret))
+        """Rewrite every secret, signing secrets and secret header values, with the first
+        encryption key (plaintext ones get encrypted)."""
+        rows = list(cls.select(cls.id, cls.secret, cls.headers))
         for row in rows:
-            cls.update(secret=row.secret).where(cls.id == row.id).execute()
+            cls.update(secret=row.secret, headers=row.headers).where(cls.id == row.id).execute()
         return len(rows)
 
     @classmethod
@@ -332,6 +363,21 @@ class Attempt(BaseModel):
 
     class Meta:
         indexes = ((("delivery", "number"), False),)
+
+    @classmethod
+    def mask_credential_headers(cls) -> int:
+        """Attempts logged before credential headers were secrets hold them in clear: mask
+        them as the log does now. Only rows whose text has a credential word are read."""
+        candidates = functools.reduce(operator.or_, (cls.request_headers ** peewee.Value(f"%{word}%", converter=False)
+                                                     for word in CREDENTIAL_WORDS))
+        changed = []
+        for row_id, request_headers in cls.select(cls.id, cls.request_headers).where(candidates).tuples():
+            masked = CustomHeaders(request_headers).shown()
+            if masked != request_headers:
+                changed.append((row_id, masked))
+        for row_id, masked in changed:
+            cls.update(request_headers=masked).where(cls.id == row_id).execute()
+        return len(changed)
 
 
 class User(BaseModel):

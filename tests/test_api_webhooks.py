@@ -183,7 +183,7 @@ def test_test_event_to_a_disabled_webhook_is_409(api):
 
 def test_custom_headers_are_validated(api):
     webhook = create_webhook(api, headers={"Authorization": "Bearer abc", "X-Team": "billing"})
-    assert webhook["headers"] == {"Authorization": "Bearer abc", "X-Team": "billing"}
+    assert webhook["headers"] == {"Authorization": "••••", "X-Team": "billing"}, "a short credential is masked whole"
     for bad, phrase in [
         ({"webhook-signature": "x"}, "set by Hookline"),
         ({"X-Webhook-Event": "x"}, "set by Hookline"),

@@ -1,6 +1,7 @@
 """Secrets never reach the logs: a whole cycle (create, rotate, emit, deliver, API keys,
 sign-in, a failing receiver, a portal link) with every logger at DEBUG, then no record may
-contain a webhook secret, an API key, a password, a session cookie or a portal token."""
+contain a webhook secret, a receiver's credential header, an API key, a password, a session
+cookie or a portal token."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from app.services.server_secrets import server_secret
 from app.signing import secret_key
 from tests.conftest import ADMIN, ADMIN_KEY, ADMIN_PASSWORD, ADMIN_USER, Reply, eventually, serving, sign_in
 
+RECEIVER_TOKEN = "Bearer receiver-credential-9876"
+
 
 def test_no_secret_appears_in_any_log_record(settings, clock, receiver, caplog):
     from app.services.users import create_first_admin
@@ -23,7 +26,8 @@ def test_no_secret_appears_in_any_log_record(settings, clock, receiver, caplog):
     with serving(settings, clock, run_sender=True) as client:
         create_first_admin(ADMIN_USER, ADMIN_PASSWORD, clock())
         dashboard = sign_in(client)
-        created = client.post("/api/v1/webhooks", json={"url": receiver.url()}, headers=ADMIN).json()
+        created = client.post("/api/v1/webhooks", json={"url": receiver.url(), "headers": {"Authorization": RECEIVER_TOKEN}},
+                              headers=ADMIN).json()
         failing = client.post("/api/v1/webhooks", json={"url": receiver.url("/failing")}, headers=ADMIN).json()
         page = BeautifulSoup(dashboard.post(f"/webhooks/{created['id']}/rotate-secret", {}).text, "html.parser")
         rotated = page.select_one("#signing-secret")["value"]
@@ -40,6 +44,7 @@ def test_no_secret_appears_in_any_log_record(settings, clock, receiver, caplog):
 
     secrets = {
         "first secret": created["secret"],
+        "receiver credential header": RECEIVER_TOKEN,
         "rotated secret": rotated,
         "rotated secret key bytes": base64.b64encode(secret_key(rotated)).decode(),
         "failing webhook secret": failing["secret"],

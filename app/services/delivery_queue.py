@@ -17,6 +17,7 @@ import peewee
 
 from app import formats, hotsql
 from app.config import Settings
+from app.custom_headers import CustomHeaders
 from app.db import is_sqlite, write_transaction
 from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Webhook, envelope
 from app.policy import Outcome, classify, retry_policy
@@ -38,7 +39,7 @@ class ClaimedDelivery:
     webhook_id: str
     url: str
     secret: str
-    headers: dict
+    headers: CustomHeaders  # in clear for the wire; it masks its secrets for the attempt log
     # The secret before a rotation; it signs too until it expires (checked at send time).
     previous_secret: str | None
     previous_secret_expires_at: datetime | None
@@ -190,7 +191,7 @@ def record_results(
                 continue  # purged while we were sending: nothing to log against
             body = result.response_body
             attempts.append((claimed.id, claimed.attempts + 1, result.started_at, result.duration_ms,
-                             result.request_headers, result.status_code,
+                             claimed.headers.hide_in(result.request_headers), result.status_code,
                              None if body is None else body[:MAX_RESPONSE_BODY_CHARS], result.error))
         hotsql.insert(_ATTEMPT, attempts)
         return [status for _, status, _ in steps]

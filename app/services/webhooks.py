@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from app import formats
 from app.config import ConfigError, Settings, parse_duration
+from app.custom_headers import MASK, CustomHeaders, looks_masked, mask
 from app.db import is_sqlite, write_transaction
 from app.errors import InvalidInput, NotFound
 from app.filters import validate_filter
@@ -25,7 +26,7 @@ from app.urls import UrlRejected, check_webhook_url
 # Per-webhook overrides and options; None (or absent) keeps the global setting.
 OPTIONS = ("filter", "timeout", "retry_schedule", "rate_limit", "max_in_flight", "ordered", "payload_format",
            "payload_template")
-EDITABLE = ("name", "url", "description", "events", "enabled", "headers") + OPTIONS
+EDITABLE = ("name", "url", "description", "events", "enabled", "headers", "secret_headers") + OPTIONS
 MAX_GRACE = 7 * 86400
 MAX_RETRY_DELAY = 7 * 86400
 MAX_RETRIES = 20
@@ -51,7 +52,7 @@ def create_webhook(tenant: Tenant, fields: dict, settings: Settings, now: dateti
         "description": _description(fields.get("description", "")),
         "events": _events(fields.get("events", ["*"]), settings),
         "enabled": _enabled(fields.get("enabled", True)),
-        "headers": _headers(fields.get("headers", {})),
+        "headers": _custom_headers(fields, CustomHeaders()),
         **_options(fields, settings, fields.get("events", ["*"])),
     }
     secret = generate_secret()
@@ -91,11 +92,12 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
         "description": _description,
         "events": lambda value: _events(value, settings),
         "enabled": _enabled,
-        "headers": _headers,
     }
     with write_transaction():
         webhook = get_webhook(webhook_id, tenant_id, lock=True)
         changes = {key: parsers[key](value) for key, value in fields.items() if key in parsers}
+        if "headers" in fields or "secret_headers" in fields:
+            changes["headers"] = _custom_headers(fields, webhook.headers)
         # a template is checked on what the webhook receives
         changes.update(_options(fields, settings, changes.get("events", webhook.events)))
         if changes.get("enabled") is True:
@@ -208,6 +210,58 @@ def _headers(value: object) -> dict[str, str]:
         if not isinstance(text, str) or len(text) > 1000 or any(c in text for c in "\r\n\0"):
             raise InvalidInput("headers", f"the value of {name!r} must be one line of text, at most 1000 characters")
     return dict(value)
+
+
+def _custom_headers(fields: dict, stored: CustomHeaders) -> CustomHeaders:
+    """`headers` and `secret_headers` of a create or a PATCH, checked, as they are stored.
+
+    `headers` replaces all custom headers (absent: they stay). Secret values are shown
+    masked (`••••1234`); one sent back as exactly that mask keeps its stored value, so a
+    GET-then-PATCH or a saved form never overwrites a secret with its mask. A value kept
+    that way must stay secret: making a header plain needs its value again, or the mask
+    would be a way to read a secret back. `secret_headers` names the headers to keep
+    secret besides the credentials that always are (absent: those secret before).
+    """
+    if "headers" in fields:
+        given = fields["headers"]
+        kept = _kept_secrets(given, stored) if isinstance(given, dict) else {}
+        values = _headers({name: kept.get(name, value) for name, value in given.items()} if kept else given)
+    else:
+        values, kept = dict(stored), {name: stored[name] for name in stored.secret_names}
+    if "secret_headers" in fields:
+        marked = _secret_header_names(fields["secret_headers"], values)
+    else:
+        marked = stored.secret_names
+    headers = CustomHeaders(values, secret=marked)
+    exposed = [name for name in kept if not headers.is_secret(name)]
+    if exposed:
+        raise InvalidInput("secret_headers", f"{exposed[0]!r} holds a secret: to make it a plain header, "
+                                             "send its whole value in headers too")
+    return headers
+
+
+def _kept_secrets(given: dict, stored: CustomHeaders) -> dict[str, str]:
+    """The secrets sent back as their mask: name -> the stored value they keep."""
+    kept = {}
+    for name, value in given.items():
+        if not isinstance(value, str) or not looks_masked(value):
+            continue
+        current = stored.get_case_insensitive(name)
+        if current is None or not stored.is_secret(name) or value != mask(current):
+            raise InvalidInput("headers", f"the value of {name!r} is masked ({MASK}) but is not the mask of its "
+                                          "stored value: send the mask shown for it unchanged, or the whole new value")
+        kept[name] = current
+    return kept
+
+
+def _secret_header_names(value: object, headers: dict[str, str]) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise InvalidInput("secret_headers", "must be a list of header names, such as [\"X-Custom-Auth\"]")
+    present = {name.lower() for name in headers}
+    for name in value:
+        if name.lower() not in present:
+            raise InvalidInput("secret_headers", f"{name!r} is not one of the webhook's headers")
+    return value
 
 
 def _events(value: object, settings: Settings) -> list[str]:

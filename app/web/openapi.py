@@ -37,7 +37,12 @@ WEBHOOK_FIELDS = {
     "description": {"type": "string", "maxLength": 2000},
     "events": {"type": "array", "items": {"type": "string"}, "minItems": 1},
     "enabled": {"type": "boolean"},
-    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+    "headers": {"type": "object", "additionalProperties": {"type": "string"},
+                "description": "Custom request headers. Values of secret headers are encrypted at rest and shown "
+                               "masked (••••1234); a masked value sent back unchanged keeps the stored value."},
+    "secret_headers": {"type": "array", "items": {"type": "string"},
+                       "description": "Headers whose values are secret. Authorization, Proxy-Authorization, Cookie "
+                                      "and names with a word such as key, token, secret or password always are."},
     "filter": {"type": ["object", "null"]},
     "timeout": {"type": ["number", "string", "null"]},
     "retry_schedule": {"type": ["array", "null"], "items": {"type": ["number", "string"]}},

@@ -26,7 +26,7 @@ from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import Viewer, viewer
 
 SECRET_SNIPPET_LANGUAGES = ("python", "node")
-FORM_FIELDS = ("name", "url", "description", "events", "headers")
+FORM_FIELDS = ("name", "url", "description", "events", "headers", "secret_headers")
 ADVANCED_FIELDS = ("filter", "timeout", "retry_schedule", "rate_limit", "max_in_flight", "ordered", "payload_format",
                    "payload_template")
 
@@ -57,6 +57,7 @@ def _fields_from_form(form: FormData) -> dict:
         "description": form.get("description", ""),
         "events": ["*"] if "*" in events else events,
         "headers": _parse_headers(form.get("headers", "")),
+        "secret_headers": form.get("secret_headers", "").replace(",", " ").split(),
         "filter": parse_json(filter_text, field="filter") if filter_text else None,
         "timeout": form.get("timeout", "").strip() or None,  # the service reads "10" or "10s"
         "retry_schedule": schedule or None,
@@ -94,7 +95,10 @@ def _values_of(webhook) -> dict:
     """A stored webhook as the form's text fields."""
     return {
         "name": webhook.name, "url": webhook.url, "description": webhook.description,
-        "events": webhook.events, "headers": _headers_text(webhook.headers),
+        "events": webhook.events,
+        # Secrets as their masks: saved back unchanged, a mask keeps the stored value.
+        "headers": _headers_text(webhook.headers.shown()),
+        "secret_headers": ", ".join(webhook.headers.secret_names),
         "filter": json.dumps(webhook.filter, indent=2) if webhook.filter else "",
         "timeout": _number_text(webhook.timeout),
         "retry_schedule": ", ".join(_duration_text(d) for d in webhook.retry_schedule or ()),

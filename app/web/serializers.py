@@ -1,4 +1,5 @@
-"""JSON shapes of the API. Secrets appear only where a service just created them."""
+"""JSON shapes of the API. Secrets appear only where a service just created them; secret
+header values are always masked (app/custom_headers.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def webhook_json(webhook: Webhook) -> dict:
         "description": webhook.description,
         "events": webhook.events,
         "enabled": webhook.enabled,
-        "headers": webhook.headers,
+        "headers": webhook.headers.shown(),
+        # Whose values `headers` shows masked: credentials by name, and those marked secret.
+        "secret_headers": webhook.headers.secret_names,
         "filter": webhook.filter,
         "timeout": webhook.timeout,
         "retry_schedule": webhook.retry_schedule,
