@@ -14,6 +14,7 @@ from datetime import datetime
 import peewee
 
 from app import hotsql
+from app.db import write_transaction
 from app.errors import Forbidden, InvalidInput
 from app.models import ApiKey, Tenant
 
@@ -31,7 +32,10 @@ def get_or_create_tenant(slug: str, now: datetime, field: str = "tenant", found:
     tenant = rows[0] if rows else None
     if tenant is None:
         try:
-            tenant = Tenant.create(slug=slug, created_at=now)
+            # In a savepoint: on PostgreSQL a failed statement aborts the whole transaction,
+            # which may be a group commit's or a batch's, unless rolled back to one.
+            with write_transaction():
+                tenant = Tenant.create(slug=slug, created_at=now)
         except peewee.IntegrityError:  # another request created it first
             tenant = Tenant.get(Tenant.slug == slug)
     elif found is not None:
