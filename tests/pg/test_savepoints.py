@@ -36,8 +36,8 @@ def settings(settings):
 @contextlib.asynccontextmanager
 async def holding_uncommitted(settings, clock, pg_url, create):
     """Run `create(now, lookups)` in a group commit of one writer and keep that transaction
-    open; on leaving, commit it. Yields a function that waits until some other connection
-    waits for one of its row locks, and the value `create` returned."""
+    open. Yields `someone_waits`, which waits until another connection waits for a lock (the
+    racing insert) and then lets the transaction commit, and the value `create` returned."""
     created, release = threading.Event(), threading.Event()
     result = {}
 
