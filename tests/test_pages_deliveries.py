@@ -10,7 +10,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Tenant, Webhook
-from app.services.deliveries import deliveries_between
+from app.services.deliveries import Position, deliveries_between
 from app.services.delivery_queue import AttemptResult, claim_due, record_results
 from app.services.events import emit_event
 from app.services.stats import CHART_HEIGHT, HourBucket, WindowStats, chart_bars, percentile, webhook_stats
@@ -166,12 +166,13 @@ def test_load_more_pages(dashboard, settings, clock):
     assert fragment.select_one("#delivery-list") is None
 
 
-def test_deliveries_between_is_bounded_by_ids(dashboard, settings, clock):
+def test_deliveries_between_is_bounded_by_cursors(dashboard, settings, clock):
     webhook = setup_deliveries(settings, clock, statuses=(200, 500, 200, 500))
-    ids = [d.id for d in Delivery.for_webhook(webhook.id)]  # newest first
-    assert [d.id for d in deliveries_between(webhook, through=ids[2])] == ids[:3]
-    assert [d.id for d in deliveries_between(webhook, through=ids[3], before=ids[1])] == ids[2:]
-    assert [d.id for d in deliveries_between(webhook, through=ids[3], status=SUCCEEDED)] == [ids[1], ids[3]]
+    rows = list(Delivery.for_webhook(webhook.id))  # newest first
+    ids, cursors = [d.id for d in rows], [Position.of(d).cursor for d in rows]
+    assert [d.id for d in deliveries_between(webhook, through=cursors[2])] == ids[:3]
+    assert [d.id for d in deliveries_between(webhook, through=cursors[3], before=cursors[1])] == ids[2:]
+    assert [d.id for d in deliveries_between(webhook, through=cursors[3], status=SUCCEEDED)] == [ids[1], ids[3]]
 
 
 def test_detail_shows_every_attempt(dashboard, settings, clock):

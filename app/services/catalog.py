@@ -62,7 +62,8 @@ def emittable_type(name: object, now: datetime, auto_register: bool, field: str 
         if not auto_register:
             raise InvalidInput(field, f"unknown event type {name!r}: add it to the catalog ([[event_types]] in config.toml) or set auto_register_event_types")
         try:
-            EventType.create(name=name, created_at=now)
+            with write_transaction():  # a savepoint: a lost race must not abort a shared transaction
+                EventType.create(name=name, created_at=now)
         except peewee.IntegrityError:
             pass  # registered by a concurrent request
     elif event_type.archived_at is not None:

@@ -1,9 +1,16 @@
-"""Delivery logs and manual resend, scoped to a tenant like every read."""
+"""Delivery logs and manual resend, scoped to a tenant like every read.
+
+The log sorts newest first by (created_at, id), and its cursors are that sort key itself:
+ids alone do not follow created_at (two processes make ids in their own order, and a
+batch's rows share the `now` taken before its ids), so "ids below the last one shown"
+skipped or repeated rows at page edges.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from app.db import is_sqlite, write_transaction
 from app.errors import Conflict, InvalidInput, NotFound
@@ -11,6 +18,43 @@ from app.models import DELIVERING, DELIVERY_STATUSES, PENDING, Attempt, Delivery
 from app.notify import deliveries_due
 
 MAX_PAGE_SIZE = 100
+
+
+_CURSOR = re.compile(r"^(\d{1,17})-(dlv_[0-9A-Z]{26})$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a delivery sits in the log: its sort key, and the cursor that names it."""
+
+    created_at: datetime
+    id: str
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> Position:
+        return cls(delivery.created_at, delivery.id)
+
+    @property
+    def cursor(self) -> str:
+        """`<microseconds since 1970>-<delivery id>`: text that fits a URL and an HTML id."""
+        return f"{(self.created_at - _EPOCH) // _MICROSECOND}-{self.id}"
+
+    @classmethod
+    def parse(cls, cursor: str, field: str) -> Position:
+        match = _CURSOR.match(cursor)
+        if match is None:
+            raise InvalidInput(field, "is not a cursor of this log: use the next_cursor of the previous page")
+        return cls(_EPOCH + int(match[1]) * _MICROSECOND, match[2])
+
+    def older(self):
+        """The rows after this one in the log."""
+        return (Delivery.created_at < self.created_at) | ((Delivery.created_at == self.created_at) & (Delivery.id < self.id))
+
+    def this_or_newer(self):
+        """This row and the ones before it in the log."""
+        return (Delivery.created_at > self.created_at) | ((Delivery.created_at == self.created_at) & (Delivery.id >= self.id))
 
 
 @dataclass(frozen=True)
@@ -26,7 +70,7 @@ def list_deliveries(
     limit: int = 50,
     before: str | None = None,
 ) -> Page:
-    """Newest first; `before` is the cursor (a delivery id) returned with the previous page."""
+    """Newest first; `before` is the cursor returned with the previous page."""
     if status is not None and status not in DELIVERY_STATUSES:
         raise InvalidInput("status", f"must be one of {', '.join(DELIVERY_STATUSES)}")
     if not 1 <= limit <= MAX_PAGE_SIZE:
@@ -37,9 +81,9 @@ def list_deliveries(
     if event_type:
         query = query.where(Event.type == event_type)
     if before:
-        query = query.where(Delivery.id < before)
+        query = query.where(Position.parse(before, "before").older())
     rows = list(query.limit(limit + 1))
-    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    next_cursor = Position.of(rows[limit - 1]).cursor if len(rows) > limit else None
     return Page(rows[:limit], next_cursor)
 
 
@@ -99,16 +143,16 @@ def deliveries_between(
     event_type: str | None = None,
 ) -> list[Delivery]:
     """One page of the log read again for a live refresh: the rows from `through` (the
-    oldest it showed) up to `before` (exclusive; None: up to the newest).
+    cursor of the oldest it showed) up to `before` (exclusive; None: up to the newest).
 
-    Bounding a page by ids rather than by a count means a refresh neither repeats rows of
+    Bounding a page by positions rather than by a count means a refresh neither repeats rows of
     the next page nor drops rows when newer deliveries arrive; the newest page simply grows.
     """
     if status is not None and status not in DELIVERY_STATUSES:
         raise InvalidInput("status", f"must be one of {', '.join(DELIVERY_STATUSES)}")
-    query = Delivery.for_webhook(webhook.id).where(Delivery.id >= through)
+    query = Delivery.for_webhook(webhook.id).where(Position.parse(through, "through").this_or_newer())
     if before:
-        query = query.where(Delivery.id < before)
+        query = query.where(Position.parse(before, "before").older())
     if status:
         query = query.where(Delivery.status == status)
     if event_type:

@@ -23,6 +23,7 @@ from app.ids import new_id
 from app.models import Delivery, Event, Tenant, Webhook
 from app.notify import deliveries_due
 from app.services.catalog import emittable_type
+from app.services.tenants import NamedTenant, for_write
 from app.subscriptions import matches
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -92,13 +93,13 @@ def emit_event(
     shared by the events of one transaction.
     """
     lookups = lookups or Lookups(settings)
-    type_name = lookups.emittable_type(type_name, now)
     data_text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     if idempotency_key is not None:
         if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
             raise InvalidInput("idempotency_key", f"must be a string of 1-{MAX_IDEMPOTENCY_KEY_LENGTH} characters")
     try:
         with write_transaction():
+            type_name = lookups.emittable_type(type_name, now)  # registered (if new) with the event alone
             if idempotency_key is not None:
                 earlier = _claim_idempotency_key(tenant, idempotency_key, type_name, data_text, now, settings.idempotency_ttl)
                 if earlier is not None:
@@ -157,9 +158,9 @@ def _replay(event: Event, type_name: str, data_text: str) -> Emitted:
 
 @dataclass(frozen=True)
 class EmitItem:
-    """One event of a batch, its tenant already resolved."""
+    """One event of a batch; a tenant named by the request is created with its events."""
 
-    tenant: Tenant
+    tenant: Tenant | NamedTenant
     type_name: object
     data: object
     idempotency_key: str | None = None
@@ -186,7 +187,8 @@ def emit_events(items: list[EmitItem], settings: Settings, now: datetime) -> lis
         emitted = []
         for index, item in enumerate(items):
             with batch_item(index):
-                emitted.append(emit_event(item.tenant, item.type_name, item.data, settings, now, item.idempotency_key,
+                tenant = for_write(item.tenant, now, lookups.tenants)
+                emitted.append(emit_event(tenant, item.type_name, item.data, settings, now, item.idempotency_key,
                                           lookups=lookups))
         return emitted
 

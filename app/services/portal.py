@@ -15,16 +15,17 @@ from app.db import write_transaction
 from app.errors import Forbidden
 from app.models import PortalToken, Tenant
 from app.services.server_secrets import server_secret
+from app.services.tenants import NamedTenant, for_write
 
 
 def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(server_secret("portal"), salt="hookline-portal-link")
 
 
-def create_portal_token(tenant: Tenant, now: datetime, ttl: float) -> tuple[str, datetime]:
-    """The token for `/portal/<token>` and when it expires."""
+def create_portal_token(tenant: Tenant | NamedTenant, now: datetime, ttl: float) -> tuple[str, datetime]:
+    """The token for `/portal/<token>` and when it expires; a new tenant is created with it."""
     with write_transaction():
-        row = PortalToken.create(tenant=tenant, expires_at=now + timedelta(seconds=ttl))
+        row = PortalToken.create(tenant=for_write(tenant, now), expires_at=now + timedelta(seconds=ttl))
     return _serializer().dumps(row.id), row.expires_at
 
 

@@ -1,13 +1,20 @@
-"""Tenants: created on first use, so single-tenant installs never have to think about them."""
+"""Tenants: created on first use, so single-tenant installs never have to think about them.
+
+"First use" is the write that is accepted: a request that names a new tenant gets a
+`NamedTenant`, which the service turns into a row (`for_write`) inside the transaction of
+its write, so a request that is rejected (a bad batch item, a bad URL) leaves no tenant.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 
 import peewee
 
 from app import hotsql
+from app.db import write_transaction
 from app.errors import Forbidden, InvalidInput
 from app.models import ApiKey, Tenant
 
@@ -18,15 +25,17 @@ def get_or_create_tenant(slug: str, now: datetime, field: str = "tenant", found:
     """`found`: tenants this transaction already read (see events.Lookups). Only tenants
     that existed before are added, never one created here: the savepoint that created it
     may still roll back."""
-    if not isinstance(slug, str) or not SLUG.match(slug):
-        raise InvalidInput(field, "must be 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")
+    checked_slug(slug, field)
     if found is not None and slug in found:
         return found[slug]
     rows = hotsql.select(_by_slug, slug)
     tenant = rows[0] if rows else None
     if tenant is None:
         try:
-            tenant = Tenant.create(slug=slug, created_at=now)
+            # In a savepoint: on PostgreSQL a failed statement aborts the whole transaction,
+            # which may be a group commit's or a batch's, unless rolled back to one.
+            with write_transaction():
+                tenant = Tenant.create(slug=slug, created_at=now)
         except peewee.IntegrityError:  # another request created it first
             tenant = Tenant.get(Tenant.slug == slug)
     elif found is not None:
@@ -34,17 +43,37 @@ def get_or_create_tenant(slug: str, now: datetime, field: str = "tenant", found:
     return tenant
 
 
+def checked_slug(slug: object, field: str = "tenant") -> str:
+    if not isinstance(slug, str) or not SLUG.match(slug):
+        raise InvalidInput(field, "must be 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return slug
+
+
 def _by_slug(slug: str):
     return Tenant.select().where(Tenant.slug == slug)
 
 
-def acting_tenant(key: ApiKey, requested: object, now: datetime, found: dict | None = None) -> Tenant:
-    """The tenant a write is for: the key's own, or any named one (created on first use)
-    for an admin key."""
+@dataclass(frozen=True)
+class NamedTenant:
+    """A tenant a request named by its (checked) slug, which may not exist yet."""
+
+    slug: str
+
+
+def acting_tenant(key: ApiKey, requested: object) -> Tenant | NamedTenant:
+    """The tenant a write is for: the key's own, or any named one for an admin key (created
+    on first use by `for_write`)."""
     if key.is_admin:
-        return get_or_create_tenant(requested or Tenant.DEFAULT, now, found=found)
+        return NamedTenant(checked_slug(requested or Tenant.DEFAULT))
     refuse_other_tenant(key, requested)
     return key.tenant
+
+
+def for_write(tenant: Tenant | NamedTenant, now: datetime, found: dict | None = None) -> Tenant:
+    """The row of `tenant`, created if new: call it inside the write's transaction."""
+    if isinstance(tenant, Tenant):
+        return tenant
+    return get_or_create_tenant(tenant.slug, now, found=found)
 
 
 def refuse_other_tenant(key: ApiKey, requested: object) -> None:

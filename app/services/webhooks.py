@@ -19,6 +19,7 @@ from app.errors import InvalidInput, NotFound
 from app.filters import validate_filter
 from app.models import CANCELLED, DELIVERING, PENDING, Delivery, EventType, Tenant, Webhook
 from app.notify import deliveries_due
+from app.services.tenants import NamedTenant, for_write
 from app.signing import generate_secret
 from app.subscriptions import is_valid_pattern, is_wildcard, matches
 from app.urls import UrlRejected, check_webhook_url
@@ -43,7 +44,8 @@ class NewWebhook:
     secret: str
 
 
-def create_webhook(tenant: Tenant, fields: dict, settings: Settings, now: datetime) -> NewWebhook:
+def create_webhook(tenant: Tenant | NamedTenant, fields: dict, settings: Settings, now: datetime) -> NewWebhook:
+    """A new tenant is created with the webhook, and not at all when `fields` are refused."""
     _reject_unknown(fields, allowed=EDITABLE + ("tenant",))
     url = _url(fields.get("url"), settings)
     values = {
@@ -56,7 +58,8 @@ def create_webhook(tenant: Tenant, fields: dict, settings: Settings, now: dateti
         **_options(fields, settings, fields.get("events", ["*"])),
     }
     secret = generate_secret()
-    webhook = Webhook.create(tenant=tenant, secret=secret, created_at=now, updated_at=now, **values)
+    with write_transaction():
+        webhook = Webhook.create(tenant=for_write(tenant, now), secret=secret, created_at=now, updated_at=now, **values)
     return NewWebhook(webhook, secret)
 
 

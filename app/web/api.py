@@ -61,7 +61,7 @@ async def emit_event(request: Request) -> Response:
     idempotency_key = request.headers.get("idempotency-key", fields.get("idempotency_key"))
 
     def emit(now, lookups):
-        tenant = tenants.acting_tenant(key, fields.get("tenant"), now, lookups.tenants)
+        tenant = tenants.for_write(tenants.acting_tenant(key, fields.get("tenant")), now, lookups.tenants)
         return events.emit_event(tenant, type_name, data, settings, now, idempotency_key=idempotency_key,
                                  lookups=lookups)
 
@@ -98,8 +98,7 @@ class WebhookCollection(HTTPEndpoint):
 
         def create():
             now = clock()
-            tenant = tenants.acting_tenant(key, fields.get("tenant"), now)
-            return webhooks.create_webhook(tenant, fields, settings, now)
+            return webhooks.create_webhook(tenants.acting_tenant(key, fields.get("tenant")), fields, settings, now)
 
         created = await run_in_threadpool(create)
         body = {**webhook_json(created.webhook), "secret": created.secret}

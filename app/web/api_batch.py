@@ -59,7 +59,7 @@ async def emit_batch(request: Request) -> Response:
         batch = []
         for index, item in enumerate(items):
             with events.batch_item(index):
-                tenant = tenants.acting_tenant(key, item.get("tenant"), now)
+                tenant = tenants.acting_tenant(key, item.get("tenant"))
             batch.append(events.EmitItem(tenant, item.get("type", item.get("event")), item.get("data", {}),
                                          item.get("idempotency_key")))
         return events.emit_events(batch, settings, now)

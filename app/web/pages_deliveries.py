@@ -1,7 +1,8 @@
 """Dashboard pages for one webhook's delivery log, a delivery's attempts, resend, replay,
 recover and stats.
 
-The log is shown in pages, each a <tbody> bounded by delivery ids, so "Load more" can
+The log is shown in pages, each a <tbody> bounded by cursors (a delivery's place in the
+log, see services/deliveries), so "Load more" can
 append the next page and each page can refresh itself: every 2 s while it shows a
 delivery that is still pending or being sent (and no longer once none is, so an open tab
 does not poll forever), and whenever a resend fires `deliveriesChanged`.
@@ -64,7 +65,7 @@ async def log_page(request: Request) -> Response:
     base = f"/webhooks/{webhook.id}/deliveries"
     chosen = {k: v for k, v in filters.items() if v}
     if fragment != "deliveries/_page.html":  # a refresh keeps the bounds its page started with
-        through = rows[-1].id if rows else None
+        through = deliveries.Position.of(rows[-1]).cursor if rows else None
     context = {
         "viewer": who, "nav": "webhooks", "tab": "deliveries", "webhook": webhook,
         "deliveries": rows, "last_attempts": last, "filters": filters,

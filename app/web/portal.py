@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from app.errors import Forbidden
 from app.services.portal import create_portal_token, redeem_portal_token
-from app.services.tenants import get_or_create_tenant
+from app.services.tenants import acting_tenant
 from app.web.inputs import api_key
 from app.web.serializers import iso
 from app.web.signin import start_session
@@ -23,8 +23,7 @@ async def create_link(request: Request) -> Response:
     settings, now = request.app.state.settings, request.app.state.clock()
 
     def issue():
-        tenant = get_or_create_tenant(request.path_params["tenant"], now)
-        return create_portal_token(tenant, now, settings.portal_link_ttl)
+        return create_portal_token(acting_tenant(key, request.path_params["tenant"]), now, settings.portal_link_ttl)
 
     token, expires_at = await run_in_threadpool(issue)
     url = str(request.url_for("open_portal", token=token))

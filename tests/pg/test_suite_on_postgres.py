@@ -1,4 +1,4 @@
-"""The delivery, end-to-end, concurrent-edit and savepoint suites, and the API tests that depend on
+"""The delivery, end-to-end, concurrent-edit, savepoint and log-paging suites, and the API tests that depend on
 the database, run again on PostgreSQL: the same behaviour from the same tests, with the
 `settings` fixture of tests/pg/conftest.py pointing them at a fresh PostgreSQL database."""
 
@@ -13,4 +13,5 @@ from tests.test_dispatch import *  # noqa: F401,F403
 from tests.test_end_to_end import *  # noqa: F401,F403
 from tests.test_concurrent_edits import *  # noqa: F401,F403
 from tests.test_db import *  # noqa: F401,F403
+from tests.test_delivery_paging import *  # noqa: F401,F403
 from tests.test_lease_renewal import *  # noqa: F401,F403
