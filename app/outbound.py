@@ -144,7 +144,9 @@ TRUNCATED = "… [truncated]"
 
 async def _read_prefix(response: httpx.Response) -> str:
     """The start of the body, decoded (gzip included) as it streams: a 10 MB answer or a
-    gzip bomb costs at most MAX_RESPONSE_READ_BYTES, and the log says it was cut."""
+    gzip bomb costs at most MAX_RESPONSE_READ_BYTES, and the log says it was cut. A NUL
+    becomes U+FFFD like any undecodable byte: PostgreSQL's text refuses NUL, and with it
+    the group commit of every attempt recorded beside this one."""
     if response.status_code == 204 or response.headers.get("content-length") == "0":
         return ""  # the usual answer, without setting up httpx's decoding stream for nothing
     received = bytearray()
@@ -153,6 +155,8 @@ async def _read_prefix(response: httpx.Response) -> str:
         if len(received) >= MAX_RESPONSE_READ_BYTES:
             break
     text = received.decode("utf-8", errors="replace")
+    if "\0" in text:
+        text = text.replace("\0", "\ufffd")
     if len(text) > MAX_RESPONSE_BODY_CHARS:
         return text[: MAX_RESPONSE_BODY_CHARS - len(TRUNCATED)] + TRUNCATED
     return text

@@ -136,8 +136,10 @@ def _answer_error(exc: aiohttp.ClientResponseError | aiohttp.ClientPayloadError)
         return MALFORMED_BODY
     if not message:
         return "invalid response"
-    # The parser's words, up to its excerpt of what it read, which stays out of the log.
-    return f"invalid response: {message.splitlines()[0].rstrip(': ')[:100]}"
+    # The parser's words, up to its excerpt of what it read, which stays out of the log
+    # (printable ASCII only, should a parser quote the receiver there).
+    words = message.splitlines()[0].rstrip(": ")[:100]
+    return f"invalid response: {''.join(c if ' ' <= c <= '~' else '?' for c in words)}"
 
 
 def _causes(exc: BaseException):

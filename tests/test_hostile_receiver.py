@@ -162,6 +162,7 @@ NAMED = [
     Case("malformed chunk size after a pause", says(CHUNKED_HEAD, b"zz\r\nabc\r\n0\r\n\r\n", pause=0.1),
          (BAD_CHUNKS, TIMED_OUT), (503,), timeout=SLOW),
     Case("body shorter than its Content-Length", says(BUSY_HEAD + b"hello"), (SHORT_BODY,), (503,)),
+    Case("NUL characters in the body", says(b"HTTP/1.1 503 Busy\r\nContent-Length: 5\r\n\r\na\0b\0c"), (None,), (503,)),
     Case("gzip that is not", says(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello"),
          ("malformed body: cannot be decoded as its Content-Encoding says",), (200,)),
     Case("closes without answering", says(), (CLOSED,)),

@@ -34,8 +34,9 @@ async def test_cookies_a_receiver_sets_are_not_sent_with_later_deliveries(db, se
         (Reply(200, body=b""), ""),
         (Reply(200, body=b'{"ok": true}'), '{"ok": true}'),
         (Reply(200, headers={"Content-Encoding": "gzip"}, body=gzip.compress(b"thanks")), "thanks"),
+        (Reply(200, body=b"a\0b\xffc"), "a\ufffdb\ufffdc"),  # PostgreSQL's text refuses NUL
     ],
-    ids=["204", "empty 200", "json", "gzip"],
+    ids=["204", "empty 200", "json", "gzip", "NUL and a stray byte"],
 )
 async def test_the_answer_is_logged_as_the_receiver_meant_it(db, settings, clock, receiver, engine, reply, logged):
     receiver.plan("/hook", reply)
