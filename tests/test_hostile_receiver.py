@@ -26,6 +26,7 @@ from app.dispatch import Dispatcher
 from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.outbound import build_client
 from app.policy import Outcome, classify
+from app.services.deliveries import resend_delivery
 from tests.conftest import NO_JITTER, Engine, emit, make_webhook
 
 pytestmark = pytest.mark.anyio
@@ -272,8 +273,9 @@ def unexpected_outcome(case: Case, delivery: Delivery, attempt: Attempt | None) 
 
 
 async def test_an_ordered_webhook_moves_on_past_a_broken_answer(db, settings, clock):
-    """A send that raised stayed `delivering`, its lease renewed for ever, and every later
-    event of an ordered webhook waited behind it. Now each one is an attempt, in turn."""
+    """A send that raised stayed `delivering`, its lease renewed for ever, a resend refused
+    with 409, and every later event of an ordered webhook waited behind it. Now each one is
+    an attempt, in turn."""
     async with HostileReceiver([says(b"HELLO THERE\r\n\r\n")]) as hostile:
         make_webhook(settings, clock, hostile.url(0), ordered=True, retry_schedule=[0])  # one attempt each
         emit(settings, clock)
@@ -281,4 +283,6 @@ async def test_an_ordered_webhook_moves_on_past_a_broken_answer(db, settings, cl
         async with build_client(settings) as client:
             await Engine(Dispatcher(settings, client, clock, random=NO_JITTER)).run()
         assert hostile.connections == 2
-    assert [(d.status, d.last_error) for d in Delivery.select()] == [(FAILED, "not an HTTP response")] * 2
+    deliveries = list(Delivery.select())
+    assert [(d.status, d.last_error) for d in deliveries] == [(FAILED, "not an HTTP response")] * 2
+    assert resend_delivery(deliveries[0].id, None, clock()).status == PENDING, "not a 409 for ever"
