@@ -90,16 +90,18 @@ class ResponseStream(httpx.AsyncByteStream):
 def _httpx_error(exc: aiohttp.ClientError, disconnected: str) -> Exception:
     """The httpx exception for an aiohttp one; `disconnected` says what a receiver that
     hung up cut short. Anything unforeseen is passed on as it is."""
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError)):
-        return httpx.RemoteProtocolError(disconnected)
     if isinstance(exc, (aiohttp.ClientResponseError, aiohttp.ClientPayloadError)):
         return httpx.RemoteProtocolError(_answer_error(exc))
     if isinstance(exc, aiohttp.ServerTimeoutError):  # only with httpx's per-phase timeouts
         return httpx.ConnectTimeout(str(exc)) if isinstance(exc, aiohttp.ConnectionTimeoutError) else httpx.ReadTimeout(str(exc))
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, aiohttp.ClientConnectorError):  # DNS, refused, TLS: the OS error under it says which
         return httpx.ConnectError(str(exc))
-    if isinstance(exc, aiohttp.ClientConnectionError):  # resets, and OSErrors while sending or reading
-        return httpx.ReadError(str(exc))
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        if isinstance(exc, OSError) and exc.errno:  # a reset, a broken pipe: its errno says which
+            return httpx.ReadError(str(exc))
+        # The receiver hung up: before answering (ServerDisconnectedError), or while the
+        # request was still being written ("Can not write request body", errno None).
+        return httpx.RemoteProtocolError(disconnected)
     if isinstance(exc, (aiohttp.NonHttpUrlClientError, aiohttp.InvalidUrlClientError)):
         return httpx.UnsupportedProtocol(str(exc))
     return exc
