@@ -79,7 +79,7 @@ class ResponseStream(httpx.AsyncByteStream):
         try:
             async for chunk in self._response.content.iter_chunked(CHUNK_BYTES):
                 yield chunk
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, http_exceptions.HttpProcessingError) as exc:  # the latter: the Python parser's
             raise _httpx_error(exc, f"{MALFORMED_BODY}: the connection closed before its end") from exc
 
     async def aclose(self) -> None:
@@ -87,10 +87,10 @@ class ResponseStream(httpx.AsyncByteStream):
         await self._response.wait_for_close()
 
 
-def _httpx_error(exc: aiohttp.ClientError, disconnected: str) -> Exception:
+def _httpx_error(exc: aiohttp.ClientError | http_exceptions.HttpProcessingError, disconnected: str) -> Exception:
     """The httpx exception for an aiohttp one; `disconnected` says what a receiver that
     hung up cut short. Anything unforeseen is passed on as it is."""
-    if isinstance(exc, (aiohttp.ClientResponseError, aiohttp.ClientPayloadError)):
+    if isinstance(exc, (aiohttp.ClientResponseError, aiohttp.ClientPayloadError, http_exceptions.HttpProcessingError)):
         return httpx.RemoteProtocolError(_answer_error(exc))
     if isinstance(exc, aiohttp.ServerTimeoutError):  # only with httpx's per-phase timeouts
         return httpx.ConnectTimeout(str(exc)) if isinstance(exc, aiohttp.ConnectionTimeoutError) else httpx.ReadTimeout(str(exc))
@@ -107,7 +107,7 @@ def _httpx_error(exc: aiohttp.ClientError, disconnected: str) -> Exception:
     return exc
 
 
-def _answer_error(exc: aiohttp.ClientResponseError | aiohttp.ClientPayloadError) -> str:
+def _answer_error(exc: Exception) -> str:
     """What was wrong with the answer, from the parser's exception under aiohttp's wrappers.
 
     Both of aiohttp's parsers (C, and pure Python without its extensions) raise
