@@ -452,10 +452,11 @@ class Dispatcher:
         its message, and a traceback's, may hold the request's headers (a receiver's
         credential) or the body."""
         now = self.clock()
+        period = timedelta(seconds=UNEXPECTED_LOG_SECONDS)
         last = self._unexpected_logged.get(webhook_id)
-        if last is not None and timedelta(0) <= now - last < timedelta(seconds=UNEXPECTED_LOG_SECONDS):
+        if last is not None and timedelta(0) <= now - last < period:
             return
-        for stale in [w for w, at in self._unexpected_logged.items() if now - at >= timedelta(seconds=UNEXPECTED_LOG_SECONDS)]:
+        for stale in [w for w, at in self._unexpected_logged.items() if now - at >= period]:
             del self._unexpected_logged[stale]
         self._unexpected_logged[webhook_id] = now
         log.error("a send to webhook %s failed with an unexpected %s; recorded as a failed attempt and retried "

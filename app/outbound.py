@@ -174,7 +174,8 @@ def _describe(exc: Exception, timeout: float) -> tuple[Failure, str]:
     tls = [cause for cause in causes if isinstance(cause, ssl.SSLError)]
     if tls:
         verify = getattr(tls[-1], "verify_message", None)
-        return Failure.CONNECTION, f"TLS error: {'certificate verify failed: ' + verify if verify else tls[-1].reason or tls[-1]}"
+        reason = "certificate verify failed: " + verify if verify else tls[-1].reason or tls[-1]
+        return Failure.CONNECTION, f"TLS error: {reason}"
     for cause in causes:
         if isinstance(cause, BlockedAddress):
             return Failure.BLOCKED, (f"blocked: {cause}; Hookline does not deliver to private networks unless "

@@ -61,7 +61,9 @@ class DeliveryTransport(httpx.AsyncBaseTransport):
         try:
             response = await sending
         except aiohttp.ClientError as exc:
-            raise _httpx_error(exc, CLOSED_BEFORE_RESPONSE) from exc
+            if (mapped := _httpx_error(exc, CLOSED_BEFORE_RESPONSE)) is None:
+                raise
+            raise mapped from exc
         return httpx.Response(response.status, headers=response.raw_headers, stream=ResponseStream(response))
 
     async def aclose(self) -> None:
@@ -80,20 +82,25 @@ class ResponseStream(httpx.AsyncByteStream):
             async for chunk in self._response.content.iter_chunked(CHUNK_BYTES):
                 yield chunk
         except (aiohttp.ClientError, http_exceptions.HttpProcessingError) as exc:  # the latter: the Python parser's
-            raise _httpx_error(exc, f"{MALFORMED_BODY}: the connection closed before its end") from exc
+            if (mapped := _httpx_error(exc, f"{MALFORMED_BODY}: the connection closed before its end")) is None:
+                raise
+            raise mapped from exc
 
     async def aclose(self) -> None:
         self._response.release()
         await self._response.wait_for_close()
 
 
-def _httpx_error(exc: aiohttp.ClientError | http_exceptions.HttpProcessingError, disconnected: str) -> Exception:
+def _httpx_error(
+    exc: aiohttp.ClientError | http_exceptions.HttpProcessingError, disconnected: str
+) -> httpx.HTTPError | None:
     """The httpx exception for an aiohttp one; `disconnected` says what a receiver that
-    hung up cut short. Anything unforeseen is passed on as it is."""
+    hung up cut short. None for anything unforeseen, which goes on as it is."""
     if isinstance(exc, (aiohttp.ClientResponseError, aiohttp.ClientPayloadError, http_exceptions.HttpProcessingError)):
         return httpx.RemoteProtocolError(_answer_error(exc))
     if isinstance(exc, aiohttp.ServerTimeoutError):  # only with httpx's per-phase timeouts
-        return httpx.ConnectTimeout(str(exc)) if isinstance(exc, aiohttp.ConnectionTimeoutError) else httpx.ReadTimeout(str(exc))
+        timeout = httpx.ConnectTimeout if isinstance(exc, aiohttp.ConnectionTimeoutError) else httpx.ReadTimeout
+        return timeout(str(exc))
     if isinstance(exc, aiohttp.ClientConnectorError):  # DNS, refused, TLS: the OS error under it says which
         return httpx.ConnectError(str(exc))
     if isinstance(exc, aiohttp.ClientConnectionError):
@@ -104,7 +111,7 @@ def _httpx_error(exc: aiohttp.ClientError | http_exceptions.HttpProcessingError,
         return httpx.RemoteProtocolError(disconnected)
     if isinstance(exc, (aiohttp.NonHttpUrlClientError, aiohttp.InvalidUrlClientError)):
         return httpx.UnsupportedProtocol(str(exc))
-    return exc
+    return None
 
 
 def _answer_error(exc: Exception) -> str:
