@@ -1,7 +1,7 @@
 """The sender: claim due deliveries, POST them concurrently, record every attempt.
 
-One `Dispatcher` per process, sharing one `httpx.AsyncClient` (app/outbound.py makes it
-and each attempt). A sweep claims no more
+One `Dispatcher` per process, sharing one client (app/outbound.py makes it and each
+attempt). A sweep claims no more
 rows than there are free send slots, starts a task per delivery and returns; the tasks
 record their own results. Sweeps run on the scheduler's tick, and `wake()` starts one at
 once when an event is emitted or a slot frees up while work was waiting, so the first
@@ -31,15 +31,15 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 import anyio.to_thread
-import httpx
 
 from app.clock import Clock, system_clock
 from app.config import Settings
 from app.db import is_sqlite
 from app.metrics import Metrics
 from app.models import SUCCEEDED
-from app.outbound import send_attempt
+from app.outbound import DeliveryClient, send_attempt
 from app.pacing import TokenBucket
+from app.policy import Failure
 from app.services.delivery_queue import (
     AttemptResult, ClaimedDelivery, claim_due, record_results, release_claims, renew_leases,
 )
@@ -52,6 +52,8 @@ log = logging.getLogger("hookline.dispatch")
 CLAIM_BACKOFF_MAX_SECONDS = 30
 # How long a webhook that answered 2xx keeps its claims-ahead once it has nothing in flight.
 KEEP_ANSWERING_SECONDS = 5
+# A send that fails unexpectedly is logged once per webhook in this long, not once per attempt.
+UNEXPECTED_LOG_SECONDS = 3600
 
 
 @dataclass
@@ -98,7 +100,7 @@ class Dispatcher:
     def __init__(
         self,
         settings: Settings,
-        client: httpx.AsyncClient,
+        client: DeliveryClient,
         clock: Clock = system_clock,
         random: Callable[[], float] = random_module.random,
         metrics: Metrics | None = None,
@@ -136,6 +138,7 @@ class Dispatcher:
         self._refill_wake: asyncio.TimerHandle | None = None
         self._claim_failures = 0  # in a row
         self._claim_retry_at: datetime | None = None
+        self._unexpected_logged: dict[str, datetime] = {}  # by webhook id: when its last unexpected failure was logged
 
     async def sweep(self) -> int:
         """Start sending whatever is due, as far as free slots allow; returns how many started."""
@@ -427,5 +430,34 @@ class Dispatcher:
         return await self.writer.write(lambda _now, _lookups: function(*args))
 
     async def send(self, claimed: ClaimedDelivery) -> AttemptResult:
-        """One signed POST; every failure becomes an AttemptResult, never an exception."""
-        return await send_attempt(self.client, claimed, self.settings, self.clock())
+        """One signed POST; every failure becomes an AttemptResult, never an exception.
+
+        send_attempt turns what a receiver or a webhook row can cause into a result; this is
+        the last line behind it: a send that raised would leave its delivery in
+        `delivering`, its lease renewed for ever and an ordered webhook blocked behind it.
+        """
+        started_at = self.clock()
+        try:
+            return await send_attempt(self.client.transport, claimed, self.settings, started_at)
+        except Exception as exc:
+            self._log_unexpected(claimed.webhook_id, exc)
+            return AttemptResult(
+                started_at, max(0, round((self.clock() - started_at).total_seconds() * 1000)), {},
+                error=f"unexpected error in Hookline while sending ({type(exc).__name__})",
+                failure=Failure.UNEXPECTED,
+            )
+
+    def _log_unexpected(self, webhook_id: str, exc: Exception) -> None:
+        """A line per webhook and UNEXPECTED_LOG_SECONDS, naming the exception's type only:
+        its message, and a traceback's, may hold the request's headers (a receiver's
+        credential) or the body."""
+        now = self.clock()
+        period = timedelta(seconds=UNEXPECTED_LOG_SECONDS)
+        last = self._unexpected_logged.get(webhook_id)
+        if last is not None and timedelta(0) <= now - last < period:
+            return
+        for stale in [w for w, at in self._unexpected_logged.items() if now - at >= period]:
+            del self._unexpected_logged[stale]
+        self._unexpected_logged[webhook_id] = now
+        log.error("a send to webhook %s failed with an unexpected %s; recorded as a failed attempt and retried "
+                  "(logged once per webhook every %ds)", webhook_id, type(exc).__name__, UNEXPECTED_LOG_SECONDS)

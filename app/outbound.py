@@ -17,11 +17,12 @@ import httpx
 
 from app import __version__
 from app.config import Settings
-from app.policy import parse_retry_after
+from app.header_rules import header_problem
+from app.policy import Failure, parse_retry_after
 from app.resolver import BlockedAddress, GuardedResolver, check_literal_host
 from app.services.delivery_queue import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery
 from app.signing import signature_headers
-from app.transport import DeliveryTransport
+from app.transport import MALFORMED_BODY, DeliveryTransport
 
 USER_AGENT = f"Hookline/{__version__}"
 # Read at most this much of a response: enough for the log, and a hostile receiver cannot
@@ -29,7 +30,18 @@ USER_AGENT = f"Hookline/{__version__}"
 MAX_RESPONSE_READ_BYTES = 16 * 1024
 
 
-def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+class DeliveryClient(httpx.AsyncClient):
+    """An httpx client that keeps the transport it was built with, for send_attempt to send
+    through directly: AsyncClient.send's layers (redirects, auth, cookies, event hooks,
+    logging) do nothing for a delivery but cost more CPU than the transport and aiohttp
+    together, and httpx has no public way to get a client's transport back."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport, **options):
+        super().__init__(transport=transport, **options)
+        self.transport = transport
+
+
+def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> DeliveryClient:
     """The httpx API over aiohttp's connection handling (app/transport.py).
 
     httpx's own transport costs ~1.8 ms of CPU per request and made sending the bottleneck:
@@ -50,8 +62,8 @@ def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         )
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False)
 
-    return httpx.AsyncClient(
-        transport=transport or DeliveryTransport(session),
+    return DeliveryClient(
+        transport or DeliveryTransport(session),
         follow_redirects=False,
         timeout=httpx.Timeout(settings.request_timeout),
         trust_env=False,
@@ -59,9 +71,12 @@ def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None 
 
 
 async def send_attempt(
-    client: httpx.AsyncClient, claimed: ClaimedDelivery, settings: Settings, started_at: datetime
+    transport: httpx.AsyncBaseTransport, claimed: ClaimedDelivery, settings: Settings, started_at: datetime
 ) -> AttemptResult:
-    """One signed POST; every failure becomes an AttemptResult, never an exception."""
+    """One signed POST; every failure the receiver or the webhook's row can cause becomes an
+    AttemptResult (the dispatcher catches anything else)."""
+    if claimed.headers and (refused := _refused_header(claimed, started_at)):
+        return refused
     timestamp = int(started_at.timestamp())
     timeout = settings.request_timeout if claimed.timeout is None else claimed.timeout
     headers = {
@@ -72,12 +87,11 @@ async def send_attempt(
                             older=claimed.older_secrets(started_at)),
     }
     began = time.perf_counter()
-    status_code = retry_after = response_text = error = None
-    permanent = False
+    status_code = retry_after = response_text = error = failure = None
     try:
         url = _destination(claimed.url, settings.allow_private_networks)
         async with asyncio.timeout(timeout):
-            response = await _transport(client).handle_async_request(
+            response = await transport.handle_async_request(
                 httpx.Request("POST", url, headers=headers, content=claimed.body)
             )
             try:
@@ -88,12 +102,11 @@ async def send_attempt(
             finally:
                 await response.aclose()
     except TimeoutError:
-        error = f"timed out after {timeout:g}s"
+        error, failure = f"timed out after {timeout:g}s", Failure.TIMEOUT
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        error, permanent = f"invalid URL: {exc}", True
+        error, failure = f"invalid URL: {exc}", Failure.INVALID_URL
     except (BlockedAddress, httpx.HTTPError) as exc:
-        error = _describe(exc, timeout)
-        permanent = error.startswith("blocked:")
+        failure, error = _describe(exc, timeout)
     duration_ms = round((time.perf_counter() - began) * 1000)
     return AttemptResult(
         started_at=started_at,
@@ -103,15 +116,18 @@ async def send_attempt(
         response_body=response_text,
         error=error,
         retry_after=retry_after,
-        permanent=permanent,
+        failure=failure,
     )
 
 
-def _transport(client: httpx.AsyncClient) -> httpx.AsyncBaseTransport:
-    """The client's transport, to send through directly: AsyncClient.send's layers (redirects,
-    auth, cookies, event hooks, logging) do nothing for a delivery but cost more CPU than
-    the transport and aiohttp together. httpx (pinned to 0.28) has no public accessor."""
-    return client._transport
+def _refused_header(claimed: ClaimedDelivery, started_at: datetime) -> AttemptResult | None:
+    """A failed attempt if a custom header breaks the rules: saved before they were strict,
+    it would otherwise crash the send. Only the name is told, never the value."""
+    for name, value in claimed.headers.items():
+        if problem := header_problem(name, value):
+            return AttemptResult(started_at, 0, {}, error=f"invalid header: {str(name)[:64]!r} {problem}; "
+                                 "correct the webhook's headers", failure=Failure.INVALID_HEADER)
+    return None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -128,7 +144,9 @@ TRUNCATED = "… [truncated]"
 
 async def _read_prefix(response: httpx.Response) -> str:
     """The start of the body, decoded (gzip included) as it streams: a 10 MB answer or a
-    gzip bomb costs at most MAX_RESPONSE_READ_BYTES, and the log says it was cut."""
+    gzip bomb costs at most MAX_RESPONSE_READ_BYTES, and the log says it was cut. A NUL
+    becomes U+FFFD like any undecodable byte: PostgreSQL's text refuses NUL, and with it
+    the group commit of every attempt recorded beside this one."""
     if response.status_code == 204 or response.headers.get("content-length") == "0":
         return ""  # the usual answer, without setting up httpx's decoding stream for nothing
     received = bytearray()
@@ -137,34 +155,42 @@ async def _read_prefix(response: httpx.Response) -> str:
         if len(received) >= MAX_RESPONSE_READ_BYTES:
             break
     text = received.decode("utf-8", errors="replace")
+    if "\0" in text:
+        text = text.replace("\0", "\ufffd")
     if len(text) > MAX_RESPONSE_BODY_CHARS:
         return text[: MAX_RESPONSE_BODY_CHARS - len(TRUNCATED)] + TRUNCATED
     return text
 
 
-def _describe(exc: Exception, timeout: float) -> str:
-    """A short reason a person can act on, from the OS error under the wrappers if any
-    (the aiohttp transport reports a refused connection as a ConnectTimeout)."""
+def _describe(exc: Exception, timeout: float) -> tuple[Failure, str]:
+    """What went wrong, and a short reason a person can act on, from the OS error under
+    the wrappers if any."""
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return Failure.PROTOCOL, str(exc)  # the transport's words on the answer (app/transport.py)
+    if isinstance(exc, httpx.DecodingError):
+        return Failure.PROTOCOL, f"{MALFORMED_BODY}: cannot be decoded as its Content-Encoding says"
     causes = list(_causes(exc))
     # TLS first: aiohttp's wrappers of an ssl error are OSErrors with a meaningless errno.
     tls = [cause for cause in causes if isinstance(cause, ssl.SSLError)]
     if tls:
         verify = getattr(tls[-1], "verify_message", None)
-        return f"TLS error: {'certificate verify failed: ' + verify if verify else tls[-1].reason or tls[-1]}"
+        reason = "certificate verify failed: " + verify if verify else tls[-1].reason or tls[-1]
+        return Failure.CONNECTION, f"TLS error: {reason}"
     for cause in causes:
         if isinstance(cause, BlockedAddress):
-            return f"blocked: {cause}; Hookline does not deliver to private networks unless allow_private_networks covers them"
+            return Failure.BLOCKED, (f"blocked: {cause}; Hookline does not deliver to private networks unless "
+                                     "allow_private_networks covers them")
         if isinstance(cause, socket.gaierror):
-            return f"could not resolve host: {cause.strerror}"
+            return Failure.CONNECTION, f"could not resolve host: {cause.strerror}"
         if isinstance(cause, aiohttp.ClientConnectorDNSError) and not isinstance(cause.os_error, BlockedAddress):
-            return f"could not resolve host: {cause.os_error.strerror or cause.os_error}"
+            return Failure.CONNECTION, f"could not resolve host: {cause.os_error.strerror or cause.os_error}"
         if isinstance(cause, OSError) and cause.errno:
             if cause.errno == errno.ECONNREFUSED:
-                return "connection refused"
-            return f"connection failed: {os.strerror(cause.errno)}"
+                return Failure.CONNECTION, "connection refused"
+            return Failure.CONNECTION, f"connection failed: {os.strerror(cause.errno)}"
     if isinstance(exc, httpx.TimeoutException):
-        return f"timed out after {timeout:g}s"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return Failure.TIMEOUT, f"timed out after {timeout:g}s"
+    return Failure.CONNECTION, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _causes(exc: BaseException):

@@ -22,11 +22,32 @@ class Outcome(enum.Enum):
     GONE = "gone"  # 410: the receiver asked us to stop; the webhook gets disabled
 
 
+class Failure(enum.Enum):
+    """Why an attempt went wrong, as a type rather than a message to read back: the
+    permanent ones fail the delivery at once, since retrying the same request cannot help."""
+
+    BLOCKED = "blocked"  # a private or reserved address that allow_private_networks does not cover
+    INVALID_URL = "invalid URL"
+    INVALID_HEADER = "invalid header"  # a custom header saved before the header rules were this strict
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"  # name resolution, refused, reset, TLS
+    PROTOCOL = "protocol"  # the receiver's answer is not valid HTTP
+    UNEXPECTED = "unexpected"  # an exception nobody foresaw (the dispatcher's catch-all)
+
+    @property
+    def permanent(self) -> bool:
+        return self in PERMANENT_FAILURES
+
+
+PERMANENT_FAILURES = frozenset({Failure.BLOCKED, Failure.INVALID_URL, Failure.INVALID_HEADER})
 RETRYABLE_STATUS = {408, 429}
 
 
-def classify(status_code: int | None) -> Outcome:
-    """`None` means no HTTP response at all (connection error, timeout)."""
+def classify(status_code: int | None, failure: Failure | None = None) -> Outcome:
+    """`None` means no HTTP response at all (connection error, timeout). A response
+    decides by its status even if reading it then failed: the receiver did answer."""
+    if status_code is None and failure is not None and failure.permanent:
+        return Outcome.FAILED
     if status_code is None or status_code >= 500 or status_code in RETRYABLE_STATUS:
         return Outcome.RETRY
     if 200 <= status_code < 300:
@@ -99,15 +120,19 @@ def auto_disable_reason(
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds from a `Retry-After` header: delta-seconds or an HTTP date; None if unusable."""
+    """Seconds from a `Retry-After` header: delta-seconds or an HTTP date; None if unusable.
+
+    What the receiver sent is anything at all: ASCII digits only (`str.isdigit` accepts
+    "²" and "٣", which float() then refuses), and any date the parser chokes on is ignored.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a year or offset out of range
         return None
     if when.tzinfo is None:
         return None

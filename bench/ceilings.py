@@ -85,7 +85,7 @@ class _Shipped:
             previous_secret_expires_at=None, timeout=None, retry_schedule=None, attempts_before_recovery=0,
             rate_limit=None, max_in_flight=None, ordered=False,
         )
-        result = await send_attempt(self.client, claimed, self.settings, now)
+        result = await send_attempt(self.client.transport, claimed, self.settings, now)
         return result.status_code or 599
 
 

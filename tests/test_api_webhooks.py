@@ -184,21 +184,36 @@ def test_test_event_to_a_disabled_webhook_is_409(api):
 def test_custom_headers_are_validated(api):
     webhook = create_webhook(api, headers={"Authorization": "Bearer abc", "X-Team": "billing"})
     assert webhook["headers"] == {"Authorization": "••••", "X-Team": "billing"}, "a short credential is masked whole"
-    for bad, phrase in [
-        ({"webhook-signature": "x"}, "set by Hookline"),
-        ({"X-Webhook-Event": "x"}, "set by Hookline"),
-        ({"Content-Type": "text/plain"}, "set by Hookline"),
-        ({"Bad Name": "x"}, "not a valid header name"),
-        ({"X-Ok": "line\r\nInjected: 1"}, "one line of text"),
-        (["X-Ok"], "must be an object"),
+    for bad, field, phrase in [
+        ({"webhook-signature": "x"}, "headers.webhook-signature", "set by Hookline"),
+        ({"X-Webhook-Event": "x"}, "headers.X-Webhook-Event", "set by Hookline"),
+        ({"Content-Type": "text/plain"}, "headers.Content-Type", "set by Hookline"),
+        ({"Bad Name": "x"}, "headers.Bad Name", "not a valid header name"),
+        ({"X-Note\n": "x"}, "headers.X-Note\n", "not a valid header name"),
+        ({"X-Ok": "line\r\nInjected: 1"}, "headers.X-Ok", "visible ASCII characters, spaces and tabs only (character 5"),
+        ({"X-Ok": "caf\u00e9"}, "headers.X-Ok", "(character 4 is not one)"),
+        ({"X-Ok": "a\vb"}, "headers.X-Ok", "(character 2 is not one)"),
+        ({"X-Ok": "a\u2028b"}, "headers.X-Ok", "(character 2 is not one)"),
+        ({"X-Ok": 5}, "headers.X-Ok", "must have a string value"),
+        (["X-Ok"], "headers", "must be an object"),
     ]:
         response = api.patch(f"/api/v1/webhooks/{webhook['id']}", json={"headers": bad}, headers=ADMIN)
-        assert response.status_code == 422 and phrase in response.json()["error"]["message"], bad
+        assert response.status_code == 422, bad
+        error = response.json()["error"]
+        assert error["field"] == field and phrase in error["message"], (bad, error)
+    assert api.get(f"/api/v1/webhooks/{webhook['id']}", headers=ADMIN).json()["headers"] == webhook["headers"]
+
+
+def test_a_header_error_never_quotes_the_value(api):
+    response = api.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook",
+                                                 "headers": {"Authorization": "Bearer s3cr\u00e9t"}}, headers=ADMIN)
+    assert response.status_code == 422 and "s3cr" not in response.text
 
 
 @pytest.mark.parametrize("name", ["webhook-signature", "X-Webhook-Signature", "Content-Type", "webhook-id", "HOST"])
 def test_custom_headers_cannot_override_signature_or_framing_headers(api, name):
     response = api.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "headers": {name: "spoofed"}}, headers=ADMIN)
     assert response.status_code == 422, response.text
-    assert response.json()["error"] == {"field": "headers", "message": f"headers: {name!r} is set by Hookline and cannot be overridden"}
+    assert response.json()["error"] == {"field": f"headers.{name}",
+                                        "message": f"headers.{name}: {name!r} is set by Hookline and cannot be overridden"}
     assert Webhook.select().count() == 0

@@ -14,19 +14,18 @@ import time
 from datetime import timedelta
 
 import aiohttp
-import httpx
 import pytest
 from aiohttp.abc import AbstractResolver
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from httpx_aiohttp import AiohttpTransport
 
 from app.dispatch import Dispatcher
 from app.outbound import build_client
 from app.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.resolver import GuardedResolver
+from app.transport import DeliveryTransport
 from tests.conftest import Reply
 from tests.test_dispatch import NO_JITTER, Engine, emit, make_webhook, only_delivery
 
@@ -251,7 +250,7 @@ async def test_dns_failure_is_a_retried_attempt(db, settings, clock):
         resolver = GuardedResolver(settings.allow_private_networks, FailingResolver())
         return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver), trust_env=False)
 
-    async with httpx.AsyncClient(transport=AiohttpTransport(client=session), follow_redirects=False) as client:
+    async with build_client(settings, DeliveryTransport(session)) as client:
         delivery = await deliver_once(settings, clock, "https://hooks.example.invalid/hook", client)
     assert delivery.status == PENDING
     assert delivery.last_error == "could not resolve host: Name or service not known"

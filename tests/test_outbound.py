@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import logging
 
 import httpx
 import pytest
 
 from app.dispatch import Dispatcher
-from app.models import FAILED, SUCCEEDED, Attempt, Delivery
+from app.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.outbound import build_client
 from tests.conftest import NO_JITTER, Engine, Reply, emit, make_webhook
 
@@ -33,8 +34,9 @@ async def test_cookies_a_receiver_sets_are_not_sent_with_later_deliveries(db, se
         (Reply(200, body=b""), ""),
         (Reply(200, body=b'{"ok": true}'), '{"ok": true}'),
         (Reply(200, headers={"Content-Encoding": "gzip"}, body=gzip.compress(b"thanks")), "thanks"),
+        (Reply(200, body=b"a\0b\xffc"), "a\ufffdb\ufffdc"),  # PostgreSQL's text refuses NUL
     ],
-    ids=["204", "empty 200", "json", "gzip"],
+    ids=["204", "empty 200", "json", "gzip", "NUL and a stray byte"],
 )
 async def test_the_answer_is_logged_as_the_receiver_meant_it(db, settings, clock, receiver, engine, reply, logged):
     receiver.plan("/hook", reply)
@@ -78,3 +80,49 @@ async def test_an_address_allowed_earlier_is_refused_once_the_allowlist_drops_it
     assert sorted(by_status) == sorted([SUCCEEDED, FAILED])
     assert by_status[FAILED].last_error.startswith("blocked: ")
     assert len(receiver.requests) == 1
+
+
+@pytest.mark.parametrize("headers", [{"X-Note": "caf\u00e9"}, {"X-Note": "a\vb"}, {"X-Note": "a\u2028b"}, {"X-Note\n": "x"}],
+                         ids=["non-ASCII", "vertical tab", "U+2028", "name ending in a newline"])
+async def test_a_header_saved_before_the_rules_fails_the_delivery_with_a_reason(db, settings, clock, receiver, engine, headers):
+    """Rows saved before the header rules: the send refuses them instead of crashing in the
+    HTTP client (which left the delivery in `delivering` for ever)."""
+    webhook = make_webhook(settings, clock, receiver.url())
+    Webhook.update(headers=headers).where(Webhook.id == webhook.id).execute()
+    emit(settings, clock)
+    await engine.run()
+    (name,) = headers
+    delivery = Delivery.get()
+    assert (delivery.status, delivery.attempts) == (FAILED, 1)
+    assert delivery.last_error.startswith(f"invalid header: {name!r} "), delivery.last_error
+    assert "caf" not in delivery.last_error and Attempt.get().error == delivery.last_error
+    assert receiver.requests == []
+
+
+class UnforeseenTransport(httpx.AsyncBaseTransport):
+    """Fails the way nothing in Hookline expects, with the request's headers in the message."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError(f"unforeseen, while sending {dict(request.headers)}")
+
+
+async def test_an_unforeseen_error_is_a_retried_attempt_logged_once_per_webhook(db, settings, clock, caplog):
+    caplog.set_level(logging.INFO, "hookline")
+    first = make_webhook(settings, clock, "http://127.0.0.1:9/a", headers={"Authorization": "Bearer receiver-credential"})
+    second = make_webhook(settings, clock, "http://127.0.0.1:9/b")
+    async with build_client(settings, UnforeseenTransport()) as client:
+        engine = Engine(Dispatcher(settings, client, clock, random=NO_JITTER))
+        for _ in range(2):
+            emit(settings, clock)
+            await engine.run()
+        lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert sorted(r.getMessage().split()[4] for r in lines) == sorted([first.id, second.id]), "once per webhook"
+        clock.advance(3600)  # the retries are due, and the hour is over
+        await engine.run()
+    deliveries = list(Delivery.select())
+    assert [(d.status, d.attempts) for d in deliveries] == [(PENDING, 2)] * 4
+    assert {d.last_error for d in deliveries} == {"unexpected error in Hookline while sending (RuntimeError)"}
+    assert Attempt.select().count() == 8
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 4, "again once the hour is over"
+    assert "receiver-credential" not in caplog.text and "unforeseen" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info]

@@ -150,6 +150,7 @@ def test_create_over_htmx_returns_the_secret_partial(dashboard):
         ({"events": []}, "wh-events-error", "non-empty list"),
         ({"headers": "no colon here"}, "wh-headers-error", "line 1 is not 'Name: value'"),
         ({"headers": "X-Webhook-Event: spoof"}, "wh-headers-error", "set by Hookline"),
+        ({"headers": "X-Note: caf\u00e9"}, "wh-headers-error", "'X-Note' must have a value of visible ASCII"),
     ],
 )
 def test_invalid_form_is_a_422_partial_with_the_error_by_the_field(dashboard, fields, field_id, phrase):

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from app.policy import Outcome, RetryPolicy, auto_disable_reason, classify, parse_retry_after, retry_policy
+from app.policy import Failure, Outcome, RetryPolicy, auto_disable_reason, classify, parse_retry_after, retry_policy
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 SVIX_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -30,6 +30,25 @@ SVIX_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 )
 def test_classify(status, outcome):
     assert classify(status) is outcome
+
+
+@pytest.mark.parametrize(
+    "status, failure, outcome",
+    [
+        (None, Failure.BLOCKED, Outcome.FAILED),
+        (None, Failure.INVALID_URL, Outcome.FAILED),
+        (None, Failure.INVALID_HEADER, Outcome.FAILED),
+        (None, Failure.TIMEOUT, Outcome.RETRY),
+        (None, Failure.CONNECTION, Outcome.RETRY),
+        (None, Failure.PROTOCOL, Outcome.RETRY),
+        (None, Failure.UNEXPECTED, Outcome.RETRY),
+        (200, Failure.TIMEOUT, Outcome.SUCCEEDED),  # the body was cut: the receiver did answer
+        (503, Failure.PROTOCOL, Outcome.RETRY),  # a 503 with a malformed body
+        (410, Failure.PROTOCOL, Outcome.GONE),
+    ],
+)
+def test_classify_a_failed_attempt(status, failure, outcome):
+    assert classify(status, failure) is outcome
 
 
 def at(seconds: float) -> datetime:
@@ -87,6 +106,12 @@ def test_retry_after_does_not_extend_the_number_of_attempts():
         ("Thu, 01 Jan 2026 12:01:30", None),  # a date without a zone cannot be placed in time
         ("", None),
         (None, None),
+        ("\u00b2", None),  # str.isdigit() says yes, float() says no
+        ("\u0663\u0660", None),  # Arabic-Indic digits
+        ("1\u00b2", None),
+        ("Fri, 31 Dec 9999 23:59:59 +9959", None),  # past datetime's range once the offset applies
+        ("Thu, 01 Jan 2026 99:99:99 GMT", None),
+        ("9" * 400, float("9" * 400)),  # inf: the cap in next_attempt_at bounds it
     ],
 )
 def test_parse_retry_after(value, seconds):

@@ -20,7 +20,7 @@ from app.config import Settings
 from app.custom_headers import CustomHeaders
 from app.db import is_sqlite, write_transaction
 from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Webhook, envelope
-from app.policy import Outcome, classify, retry_policy
+from app.policy import Failure, Outcome, classify, retry_policy
 from app.services.webhook_health import record_delivery_outcome
 
 MAX_RESPONSE_BODY_CHARS = 1000
@@ -68,7 +68,7 @@ class AttemptResult:
     response_body: str | None = None
     error: str | None = None
     retry_after: float | None = None
-    permanent: bool = False  # refused before connecting (forbidden address, invalid URL): retrying cannot help
+    failure: Failure | None = None  # what went wrong, if anything; `error` says it to a person
 
 
 def claim_due(
@@ -205,7 +205,7 @@ def _next_step(
     random: Callable[[], float],
 ) -> tuple[Outcome, str, datetime | None]:
     """What the attempt means, the delivery's new status, and when to try again if at all."""
-    outcome = Outcome.FAILED if result.permanent else classify(result.status_code)
+    outcome = classify(result.status_code, result.failure)
     if outcome is Outcome.SUCCEEDED:
         return outcome, SUCCEEDED, None
     if outcome is Outcome.RETRY:

@@ -182,7 +182,8 @@ async def _form_error(request: Request, who: Viewer, form: FormData, exc: Invali
     values = {key: form.get(key, "") for key in FORM_FIELDS + ADVANCED_FIELDS}
     values["events"] = form.getlist("events")
     values["ordered"] = form.get("ordered") is not None
-    errors = {exc.field: exc.message.split(": ", 1)[-1]}
+    # A nested field ("headers.X-Team") is shown at its form field.
+    errors = {exc.field.partition(".")[0]: exc.message.removeprefix(f"{exc.field}: ")}
     context = await _form_context(who, values, errors, webhook)
     return render(request, "webhooks/form.html", context, partial="webhooks/_form.html", status_code=422)
 

@@ -11,6 +11,7 @@ from tests.test_api_events import (  # noqa: F401
 )
 from tests.test_dispatch import *  # noqa: F401,F403
 from tests.test_end_to_end import *  # noqa: F401,F403
+from tests.test_hostile_receiver import *  # noqa: F401,F403
 from tests.test_concurrent_edits import *  # noqa: F401,F403
 from tests.test_db import *  # noqa: F401,F403
 from tests.test_delivery_paging import *  # noqa: F401,F403
