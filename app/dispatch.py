@@ -40,6 +40,7 @@ from app.metrics import Metrics
 from app.models import SUCCEEDED
 from app.outbound import send_attempt
 from app.pacing import TokenBucket
+from app.payloads import PayloadRenderer
 from app.services.delivery_queue import (
     AttemptResult, ClaimedDelivery, claim_due, record_results, release_claims, renew_leases,
 )
@@ -110,6 +111,7 @@ class Dispatcher:
         self.writer = writer
         self.clock = clock
         self.random = random
+        self.payloads = PayloadRenderer(settings, clock)
         self._in_flight: set[asyncio.Task] = set()  # one task per send, until it is recorded
         # Claims whose result is not recorded yet: each as claimed, and with its lease as
         # renewed. The first tells a claim from a later one of the same delivery (this
@@ -427,5 +429,8 @@ class Dispatcher:
         return await self.writer.write(lambda _now, _lookups: function(*args))
 
     async def send(self, claimed: ClaimedDelivery) -> AttemptResult:
-        """One signed POST; every failure becomes an AttemptResult, never an exception."""
-        return await send_attempt(self.client, claimed, self.settings, self.clock())
+        """One signed POST of the payload's body, made now (a tenant's template renders in
+        a bounded process, off the loop); every failure becomes an AttemptResult, never an
+        exception."""
+        body = await self.payloads.body(claimed)
+        return await send_attempt(self.client, claimed, body, self.settings, self.clock())

@@ -59,7 +59,7 @@ def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None 
 
 
 async def send_attempt(
-    client: httpx.AsyncClient, claimed: ClaimedDelivery, settings: Settings, started_at: datetime
+    client: httpx.AsyncClient, claimed: ClaimedDelivery, body: bytes, settings: Settings, started_at: datetime
 ) -> AttemptResult:
     """One signed POST; every failure becomes an AttemptResult, never an exception."""
     timestamp = int(started_at.timestamp())
@@ -68,7 +68,7 @@ async def send_attempt(
         **claimed.headers,
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        **signature_headers(claimed.secret, claimed.event_id, claimed.event_type, timestamp, claimed.body,
+        **signature_headers(claimed.secret, claimed.event_id, claimed.event_type, timestamp, body,
                             older=claimed.older_secrets(started_at)),
     }
     began = time.perf_counter()
@@ -78,7 +78,7 @@ async def send_attempt(
         url = _destination(claimed.url, settings.allow_private_networks)
         async with asyncio.timeout(timeout):
             response = await _transport(client).handle_async_request(
-                httpx.Request("POST", url, headers=headers, content=claimed.body)
+                httpx.Request("POST", url, headers=headers, content=body)
             )
             try:
                 status_code = response.status_code

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from app import formats
+from app import formats, payloads
 from app.config import ConfigError, Settings, parse_duration
 from app.db import is_sqlite, write_transaction
 from app.errors import InvalidInput, NotFound
@@ -52,7 +52,8 @@ def create_webhook(tenant: Tenant, fields: dict, settings: Settings, now: dateti
         "events": _events(fields.get("events", ["*"]), settings),
         "enabled": _enabled(fields.get("enabled", True)),
         "headers": _headers(fields.get("headers", {})),
-        **_options(fields, settings, fields.get("events", ["*"])),
+        **_options(fields, settings),
+        **_template(fields, settings, fields.get("events", ["*"])),
     }
     secret = generate_secret()
     webhook = Webhook.create(tenant=tenant, secret=secret, created_at=now, updated_at=now, **values)
@@ -93,11 +94,16 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
         "enabled": _enabled,
         "headers": _headers,
     }
+    template = {}
+    if "payload_template" in fields:
+        # Checking a template renders it (for up to template_cpu_limit): before the write
+        # transaction, which on SQLite would hold every tenant's emits meanwhile.
+        events = _events(fields["events"], settings) if "events" in fields else get_webhook(webhook_id, tenant_id).events
+        template = _template(fields, settings, events)
     with write_transaction():
         webhook = get_webhook(webhook_id, tenant_id, lock=True)
         changes = {key: parsers[key](value) for key, value in fields.items() if key in parsers}
-        # a template is checked on what the webhook receives
-        changes.update(_options(fields, settings, changes.get("events", webhook.events)))
+        changes.update(_options(fields, settings), **template)
         if changes.get("enabled") is True:
             # A fresh start: the failure streak that may have disabled it is history now.
             changes.update(consecutive_failures=0, disabled_reason=None)
@@ -226,8 +232,9 @@ def _events(value: object, settings: Settings) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def _options(fields: dict, settings: Settings, events: list[str] | None) -> dict:
-    """The per-webhook options present in `fields`, checked; absent ones are left out."""
+def _options(fields: dict, settings: Settings) -> dict:
+    """The per-webhook options present in `fields` but the template, checked; absent ones
+    are left out."""
     parsers = {
         "filter": validate_filter,
         "timeout": lambda value: _timeout(value, settings),
@@ -235,13 +242,18 @@ def _options(fields: dict, settings: Settings, events: list[str] | None) -> dict
         "rate_limit": _rate_limit,
         "max_in_flight": _max_in_flight,
         "ordered": _ordered,
-        "payload_format": formats.checked_format,
+        "payload_format": payloads.checked_format,
     }
-    values = {key: parser(fields[key]) for key, parser in parsers.items() if key in fields}
-    if "payload_template" in fields:
-        fmt = values.get("payload_format", "standard")
-        values["payload_template"] = formats.validate_template(fmt, fields["payload_template"], _example_event(events))
-    return values
+    return {key: parser(fields[key]) for key, parser in parsers.items() if key in fields}
+
+
+def _template(fields: dict, settings: Settings, events: list[str]) -> dict:
+    """The payload_template in `fields`, checked on what the webhook receives; {} if absent."""
+    if "payload_template" not in fields:
+        return {}
+    template = payloads.validate_template(fields.get("payload_format", "standard"), fields["payload_template"],
+                                          _example_event(events), settings)
+    return {"payload_template": template}
 
 
 def _number(field: str, value: object, low: float, high: float, what: str) -> float | None:
