@@ -110,8 +110,9 @@ class PayloadRenderer:
         except OSError as exc:  # no render process could start (out of processes or memory)
             reason = f"no render process: {exc.strerror or exc}"
         if self._failure_log.take(claimed.webhook_id, self._clock()) == 0:
-            log.warning("the payload template of webhook %s failed on event %s (%s); sent the default message "
-                        "instead. Logged once an hour per webhook.", claimed.webhook_id, claimed.event_id, reason)
+            log.warning("the payload template of webhook %s failed on event %s (%s); sent the default body instead "
+                        "(the envelope, for standard). Logged once an hour per webhook.",
+                        claimed.webhook_id, claimed.event_id, reason)
         return await self._in_process(payload, formats.fallback_body, payload.payload_format, payload.envelope, reason)
 
     async def _in_process(self, payload: Payload, make, *args) -> bytes:
