@@ -59,6 +59,11 @@ class Settings:
     # of max_concurrency: 20 receivers that hang until timeout hold at most 160 of 256 slots.
     max_in_flight_per_webhook: int = 8
     sweep_interval: float = 1
+    # A custom payload template renders in a separate process (app/render_pool.py), stopped
+    # after this much CPU time, and with this much memory beyond the process's own. The
+    # default templates render in ~0.1-0.4 ms, so 50 ms leaves a custom one a lot of room.
+    template_cpu_limit: float = 0.05
+    template_memory_limit: int = 64 * 1024 * 1024
     sweep_batch_size: int = 100
     lease_seconds: float = 60
     max_payload_bytes: int = 256 * 1024
@@ -268,6 +273,9 @@ def _validated(settings: Settings) -> Settings:
         ("max_payload_bytes", settings.max_payload_bytes >= 1024, "must be at least 1024"),
         ("request_timeout", settings.request_timeout > 0, "must be greater than 0"),
         ("sweep_interval", settings.sweep_interval > 0, "must be greater than 0"),
+        ("template_cpu_limit", 0.001 <= settings.template_cpu_limit <= 10, "must be between 1ms and 10s"),
+        ("template_memory_limit", settings.template_memory_limit >= 16 * 1024 * 1024,
+         "must be at least 16777216 (16 MiB)"),
         ("retry_jitter", 0 <= settings.retry_jitter < 1, "must be between 0 and 1"),
         ("lease_seconds", settings.lease_seconds > settings.request_timeout,
          "must be longer than request_timeout, or a slow send would be claimed twice"),

@@ -40,6 +40,7 @@ from app.models import SUCCEEDED
 from app.outbound import DeliveryClient, send_attempt
 from app.pacing import TokenBucket
 from app.policy import Failure
+from app.payloads import PayloadRenderer
 from app.services.delivery_queue import (
     AttemptResult, ClaimedDelivery, claim_due, record_results, release_claims, renew_leases,
 )
@@ -112,6 +113,7 @@ class Dispatcher:
         self.writer = writer
         self.clock = clock
         self.random = random
+        self.payloads = PayloadRenderer(settings, clock)
         self._in_flight: set[asyncio.Task] = set()  # one task per send, until it is recorded
         # Claims whose result is not recorded yet: each as claimed, and with its lease as
         # renewed. The first tells a claim from a later one of the same delivery (this
@@ -438,7 +440,8 @@ class Dispatcher:
         """
         started_at = self.clock()
         try:
-            return await send_attempt(self.client.transport, claimed, self.settings, started_at)
+            body = await self.payloads.body(claimed)  # a tenant's template renders in a bounded process
+            return await send_attempt(self.client.transport, claimed, body, self.settings, started_at)
         except Exception as exc:
             self._log_unexpected(claimed.webhook_id, exc)
             return AttemptResult(

@@ -71,7 +71,8 @@ def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None 
 
 
 async def send_attempt(
-    transport: httpx.AsyncBaseTransport, claimed: ClaimedDelivery, settings: Settings, started_at: datetime
+    transport: httpx.AsyncBaseTransport, claimed: ClaimedDelivery, body: bytes, settings: Settings,
+    started_at: datetime,
 ) -> AttemptResult:
     """One signed POST; every failure the receiver or the webhook's row can cause becomes an
     AttemptResult (the dispatcher catches anything else)."""
@@ -83,7 +84,7 @@ async def send_attempt(
         **claimed.headers,
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        **signature_headers(claimed.secret, claimed.event_id, claimed.event_type, timestamp, claimed.body,
+        **signature_headers(claimed.secret, claimed.event_id, claimed.event_type, timestamp, body,
                             older=claimed.older_secrets(started_at)),
     }
     began = time.perf_counter()
@@ -92,7 +93,7 @@ async def send_attempt(
         url = _destination(claimed.url, settings.allow_private_networks)
         async with asyncio.timeout(timeout):
             response = await transport.handle_async_request(
-                httpx.Request("POST", url, headers=headers, content=claimed.body)
+                httpx.Request("POST", url, headers=headers, content=body)
             )
             try:
                 status_code = response.status_code

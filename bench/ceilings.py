@@ -76,16 +76,17 @@ class _Shipped:
 
     async def post(self, url, event_id, body):
         from app.outbound import send_attempt
-        from app.services.delivery_queue import ClaimedDelivery
+        from app.services.delivery_queue import ClaimedDelivery, Payload
 
         now = datetime.now(timezone.utc)
         claimed = ClaimedDelivery(
-            id=event_id, attempts=0, lease_expires_at=now, event_id=event_id, event_type="order.created", body=body,
+            id=event_id, attempts=0, lease_expires_at=now, event_id=event_id, event_type="order.created",
+            payload=Payload(body, "standard", None, 0),
             webhook_id="ceiling", url=url, secret=SECRET, headers={}, previous_secret=None,
             previous_secret_expires_at=None, timeout=None, retry_schedule=None, attempts_before_recovery=0,
             rate_limit=None, max_in_flight=None, ordered=False,
         )
-        result = await send_attempt(self.client.transport, claimed, self.settings, now)
+        result = await send_attempt(self.client.transport, claimed, body, self.settings, now)
         return result.status_code or 599
 
 

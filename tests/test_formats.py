@@ -1,16 +1,19 @@
-"""Payload formats (app/formats.py): documented message shapes, the sandbox, and real sends."""
+"""Payload formats (app/formats.py): documented message shapes, the sandbox and its caps,
+the save-time check (app/payloads.py), and real sends."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from jinja2.sandbox import SecurityError
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from app.clock import system_clock
 from app.errors import InvalidInput
+from app.formats import DEFAULT_TEMPLATES, MAX_TEXT_CHARS, default_body, fallback_body, render, sample_event
 from app.models import Event
-from app.formats import DEFAULT_TEMPLATES, request_body, sample_event, validate_template
+from app.payloads import validate_template
 from tests.conftest import ADMIN, serving
 from tests.test_api_events import create_webhook
 
@@ -22,7 +25,8 @@ def envelope(data=None, event_type="order.created") -> bytes:
 
 
 def body(payload_format, data=None, template=None) -> dict:
-    return json.loads(request_body(payload_format, template, envelope(data)))
+    raw = envelope(data)
+    return json.loads(default_body(payload_format, raw) if template is None else render(template, raw))
 
 
 def assert_slack_shape(message: dict, event: dict) -> None:
@@ -78,20 +82,73 @@ def test_values_survive_escaping_exactly():
 
 def test_standard_sends_the_envelope_unchanged():
     raw = envelope()
-    assert request_body("standard", None, raw) is raw
+    assert default_body("standard", raw) is raw
+    assert fallback_body("standard", raw, "it failed") is raw, "a failed custom template on standard: the envelope"
 
 
-def test_a_custom_template_replaces_the_default_for_any_format():
+def test_a_custom_template_replaces_the_default():
     template = '{"msg": {{ ("Paid: " ~ event.data.n) | tojson }}, "raw": {{ event.data | tojson }}}'
-    for payload_format in ("standard", "slack"):
-        assert body(payload_format, template=template) == {"msg": "Paid: 3", "raw": HOSTILE}
+    assert body("slack", template=template) == {"msg": "Paid: 3", "raw": HOSTILE}
 
 
-def test_a_template_failing_on_a_live_event_falls_back_to_the_default_and_says_so():
-    template = '{"text": {{ event.data.order.total | tojson }}}'
-    message = body("slack", data={"no": "order"}, template=template)
-    assert_slack_shape(message, json.loads(envelope({"no": "order"})))
-    assert "custom template failed" in message["text"]
+@pytest.mark.parametrize("payload_format", sorted(SHAPES))
+def test_the_fallback_for_a_failed_template_is_the_default_message_saying_why(payload_format):
+    raw = envelope({"no": "order"})
+    message = json.loads(fallback_body(payload_format, raw, "'dict object' has no attribute 'order'"))
+    event = json.loads(raw)
+    SHAPES[payload_format](message, {**event, "type": message_type(payload_format, message)})
+    assert message_type(payload_format, message) == "order.created (custom template failed: 'dict object' has no attribute 'order')"
+
+
+def message_type(payload_format: str, message: dict) -> str:
+    if payload_format == "slack":
+        return message["text"].removeprefix("Hookline: ")
+    if payload_format == "discord":
+        return message["embeds"][0]["title"]
+    return message["attachments"][0]["content"]["body"][0]["text"]
+
+
+TOO_LONG = f"more than {MAX_TEXT_CHARS:,} characters"
+
+
+@pytest.mark.parametrize(
+    "template, phrase",
+    [
+        ('{{ (["x" * 100000] * 1000) | join | length }}', TOO_LONG),
+        ('{{ (["x" * 100000] * 1000) | join(",") | length }}', TOO_LONG),
+        ('{{ "".join(["x" * 100000] * 1000) | length }}', TOO_LONG),
+        ('{{ ("x" * 100000) | replace("x", "x" * 100000) | length }}', TOO_LONG),
+        ('{{ ("x" * 100000).replace("x", "x" * 100000) | length }}', TOO_LONG),
+        ('{{ ("x" * 100000).encode().replace("x".encode(), ("x" * 100000).encode()) | length }}', TOO_LONG),
+        ('{{ ("\t" * 100000).expandtabs(100000) | length }}', TOO_LONG),
+        ('{{ ("\t" * 100000).expandtabs(tabsize=100000) | length }}', TOO_LONG),
+        ('{% for i in range(10000) %}{{ "x" * 100000 }}{% endfor %}', TOO_LONG),
+        ('{{ "{:>999999999}".format(1) }}', "access to attribute 'format' of 'str' object is unsafe"),
+        ('{{ "{x:>999999999}".format_map({"x": 1}) }}', "access to attribute 'format_map' of 'str' object is unsafe"),
+        ('{{ event.data | tojson(indent=100000) }}', "indent must be a whole number from 0 to 8"),
+        ('{{ event.data | tojson(indent="x" * 100000) }}', "indent must be a whole number from 0 to 8"),
+    ],
+)
+def test_text_a_template_would_build_is_measured_before_it_is_built(template, phrase):
+    with pytest.raises(SecurityError, match=phrase):
+        render(template, envelope())
+
+
+@pytest.mark.parametrize(
+    "template, output",
+    [
+        ('{"t": {{ ("a-b-c" | replace("-", "+")) | tojson }}}', {"t": "a+b+c"}),
+        ('{"t": {{ ("a-b-c" | replace("-", "+", 1)) | tojson }}}', {"t": "a+b-c"}),
+        ('{"t": {{ "a-b-c".replace("-", "") | tojson }}}', {"t": "abc"}),
+        ('{"t": {{ ([1, 2, 3] | join(", ")) | tojson }}}', {"t": "1, 2, 3"}),
+        ('{"t": {{ ([{"n": "a"}, {"n": "b"}] | join("/", attribute="n")) | tojson }}}', {"t": "a/b"}),
+        ('{"t": {{ "-".join(["a", "b"]) | tojson }}}', {"t": "a-b"}),
+        ('{"t": {{ "a\tb".expandtabs(4) | tojson }}}', {"t": "a   b"}),
+        ('{"t": {{ event.data.n | tojson(indent=2) }}}', {"t": 3}),
+    ],
+)
+def test_the_measured_filters_and_methods_still_work(template, output):
+    assert json.loads(render(template, envelope())) == output
 
 
 @pytest.mark.parametrize(
@@ -113,17 +170,22 @@ def test_a_template_failing_on_a_live_event_falls_back_to_the_default_and_says_s
         ('{"a": 1}\n{"b": 2}', "line 2 of the output"),
         ('{"x": NaN}', "NaN is not JSON"),
         ('{\n "a": 1,\n "b": {% if %}\n}', "line 3:"),
+        ('{{ "abc" | truncate(1) }}', "expected length >= 3, got 1"),  # an AssertionError inside Jinja
+        ('{{ (["x" * 100000] * 1000) | join | length }}', TOO_LONG),
+        ('{% for a in range(10000) %}{% for b in event.data.customer.email * 100 %}{% endfor %}{% endfor %}',
+         "stopped after 50 ms of CPU time"),
     ],
 )
-def test_save_time_check_rejects_unsafe_and_invalid_templates(template, phrase):
+def test_save_time_check_rejects_unsafe_and_invalid_templates(template, phrase, settings):
     with pytest.raises(InvalidInput) as caught:
-        validate_template("slack", template)
+        validate_template("slack", template, sample_event(), settings)
     assert caught.value.field == "payload_template" and phrase in caught.value.message
 
 
-def test_empty_template_means_the_default():
-    assert validate_template("discord", "  ") is None and validate_template("discord", None) is None
-    assert all(validate_template(name, text) == text for name, text in DEFAULT_TEMPLATES.items())
+def test_empty_template_means_the_default(settings):
+    assert validate_template("discord", "  ", sample_event(), settings) is None
+    assert validate_template("discord", None, sample_event(), settings) is None
+    assert all(validate_template(name, text, sample_event(), settings) == text for name, text in DEFAULT_TEMPLATES.items())
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Callable
 
 import peewee
 
-from app import formats, hotsql
+from app import hotsql
 from app.config import Settings
 from app.custom_headers import CustomHeaders
 from app.db import is_sqlite, write_transaction
@@ -24,6 +24,25 @@ from app.policy import Failure, Outcome, classify, retry_policy
 from app.services.webhook_health import record_delivery_outcome
 
 MAX_RESPONSE_BODY_CHARS = 1000
+
+
+@dataclass(frozen=True, eq=False)
+class Payload:
+    """What a request body is made of. It is made at send time (app/payloads.py), not here:
+    rendered inside the claim's transaction, on the thread that also commits every tenant's
+    emits, one tenant's slow template stalled them all. One per event and webhook (with a
+    custom template) or format within a claim, shared by its deliveries, so a fan-out
+    renders once; told apart by identity, not by comparing envelopes."""
+
+    envelope: bytes
+    payload_format: str
+    payload_template: str | None
+    tenant_id: int  # whose template: a tenant's renders take turns
+
+    @property
+    def is_envelope(self) -> bool:
+        """The body is the envelope as stored: nothing to render."""
+        return self.payload_template is None and self.payload_format == "standard"
 
 
 @dataclass(frozen=True)
@@ -35,7 +54,7 @@ class ClaimedDelivery:
     lease_expires_at: datetime
     event_id: str
     event_type: str
-    body: bytes
+    payload: Payload
     webhook_id: str
     url: str
     secret: str
@@ -109,14 +128,14 @@ def claim_due(
     events = {row[0]: row for row in Event.select(Event.id, Event.type, Event.created_at, Event.data)
               .where(Event.id.in_({row[4] for row in claimed})).tuples()}
     webhooks = {w.id: w for w in Webhook.select().where(Webhook.id.in_({row[5] for row in claimed}))}
-    bodies: dict[tuple[str, str], bytes] = {}
+    payloads: dict[tuple[str, str], Payload] = {}
 
-    def body(event_id: str, webhook: Webhook) -> bytes:
+    def payload(event_id: str, webhook: Webhook) -> Payload:
         key = (event_id, webhook.id if webhook.payload_template else webhook.payload_format)
-        if key not in bodies:
-            bodies[key] = formats.request_body(webhook.payload_format, webhook.payload_template,
-                                               envelope(*events[event_id]))
-        return bodies[key]
+        if key not in payloads:
+            payloads[key] = Payload(envelope(*events[event_id]), webhook.payload_format, webhook.payload_template,
+                                    webhook.tenant_id)
+        return payloads[key]
 
     batch = []
     for _, delivery_id, attempts, attempts_before_recovery, event_id, webhook_id in claimed:
@@ -127,7 +146,7 @@ def claim_due(
             lease_expires_at=lease,
             event_id=event_id,
             event_type=events[event_id][1],
-            body=body(event_id, webhook),
+            payload=payload(event_id, webhook),
             webhook_id=webhook_id,
             url=webhook.url,
             secret=webhook.secret,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from app import formats
+from app import formats, payloads
 from app.config import ConfigError, Settings, parse_duration
 from app.custom_headers import MASK, CustomHeaders, looks_masked, mask
 from app.db import is_sqlite, write_transaction
@@ -54,7 +54,8 @@ def create_webhook(tenant: Tenant | NamedTenant, fields: dict, settings: Setting
         "events": _events(fields.get("events", ["*"]), settings),
         "enabled": _enabled(fields.get("enabled", True)),
         "headers": _custom_headers(fields, CustomHeaders()),
-        **_options(fields, settings, fields.get("events", ["*"])),
+        **_options(fields, settings),
+        **_template(fields, settings, fields.get("events", ["*"])),
     }
     secret = generate_secret()
     with write_transaction():
@@ -95,13 +96,18 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
         "events": lambda value: _events(value, settings),
         "enabled": _enabled,
     }
+    template = {}
+    if "payload_template" in fields:
+        # Checking a template renders it (for up to template_cpu_limit): before the write
+        # transaction, which on SQLite would hold every tenant's emits meanwhile.
+        events = _events(fields["events"], settings) if "events" in fields else get_webhook(webhook_id, tenant_id).events
+        template = _template(fields, settings, events)
     with write_transaction():
         webhook = get_webhook(webhook_id, tenant_id, lock=True)
         changes = {key: parsers[key](value) for key, value in fields.items() if key in parsers}
         if "headers" in fields or "secret_headers" in fields:
             changes["headers"] = _custom_headers(fields, webhook.headers)
-        # a template is checked on what the webhook receives
-        changes.update(_options(fields, settings, changes.get("events", webhook.events)))
+        changes.update(_options(fields, settings), **template)
         if changes.get("enabled") is True:
             # A fresh start: the failure streak that may have disabled it is history now.
             changes.update(consecutive_failures=0, disabled_reason=None)
@@ -280,8 +286,9 @@ def _events(value: object, settings: Settings) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def _options(fields: dict, settings: Settings, events: list[str] | None) -> dict:
-    """The per-webhook options present in `fields`, checked; absent ones are left out."""
+def _options(fields: dict, settings: Settings) -> dict:
+    """The per-webhook options present in `fields` but the template, checked; absent ones
+    are left out."""
     parsers = {
         "filter": validate_filter,
         "timeout": lambda value: _timeout(value, settings),
@@ -289,13 +296,18 @@ def _options(fields: dict, settings: Settings, events: list[str] | None) -> dict
         "rate_limit": _rate_limit,
         "max_in_flight": _max_in_flight,
         "ordered": _ordered,
-        "payload_format": formats.checked_format,
+        "payload_format": payloads.checked_format,
     }
-    values = {key: parser(fields[key]) for key, parser in parsers.items() if key in fields}
-    if "payload_template" in fields:
-        fmt = values.get("payload_format", "standard")
-        values["payload_template"] = formats.validate_template(fmt, fields["payload_template"], _example_event(events))
-    return values
+    return {key: parser(fields[key]) for key, parser in parsers.items() if key in fields}
+
+
+def _template(fields: dict, settings: Settings, events: list[str]) -> dict:
+    """The payload_template in `fields`, checked on what the webhook receives; {} if absent."""
+    if "payload_template" not in fields:
+        return {}
+    template = payloads.validate_template(fields.get("payload_format", "standard"), fields["payload_template"],
+                                          _example_event(events), settings)
+    return {"payload_template": template}
 
 
 def _number(field: str, value: object, low: float, high: float, what: str) -> float | None:
