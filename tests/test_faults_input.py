@@ -23,26 +23,39 @@ NESTED_ARRAYS = b'{"type": "order.paid", "data": ' + b"[" * 10_000 + b"]" * 10_0
 NESTED_OBJECTS = b'{"type": "order.paid", "data": ' + b'{"a":' * 10_000 + b"1" + b"}" * 10_000 + b"}"
 
 
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
 @pytest.mark.parametrize(
     "content, headers, status, phrase, field",
     [
-        (b'{"type": "order.paid"', JSON, 400, "malformed JSON body", None),
+        (b'{"type": "order.paid"', JSON, 400, "malformed JSON body: not valid JSON", None),
         (b"", JSON, 400, "malformed JSON body", None),
         (b"   ", JSON, 400, "malformed JSON body", None),
         (b'{"type": "order.paid"}', {"content-type": "text/plain"}, 415, "Content-Type must be", None),
         (b'{"type": "order.paid"}', {"content-type": "multipart/form-data; boundary=x"}, 415, "Content-Type must be", None),
         (b'{"type": "order.paid"}', {}, 415, "Content-Type must be", None),
-        (NESTED_ARRAYS, JSON, 400, "request body is nested too deeply", None),
-        (NESTED_OBJECTS, JSON, 400, "request body is nested too deeply", None),
-        (b'{"type": "order.paid", "data": "\xc3\x28"}', JSON, 400, "malformed JSON body", None),
-        (b'{"type": "order.paid", "data": {"s": "\\ud800"}}', JSON, 422, "data: contains a lone UTF-16 surrogate", "data"),
+        (NESTED_ARRAYS, JSON, 400, "malformed JSON body: nested too deeply (more than 128 levels)", None),
+        (NESTED_OBJECTS, JSON, 400, "malformed JSON body: nested too deeply", None),
+        (b'{"type": "order.paid", "data": ' + b"[" * 129 + b"]" * 129 + b"}", JSON, 400, "nested too deeply", None),
+        (b'{"type": "order.paid", "data": "\xc3\x28"}', JSON, 400, "malformed JSON body: not valid UTF-8", None),
+        (b'{"type": "order.paid", "data": "\xed\xa0\x80"}', JSON, 400, "malformed JSON body: not valid UTF-8", None),
+        ('{"type": "order.paid", "data": 1}'.encode("utf-16"), JSON, 400, "holds NUL bytes, as UTF-16", None),
+        ('{"type": "order.paid", "data": 1}'.encode("utf-16-be"), JSON, 400, "holds NUL bytes, as UTF-16", None),
+        ('{"type": "order.paid", "data": 1}'.encode("utf-32"), JSON, 400, "holds NUL bytes", None),
+        (b'{"type": "order.paid", "data": {"s": "\\ud800"}}', JSON, 422, "data.s: contains a lone UTF-16 surrogate", "data.s"),
         (b'{"type": "order.paid", "data": "\\udfff tail"}', JSON, 422, "data: contains a lone UTF-16 surrogate", "data"),
-        (b'{"type": "order.paid", "\\ud800": 1}', JSON, 400, "request body contains a lone UTF-16 surrogate", None),
-        (b"type=order.paid&data=" + b"%5B" * 10_000, {"content-type": "application/x-www-form-urlencoded"}, 422,
-         "data: is nested too deeply", "data"),
-        (b"type=order.paid&data=%22%5Cud800%22", {"content-type": "application/x-www-form-urlencoded"}, 422,
-         "data: contains a lone UTF-16 surrogate", "data"),
-        (b"type=order.paid&data=\xff", {"content-type": "application/x-www-form-urlencoded"}, 400, "not valid UTF-8", None),
+        (b'{"type": "order.paid", "\\ud800": 1}', JSON, 400, "malformed JSON body: holds a key with a lone UTF-16", None),
+        (b'{"type": "order.paid", "data": {"x": 1e400}}', JSON, 422, "data.x: 1e400 does not fit a double", "data.x"),
+        (b'{"type": "order.paid", "data": {"x": [1, -1e999]}}', JSON, 422, "data.x[1]: -1e999 does not fit", "data.x[1]"),
+        (b'{"type": "order.paid", "data": {"x": NaN}}', JSON, 422, "data.x: NaN is not a JSON number", "data.x"),
+        (b'{"type": "order.paid", "data": {"x": Infinity}}', JSON, 422, "data.x: Infinity is not a JSON number", "data.x"),
+        (b'{"type": "order.paid", "data": {"n": ' + b"7" * 400 + b"}}", JSON, 422, "is beyond the largest double", "data.n"),
+        (b"type=order.paid&data=" + b"%5B" * 10_000, FORM, 422, "data: nested too deeply", "data"),
+        (b"type=order.paid&data=%22%5Cud800%22", FORM, 422, "data: contains a lone UTF-16 surrogate", "data"),
+        (b"type=order.paid&data=%7B%22x%22%3A1e400%7D", FORM, 422, "data.x: 1e400 does not fit a double", "data.x"),
+        (b"type=order.paid&data=NaN", FORM, 422, "data: NaN is not a JSON number", "data"),
+        (b"type=order.paid&data=\xff", FORM, 400, "not valid UTF-8", None),
     ],
 )
 def test_bad_emit_bodies(api, content, headers, status, phrase, field):

@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app import formats
+from app import formats, jsontext
 from app.errors import Conflict, InvalidInput
 from app.filters import EXAMPLE as FILTER_EXAMPLE
 from app.models import PAYLOAD_FORMATS
 from app.services import catalog, stats, test_events, webhooks
-from app.web.inputs import parse_json
+from app.web.inputs import inline_error, parse_json
 from app.web.sender import wake_sender
 from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import Viewer, viewer
@@ -95,7 +95,7 @@ def _values_of(webhook) -> dict:
     return {
         "name": webhook.name, "url": webhook.url, "description": webhook.description,
         "events": webhook.events, "headers": _headers_text(webhook.headers),
-        "filter": json.dumps(webhook.filter, indent=2) if webhook.filter else "",
+        "filter": jsontext.dumps(webhook.filter, indent=2, nonfinite_as_null=True) if webhook.filter else "",
         "timeout": _number_text(webhook.timeout),
         "retry_schedule": ", ".join(_duration_text(d) for d in webhook.retry_schedule or ()),
         "rate_limit": _number_text(webhook.rate_limit),
@@ -178,8 +178,7 @@ async def _form_error(request: Request, who: Viewer, form: FormData, exc: Invali
     values = {key: form.get(key, "") for key in FORM_FIELDS + ADVANCED_FIELDS}
     values["events"] = form.getlist("events")
     values["ordered"] = form.get("ordered") is not None
-    errors = {exc.field: exc.message.split(": ", 1)[-1]}
-    context = await _form_context(who, values, errors, webhook)
+    context = await _form_context(who, values, inline_error(exc), webhook)
     return render(request, "webhooks/form.html", context, partial="webhooks/_form.html", status_code=422)
 
 
@@ -291,10 +290,7 @@ async def send_test(request: Request) -> Response:
     webhook_id = request.path_params["id"]
     type_name = form.get("type") or catalog.TEST_EVENT_TYPE
     try:
-        data = json.loads(form["data"]) if form.get("data", "").strip() else None
-    except ValueError as exc:
-        return await _test_form_error(request, who, form, InvalidInput("data", f"not valid JSON ({exc})"))
-    try:
+        data = parse_json(form["data"], field="data") if form.get("data", "").strip() else None
         delivery_id = await run_in_threadpool(
             test_events.send_test_event, webhook_id, who.tenant.id, settings, clock(), type_name, data
         )
@@ -323,7 +319,7 @@ async def _test_form_error(request: Request, who: Viewer, form: FormData, exc: I
     context = {
         "viewer": who, "nav": "webhooks", "webhook": webhook, "event_types": event_types,
         "values": {"type": form.get("type", ""), "data": form.get("data", "")},
-        "errors": {exc.field: exc.message.split(": ", 1)[-1]},
+        "errors": inline_error(exc, "data"),
     }
     return render(request, "webhooks/test.html", context, partial="webhooks/_test_form.html", status_code=422)
 
