@@ -1,11 +1,23 @@
-"""JSON shapes of the API. Secrets appear only where a service just created them."""
+"""JSON shapes of the API, and how they are written. Secrets appear only where a service
+just created them."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
+from starlette.responses import JSONResponse
+
+from app import jsontext
 from app.models import Attempt, Delivery, EventType, Webhook
+
+
+class ExactJSONResponse(JSONResponse):
+    """An answer written by app/jsontext.py: numbers with the digits they were sent with, and
+    NaN or Infinity in rows stored before the strict rules as null (JSON has no such numbers,
+    and Starlette's JSONResponse raised on them, failing a whole listing with a 500)."""
+
+    def render(self, content: object) -> bytes:
+        return jsontext.dumps(content, nonfinite_as_null=True).encode("utf-8")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -58,7 +70,7 @@ def delivery_json(delivery: Delivery) -> dict:
 def delivery_detail_json(delivery: Delivery, attempts: list[Attempt]) -> dict:
     return {
         **delivery_json(delivery),
-        "payload": json.loads(delivery.event.envelope()),
+        "payload": jsontext.loads_stored(delivery.event.envelope()),
         "attempt_log": [attempt_json(attempt) for attempt in attempts],
     }
 
