@@ -185,6 +185,8 @@ def _utf8(body: bytes) -> str:
     except UnicodeDecodeError as exc:
         if body.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise JSONTextError(None, "not UTF-8 JSON: it starts with a UTF-16 byte order mark; send UTF-8") from None
+        if body[exc.start:exc.start + 1] == b"\xed" and body[exc.start + 1:exc.start + 2] >= b"\xa0":
+            raise JSONTextError(None, f"not valid UTF-8 (a UTF-16 surrogate, encoded, at byte {exc.start})") from None
         raise JSONTextError(None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 

@@ -88,7 +88,7 @@ def test_refusals_name_the_value_at_fault(text, field, reason):
         ('{"a": 1}'.encode("utf-16-le"), "it holds NUL bytes"),
         ('{"a": 1}'.encode("utf-32"), "it holds NUL bytes"),
         (b'\xff\xfe{ "', "starts with a UTF-16 byte order mark"),
-        (b'{"a": "\xed\xa0\x80"}', "not valid UTF-8 (invalid continuation byte at byte 7)"),  # a raw lone surrogate
+        (b'{"a": "\xed\xa0\x80"}', "not valid UTF-8 (a UTF-16 surrogate, encoded, at byte 7)"),  # a raw lone one
         (b'{"a": "\xc3\x28"}', "not valid UTF-8"),
         (b'{"a": "\xff"}', "not valid UTF-8 (invalid start byte at byte 7)"),
         (b"\xef\xbb\xbf{}", "starts with a byte order mark"),
