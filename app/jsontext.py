@@ -41,6 +41,7 @@ _DOUBLE_DIGITS = 308  # an integer of at most this many characters is below the 
 _NESTED_TOO_DEEPLY = f"nested too deeply (more than {MAX_DEPTH} levels)"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_NOT_UNICODE = "a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid Unicode"
 
 
 class Number(float):
@@ -205,7 +206,7 @@ def _problem(value: object) -> JSONTextError | None:
         item, path, depth = todo.pop()
         if isinstance(item, str):
             if _LONE_SURROGATE.search(item):
-                return JSONTextError(path, "contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid Unicode")
+                return JSONTextError(path, f"contains {_NOT_UNICODE}")
         elif isinstance(item, _Refusal):
             return JSONTextError(path, item.reason)
         elif item is None or isinstance(item, bool):
@@ -226,7 +227,7 @@ def _problem(value: object) -> JSONTextError | None:
                 if not isinstance(key, str):
                     return JSONTextError(path, f"holds the key {key!r}: JSON keys are strings")
                 if _LONE_SURROGATE.search(key):
-                    return JSONTextError(path, "holds a key with a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid Unicode")
+                    return JSONTextError(path, f"holds a key with {_NOT_UNICODE}")
             todo.extend((child, (*path, key), depth + 1) for key, child in reversed(list(item.items())))
         else:
             return JSONTextError(path, f"a {type(item).__name__} is not a JSON value")

@@ -41,7 +41,8 @@ def seed_event_types(seeds: tuple[EventTypeSeed, ...], now: datetime) -> None:
         if seed.name not in existing:
             if not is_valid_type_name(seed.name):
                 raise InvalidInput("event_types.name", f"{seed.name!r} is not a valid event type name")
-            _check_example(seed.example, "event_types.example", f" (the example of {seed.name!r})")  # TOML has inf, nan, dates
+            # TOML has inf, nan and dates, none of them JSON
+            _check_example(seed.example, "event_types.example", f" (the example of {seed.name!r})")
             EventType.create(name=seed.name, description=seed.description, example=seed.example, created_at=now)
             existing.add(seed.name)
 

@@ -18,7 +18,7 @@ from app.services import deliveries, events, tenants, test_events, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
 from app.web.inputs import FORM_TYPE, api_key, client_ip, content_type, parse_json, read_fields, scope_of, within_rate
 from app.web.sender import wake_sender
-from app.web.serializers import ExactJSONResponse, attempt_json, delivery_detail_json, delivery_json, iso, webhook_json
+from app.web.serializers import JSONResponse, attempt_json, delivery_detail_json, delivery_json, iso, webhook_json
 
 EMIT_FIELDS = {"type", "event", "data", "tenant", "idempotency_key"}
 
@@ -70,7 +70,7 @@ async def emit_event(request: Request) -> Response:
     if emitted.deliveries and not emitted.replayed:
         wake_sender(request)
     headers = {"Idempotent-Replayed": "true"} if emitted.replayed else None
-    return ExactJSONResponse({"id": emitted.event_id, "deliveries": emitted.deliveries}, status_code=202, headers=headers)
+    return JSONResponse({"id": emitted.event_id, "deliveries": emitted.deliveries}, status_code=202, headers=headers)
 
 
 class WebhookCollection(HTTPEndpoint):
@@ -89,7 +89,7 @@ class WebhookCollection(HTTPEndpoint):
             return webhooks.list_webhooks(scope)
 
         rows = await run_in_threadpool(query)
-        return ExactJSONResponse({"data": [webhook_json(w) for w in rows]})
+        return JSONResponse({"data": [webhook_json(w) for w in rows]})
 
     async def post(self, request: Request) -> Response:
         key = await api_key(request)
@@ -103,14 +103,14 @@ class WebhookCollection(HTTPEndpoint):
 
         created = await run_in_threadpool(create)
         body = {**webhook_json(created.webhook), "secret": created.secret}
-        return ExactJSONResponse(body, status_code=201, headers={"Location": f"/api/v1/webhooks/{created.webhook.id}"})
+        return JSONResponse(body, status_code=201, headers={"Location": f"/api/v1/webhooks/{created.webhook.id}"})
 
 
 class WebhookResource(HTTPEndpoint):
     async def get(self, request: Request) -> Response:
         key = await api_key(request)
         webhook = await run_in_threadpool(webhooks.get_webhook, request.path_params["id"], scope_of(key))
-        return ExactJSONResponse(webhook_json(webhook))
+        return JSONResponse(webhook_json(webhook))
 
     async def patch(self, request: Request) -> Response:
         key = await api_key(request)
@@ -121,7 +121,7 @@ class WebhookResource(HTTPEndpoint):
         )
         if fields.get("enabled") is True:
             wake_sender(request)  # deliveries that waited while it was off are due now
-        return ExactJSONResponse(webhook_json(webhook))
+        return JSONResponse(webhook_json(webhook))
 
     async def delete(self, request: Request) -> Response:
         key = await api_key(request)
@@ -141,7 +141,7 @@ async def rotate_secret(request: Request) -> Response:
         webhooks.rotate_secret, request.path_params["id"], scope_of(key), settings, clock(), fields.get("grace_seconds")
     )
     expires_at = iso(rotated.webhook.previous_secret_expires_at)
-    return ExactJSONResponse({"secret": rotated.secret, "previous_secret_expires_at": expires_at})
+    return JSONResponse({"secret": rotated.secret, "previous_secret_expires_at": expires_at})
 
 
 async def send_test_event(request: Request) -> Response:
@@ -160,7 +160,7 @@ async def send_test_event(request: Request) -> Response:
     attempt = await test_events.first_attempt(delivery_id, settings.request_timeout + 5)
     delivery = await run_in_threadpool(deliveries.get_delivery, delivery_id, scope_of(key))
     body = {"delivery": delivery_json(delivery), "attempt": attempt_json(attempt) if attempt else None}
-    return ExactJSONResponse(body, status_code=200 if attempt else 202)
+    return JSONResponse(body, status_code=200 if attempt else 202)
 
 
 async def list_deliveries(request: Request) -> Response:
@@ -178,7 +178,7 @@ async def list_deliveries(request: Request) -> Response:
         )
 
     page = await run_in_threadpool(query)
-    return ExactJSONResponse({"data": [delivery_json(d) for d in page.items], "next_cursor": page.next_cursor})
+    return JSONResponse({"data": [delivery_json(d) for d in page.items], "next_cursor": page.next_cursor})
 
 
 async def get_delivery(request: Request) -> Response:
@@ -189,7 +189,7 @@ async def get_delivery(request: Request) -> Response:
         return delivery, deliveries.attempts_of(delivery)
 
     delivery, attempts = await run_in_threadpool(query)
-    return ExactJSONResponse(delivery_detail_json(delivery, attempts))
+    return JSONResponse(delivery_detail_json(delivery, attempts))
 
 
 async def resend_delivery(request: Request) -> Response:
@@ -197,7 +197,7 @@ async def resend_delivery(request: Request) -> Response:
     clock = _state(request).clock
     delivery = await run_in_threadpool(deliveries.resend_delivery, request.path_params["id"], scope_of(key), clock())
     wake_sender(request)
-    return ExactJSONResponse(delivery_json(delivery), status_code=202)
+    return JSONResponse(delivery_json(delivery), status_code=202)
 
 
 routes = [

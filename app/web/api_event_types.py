@@ -16,7 +16,7 @@ from app.errors import Forbidden, InvalidInput
 from app.models import ApiKey
 from app.services import catalog
 from app.web.inputs import api_key, read_fields
-from app.web.serializers import ExactJSONResponse, event_type_json
+from app.web.serializers import JSONResponse, event_type_json
 
 FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
@@ -35,14 +35,14 @@ class EventTypeCollection(HTTPEndpoint):
         if flag not in FLAGS:
             raise InvalidInput("include_archived", "must be true or false")
         rows = await run_in_threadpool(catalog.list_event_types, FLAGS[flag])
-        return ExactJSONResponse({"data": [event_type_json(t) for t in rows]})
+        return JSONResponse({"data": [event_type_json(t) for t in rows]})
 
     async def post(self, request: Request) -> Response:
         await _admin_key(request)
         state = request.app.state
         fields = await read_fields(request, state.settings.max_payload_bytes)
         created = await run_in_threadpool(catalog.create_event_type, fields, state.clock())
-        return ExactJSONResponse(event_type_json(created), status_code=201,
+        return JSONResponse(event_type_json(created), status_code=201,
                             headers={"Location": f"/api/v1/event-types/{created.name}"})
 
 
@@ -50,14 +50,14 @@ class EventTypeResource(HTTPEndpoint):
     async def get(self, request: Request) -> Response:
         await api_key(request)
         event_type = await run_in_threadpool(catalog.get_event_type, request.path_params["name"])
-        return ExactJSONResponse(event_type_json(event_type))
+        return JSONResponse(event_type_json(event_type))
 
     async def patch(self, request: Request) -> Response:
         await _admin_key(request)
         state = request.app.state
         fields = await read_fields(request, state.settings.max_payload_bytes)
         updated = await run_in_threadpool(catalog.update_event_type, request.path_params["name"], fields, state.clock())
-        return ExactJSONResponse(event_type_json(updated))
+        return JSONResponse(event_type_json(updated))
 
 
 routes = [

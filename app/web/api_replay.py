@@ -13,7 +13,7 @@ from app.services import replay
 from app.services.replay import Progress
 from app.web.inputs import api_key, read_fields, scope_of
 from app.web.sender import wake_sender
-from app.web.serializers import ExactJSONResponse, delivery_json, iso
+from app.web.serializers import JSONResponse, delivery_json, iso
 
 
 def _only(fields: dict, allowed: str) -> None:
@@ -61,14 +61,14 @@ async def recover(request: Request) -> Response:
     recovery = await run_in_threadpool(run)
     if recovery.total:
         wake_sender(request)
-    return ExactJSONResponse({"id": recovery.id, "total": recovery.total}, status_code=202,
+    return JSONResponse({"id": recovery.id, "total": recovery.total}, status_code=202,
                         headers={"Location": f"/api/v1/recoveries/{recovery.id}"})
 
 
 async def get_recovery(request: Request) -> Response:
     key = await api_key(request)
     progress = await run_in_threadpool(replay.recovery_progress, request.path_params["id"], scope_of(key))
-    return ExactJSONResponse(progress_json(progress))
+    return JSONResponse(progress_json(progress))
 
 
 async def get_event(request: Request) -> Response:
@@ -79,7 +79,7 @@ async def get_event(request: Request) -> Response:
         return event, replay.deliveries_of(event)
 
     event, deliveries = await run_in_threadpool(query)
-    return ExactJSONResponse(event_json(event, deliveries))
+    return JSONResponse(event_json(event, deliveries))
 
 
 async def replay_event(request: Request) -> Response:
@@ -91,7 +91,7 @@ async def replay_event(request: Request) -> Response:
         replay.replay_event, request.path_params["id"], fields.get("webhook_id"), scope_of(key), state.clock()
     )
     wake_sender(request)
-    return ExactJSONResponse(delivery_json(delivery), status_code=202)
+    return JSONResponse(delivery_json(delivery), status_code=202)
 
 
 routes = [

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from starlette.responses import JSONResponse
+from starlette import responses
 
 from app import jsontext
 from app.models import Attempt, Delivery, EventType, Webhook
 
 
-class ExactJSONResponse(JSONResponse):
-    """An answer written by app/jsontext.py: numbers with the digits they were sent with, and
-    NaN or Infinity in rows stored before the strict rules as null (JSON has no such numbers,
-    and Starlette's JSONResponse raised on them, failing a whole listing with a 500)."""
+class JSONResponse(responses.JSONResponse):
+    """The API's answers, written by app/jsontext.py: numbers with the digits they were sent
+    with, and NaN or Infinity in rows stored before the strict rules as null (JSON has no
+    such numbers, and Starlette's JSONResponse raised on them, failing a whole listing)."""
 
     def render(self, content: object) -> bytes:
         return jsontext.dumps(content, nonfinite_as_null=True).encode("utf-8")
