@@ -156,10 +156,8 @@ def loads(text: str | bytes) -> object:
         raise JSONTextError(None, f"not valid JSON ({exc})") from None
     if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(value):
         raise JSONTextError(None, _NESTED_TOO_DEEPLY)
-    if _may_hold_surrogate(text, raw=not from_bytes):
-        problem = _problem(value)
-        if problem:
-            raise problem
+    if _may_hold_surrogate(text, raw=not from_bytes) and not _is_unicode(value):
+        raise _problem(value)
     return value
 
 
@@ -188,6 +186,16 @@ def _may_hold_surrogate(text: str, raw: bool) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def _is_unicode(value: object) -> bool:
+    """Whether every string and key is Unicode text, at the C encoder's speed; `_problem`
+    then says where one is not (a pair of escapes such as an emoji's is text, and common)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _located(text: str, refusal: _Refusal) -> JSONTextError:
