@@ -7,13 +7,17 @@ never becomes a delivery (nothing to send, retry or log). The shape is small on 
     rule = {"path": "data.order.total", "op": "gt", "value": 100}
 
 Paths walk the event envelope (`id`, `type`, `timestamp`, `data...`), with list indices as
-segments (`data.items.0.sku`). Evaluation never raises: a missing path fails every
-operator except `exists: false`, and comparing values of different kinds is simply false,
-so an odd event is filtered out instead of breaking the emit that carries it.
+segments of ASCII digits (`data.items.0.sku`). Evaluation never raises: a missing path fails
+every operator except `exists: false`, comparing values of different kinds is simply false,
+and nothing recurses (groups and `eq` on nested values are walked with explicit stacks), so
+an odd event is filtered out instead of breaking the emit that carries it.
 """
 
 from __future__ import annotations
 
+import re
+
+from app import jsontext
 from app.errors import InvalidInput
 
 FIELD = "filter"
@@ -27,6 +31,8 @@ MAX_LIST = 100  # values of one `in`/`nin`
 MAX_PATH = 256
 
 _MISSING = object()
+_INDEX = re.compile("[0-9]+")  # str.isdigit() also takes "²" and "٣", which int() refuses or reads
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 EXAMPLE = {
     "all": [
@@ -89,10 +95,13 @@ def _rule(value: object, where: str) -> dict:
     if not isinstance(path, str) or not path:
         _fail(f"{where}.path", "required: a path into the event such as \"data.order.total\"")
     segments = path.split(".")
-    if len(path) > MAX_PATH or not all(segments):
+    if len(path) > MAX_PATH or not all(segments) or _CONTROL.search(path):
         _fail(f"{where}.path", f"{path!r} is not a dotted path such as \"data.items.0.sku\"")
     if segments[0] not in ROOTS:
         _fail(f"{where}.path", f"{path!r} must start with one of {', '.join(ROOTS)}")
+    odd_number = next((s for s in segments if s.isnumeric() and not _INDEX.fullmatch(s)), None)
+    if odd_number is not None:
+        _fail(f"{where}.path", f"{odd_number!r} is not a list index: indices are ASCII digits (0-9)")
     if op not in OPERATORS:
         _fail(f"{where}.op", f"unknown operator {op!r} (one of {', '.join(OPERATORS)})")
     if "value" not in value:
@@ -100,6 +109,10 @@ def _rule(value: object, where: str) -> dict:
             _fail(f"{where}.value", f"required for {op}")
         return {"path": path, "op": op, "value": True}
     operand = value["value"]
+    try:
+        jsontext.check(operand)
+    except jsontext.JSONTextError as exc:
+        _fail(exc.field(f"{where}.value"), exc.reason)
     if op == "exists" and not isinstance(operand, bool):
         _fail(f"{where}.value", "exists takes true or false")
     if op in ("in", "nin") and (not isinstance(operand, list) or len(operand) > MAX_LIST):
@@ -117,9 +130,34 @@ def event_matches(rules: dict | None, event: dict) -> bool:
 
 
 def _matches_group(group: dict, event: dict) -> bool:
+    """`all` and `any`, short-circuiting, with a stack of open groups instead of recursion.
+
+    Each open group holds the answer that decides it early (false for `all`, true for
+    `any`) and its remaining items; an answer that decides a group closes it and is the
+    answer its parent sees, and a group that runs out of items answers the opposite.
+    """
+    stack = [_opened(group)]
+    answer = None
+    while stack:
+        decisive, items = stack[-1]
+        if answer is not None and answer == decisive:
+            stack.pop()
+            continue
+        item = next(items, None)
+        if item is None:
+            stack.pop()
+            answer = not decisive
+        elif "path" in item:
+            answer = _matches_rule(item, event)
+        else:
+            stack.append(_opened(item))
+            answer = None
+    return answer
+
+
+def _opened(group: dict) -> tuple[bool, object]:
     (kind, items), = group.items()
-    results = (_matches_group(item, event) if "path" not in item else _matches_rule(item, event) for item in items)
-    return all(results) if kind == "all" else any(results)
+    return kind == "any", iter(items)
 
 
 def _matches_rule(rule: dict, event: dict) -> bool:
@@ -147,7 +185,7 @@ def resolve(event: object, path: str) -> object:
     for segment in path.split("."):
         if isinstance(value, dict):
             value = value.get(segment, _MISSING)
-        elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
+        elif isinstance(value, list) and _INDEX.fullmatch(segment) and int(segment) < len(value):
             value = value[int(segment)]
         else:
             return _MISSING
@@ -157,18 +195,30 @@ def resolve(event: object, path: str) -> object:
 
 
 def same(a: object, b: object) -> bool:
-    """JSON equality: `true` is not `1`, and `1` is `1.0`, as a JSON reader would see them."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if _is_number(a) and _is_number(b):
-        return a == b
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    return a == b
+    """JSON equality: `true` is not `1`, and `1` is `1.0`, as a JSON reader would see them.
+
+    Nested values are compared pair by pair from a list, so no depth can exhaust the stack.
+    """
+    pairs = [(a, b)]
+    while pairs:
+        a, b = pairs.pop()
+        if isinstance(a, bool) or isinstance(b, bool):
+            if not (isinstance(a, bool) and isinstance(b, bool) and a == b):
+                return False
+        elif _is_number(a) and _is_number(b):
+            if a != b:
+                return False
+        elif isinstance(a, list) and isinstance(b, list):
+            if len(a) != len(b):
+                return False
+            pairs.extend(zip(a, b))
+        elif isinstance(a, dict) and isinstance(b, dict):
+            if a.keys() != b.keys():
+                return False
+            pairs.extend((a[key], b[key]) for key in a)
+        elif type(a) is not type(b) or a != b:
+            return False
+    return True
 
 
 def _is_number(value: object) -> bool:

@@ -88,3 +88,38 @@ def test_batched_events_are_delivered(settings, clock, receiver):
         ids = [item["id"] for item in emit_batch(api, [{"type": "order.paid", "data": {"n": n}} for n in range(3)]).json()["data"]]
         received = receiver.wait_for(3)
     assert sorted(r.headers["webhook-id"] for r in received) == sorted(ids)
+
+
+@pytest.mark.parametrize(
+    "data, field, phrase",
+    [
+        (b'{"x": 1e400}', "events[1].data.x", "1e400 does not fit a double"),
+        (b'{"x": [NaN]}', "events[1].data.x[0]", "NaN is not a JSON number"),
+        (b'{"s": "\\udc00"}', "events[1].data.s", "lone UTF-16 surrogate"),
+    ],
+)
+def test_a_value_that_is_not_json_is_named_by_item_and_path_and_nothing_is_stored(api, data, field, phrase):
+    create_webhook(api)
+    body = b'{"events": [{"type": "order.paid"}, {"type": "order.paid", "data": ' + data + b"}]}"
+    response = api.post("/api/v1/events/batch", content=body, headers={**ADMIN, "content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field and phrase in response.json()["error"]["message"]
+    assert (Event.select().count(), Delivery.select().count()) == (0, 0)
+
+
+def test_batched_events_keep_their_digits(api):
+    body = b'{"events": [{"type": "order.paid", "data": [12345678901234567.89, 1e-7]}, {"type": "order.paid", "data": -0}]}'
+    response = api.post("/api/v1/events/batch", content=body, headers={**ADMIN, "content-type": "application/json"})
+    assert response.status_code == 202
+    assert [Event.get_by_id(item["id"]).data for item in response.json()["data"]] == ["[12345678901234567.89,1e-7]", "-0"]
+
+
+def test_a_filter_that_fails_to_evaluate_loses_no_event_of_the_batch(api):
+    from app.db import database
+
+    hook = create_webhook(api, filter={"all": [{"path": "data.n", "op": "gt", "value": 1}]})
+    database.execute_sql("UPDATE webhook SET filter = ? WHERE id = ?", ('{"all": 7}', hook["id"]))
+    response = emit_batch(api, [{"type": "order.paid", "data": {"n": n}} for n in range(3)])
+    assert response.status_code == 202, response.text
+    assert [item["deliveries"] for item in response.json()["data"]] == [1, 1, 1]
+    assert Delivery.select().count() == 3

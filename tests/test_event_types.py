@@ -182,3 +182,47 @@ def test_the_log_can_still_be_filtered_by_an_archived_type(dashboard, settings, 
     EventType.update(archived_at=clock()).where(EventType.name == "order.paid").execute()
     options = soup(dashboard.get(f"/webhooks/{webhook.id}/deliveries")).select("#filter-type option")
     assert "order.paid" in {o["value"] for o in options}
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "field", "phrase"),
+    [
+        ("POST", "/api/v1/event-types", b'{"name": "a.b", "example": {"price": 1e400}}', "example.price", "does not fit a double"),
+        ("POST", "/api/v1/event-types", b'{"name": "a.b", "example": [1, NaN]}', "example[1]", "NaN is not a JSON number"),
+        ("PATCH", "/api/v1/event-types/order.paid", b'{"example": {"n": -Infinity}}', "example.n", "-Infinity is not"),
+        ("PATCH", "/api/v1/event-types/order.paid", b'{"example": {"n": 1e999}}', "example.n", "1e999 does not fit"),
+    ],
+)
+def test_examples_must_be_strict_json(api, method, url, body, field, phrase):
+    response = api.request(method, url, content=body, headers={**ADMIN, "content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field and phrase in response.json()["error"]["message"]
+    assert names(api) == names(api, include_archived="true")  # nothing archived, nothing created
+    assert "a.b" not in names(api) and EventType.get(EventType.name == "order.paid").example is None
+
+
+@pytest.mark.parametrize(
+    "example, phrase",
+    [
+        ("NaN", "NaN is not a JSON number"),
+        ('{"total": {"cents": 1e400}}', "total.cents: 1e400 does not fit a double"),
+        ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+    ],
+)
+def test_the_example_box_refuses_what_is_not_json_inline(dashboard, example, phrase):
+    response = dashboard.post("/event-types", {"name": "a.b", "example": example}, htmx=True)
+    assert response.status_code == 422
+    assert phrase in soup(response).select_one("#et-example-error").text
+    assert not EventType.select().where(EventType.name == "a.b").exists()
+
+
+def test_a_seeded_example_that_is_not_json_stops_the_start_naming_it(db, clock):
+    from app.config import EventTypeSeed
+    from app.errors import InvalidInput
+    from app.services.catalog import seed_event_types
+
+    with pytest.raises(InvalidInput) as refused:
+        seed_event_types((EventTypeSeed("invoice.paid", "", {"total": float("inf")}),), clock())
+    assert refused.value.field == "event_types.example.total"
+    assert "inf is not a JSON number (JSON numbers must be finite) (the example of 'invoice.paid')" in refused.value.message
+    assert not EventType.select().where(EventType.name == "invoice.paid").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from bs4 import BeautifulSoup
 from standardwebhooks import Webhook as StandardWebhook
 
 from app.models import CANCELLED, PENDING, ApiKey, Attempt, Delivery, Event, EventType, Webhook
@@ -23,26 +24,39 @@ NESTED_ARRAYS = b'{"type": "order.paid", "data": ' + b"[" * 10_000 + b"]" * 10_0
 NESTED_OBJECTS = b'{"type": "order.paid", "data": ' + b'{"a":' * 10_000 + b"1" + b"}" * 10_000 + b"}"
 
 
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
 @pytest.mark.parametrize(
     "content, headers, status, phrase, field",
     [
-        (b'{"type": "order.paid"', JSON, 400, "malformed JSON body", None),
+        (b'{"type": "order.paid"', JSON, 400, "malformed JSON body: not valid JSON", None),
         (b"", JSON, 400, "malformed JSON body", None),
         (b"   ", JSON, 400, "malformed JSON body", None),
         (b'{"type": "order.paid"}', {"content-type": "text/plain"}, 415, "Content-Type must be", None),
         (b'{"type": "order.paid"}', {"content-type": "multipart/form-data; boundary=x"}, 415, "Content-Type must be", None),
         (b'{"type": "order.paid"}', {}, 415, "Content-Type must be", None),
-        (NESTED_ARRAYS, JSON, 400, "request body is nested too deeply", None),
-        (NESTED_OBJECTS, JSON, 400, "request body is nested too deeply", None),
-        (b'{"type": "order.paid", "data": "\xc3\x28"}', JSON, 400, "malformed JSON body", None),
-        (b'{"type": "order.paid", "data": {"s": "\\ud800"}}', JSON, 422, "data: contains a lone UTF-16 surrogate", "data"),
+        (NESTED_ARRAYS, JSON, 400, "malformed JSON body: nested too deeply (more than 128 levels)", None),
+        (NESTED_OBJECTS, JSON, 400, "malformed JSON body: nested too deeply", None),
+        (b'{"type": "order.paid", "data": ' + b"[" * 129 + b"]" * 129 + b"}", JSON, 400, "nested too deeply", None),
+        (b'{"type": "order.paid", "data": "\xc3\x28"}', JSON, 400, "malformed JSON body: not valid UTF-8", None),
+        (b'{"type": "order.paid", "data": "\xed\xa0\x80"}', JSON, 400, "malformed JSON body: not valid UTF-8", None),
+        ('{"type": "order.paid", "data": 1}'.encode("utf-16"), JSON, 400, "holds NUL bytes, as UTF-16", None),
+        ('{"type": "order.paid", "data": 1}'.encode("utf-16-be"), JSON, 400, "holds NUL bytes, as UTF-16", None),
+        ('{"type": "order.paid", "data": 1}'.encode("utf-32"), JSON, 400, "holds NUL bytes", None),
+        (b'{"type": "order.paid", "data": {"s": "\\ud800"}}', JSON, 422, "data.s: contains a lone UTF-16 surrogate", "data.s"),
         (b'{"type": "order.paid", "data": "\\udfff tail"}', JSON, 422, "data: contains a lone UTF-16 surrogate", "data"),
-        (b'{"type": "order.paid", "\\ud800": 1}', JSON, 400, "request body contains a lone UTF-16 surrogate", None),
-        (b"type=order.paid&data=" + b"%5B" * 10_000, {"content-type": "application/x-www-form-urlencoded"}, 422,
-         "data: is nested too deeply", "data"),
-        (b"type=order.paid&data=%22%5Cud800%22", {"content-type": "application/x-www-form-urlencoded"}, 422,
-         "data: contains a lone UTF-16 surrogate", "data"),
-        (b"type=order.paid&data=\xff", {"content-type": "application/x-www-form-urlencoded"}, 400, "not valid UTF-8", None),
+        (b'{"type": "order.paid", "\\ud800": 1}', JSON, 400, "malformed JSON body: holds a key with a lone UTF-16", None),
+        (b'{"type": "order.paid", "data": {"x": 1e400}}', JSON, 422, "data.x: 1e400 does not fit a double", "data.x"),
+        (b'{"type": "order.paid", "data": {"x": [1, -1e999]}}', JSON, 422, "data.x[1]: -1e999 does not fit", "data.x[1]"),
+        (b'{"type": "order.paid", "data": {"x": NaN}}', JSON, 422, "data.x: NaN is not a JSON number", "data.x"),
+        (b'{"type": "order.paid", "data": {"x": Infinity}}', JSON, 422, "data.x: Infinity is not a JSON number", "data.x"),
+        (b'{"type": "order.paid", "data": {"n": ' + b"7" * 400 + b"}}", JSON, 422, "is beyond the largest double", "data.n"),
+        (b"type=order.paid&data=" + b"%5B" * 10_000, FORM, 422, "data: nested too deeply", "data"),
+        (b"type=order.paid&data=%22%5Cud800%22", FORM, 422, "data: contains a lone UTF-16 surrogate", "data"),
+        (b"type=order.paid&data=%7B%22x%22%3A1e400%7D", FORM, 422, "data.x: 1e400 does not fit a double", "data.x"),
+        (b"type=order.paid&data=NaN", FORM, 422, "data: NaN is not a JSON number", "data"),
+        (b"type=order.paid&data=\xff", FORM, 400, "not valid UTF-8", None),
     ],
 )
 def test_bad_emit_bodies(api, content, headers, status, phrase, field):
@@ -52,6 +66,65 @@ def test_bad_emit_bodies(api, content, headers, status, phrase, field):
     assert response.json()["error"].get("field") == field
     assert Event.select().count() == 0
     still_works(api)
+
+
+BODIES_THAT_ARE_NOT_UTF8_JSON = {
+    "UTF-16": ('{"name": "x"}'.encode("utf-16"), "holds NUL bytes, as UTF-16 and UTF-32 text does"),
+    "UTF-32": ('{"name": "x"}'.encode("utf-32-le"), "holds NUL bytes"),
+    "a raw lone surrogate": (b'{"name": "\xed\xb0\x80"}', "a UTF-16 surrogate, encoded, at byte 10"),
+    "not UTF-8": (b'{"name": "caf\xe9"}', "not valid UTF-8"),
+    "nested 10,000 deep": (b'{"name": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("body, reason", BODIES_THAT_ARE_NOT_UTF8_JSON.values(), ids=BODIES_THAT_ARE_NOT_UTF8_JSON)
+def test_every_json_route_answers_400_with_the_reason(api, body, reason):
+    webhook = create_webhook(api)["id"]
+    event = api.post("/api/v1/events", json={"type": "order.paid"}, headers=ADMIN).json()["id"]
+    routes = [("POST", "/api/v1/events"), ("POST", "/api/v1/events/batch"), ("POST", "/api/v1/webhooks"),
+              ("PATCH", f"/api/v1/webhooks/{webhook}"), ("POST", f"/api/v1/webhooks/{webhook}/rotate-secret"),
+              ("POST", f"/api/v1/webhooks/{webhook}/test"), ("POST", f"/api/v1/webhooks/{webhook}/recover"),
+              ("POST", f"/api/v1/events/{event}/replay"), ("POST", "/api/v1/event-types"),
+              ("PATCH", "/api/v1/event-types/order.paid")]
+    for method, path in routes:
+        response = api.request(method, path, content=body, headers={**ADMIN, **JSON})
+        assert response.status_code == 400, (method, path, response.text)
+        assert response.json()["error"]["message"].startswith("malformed JSON body: "), (method, path)
+        assert reason in response.json()["error"]["message"], (method, path)
+    assert (Event.select().count(), Webhook.select().count()) == (1, 1)
+
+
+def test_rows_stored_before_the_strict_rules_show_nan_and_infinity_as_null(dashboard, api):
+    """NaN and Infinity got in before: JSONField wrote them as `Infinity`, an event's data as
+    well. Every listing and detail that shows such a row answers, with null in their place."""
+    from app.db import database
+
+    webhook = create_webhook(api, filter={"all": [{"path": "data.x", "op": "lt", "value": 5}]})["id"]
+    event = api.post("/api/v1/events", json={"type": "order.paid", "data": {"x": 1}}, headers=ADMIN).json()["id"]
+    delivery = Delivery.get(Delivery.event == event).id
+    database.execute_sql("UPDATE event SET data = ? WHERE id = ?", ('{"x":Infinity,"y":[NaN,-Infinity],"z":1e-7}', event))
+    database.execute_sql("UPDATE webhook SET filter = ? WHERE id = ?",
+                         ('{"all":[{"path":"data.x","op":"lt","value":Infinity}]}', webhook))
+    database.execute_sql("UPDATE event_type SET example = ? WHERE name = ?", ('{"n":NaN}', "order.paid"))
+
+    answers = {path: api.get(path, headers=ADMIN) for path in (
+        f"/api/v1/events/{event}", f"/api/v1/deliveries/{delivery}", "/api/v1/webhooks", f"/api/v1/webhooks/{webhook}",
+        f"/api/v1/webhooks/{webhook}/deliveries", "/api/v1/event-types", "/api/v1/event-types/order.paid")}
+    for path, response in answers.items():
+        assert response.status_code == 200, (path, response.text)
+        assert "Infinity" not in response.text and "NaN" not in response.text, path
+    assert answers[f"/api/v1/events/{event}"].json()["data"] == {"x": None, "y": [None, None], "z": 1e-7}
+    assert b'"z":1e-7' in answers[f"/api/v1/deliveries/{delivery}"].content
+    assert answers[f"/api/v1/webhooks/{webhook}"].json()["filter"]["all"][0]["value"] is None
+    assert answers["/api/v1/event-types/order.paid"].json()["example"] == {"n": None}
+
+    for path in ("/webhooks", f"/webhooks/{webhook}/edit", f"/webhooks/{webhook}/test", f"/webhooks/{webhook}/deliveries",
+                 f"/deliveries/{delivery}", "/event-types", "/event-types/order.paid/edit"):
+        page = dashboard.get(path)
+        assert page.status_code == 200, (path, page.text)
+        assert "Infinity" not in page.text and "NaN" not in page.text, path
+    shown = BeautifulSoup(dashboard.get(f"/deliveries/{delivery}").text, "html.parser").select_one("pre.payload").text
+    assert json.loads(shown)["data"] == {"x": None, "y": [None, None], "z": 1e-7} and '"z": 1e-7' in shown
 
 
 def test_body_over_the_limit_is_refused_while_it_streams(api, settings):
@@ -122,6 +195,20 @@ def test_idempotency_replay_ignores_key_order(api):
     again = api.post("/api/v1/events", content=b'{"data":{"b":[1,2],"a":1},"type":"order.paid"}', headers={**headers, **JSON})
     assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_idempotency_tells_amounts_apart_that_one_double_would_not(api):
+    """12345678901234567.89 and .88 are the same double: read as floats, the second event
+    passed for a replay of the first and was silently dropped."""
+    headers = {**ADMIN, "Idempotency-Key": "order-3", **JSON}
+    first = api.post("/api/v1/events", content=b'{"type":"order.paid","data":{"amount":12345678901234567.89,"n":1}}',
+                     headers=headers)
+    again = api.post("/api/v1/events", content=b'{"type":"order.paid","data":{"n":1,"amount":12345678901234567.89}}',
+                     headers=headers)
+    other = api.post("/api/v1/events", content=b'{"type":"order.paid","data":{"n":1,"amount":12345678901234567.88}}',
+                     headers=headers)
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    assert other.status_code == 409 and other.json()["error"]["field"] == "idempotency_key"
 
 
 BAD_URLS = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import InvalidInput
-from app.filters import EXAMPLE, MAX_DEPTH, event_matches, validate_filter
+from app.filters import EXAMPLE, MAX_DEPTH, event_matches, same, validate_filter
 
 EVENT = {
     "id": "evt_1",
@@ -130,6 +130,16 @@ def nested(depth: int) -> dict:
         ({"all": [{"path": "data.x", "op": "eq", "value": 1, "flag": 1}]}, "rules[0].flag: unknown key"),
         ({"all": [{"any": [{"path": "data.x", "op": "eq", "value": 1}, {"path": "data.y", "op": "between"}]}]},
          "rules[0].rules[1].op: unknown operator 'between'"),
+        ({"all": [{"path": "data.items.\u00b2", "op": "exists"}]},
+         "rules[0].path: '\u00b2' is not a list index: indices are ASCII digits (0-9)"),
+        ({"all": [{"path": "data.\u0663.sku", "op": "exists"}]}, "rules[0].path: '\u0663' is not a list index"),
+        ({"all": [{"path": "data.\uff11", "op": "exists"}]}, "rules[0].path: '\uff11' is not a list index"),
+        ({"all": [{"path": "data.a\x00b", "op": "exists"}]}, "rules[0].path: 'data.a\\x00b' is not a dotted path"),
+        ({"all": [{"path": "data.a\x85", "op": "exists"}]}, "is not a dotted path"),
+        ({"all": [{"path": "data.x", "op": "eq", "value": float("nan")}]}, "rules[0].value: nan is not a JSON number"),
+        ({"all": [{"path": "data.x", "op": "in", "value": [1, float("inf")]}]}, "rules[0].value[1]: inf is not a JSON number"),
+        ({"all": [{"path": "data.x", "op": "gt", "value": -float("inf")}]}, "rules[0].value: -inf is not a JSON number"),
+        ({"all": [{"path": "data.x", "op": "eq", "value": {"a": 10 ** 400}}]}, "rules[0].value.a: an integer of 401 digits"),
         (nested(MAX_DEPTH + 1), f"nested at most {MAX_DEPTH} deep"),
         ({"any": [{"path": "type", "op": "eq", "value": n} for n in range(51)]}, "rules[50]: a filter may hold at most 50 rules"),
     ],
@@ -143,3 +153,83 @@ def test_invalid_filters_name_the_rule(value, message):
 
 def test_the_deepest_allowed_nesting_is_accepted():
     assert event_matches(validate_filter(nested(MAX_DEPTH)), {**EVENT, "type": "x"})
+
+
+@pytest.mark.parametrize("path", ["data.items.0.sku", "data.items.00.sku", "data.items.1.sku"])
+def test_indices_are_ascii_digits(path):
+    assert event_matches(validate_filter(rule(path, "exists", True)), EVENT)
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [("data.items.\u00b2", False), ("data.items.\u0661", False), ("data.items.\uff11.sku", False), ("data.items.1", True)],
+)
+def test_a_stored_path_with_other_digits_is_missing_and_does_not_raise(path, expected):
+    """A filter saved before the strict rule (not validated again): `int("²")` raised, and the emit with it."""
+    assert event_matches({"all": [{"path": path, "op": "exists", "value": True}]}, EVENT) is expected
+
+
+def deep_list(depth: int, leaf: object = 1) -> list:
+    value = [leaf]
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        (deep_list(900), deep_list(900), True),
+        (deep_list(100_000), deep_list(100_000), True),
+        (deep_list(100_000), deep_list(100_000, 2), False),
+        (deep_list(100_000), deep_list(99_999), False),
+        ({"a": [1, {"b": 2.0}]}, {"a": [1.0, {"b": 2}]}, True),
+        ({"a": [1, {"b": True}]}, {"a": [1, {"b": 1}]}, False),
+        ({"a": 1}, {"a": 1, "b": 2}, False),
+        ([1, 2], [2, 1], False),
+        ([], {}, False),
+        ("1", 1, False),
+        (None, None, True),
+    ],
+)
+def test_same_compares_values_of_any_depth(a, b, expected):
+    assert same(a, b) is expected
+
+
+def test_eq_on_a_deep_list_evaluates():
+    """A filter stored before depth limits, on an event as deep: no RecursionError at emit."""
+    stored = {"all": [{"path": "data.tree", "op": "eq", "value": deep_list(900)}]}
+    assert event_matches(stored, {**EVENT, "data": {"tree": deep_list(900)}})
+    assert not event_matches(stored, {**EVENT, "data": {"tree": deep_list(900, 2)}})
+
+
+YES, NO = {"path": "type", "op": "eq", "value": "order.created"}, {"path": "type", "op": "eq", "value": "other"}
+
+
+@pytest.mark.parametrize(
+    "group, expected",
+    [
+        ({"all": [YES, YES]}, True),
+        ({"all": [YES, NO]}, False),
+        ({"any": [NO, YES]}, True),
+        ({"any": [NO, NO]}, False),
+        ({"all": []}, True),
+        ({"any": []}, False),
+        ({"all": [YES, {"any": []}]}, False),
+        ({"any": [NO, {"all": []}]}, True),
+        ({"all": [{"any": [NO, {"all": [YES, {"any": [YES]}]}]}, YES]}, True),
+        ({"all": [{"any": [NO, {"all": [YES, {"any": [NO]}]}]}, YES]}, False),
+        ({"any": [{"all": [YES, NO]}, {"all": [YES, YES]}]}, True),
+        ({"any": [{"all": [NO]}, {"any": [NO, {"any": [NO]}]}, NO]}, False),
+    ],
+)
+def test_groups_without_recursion_answer_as_all_and_any_do(group, expected):
+    assert event_matches(group, EVENT) is expected
+
+
+def test_groups_of_any_depth_evaluate():
+    """Deeper than validate_filter allows (a row written by hand): still no RecursionError."""
+    group = {"all": [YES]}
+    for _ in range(50_000):
+        group = {"any": [NO, group]}
+    assert event_matches(group, EVENT)

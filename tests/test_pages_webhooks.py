@@ -151,6 +151,12 @@ def test_create_over_htmx_returns_the_secret_partial(dashboard):
         ({"headers": "no colon here"}, "wh-headers-error", "line 1 is not 'Name: value'"),
         ({"headers": "X-Webhook-Event: spoof"}, "wh-headers-error", "set by Hookline"),
         ({"headers": "X-Note: caf\u00e9"}, "wh-headers-error", "'X-Note' must have a value of visible ASCII"),
+        ({"filter": '{"all": [{"path": "data.x", "op": "eq", "value": NaN}]}'}, "wh-filter-error",
+         "Filter: all[0].value: NaN is not a JSON number"),
+        ({"filter": '{"all": [{"path": "data.x", "op": "lt", "value": 1e999}]}'}, "wh-filter-error", "1e999 does not fit"),
+        ({"filter": '{"all": [{"path": "data.items.\u00b2", "op": "exists"}]}'}, "wh-filter-error",
+         "'\u00b2' is not a list index: indices are ASCII digits"),
+        ({"filter": "[" * 100_000 + "]" * 100_000}, "wh-filter-error", "Filter: nested too deeply"),
     ],
 )
 def test_invalid_form_is_a_422_partial_with_the_error_by_the_field(dashboard, fields, field_id, phrase):
@@ -308,3 +314,36 @@ def test_embeddable_dashboards_use_a_partitioned_cross_site_cookie(settings):
     assert session_cookie_options(settings)["same_site"] == "lax"
     embedded = session_cookie_options(settings.replace(portal_frame_ancestors=("https://app.example.com",)))
     assert (embedded["same_site"], embedded["https_only"], embedded["partitioned"]) == ("none", True, True)
+
+
+@pytest.mark.parametrize(
+    "data, phrase",
+    [
+        ("NaN", "Payload NaN is not a JSON number"),
+        ('{"amount": Infinity}', "Payload amount: Infinity is not a JSON number"),
+        ('{"x": [1e400]}', "Payload x[0]: 1e400 does not fit a double"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"s": "\\ud800"}', "s: contains a lone UTF-16 surrogate"),
+    ],
+)
+def test_send_test_refuses_data_that_is_not_json_with_an_inline_422(dashboard, data, phrase):
+    from app.models import Event
+
+    create(dashboard)
+    webhook = only_webhook()
+    for htmx in (True, False):
+        response = dashboard.post(f"/webhooks/{webhook.id}/test", {"type": "order.paid", "data": data}, htmx=htmx)
+        assert response.status_code == 422, response.text[:200]
+        page = soup(response)
+        assert phrase in page.select_one("#test-data-error").text
+        assert page.select_one("#test-data").text == data, "what was typed stays"
+    assert Event.select().count() == 0
+
+
+def test_send_test_delivers_the_digits_typed(live_dashboard, receiver):
+    create(live_dashboard, url=receiver.url())
+    data = '{"amount": 12345678901234567.89, "account": 123456789012345678901234567890, "rate": 1e-7}'
+    response = live_dashboard.post(f"/webhooks/{only_webhook().id}/test", {"type": "order.paid", "data": data}, htmx=True)
+    assert "Delivered" in response.headers["hx-trigger"]
+    assert receiver.to("/hook")[-1].body.endswith(
+        b',"data":{"amount":12345678901234567.89,"account":123456789012345678901234567890,"rate":1e-7}}')

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import peewee
 
-from app import hotsql
+from app import hotsql, jsontext
 from app.config import EventTypeSeed
 from app.db import write_transaction
 from app.errors import Conflict, InvalidInput, NotFound
@@ -41,6 +41,8 @@ def seed_event_types(seeds: tuple[EventTypeSeed, ...], now: datetime) -> None:
         if seed.name not in existing:
             if not is_valid_type_name(seed.name):
                 raise InvalidInput("event_types.name", f"{seed.name!r} is not a valid event type name")
+            # TOML has inf, nan and dates, none of them JSON
+            _check_example(seed.example, "event_types.example", f" (the example of {seed.name!r})")
             EventType.create(name=seed.name, description=seed.description, example=seed.example, created_at=now)
             existing.add(seed.name)
 
@@ -131,6 +133,7 @@ def _changes(name: str, fields: dict, now: datetime) -> dict:
             raise InvalidInput("description", f"must be text of at most {MAX_DESCRIPTION_LENGTH} characters")
         values["description"] = description.strip()
     if "example" in fields:
+        _check_example(fields["example"], "example")
         values["example"] = fields["example"]  # any JSON value; null removes it
     if "archived" in fields:
         archived = fields["archived"]
@@ -140,3 +143,11 @@ def _changes(name: str, fields: dict, now: datetime) -> dict:
             raise InvalidInput("archived", f"{name!r} is built in: Hookline itself sends it, so it cannot be archived")
         values["archived_at"] = now if archived else None
     return values
+
+
+def _check_example(example: object, field: str, which: str = "") -> None:
+    """Strict JSON, as events are: an example is shown to every tenant and checks templates."""
+    try:
+        jsontext.check(example)
+    except jsontext.JSONTextError as exc:
+        raise InvalidInput(exc.field(field), exc.reason + which) from None

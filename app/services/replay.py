@@ -8,12 +8,12 @@ and the log shows one row per pair with every attempt in it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import peewee
 
+from app import jsontext
 from app.db import write_transaction
 from app.errors import InvalidInput, NotFound
 from app.ids import new_id
@@ -115,7 +115,7 @@ def deliveries_of(event: Event) -> list[Delivery]:
 
 
 def event_data(event: Event) -> object:
-    return json.loads(event.data)
+    return jsontext.loads_stored(event.data)
 
 
 def replay_event(event_id: str, webhook_id: object, tenant_id: int | None, now: datetime) -> Delivery:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from app.errors import InvalidInput
@@ -18,7 +18,7 @@ from app.services import deliveries, events, tenants, test_events, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
 from app.web.inputs import FORM_TYPE, api_key, client_ip, content_type, parse_json, read_fields, scope_of, within_rate
 from app.web.sender import wake_sender
-from app.web.serializers import attempt_json, delivery_detail_json, delivery_json, iso, webhook_json
+from app.web.serializers import JSONResponse, attempt_json, delivery_detail_json, delivery_json, iso, webhook_json
 
 EMIT_FIELDS = {"type", "event", "data", "tenant", "idempotency_key"}
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from app.errors import Forbidden, InvalidInput
 from app.models import ApiKey
 from app.services import catalog
 from app.web.inputs import api_key, read_fields
-from app.web.serializers import event_type_json
+from app.web.serializers import JSONResponse, event_type_json
 
 FLAGS = {"true": True, "1": True, "false": False, "0": False}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from app.errors import InvalidInput
@@ -13,7 +13,7 @@ from app.services import replay
 from app.services.replay import Progress
 from app.web.inputs import api_key, read_fields, scope_of
 from app.web.sender import wake_sender
-from app.web.serializers import delivery_json, iso
+from app.web.serializers import JSONResponse, delivery_json, iso
 
 
 def _only(fields: dict, allowed: str) -> None:

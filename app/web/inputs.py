@@ -1,15 +1,15 @@
-"""Reading API requests: the caller's key, and bodies with a size cap and clear 4xx errors."""
+"""Reading requests: the caller's key, bodies with a size cap, strict JSON, and clear 4xx errors."""
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from app.errors import BadRequest, InvalidInput, TooManyRequests, Unauthorized
+from app import jsontext
+from app.errors import BadRequest, InvalidInput, ServiceError, TooManyRequests, Unauthorized
 from app.models import ApiKey
 from app.ratelimit import RateLimiter, retry_after_header
 
@@ -88,49 +88,26 @@ async def read_fields(request: Request, limit: int, allow_form: bool = False, op
 
 
 def parse_json(text: str | bytes, field: str | None) -> object:
-    """Strict JSON: NaN and Infinity are not JSON, and receivers would choke on them.
-
-    Lone UTF-16 surrogates (`"\\ud800"`) are valid JSON syntax but not Unicode text: they
-    cannot be stored or sent as UTF-8, so they are refused, naming the field that holds
-    one. `\\u0000` is fine: it stays escaped in the stored JSON and is signed and delivered
-    byte for byte.
+    """Strict JSON (see app/jsontext.py), its problems as 4xx answers: a value at fault is
+    named by its dotted path below `field` (`data.items[2].price`, 422); a whole body at
+    fault (not UTF-8, not JSON, nested too deeply) is a 400, a form field at fault a 422.
     """
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise _refusal(field, "is nested too deeply") from None
-    except (json.JSONDecodeError, ValueError) as exc:
-        if field:
-            raise InvalidInput(field, f"not valid JSON ({exc})") from None
-        raise BadRequest(f"malformed JSON body ({exc})") from None
-    if _ESCAPED_SURROGATE.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
-        _reject_lone_surrogates(value, field)
-    return value
+        return jsontext.loads(text)
+    except jsontext.JSONTextError as exc:
+        named = exc.field(field)
+        if named is None:
+            raise BadRequest(f"malformed JSON body: {exc.reason}") from None
+        raise InvalidInput(named, exc.reason) from None
 
 
-_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abcdefABCDEF]")
-
-
-def _reject_lone_surrogates(value: object, field: str | None) -> None:
-    """Name the top-level field holding a lone surrogate (a valid pair is one character)."""
-    parts = value.items() if isinstance(value, dict) and field is None else [(field, value)]
-    for name, part in parts:
-        if not _is_unicode([name, part]):
-            named = name if isinstance(name, str) and _is_unicode(name) else None
-            raise _refusal(named, "contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid Unicode")
-
-
-def _is_unicode(value: object) -> bool:
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _refusal(field: str | None, message: str) -> Exception:
-    return InvalidInput(field, message) if field else BadRequest(f"request body {message}")
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed in JSON")
+def inline_error(exc: ServiceError, default: str | None = None) -> dict[str | None, str]:
+    """{form field: message}, to show an error next to its field (an error without a field
+    next to `default`): a nested name such as `filter.all[0].value` belongs to the `filter`
+    box, and keeps the rest of its path in the message."""
+    if not exc.field:
+        return {default: exc.message}
+    field = exc.field
+    box = re.split(r"[.\[]", field, maxsplit=1)[0]
+    reason = exc.message.removeprefix(f"{field}: ")
+    return {box: reason if field == box else f"{field.removeprefix(box).lstrip('.')}: {reason}"}

@@ -7,24 +7,23 @@ post anyway.
 
 from __future__ import annotations
 
-import json
-
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from app import jsontext
 from app.errors import Conflict, Forbidden, InvalidInput
 from app.services import catalog
-from app.web.inputs import parse_json
+from app.web.inputs import inline_error, parse_json
 from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import Viewer, viewer
 
 
 def example_text(example: object) -> str:
     """The example as the page shows and the form edits it; no example is an empty box."""
-    return "" if example is None else json.dumps(example, indent=2, ensure_ascii=False)
+    return "" if example is None else jsontext.dumps(example, indent=2, nonfinite_as_null=True)
 
 
 async def _admin(request: Request) -> Viewer:
@@ -62,8 +61,7 @@ def _render_form(request: Request, who: Viewer, values: dict, errors: dict, even
 def _form_error(request: Request, who: Viewer, form: FormData, exc: InvalidInput | Conflict, event_type=None) -> Response:
     """422 with the form as it was sent and the message next to its field (a taken name too)."""
     values = {key: form.get(key, "") for key in ("name", "description", "example")}
-    message = exc.message.split(": ", 1)[-1] if isinstance(exc, InvalidInput) else exc.message
-    return _render_form(request, who, values, {exc.field or "name": message}, event_type, status_code=422)
+    return _render_form(request, who, values, inline_error(exc, "name"), event_type, status_code=422)
 
 
 def _saved(request: Request, message: str) -> Response:

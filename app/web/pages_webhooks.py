@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app import formats
+from app import formats, jsontext
 from app.errors import Conflict, InvalidInput
 from app.filters import EXAMPLE as FILTER_EXAMPLE
 from app.models import PAYLOAD_FORMATS
 from app.services import catalog, stats, test_events, webhooks
-from app.web.inputs import parse_json
+from app.web.inputs import inline_error, parse_json
 from app.web.sender import wake_sender
 from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import Viewer, viewer
@@ -99,7 +99,7 @@ def _values_of(webhook) -> dict:
         # Secrets as their masks: saved back unchanged, a mask keeps the stored value.
         "headers": _headers_text(webhook.headers.shown()),
         "secret_headers": ", ".join(webhook.headers.secret_names),
-        "filter": json.dumps(webhook.filter, indent=2) if webhook.filter else "",
+        "filter": jsontext.dumps(webhook.filter, indent=2, nonfinite_as_null=True) if webhook.filter else "",
         "timeout": _number_text(webhook.timeout),
         "retry_schedule": ", ".join(_duration_text(d) for d in webhook.retry_schedule or ()),
         "rate_limit": _number_text(webhook.rate_limit),
@@ -182,9 +182,7 @@ async def _form_error(request: Request, who: Viewer, form: FormData, exc: Invali
     values = {key: form.get(key, "") for key in FORM_FIELDS + ADVANCED_FIELDS}
     values["events"] = form.getlist("events")
     values["ordered"] = form.get("ordered") is not None
-    # A nested field ("headers.X-Team") is shown at its form field.
-    errors = {exc.field.partition(".")[0]: exc.message.removeprefix(f"{exc.field}: ")}
-    context = await _form_context(who, values, errors, webhook)
+    context = await _form_context(who, values, inline_error(exc), webhook)
     return render(request, "webhooks/form.html", context, partial="webhooks/_form.html", status_code=422)
 
 
@@ -296,10 +294,7 @@ async def send_test(request: Request) -> Response:
     webhook_id = request.path_params["id"]
     type_name = form.get("type") or catalog.TEST_EVENT_TYPE
     try:
-        data = json.loads(form["data"]) if form.get("data", "").strip() else None
-    except ValueError as exc:
-        return await _test_form_error(request, who, form, InvalidInput("data", f"not valid JSON ({exc})"))
-    try:
+        data = parse_json(form["data"], field="data") if form.get("data", "").strip() else None
         delivery_id = await run_in_threadpool(
             test_events.send_test_event, webhook_id, who.tenant.id, settings, clock(), type_name, data
         )
@@ -328,7 +323,7 @@ async def _test_form_error(request: Request, who: Viewer, form: FormData, exc: I
     context = {
         "viewer": who, "nav": "webhooks", "webhook": webhook, "event_types": event_types,
         "values": {"type": form.get("type", ""), "data": form.get("data", "")},
-        "errors": {exc.field: exc.message.split(": ", 1)[-1]},
+        "errors": inline_error(exc, "data"),
     }
     return render(request, "webhooks/test.html", context, partial="webhooks/_test_form.html", status_code=422)
 

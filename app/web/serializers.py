@@ -1,12 +1,23 @@
-"""JSON shapes of the API. Secrets appear only where a service just created them; secret
-header values are always masked (app/custom_headers.py)."""
+"""JSON shapes of the API, and how they are written. Secrets appear only where a service
+just created them; secret header values are always masked (app/custom_headers.py)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
+from starlette import responses
+
+from app import jsontext
 from app.models import Attempt, Delivery, EventType, Webhook
+
+
+class JSONResponse(responses.JSONResponse):
+    """The API's answers, written by app/jsontext.py: numbers with the digits they were sent
+    with, and NaN or Infinity in rows stored before the strict rules as null (JSON has no
+    such numbers, and Starlette's JSONResponse raised on them, failing a whole listing)."""
+
+    def render(self, content: object) -> bytes:
+        return jsontext.dumps(content, nonfinite_as_null=True).encode("utf-8")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -61,7 +72,7 @@ def delivery_json(delivery: Delivery) -> dict:
 def delivery_detail_json(delivery: Delivery, attempts: list[Attempt]) -> dict:
     return {
         **delivery_json(delivery),
-        "payload": json.loads(delivery.event.envelope()),
+        "payload": jsontext.loads_stored(delivery.event.envelope()),
         "attempt_log": [attempt_json(attempt) for attempt in attempts],
     }
 

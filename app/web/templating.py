@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from app import __version__
+from app import __version__, jsontext
 from app.web.security import csrf_token
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
@@ -51,13 +51,14 @@ def exact_time(value: datetime | None) -> str:
 
 
 def pretty_json(value: object) -> str:
-    """Indented JSON for display; text that is not JSON is shown as it is."""
+    """Indented JSON for display, numbers with their digits (app/jsontext.py); text that is
+    not JSON, or too deep to read, is shown as it is."""
     if isinstance(value, (str, bytes)):
         try:
-            value = json.loads(value)
-        except ValueError:
+            value = jsontext.loads_stored(value)
+        except (ValueError, RecursionError):
             return value if isinstance(value, str) else value.decode("utf-8", "replace")
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    return jsontext.dumps(value, indent=2, nonfinite_as_null=True)
 
 
 templates.env.filters.update(
