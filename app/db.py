@@ -215,6 +215,12 @@ def migrate() -> int:
         if "last4" not in {c.name for c in database.get_columns("api_key")}:
             apply(SchemaMigrator.from_database(database.obj).add_column("api_key", "last4", models.ApiKey.last4))
 
+    def browser_sessions():
+        database.create_tables([models.BrowserSession])
+        # Cookies and portal links are signed with keys derived from the encryption key now;
+        # the old keys stored here would only help whoever holds a copy of the database.
+        models.ServerSecret.delete().where(models.ServerSecret.name.in_(("session", "portal"))).execute()
+
     # Append only: each step runs once per database, in order; never edit a shipped step.
     migrations = [
         lambda: database.create_tables(models.ALL_MODELS),
@@ -228,6 +234,7 @@ def migrate() -> int:
             "CREATE INDEX IF NOT EXISTS delivery_webhook_id_status_created_at ON delivery (webhook_id, status, created_at)"
         ),
         api_key_last4,
+        browser_sessions,
     ]
     with exclusive_transaction(SCHEMA_LOCK):
         database.create_tables([SchemaVersion])
