@@ -23,7 +23,7 @@ from app.models import BrowserSession, ServerSecret, User, Webhook
 from app.services.server_secrets import signing_keys
 from app.services.sessions import touch_interval
 from app.services.users import change_password, create_user, login_limit_key, remove_user
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, ENCRYPTION_KEY, serving, sign_in
+from tests.conftest import ADMIN, ADMIN_PASSWORD, ADMIN_USER, ENCRYPTION_KEY, serving, sign_in
 
 DASHBOARD_COOKIE = "hookline_session"
 SALT = "hookline-dashboard-session"
@@ -325,5 +325,7 @@ def test_the_dashboard_cookie_is_lax_even_when_the_portal_is_embeddable(settings
     with serving(embedded, clock, run_sender=False) as api:
         create_first_admin(ADMIN_USER, ADMIN_PASSWORD, clock())
         cookie = login(api, ADMIN_USER, ADMIN_PASSWORD).headers["set-cookie"]
+        assert "Cookie" in api.get("/webhooks").headers["vary"], "shared caches must not mix sessions' pages"
+        assert "vary" not in api.get("/api/v1/webhooks", headers=ADMIN).headers
     assert cookie.startswith(f"{DASHBOARD_COOKIE}=") and "SameSite=Lax" in cookie and "HttpOnly" in cookie
     assert "Partitioned" not in cookie and "Max-Age=1209600" in cookie

@@ -33,6 +33,7 @@ from app.config import Settings
 from app.web.security import csrf_token
 
 DASHBOARD, PORTAL = "dashboard", "portal"
+BEARER_PATHS = ("/api/", "/static/")  # answers that never depend on a session
 _JAR = "hookline.sessions"
 
 
@@ -128,6 +129,8 @@ class SessionMiddleware:
         async def send_with_cookies(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                if not scope["path"].startswith(BEARER_PATHS):
+                    headers.add_vary_header("Cookie")  # a page differs per session: no shared caching
                 for kind, options in self.cookies.items():
                     data = jar.data[kind]
                     if data and data != jar.loaded[kind]:
