@@ -139,7 +139,8 @@ def test_a_link_opened_cross_site_in_an_iframe_works(api, customer):
 
 def test_a_portal_session_cannot_sign_anyone_out(dashboard, api):
     dashboard.client.get(link(api).json()["url"])
-    with httpx.Client(base_url=api.base_url, cookies={"hookline_portal": dashboard.client.cookies["hookline_portal"]}) as portal:
+    portal_cookie = {"hookline_portal": dashboard.client.cookies["hookline_portal"]}
+    with httpx.Client(base_url=api.base_url, cookies=portal_cookie) as portal:
         portal_token = page_token(portal)
         refused = dashboard.client.post("/logout", headers={"X-CSRF-Token": portal_token})
         assert refused.status_code == 403, "the portal's token is not the dashboard session's"
@@ -159,7 +160,8 @@ def test_an_embeddable_portal_uses_a_partitioned_cross_site_cookie(settings, clo
         # httpx keeps no Secure cookie over http; a browser on https (or localhost) does.
         with httpx.Client(base_url=api.base_url, cookies={"hookline_portal": value}) as iframe:
             page = iframe.get("/webhooks", headers=IN_AN_IFRAME)
-            assert page.status_code == 200 and "frame-ancestors 'self' https://app.example.com" in page.headers["content-security-policy"]
+            assert page.status_code == 200 and "acme" in page.text
+            assert "frame-ancestors 'self' https://app.example.com" in page.headers["content-security-policy"]
 
 
 def test_a_second_link_in_the_same_browser_ends_the_first_portal_session(api, customer):

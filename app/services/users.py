@@ -38,9 +38,10 @@ def create_user(name: object, password: object, tenant: Tenant, now: datetime, i
     if not isinstance(name, str) or not 1 <= len(_stored_name(name)) <= 64:
         raise InvalidInput("name", "required: 1-64 characters")
     password_hash = _hash(password)
-    if User.select().where(User.name == _stored_name(name)).exists():
+    name = _stored_name(name)
+    if User.select().where(User.name == name).exists():
         raise InvalidInput("name", "is taken")
-    return User.create(tenant=tenant, name=_stored_name(name), password_hash=password_hash, is_admin=is_admin, created_at=now)
+    return User.create(tenant=tenant, name=name, password_hash=password_hash, is_admin=is_admin, created_at=now)
 
 
 def _stored_name(name: str) -> str:

@@ -73,13 +73,13 @@ class SessionJar:
         self._scope = scope
         self.loaded = loaded
         self.data = {kind: dict(values) for kind, values in loaded.items()}
-        self.use(DASHBOARD if self.token(DASHBOARD) or not self.token(PORTAL) else PORTAL)
+        self._use(DASHBOARD if self.token(DASHBOARD) or not self.token(PORTAL) else PORTAL)
 
     def token(self, kind: str) -> str | None:
         token = self.data[kind].get("sid")
         return token if isinstance(token, str) else None
 
-    def use(self, kind: str) -> None:
+    def _use(self, kind: str) -> None:
         self.active = kind
         self._scope["session"] = self.data[kind]
 
@@ -88,13 +88,13 @@ class SessionJar:
         request's session from now on."""
         self.data[kind] = {"sid": token, **values}
         csrf_token(self.data[kind])
-        self.use(kind)
+        self._use(kind)
 
     def end(self, kind: str) -> None:
         """The cookie is deleted; the request falls back to the other session, if any."""
         self.data[kind] = {}
         if self.active == kind:
-            self.use(PORTAL if kind == DASHBOARD and self.token(PORTAL) else DASHBOARD)
+            self._use(PORTAL if kind == DASHBOARD and self.token(PORTAL) else DASHBOARD)
 
 
 def session_jar(request: Request) -> SessionJar:

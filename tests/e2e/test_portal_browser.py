@@ -26,7 +26,8 @@ class CustomerApp(ServerThread):
         super().__init__(self.app)
 
     async def app(self, scope, receive, send):
-        body = f'<!doctype html><title>Customer app</title><iframe id="portal" src="{self.portal_url}" width="1200" height="700"></iframe>'
+        body = (f'<!doctype html><title>Customer app</title>'
+                f'<iframe id="portal" src="{self.portal_url}" width="1200" height="700"></iframe>')
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
         await send({"type": "http.response.body", "body": body.encode()})
 
@@ -43,8 +44,8 @@ def test_an_embedded_portal_works_beside_a_signed_in_admin(browser, settings, cu
     with serving(settings.replace(portal_frame_ancestors=(embedding,)), system_clock, run_sender=False) as api:
         hookline = str(api.base_url).rstrip("/")
         create_first_admin(ADMIN_USER, ADMIN_PASSWORD, system_clock())
-        webhook = api.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/h", "name": "Acme hook", "tenant": "acme"},
-                           headers=ADMIN).json()
+        hook = {"url": "http://127.0.0.1:9/h", "name": "Acme hook", "tenant": "acme"}
+        webhook = api.post("/api/v1/webhooks", json=hook, headers=ADMIN).json()
         customer_app.portal_url = api.post("/api/v1/tenants/acme/portal-link", headers=ADMIN).json()["url"]
 
         context = browser.new_context(viewport=DESKTOP)
