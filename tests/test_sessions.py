@@ -329,3 +329,42 @@ def test_the_dashboard_cookie_is_lax_even_when_the_portal_is_embeddable(settings
         assert "vary" not in api.get("/api/v1/webhooks", headers=ADMIN).headers
     assert cookie.startswith(f"{DASHBOARD_COOKIE}=") and "SameSite=Lax" in cookie and "HttpOnly" in cookie
     assert "Partitioned" not in cookie and "Max-Age=1209600" in cookie
+
+
+@pytest.mark.parametrize(
+    "environ, message",
+    [
+        ({"HOOKLINE_SESSION_IDLE_TIMEOUT": "30s"},
+         r"session_idle_timeout \(HOOKLINE_SESSION_IDLE_TIMEOUT\): must be at least 1m"),
+        ({"HOOKLINE_SESSION_MAX_AGE": "0"}, r"session_max_age \(HOOKLINE_SESSION_MAX_AGE\): must be at least 1m"),
+        ({"HOOKLINE_SESSION_MAX_AGE": "soon"}, "HOOKLINE_SESSION_MAX_AGE: 'soon' is not a duration"),
+    ],
+)
+def test_session_lifetimes_are_checked_at_start(tmp_path, monkeypatch, environ, message):
+    from app.config import ConfigError, load_settings
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ=environ)
+
+
+def test_session_lifetimes_are_read_from_the_file(tmp_path):
+    from app.config import load_settings
+
+    path = tmp_path / "config.toml"
+    path.write_text('session_idle_timeout = "30m"\nsession_max_age = "7d"\n')
+    settings = load_settings(path, environ={})
+    assert (settings.session_idle_timeout, settings.session_max_age) == (1800, 7 * 86400)
+
+
+def test_signing_keys_are_derived_per_purpose_and_per_encryption_key():
+    from app.secretbox import SecretBox
+
+    other = Fernet.generate_key()
+    box = SecretBox([ENCRYPTION_KEY.encode(), other])
+    session, portal = box.derive("session"), box.derive("portal link")
+    assert len(session) == len(portal) == 2 and all(len(key) == 32 for key in session + portal)
+    assert len(set(session + portal)) == 4, "a key per purpose and per encryption key"
+    assert session == SecretBox([ENCRYPTION_KEY.encode(), other]).derive("session"), "every process derives the same"
+    assert session[0] == SecretBox([ENCRYPTION_KEY.encode()]).derive("session")[0]
+    assert base64.urlsafe_b64decode(ENCRYPTION_KEY) not in session
