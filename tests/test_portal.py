@@ -171,3 +171,28 @@ def test_a_second_link_in_the_same_browser_ends_the_first_portal_session(api, cu
     assert BrowserSession.select().count() == 1
     with httpx.Client(base_url=api.base_url, cookies={"hookline_portal": first}) as copy:
         assert copy.get("/webhooks").status_code == 403
+
+
+def test_a_copy_of_the_database_cannot_sign_a_portal_link(api, customer, settings):
+    import sqlite3
+
+    from itsdangerous import URLSafeSerializer
+
+    from app.models import PortalToken
+    from app.services.server_secrets import signing_keys
+
+    url = link(api).json()["url"]
+    unused = [row.id for row in PortalToken.select()]
+    with sqlite3.connect(settings.database_url.removeprefix("sqlite:///")) as raw:
+        stored = {value for table, in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                  for row in raw.execute(f'SELECT * FROM "{table}"') for value in row if isinstance(value, str)}
+    raw.close()
+    candidates = [text for text in stored if len(text) >= 16]
+    assert len(candidates) > 5
+    for secret in candidates:
+        forged = URLSafeSerializer(secret, salt="hookline-portal-link").dumps(unused[0])
+        refused = customer.get(f"/portal/{forged}")
+        assert refused.status_code == 403 and "not valid" in refused.text
+    # The forger's format is right: with the real key it makes exactly the issued link.
+    control = URLSafeSerializer(signing_keys("portal link"), salt="hookline-portal-link").dumps(unused[0])
+    assert url.endswith(f"/portal/{control}") and customer.get(url).status_code == 303
