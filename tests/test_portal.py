@@ -144,9 +144,23 @@ def test_a_portal_session_cannot_sign_anyone_out(dashboard, api):
         portal_token = page_token(portal)
         refused = dashboard.client.post("/logout", headers={"X-CSRF-Token": portal_token})
         assert refused.status_code == 403, "the portal's token is not the dashboard session's"
-        assert portal.post("/logout", headers={"X-CSRF-Token": portal_token}).status_code == 303
         assert shown_as(dashboard.client) == "admin" and shown_as(portal) == "portal"
-    assert BrowserSession.select().count() == 2
+        # A browser with only the portal cookie signs out its own portal session, nobody else.
+        assert portal.post("/logout", headers={"X-CSRF-Token": portal_token}).status_code == 303
+        ended = portal.get("/webhooks")
+        assert ended.status_code == 403 and "portal session has ended" in ended.text
+        assert shown_as(dashboard.client) == "admin"
+
+
+def test_signing_out_ends_a_portal_session_opened_in_the_same_browser(dashboard, api):
+    """Otherwise a link someone made the admin's browser open would take over after sign-out."""
+    dashboard.client.get(link(api).json()["url"], headers=CROSS_SITE)
+    portal_cookie = {"hookline_portal": dashboard.client.cookies["hookline_portal"]}
+    assert dashboard.post("/logout").status_code == 303
+    assert dashboard.client.get("/webhooks").headers["location"] == "/login?next=/webhooks"
+    with httpx.Client(base_url=api.base_url, cookies=portal_cookie) as copy:
+        assert copy.get("/webhooks").status_code == 403, "the copied portal cookie is refused too"
+    assert BrowserSession.select().count() == 0
 
 
 def test_an_embeddable_portal_uses_a_partitioned_cross_site_cookie(settings, clock):

@@ -12,7 +12,7 @@ from app.models import Tenant, User
 from app.ratelimit import retry_after_header
 from app.services import sessions, users
 from app.web.inputs import client_ip
-from app.web.sessions import DASHBOARD, session_jar
+from app.web.sessions import DASHBOARD, PORTAL, session_jar
 from app.web.templating import render
 from app.web.viewer import viewer
 
@@ -85,13 +85,16 @@ async def login_submit(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    """Ends the dashboard session on the server, so a copy of its cookie is refused too.
-    Only the dashboard's: a portal session never signs anyone out (its CSRF token is not
-    the dashboard's), and is not signed out here either."""
+    """Ends this browser's sessions on the server, so copies of its cookies are refused
+    too: the dashboard's, and a portal session opened in it (say by a link someone else
+    made it open), which would otherwise take over once the dashboard's is gone. A portal
+    session never signs anyone else out: while the dashboard's is live, the CSRF token
+    this needs is the dashboard's, not the portal's."""
     jar = session_jar(request)
-    if token := jar.token(DASHBOARD):
-        await run_in_threadpool(sessions.end_session, token)
-    jar.end(DASHBOARD)
+    for kind in (DASHBOARD, PORTAL):
+        if token := jar.token(kind):
+            await run_in_threadpool(sessions.end_session, token)
+        jar.end(kind)
     return RedirectResponse("/login", status_code=303)
 
 
