@@ -10,9 +10,9 @@ signature.
 Which session a request uses (`request.session`, and the CSRF token it must carry): the
 dashboard's when it has signed in, else the portal's when a portal link was opened, else
 the dashboard cookie's anonymous one (the login form's token). A browser signed in to the
-dashboard that also opens a portal link keeps seeing the dashboard; the portal session is
-for browsers without one, such as a customer's, or an iframe on another site, where the
-`SameSite=Lax` dashboard cookie is not sent at all.
+dashboard that also opens a portal link keeps seeing the dashboard (and signing out ends
+both); the portal session is for browsers without one, such as a customer's, or an iframe
+on another site, where the `SameSite=Lax` dashboard cookie is not sent at all.
 
 The dashboard cookie is always `SameSite=Lax`. The portal cookie becomes `SameSite=None;
 Secure; Partitioned` when `portal_frame_ancestors` lets other sites embed the portal:
