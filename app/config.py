@@ -70,7 +70,7 @@ class Settings:
     # Empty: a key file, created on first start.
     encryption_keys: tuple[str, ...] = ()
     encryption_key_file: str = "data/hookline.key"
-    # Dashboard: mark the session cookie Secure (set this when Hookline is served over https).
+    # Dashboard: mark the session cookies Secure (set this when Hookline is served over https).
     secure_cookies: bool = False
     # A dashboard session ends after this long without a request, and this long after
     # sign-in whatever happens (portal sessions: portal_session_ttl).
