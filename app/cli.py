@@ -1,4 +1,4 @@
-"""`hookline serve | worker | create-key | create-user | reencrypt | purge`."""
+"""`hookline serve | worker | create-key | create-user | set-password | remove-user | reencrypt | purge`."""
 
 from __future__ import annotations
 
@@ -63,6 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     create_user.add_argument("--tenant", default="default", help="tenant whose webhooks the user manages (created if new)")
     create_user.add_argument("--admin", action="store_true", help="may switch to every tenant")
 
+    set_password = commands.add_parser(
+        "set-password", help="change a dashboard user's password (from $HOOKLINE_PASSWORD or a prompt) "
+        "and sign them out in every browser", parents=[config_option]
+    )
+    set_password.add_argument("name")
+
+    remove_user = commands.add_parser(
+        "remove-user", help="delete a dashboard user and sign them out in every browser", parents=[config_option]
+    )
+    remove_user.add_argument("name")
+
     commands.add_parser(
         "reencrypt", help="rewrite every webhook secret with the first of encryption_keys (key rotation)",
         parents=[config_option],
@@ -90,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         print(DEV_WARNING, file=sys.stderr)
     commands_by_name = {
         "serve": run_serve, "worker": run_worker, "create-key": run_create_key,
-        "create-user": run_create_user, "reencrypt": run_reencrypt, "purge": run_purge,
+        "create-user": run_create_user, "set-password": run_set_password, "remove-user": run_remove_user,
+        "reencrypt": run_reencrypt, "purge": run_purge,
     }
     return commands_by_name[args.command](settings, args)
 
@@ -210,10 +222,14 @@ def run_create_key(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_create_user(settings: Settings, args: argparse.Namespace) -> int:
+def _password(prompt: str) -> str:
     import getpass
     import os
 
+    return os.environ.get("HOOKLINE_PASSWORD") or getpass.getpass(prompt)
+
+
+def run_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from app.clock import system_clock
     from app.db import write_transaction
     from app.errors import InvalidInput
@@ -221,7 +237,7 @@ def run_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from app.services.tenants import get_or_create_tenant
     from app.services.users import create_user
 
-    password = os.environ.get("HOOKLINE_PASSWORD") or getpass.getpass(f"Password for {args.name}: ")
+    password = _password(f"Password for {args.name}: ")
     prepare_database(settings, system_clock)
     now = system_clock()
     try:
@@ -232,6 +248,40 @@ def run_create_user(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     role = "admin" if user.is_admin else "user"
     print(f"Created {role} {user.name!r} for tenant {args.tenant!r}; they can sign in at /login.", file=sys.stderr)
+    return 0
+
+
+def run_set_password(settings: Settings, args: argparse.Namespace) -> int:
+    from app.clock import system_clock
+    from app.errors import ServiceError
+    from app.services.setup import prepare_database
+    from app.services.users import change_password
+
+    password = _password(f"New password for {args.name}: ")
+    prepare_database(settings, system_clock)
+    try:
+        user = change_password(args.name, password)
+    except ServiceError as exc:
+        print(f"hookline: {exc}", file=sys.stderr)
+        return 2
+    print(f"Changed the password of {user.name!r}; every browser they were signed in on must sign in again.",
+          file=sys.stderr)
+    return 0
+
+
+def run_remove_user(settings: Settings, args: argparse.Namespace) -> int:
+    from app.clock import system_clock
+    from app.errors import ServiceError
+    from app.services.setup import prepare_database
+    from app.services.users import remove_user
+
+    prepare_database(settings, system_clock)
+    try:
+        remove_user(args.name)
+    except ServiceError as exc:
+        print(f"hookline: {exc}", file=sys.stderr)
+        return 2
+    print(f"Removed {args.name.strip()!r} and ended their sessions.", file=sys.stderr)
     return 0
 
 

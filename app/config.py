@@ -75,8 +75,12 @@ class Settings:
     # Empty: a key file, created on first start.
     encryption_keys: tuple[str, ...] = ()
     encryption_key_file: str = "data/hookline.key"
-    # Dashboard: mark the session cookie Secure (set this when Hookline is served over https).
+    # Dashboard: mark the session cookies Secure (set this when Hookline is served over https).
     secure_cookies: bool = False
+    # A dashboard session ends after this long without a request, and this long after
+    # sign-in whatever happens (portal sessions: portal_session_ttl).
+    session_idle_timeout: float = 12 * 3600
+    session_max_age: float = 14 * 86400
     # Sites allowed to show the dashboard in an iframe (CSP frame-ancestors), e.g. the
     # customer-facing app that hands out portal links.
     portal_frame_ancestors: tuple[str, ...] = ()
@@ -276,6 +280,8 @@ def _validated(settings: Settings) -> Settings:
         ("template_cpu_limit", 0.001 <= settings.template_cpu_limit <= 10, "must be between 1ms and 10s"),
         ("template_memory_limit", settings.template_memory_limit >= 16 * 1024 * 1024,
          "must be at least 16777216 (16 MiB)"),
+        ("session_idle_timeout", settings.session_idle_timeout >= 60, "must be at least 1m"),
+        ("session_max_age", settings.session_max_age >= 60, "must be at least 1m"),
         ("retry_jitter", 0 <= settings.retry_jitter < 1, "must be between 0 and 1"),
         ("lease_seconds", settings.lease_seconds > settings.request_timeout,
          "must be longer than request_timeout, or a slow send would be claimed twice"),

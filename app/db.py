@@ -221,6 +221,12 @@ def migrate() -> int:
         models.Webhook.reencrypt_all()
         models.Attempt.mask_credential_headers()
 
+    def browser_sessions():
+        database.create_tables([models.BrowserSession])
+        # Cookies and portal links are signed with keys derived from the encryption key now;
+        # the old keys stored here would only help whoever holds a copy of the database.
+        models.ServerSecret.delete().where(models.ServerSecret.name.in_(("session", "portal"))).execute()
+
     # Append only: each step runs once per database, in order; never edit a shipped step.
     migrations = [
         lambda: database.create_tables(models.ALL_MODELS),
@@ -235,6 +241,7 @@ def migrate() -> int:
         ),
         api_key_last4,
         credential_headers,
+        browser_sessions,
     ]
     with exclusive_transaction(SCHEMA_LOCK):
         database.create_tables([SchemaVersion])

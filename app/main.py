@@ -11,7 +11,6 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -30,13 +29,14 @@ from app.notify import waking
 from app.ratelimit import RateLimiter, retry_after_header
 from app.scheduler import build_scheduler
 from app.services.api_keys import KeyCache
-from app.services.server_secrets import server_secret
+from app.services.server_secrets import signing_keys
 from app.services.setup import prepare_database
 from app.web import (
     api, api_batch, api_event_types, api_replay, metrics, openapi, pages_deliveries, pages_event_types, pages_keys,
     pages_webhooks, portal, signin,
 )
 from app.web.security import CSRFMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
+from app.web.sessions import SessionMiddleware, cookie_options
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
 from app.web.viewer import SignInRequired
 
@@ -55,7 +55,7 @@ def create_app(
     `worker` processes send, and tests that drive the dispatcher themselves).
 
     The database is prepared here, not in the lifespan, because the session middleware
-    needs its key (kept in the database) when the app is built.
+    needs its keys (derived from the encryption keys it configures) when the app is built.
     """
     prepare_database(settings, clock)
     process_metrics = Metrics(clock)
@@ -93,7 +93,7 @@ def create_app(
     middleware = [
         Middleware(SecurityHeadersMiddleware, frame_ancestors=settings.portal_frame_ancestors),
         Middleware(HeaderLimitMiddleware),
-        Middleware(SessionMiddleware, secret_key=server_secret("session"), **session_cookie_options(settings)),
+        Middleware(SessionMiddleware, keys=signing_keys("session"), cookies=cookie_options(settings)),
         Middleware(CSRFMiddleware),
     ]
     return Starlette(
@@ -133,21 +133,6 @@ class RateLimits:
         self.emit_ip = RateLimiter(parse_rate("emit_ip_rate_limit", settings.emit_ip_rate_limit))
         self.login_user = RateLimiter(parse_rate("login_rate_limit", settings.login_rate_limit))
         self.login_ip = RateLimiter(parse_rate("login_ip_rate_limit", settings.login_ip_rate_limit))
-
-
-def session_cookie_options(settings: Settings) -> dict:
-    """SameSite=Lax normally. A dashboard embedded in another site's iframe (portal links)
-    only gets its cookie with SameSite=None, which browsers accept only with Secure, and
-    Partitioned keeps it in that embedding site's jar (CHIPS) so it is not a tracking
-    cookie. The CSRF token still guards every change."""
-    embedded = bool(settings.portal_frame_ancestors)
-    return {
-        "session_cookie": "hookline_session",
-        "max_age": 14 * 86400,
-        "same_site": "none" if embedded else "lax",
-        "https_only": embedded or settings.secure_cookies,
-        "partitioned": embedded,
-    }
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -6,7 +6,7 @@ import functools
 import json
 import operator
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import peewee
 from peewee import SQL
@@ -404,6 +404,28 @@ class PortalToken(BaseModel):
     tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
     expires_at = UTCDateTimeField()
     used_at = UTCDateTimeField(null=True)
+
+
+class BrowserSession(BaseModel):
+    """A signed-in dashboard session (`user`) or a portal session (`tenant`), so the server
+    can end it: sign-out, a password change, a removed user, too long idle or too old.
+    The cookie carries a random token and this row only its SHA-256, so the database
+    alone cannot recreate a cookie."""
+
+    id = peewee.CharField(primary_key=True, max_length=64)  # hex SHA-256 of the cookie's token
+    user = peewee.ForeignKeyField(User, null=True, on_delete="CASCADE")
+    tenant = peewee.ForeignKeyField(Tenant, null=True, on_delete="CASCADE")  # portal sessions only
+    created_at = UTCDateTimeField()
+    last_seen_at = UTCDateTimeField()
+    expires_at = UTCDateTimeField(index=True)
+
+    def has_ended(self, now: datetime, idle_timeout: float) -> bool:
+        """Past its absolute lifetime, or idle for `idle_timeout`: the same rule as `ended`."""
+        return self.expires_at <= now or self.last_seen_at <= now - timedelta(seconds=idle_timeout)
+
+    @classmethod
+    def ended(cls, now: datetime, idle_timeout: float):
+        return (cls.expires_at <= now) | (cls.last_seen_at <= now - timedelta(seconds=idle_timeout))
 
 
 ALL_MODELS = [Tenant, ApiKey, EventType, Webhook, Event, Delivery, Attempt]

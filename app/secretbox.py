@@ -5,14 +5,21 @@ Fernet (AES-128-CBC + HMAC-SHA256, from `cryptography`) with a key kept outside 
 database: `encryption_keys` in the configuration, or else a key file created on first
 start next to the data. Several keys may be listed for rotation: the first encrypts, all
 decrypt, and `hookline reencrypt` rewrites every secret with the first.
+
+The same keys are the root of the dashboard's signing keys (session cookies, portal
+links): `derive` turns each into a key for one purpose, so those too stay out of the
+database.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 PREFIX = "enc1:"
 
@@ -20,6 +27,7 @@ PREFIX = "enc1:"
 class SecretBox:
     def __init__(self, keys: list[bytes]):
         self._fernet = MultiFernet([Fernet(key) for key in keys])
+        self._keys = [base64.urlsafe_b64decode(key) for key in keys]
 
     def encrypt(self, plaintext: str) -> str:
         return PREFIX + self._fernet.encrypt(plaintext.encode()).decode()
@@ -38,6 +46,13 @@ class SecretBox:
 
     def rotate(self, stored: str) -> str:
         return PREFIX + self._fernet.rotate(stored.removeprefix(PREFIX).encode()).decode()
+
+    def derive(self, purpose: str) -> list[bytes]:
+        """A 32-byte key for `purpose` from each encryption key, in the same order (the first
+        is the current one). HKDF-SHA256 with the purpose as its info: keys for different
+        purposes are unrelated, and none reveals the encryption key."""
+        info = b"hookline " + purpose.encode()
+        return [HKDF(algorithm=SHA256(), length=32, salt=None, info=info).derive(key) for key in self._keys]
 
 
 class _Box:

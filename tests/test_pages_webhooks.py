@@ -308,14 +308,6 @@ def test_send_test_reports_the_first_attempt(live_dashboard, receiver):
     assert invalid.status_code == 422 and "not valid JSON" in soup(invalid).select_one("#test-data-error").text
 
 
-def test_embeddable_dashboards_use_a_partitioned_cross_site_cookie(settings):
-    from app.main import session_cookie_options
-
-    assert session_cookie_options(settings)["same_site"] == "lax"
-    embedded = session_cookie_options(settings.replace(portal_frame_ancestors=("https://app.example.com",)))
-    assert (embedded["same_site"], embedded["https_only"], embedded["partitioned"]) == ("none", True, True)
-
-
 @pytest.mark.parametrize(
     "data, phrase",
     [

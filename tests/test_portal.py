@@ -1,13 +1,20 @@
-"""Portal links: signed, short-lived, single-use dashboard sessions scoped to one tenant."""
+"""Portal links: signed, short-lived, single-use dashboard sessions scoped to one tenant,
+in a cookie of their own that never replaces or signs out a dashboard session."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from bs4 import BeautifulSoup
 
-from tests.conftest import ADMIN
+from app.models import BrowserSession, Webhook
+from tests.conftest import ADMIN, serving
+
+CROSS_SITE = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
+IN_AN_IFRAME = {**CROSS_SITE, "Sec-Fetch-Dest": "iframe"}
 
 
 def link(api, tenant="acme", headers=ADMIN) -> httpx.Response:
@@ -89,3 +96,117 @@ def test_concurrent_opens_of_one_link_sign_in_only_one_browser(api):
 def test_a_link_for_an_invalid_tenant_name_is_422(api):
     response = link(api, tenant="Not A Slug")
     assert response.status_code == 422 and response.json()["error"]["field"] == "tenant"
+
+
+def page_token(client: httpx.Client) -> str:
+    """The CSRF token htmx sends from <body hx-headers> on the page this browser sees."""
+    body = BeautifulSoup(client.get("/webhooks").text, "html.parser").body
+    return json.loads(body["hx-headers"])["X-CSRF-Token"]
+
+
+def shown_as(client: httpx.Client) -> str:
+    page = client.get("/webhooks")
+    assert page.status_code == 200, page.status_code
+    if "Sign out" in page.text:
+        return "admin"
+    return "portal" if "acme" in BeautifulSoup(page.text, "html.parser").select_one(".tenant-label").text else "?"
+
+
+def test_opening_a_link_while_signed_in_keeps_the_dashboard_session(dashboard, api):
+    url = link(api).json()["url"]
+    opened = dashboard.client.get(url, headers=CROSS_SITE)
+    assert opened.status_code == 303
+    set_cookies = opened.headers.get_list("set-cookie")
+    assert [c.split("=", 1)[0] for c in set_cookies] == ["hookline_portal"], "the dashboard cookie is not touched"
+    assert shown_as(dashboard.client) == "admin", "a signed-in browser keeps its dashboard session"
+
+    cookies = dashboard.client.cookies
+    with httpx.Client(base_url=api.base_url, cookies={"hookline_session": cookies["hookline_session"]}) as admin, \
+            httpx.Client(base_url=api.base_url, cookies={"hookline_portal": cookies["hookline_portal"]}) as portal:
+        assert (shown_as(admin), shown_as(portal)) == ("admin", "portal"), "both sessions work"
+
+
+def test_a_link_opened_cross_site_in_an_iframe_works(api, customer):
+    webhook_id = webhook_for(api, "acme", "Acme hook")
+    assert customer.get(link(api).json()["url"], headers=IN_AN_IFRAME).status_code == 303
+    page = customer.get("/webhooks", headers=IN_AN_IFRAME)
+    assert page.status_code == 200 and "Acme hook" in page.text
+    # Changes from the portal page (same-origin requests from inside the iframe) pass CSRF
+    # with the portal session's token.
+    toggled = customer.post(f"/webhooks/{webhook_id}/toggle", headers={"X-CSRF-Token": page_token(customer)})
+    assert toggled.status_code == 303 and not Webhook.get_by_id(webhook_id).enabled
+
+
+def test_a_portal_session_cannot_sign_anyone_out(dashboard, api):
+    dashboard.client.get(link(api).json()["url"])
+    portal_cookie = {"hookline_portal": dashboard.client.cookies["hookline_portal"]}
+    with httpx.Client(base_url=api.base_url, cookies=portal_cookie) as portal:
+        portal_token = page_token(portal)
+        refused = dashboard.client.post("/logout", headers={"X-CSRF-Token": portal_token})
+        assert refused.status_code == 403, "the portal's token is not the dashboard session's"
+        assert shown_as(dashboard.client) == "admin" and shown_as(portal) == "portal"
+        # A browser with only the portal cookie signs out its own portal session, nobody else.
+        assert portal.post("/logout", headers={"X-CSRF-Token": portal_token}).status_code == 303
+        ended = portal.get("/webhooks")
+        assert ended.status_code == 403 and "portal session has ended" in ended.text
+        assert shown_as(dashboard.client) == "admin"
+
+
+def test_signing_out_ends_a_portal_session_opened_in_the_same_browser(dashboard, api):
+    """Otherwise a link someone made the admin's browser open would take over after sign-out."""
+    dashboard.client.get(link(api).json()["url"], headers=CROSS_SITE)
+    portal_cookie = {"hookline_portal": dashboard.client.cookies["hookline_portal"]}
+    assert dashboard.post("/logout").status_code == 303
+    assert dashboard.client.get("/webhooks").headers["location"] == "/login?next=/webhooks"
+    with httpx.Client(base_url=api.base_url, cookies=portal_cookie) as copy:
+        assert copy.get("/webhooks").status_code == 403, "the copied portal cookie is refused too"
+    assert BrowserSession.select().count() == 0
+
+
+def test_an_embeddable_portal_uses_a_partitioned_cross_site_cookie(settings, clock):
+    with serving(settings.replace(portal_frame_ancestors=("https://app.example.com",)), clock, run_sender=False) as api:
+        url = link(api).json()["url"]
+        with httpx.Client(base_url=api.base_url) as iframe:
+            cookie = iframe.get(url, headers=IN_AN_IFRAME).headers["set-cookie"]
+            value = cookie.split(";", 1)[0].split("=", 1)[1]
+        attributes = cookie.split("; ")[1:]
+        assert attributes == ["Path=/", "Max-Age=3600", "HttpOnly", "SameSite=None", "Secure", "Partitioned"]
+        # httpx keeps no Secure cookie over http; a browser on https (or localhost) does.
+        with httpx.Client(base_url=api.base_url, cookies={"hookline_portal": value}) as iframe:
+            page = iframe.get("/webhooks", headers=IN_AN_IFRAME)
+            assert page.status_code == 200 and "acme" in page.text
+            assert "frame-ancestors 'self' https://app.example.com" in page.headers["content-security-policy"]
+
+
+def test_a_second_link_in_the_same_browser_ends_the_first_portal_session(api, customer):
+    customer.get(link(api).json()["url"])
+    first = customer.cookies["hookline_portal"]
+    customer.get(link(api, tenant="globex").json()["url"])
+    assert BrowserSession.select().count() == 1
+    with httpx.Client(base_url=api.base_url, cookies={"hookline_portal": first}) as copy:
+        assert copy.get("/webhooks").status_code == 403
+
+
+def test_a_copy_of_the_database_cannot_sign_a_portal_link(api, customer, settings):
+    import sqlite3
+
+    from itsdangerous import URLSafeSerializer
+
+    from app.models import PortalToken
+    from app.services.server_secrets import signing_keys
+
+    url = link(api).json()["url"]
+    unused = [row.id for row in PortalToken.select()]
+    with sqlite3.connect(settings.database_url.removeprefix("sqlite:///")) as raw:
+        stored = {value for table, in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                  for row in raw.execute(f'SELECT * FROM "{table}"') for value in row if isinstance(value, str)}
+    raw.close()
+    candidates = [text for text in stored if len(text) >= 16]
+    assert len(candidates) > 5
+    for secret in candidates:
+        forged = URLSafeSerializer(secret, salt="hookline-portal-link").dumps(unused[0])
+        refused = customer.get(f"/portal/{forged}")
+        assert refused.status_code == 403 and "not valid" in refused.text
+    # The forger's format is right: with the real key it makes exactly the issued link.
+    control = URLSafeSerializer(signing_keys("portal link"), salt="hookline-portal-link").dumps(unused[0])
+    assert url.endswith(f"/portal/{control}") and customer.get(url).status_code == 303

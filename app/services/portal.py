@@ -1,8 +1,10 @@
 """Portal links: a signed, short-lived, single-use URL that opens the dashboard for one
 tenant, so an app can give its own customers webhook settings without Hookline accounts.
 
-The signature (itsdangerous, keyed by a server secret) makes links unforgeable; the
-PortalToken row makes each link work once, even if it leaks from a browser history.
+The signature (itsdangerous, with a key derived from the encryption key, never stored:
+app/services/server_secrets.py) makes links unforgeable, even by someone holding a copy
+of the database; the PortalToken row makes each link work once, even if it leaks from a
+browser history.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from app.config import Settings
 from app.db import write_transaction
 from app.errors import Forbidden
 from app.models import PortalToken, Tenant
-from app.services.server_secrets import server_secret
+from app.services.server_secrets import signing_keys
+from app.services.sessions import start_session
 from app.services.tenants import NamedTenant, for_write
 
 
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(server_secret("portal"), salt="hookline-portal-link")
+    return URLSafeSerializer(signing_keys("portal link"), salt="hookline-portal-link")
 
 
 def create_portal_token(tenant: Tenant | NamedTenant, now: datetime, ttl: float) -> tuple[str, datetime]:
@@ -29,10 +33,11 @@ def create_portal_token(tenant: Tenant | NamedTenant, now: datetime, ttl: float)
     return _serializer().dumps(row.id), row.expires_at
 
 
-def redeem_portal_token(token: str, now: datetime) -> Tenant:
-    """The tenant the link opens, marking the link used; refuses forged, expired or used links."""
+def open_portal_session(link_token: str, now: datetime, settings: Settings) -> str:
+    """The token of a new portal session for the link's tenant, marking the link used;
+    refuses forged, expired or used links."""
     try:
-        token_id = _serializer().loads(token)
+        token_id = _serializer().loads(link_token)
     except BadSignature:
         raise Forbidden("This portal link is not valid.") from None
     with write_transaction():
@@ -43,4 +48,4 @@ def redeem_portal_token(token: str, now: datetime) -> Tenant:
         )
         if not claimed:
             raise Forbidden("This portal link has expired or was already used. Ask for a new one.")
-        return PortalToken.get_by_id(token_id).tenant
+        return start_session(now, settings, tenant=PortalToken.get_by_id(token_id).tenant)

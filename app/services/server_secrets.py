@@ -1,19 +1,20 @@
-"""Secrets generated on first start and kept in the database, so every process shares them."""
+"""Signing keys for what the dashboard hands to browsers (session cookies, portal links).
+
+They are derived from the encryption keys (app/secretbox.py), which live outside the
+database, so a copy of the database (a backup, a copied volume) cannot sign a session
+cookie or a portal link. Every process with the same encryption keys derives the same
+signing keys; nothing is stored.
+
+Rotation: with several encryption keys listed, the first signs and every one verifies,
+so cookies and links signed before a new key was put first keep working until the old
+key is removed; after that they are refused like forged ones (the browser signs in again).
+"""
 
 from __future__ import annotations
 
-import secrets
-
-import peewee
-
-from app.models import ServerSecret
+from app.secretbox import secret_box
 
 
-def server_secret(name: str) -> str:
-    row = ServerSecret.get_or_none(ServerSecret.name == name)
-    if row is None:
-        try:
-            row = ServerSecret.create(name=name, value=secrets.token_urlsafe(48))
-        except peewee.IntegrityError:  # another process created it first
-            row = ServerSecret.get(ServerSecret.name == name)
-    return row.value
+def signing_keys(purpose: str) -> list[bytes]:
+    """Keys for itsdangerous, which signs with the last and verifies with all."""
+    return list(reversed(secret_box.derive(purpose)))

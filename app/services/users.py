@@ -1,15 +1,18 @@
-"""Dashboard accounts: argon2 password hashes, a one-time setup of the first admin."""
+"""Dashboard accounts: argon2 password hashes, a one-time setup of the first admin, and
+password changes and removals that end the account's sessions in every browser."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.db import write_transaction
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Tenant, User
+from app.services.sessions import end_user_sessions
 from app.services.tenants import get_or_create_tenant
 
 MIN_PASSWORD_LENGTH = 10
@@ -32,19 +35,70 @@ def create_first_admin(name: object, password: object, now: datetime) -> User:
 
 
 def create_user(name: object, password: object, tenant: Tenant, now: datetime, is_admin: bool = False) -> User:
-    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 64:
+    if not isinstance(name, str) or not 1 <= len(_stored_name(name)) <= 64:
         raise InvalidInput("name", "required: 1-64 characters")
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
-    if User.select().where(User.name == name.strip()).exists():
+    password_hash = _hash(password)
+    name = _stored_name(name)
+    if User.select().where(User.name == name).exists():
         raise InvalidInput("name", "is taken")
-    return User.create(tenant=tenant, name=name.strip(), password_hash=_hasher.hash(password), is_admin=is_admin, created_at=now)
+    return User.create(tenant=tenant, name=name, password_hash=password_hash, is_admin=is_admin, created_at=now)
+
+
+def _stored_name(name: str) -> str:
+    """The name as accounts are stored and looked up: typed spaces around it do not count."""
+    return name.strip()
+
+
+def login_limit_key(name: str) -> str:
+    """The failed sign-in budget a typed name draws on. Every spelling that reaches one
+    account (`_stored_name`) has the same key, and so do spellings that differ only in case
+    or Unicode compatibility forms, so that padding or retyping a name buys no guesses."""
+    return unicodedata.normalize("NFKC", _stored_name(name)).strip().casefold()
 
 
 def authenticate_user(name: str, password: str) -> User | None:
-    user = User.get_or_none(User.name == name.strip())
+    user = User.get_or_none(User.name == _stored_name(name))
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
     return user
+
+
+def change_password(name: str, password: object) -> User:
+    """Every session of the account ends: a browser that signed in with the old password,
+    or a copy of its cookie, has to sign in again."""
+    password_hash = _hash(password)
+    with write_transaction():
+        user = _named(name)
+        user.password_hash = password_hash
+        user.save()
+        end_user_sessions(user)
+    return user
+
+
+def remove_user(name: str) -> None:
+    """Never the last admin, nor the last account: with no account, the first-run setup
+    page would let anyone who reaches the dashboard create an admin."""
+    with write_transaction():
+        user = _named(name)
+        others = User.select().where(User.id != user.id)
+        if not others.exists():
+            raise Conflict(f"{user.name!r} is the only account; removing it would reopen first-run setup")
+        if user.is_admin and not others.where(User.is_admin).exists():
+            raise Conflict(f"{user.name!r} is the last admin; make another admin first")
+        end_user_sessions(user)
+        user.delete_instance()
+
+
+def _named(name: str) -> User:
+    user = User.get_or_none(User.name == _stored_name(name))
+    if user is None:
+        raise NotFound(f"no user named {_stored_name(name)!r}")
+    return user
+
+
+def _hash(password: object) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    return _hasher.hash(password)

@@ -8,11 +8,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from app.errors import Forbidden
-from app.services.portal import create_portal_token, redeem_portal_token
+from app.services.portal import create_portal_token, open_portal_session
+from app.services.sessions import end_session
 from app.services.tenants import acting_tenant
 from app.web.inputs import api_key
 from app.web.serializers import iso
-from app.web.signin import start_session
+from app.web.sessions import PORTAL, session_jar
 
 
 async def create_link(request: Request) -> Response:
@@ -31,9 +32,13 @@ async def create_link(request: Request) -> Response:
 
 
 async def open_portal(request: Request) -> Response:
-    settings, now = request.app.state.settings, request.app.state.clock()
-    tenant = await run_in_threadpool(redeem_portal_token, request.path_params["token"], now)
-    start_session(request, portal_tenant=tenant.id, portal_expires=now.timestamp() + settings.portal_session_ttl)
+    """Sets the portal cookie only: a dashboard session in the same browser stays signed in
+    (and keeps being the one its pages use, see app/web/sessions.py)."""
+    settings, now, jar = request.app.state.settings, request.app.state.clock(), session_jar(request)
+    token = await run_in_threadpool(open_portal_session, request.path_params["token"], now, settings)
+    if previous := jar.token(PORTAL):
+        await run_in_threadpool(end_session, previous)
+    jar.begin(PORTAL, token)
     return RedirectResponse("/webhooks", status_code=303)
 
 

@@ -8,11 +8,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.errors import InvalidInput
-from app.models import Tenant
+from app.models import Tenant, User
 from app.ratelimit import retry_after_header
-from app.services import users
+from app.services import sessions, users
 from app.web.inputs import client_ip
-from app.web.security import csrf_token
+from app.web.sessions import DASHBOARD, PORTAL, session_jar
 from app.web.templating import render
 from app.web.viewer import viewer
 
@@ -24,11 +24,14 @@ def _safe_next(target: str | None) -> str:
     return "/webhooks"
 
 
-def start_session(request: Request, **values) -> None:
-    """A fresh session on every sign-in (no fixation), with a new CSRF token."""
-    request.session.clear()
-    request.session.update(values)
-    csrf_token(request.session)
+async def sign_in_as(request: Request, user: User) -> None:
+    """A new server-side session and a fresh cookie (no fixation); the browser's previous
+    dashboard session, if any, ends. A portal session in the same browser is left alone."""
+    settings, now, jar = request.app.state.settings, request.app.state.clock(), session_jar(request)
+    if previous := jar.token(DASHBOARD):
+        await run_in_threadpool(sessions.end_session, previous)
+    token = await run_in_threadpool(sessions.start_session, now, settings, user=user)
+    jar.begin(DASHBOARD, token, tenant_id=user.tenant_id)
 
 
 async def setup_page(request: Request) -> Response:
@@ -47,7 +50,7 @@ async def setup_submit(request: Request) -> Response:
         user = await run_in_threadpool(users.create_first_admin, form.get("name"), form.get("password"), clock())
     except InvalidInput as exc:
         return render(request, "setup.html", {"errors": {exc.field: exc.message.split(": ", 1)[1]}, "values": form}, status_code=422)
-    start_session(request, user_id=user.id, tenant_id=user.tenant_id)
+    await sign_in_as(request, user)
     return RedirectResponse("/webhooks", status_code=303)
 
 
@@ -62,7 +65,7 @@ async def login_submit(request: Request) -> Response:
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     target = _safe_next(form.get("next"))
     limits, now, ip = request.app.state.limits, request.app.state.clock(), client_ip(request)
-    per_user = (ip, name.casefold())
+    per_user = (ip, users.login_limit_key(name))
     waiting = max(limits.login_ip.wait(ip, now), limits.login_user.wait(per_user, now))
     if waiting:
         retry_after = retry_after_header(waiting)
@@ -77,12 +80,21 @@ async def login_submit(request: Request) -> Response:
         limits.login_user.take(per_user, now)
         context = {"error": "Wrong name or password.", "name": name, "next": target}
         return render(request, "login.html", context, status_code=422)
-    start_session(request, user_id=user.id, tenant_id=user.tenant_id)
+    await sign_in_as(request, user)
     return RedirectResponse(target, status_code=303)
 
 
 async def logout(request: Request) -> Response:
-    request.session.clear()
+    """Ends this browser's sessions on the server, so copies of its cookies are refused
+    too: the dashboard's, and a portal session opened in it (say by a link someone else
+    made it open), which would otherwise take over once the dashboard's is gone. A portal
+    session never signs anyone else out: while the dashboard's is live, the CSRF token
+    this needs is the dashboard's, not the portal's."""
+    jar = session_jar(request)
+    for kind in (DASHBOARD, PORTAL):
+        if token := jar.token(kind):
+            await run_in_threadpool(sessions.end_session, token)
+        jar.end(kind)
     return RedirectResponse("/login", status_code=303)
 
 

@@ -1,21 +1,24 @@
 """Who is looking at the dashboard, and which tenant they act for.
 
-Two kinds of session: a signed-in user (admins may switch tenant), and a portal session
-opened by a portal link, which is bound to one tenant, has no account and never sees API
-keys. Every page handler starts with `await viewer(request)`.
+Two kinds of session (app/web/sessions.py says which cookie a request uses): a signed-in
+user (admins may switch tenant), and a portal session opened by a portal link, which is
+bound to one tenant, has no account and never sees API keys. Every page handler starts
+with `await viewer(request)`, which also checks that the server has not ended the session
+(sign-out, password change, removed user, idle or too old): a cookie alone is not enough.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from app.errors import Forbidden
 from app.models import Tenant, User
+from app.services.sessions import resume_session
 from app.services.users import needs_setup
+from app.web.sessions import DASHBOARD, PORTAL, session_jar
 
 
 class SignInRequired(Exception):
@@ -45,29 +48,31 @@ class Viewer:
 
 
 async def viewer(request: Request) -> Viewer:
-    session = request.session
-    now: datetime = request.app.state.clock()
+    jar = session_jar(request)
+    settings, now = request.app.state.settings, request.app.state.clock()
 
-    def load() -> Viewer | None:
-        if "portal_tenant" in session:
-            if session.get("portal_expires", 0) < now.timestamp():
-                return None
-            tenant = Tenant.get_or_none(Tenant.id == session["portal_tenant"])
-            return Viewer(tenant, None) if tenant else None
-        user = User.get_or_none(User.id == session.get("user_id"))
-        if user is None:
+    def signed_in(token: str) -> Viewer | None:
+        session = resume_session(token, now, settings, portal=False)
+        if session is None:
             return None
+        user = session.user
         if not user.is_admin:
             return Viewer(user.tenant, user)
-        tenant = Tenant.get_or_none(Tenant.id == session.get("tenant_id"))
+        tenant = Tenant.get_or_none(Tenant.id == jar.data[DASHBOARD].get("tenant_id"))
         return Viewer(tenant or user.tenant, user, tuple(Tenant.select().order_by(Tenant.slug)))
 
-    found = await run_in_threadpool(load)
-    if found is None:
-        was_portal = session.pop("portal_tenant", None) is not None
-        session.pop("user_id", None)
-        if was_portal:
-            # A portal customer has no account: login or setup pages are not for them.
-            raise Forbidden("Your portal session has ended. Open the webhook settings again from the app that sent you here.")
-        raise SignInRequired(setup=await run_in_threadpool(needs_setup))
-    return found
+    def portal(token: str) -> Viewer | None:
+        session = resume_session(token, now, settings, portal=True)
+        return Viewer(session.tenant, None) if session else None
+
+    if token := jar.token(DASHBOARD):
+        if found := await run_in_threadpool(signed_in, token):
+            return found
+        jar.end(DASHBOARD)
+    if token := jar.token(PORTAL):
+        if found := await run_in_threadpool(portal, token):
+            return found
+        jar.end(PORTAL)
+        # A portal customer has no account: login or setup pages are not for them.
+        raise Forbidden("Your portal session has ended. Open the webhook settings again from the app that sent you here.")
+    raise SignInRequired(setup=await run_in_threadpool(needs_setup))
