@@ -207,3 +207,12 @@ def test_chat_messages_arrive_signed_at_a_real_receiver(live, receiver):
             assert message == event
         else:
             SHAPES[name](message, event)
+
+
+def test_numbers_keep_their_digits_through_a_template():
+    event = b'{"id":"evt_1","type":"order.paid","timestamp":"2026-01-01T12:00:00.000000Z",' \
+            b'"data":{"amount":12345678901234567.89,"account":123456789012345678901234567890,"rate":1e-7}}'
+    template = '{"amount": {{ event.data.amount | tojson }}, "rest": {{ event.data | tojson }}, "typed": 1.10}'
+    assert render(template, event) == (
+        b'{"amount":12345678901234567.89,"rest":{"amount":12345678901234567.89,'
+        b'"account":123456789012345678901234567890,"rate":1e-7},"typed":1.10}')
