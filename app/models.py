@@ -391,7 +391,9 @@ class User(BaseModel):
 
 
 class ServerSecret(BaseModel):
-    """Keys generated on first start and shared by every process (e.g. the session key)."""
+    """Unused: it held the session and portal signing keys, which a copy of the database
+    must not yield; they derive from the encryption key now (app/services/server_secrets.py)
+    and migration 10 deleted them. The model stays because shipped migration steps name it."""
 
     name = peewee.CharField(primary_key=True, max_length=64)
     value = peewee.TextField()

@@ -180,6 +180,10 @@ def test_parse_duration_rejects(value, message):
         ("max_payload_bytes = 1000", {}, r"max_payload_bytes \(HOOKLINE_MAX_PAYLOAD_BYTES\): must be at least 1024"),
         ('database_url = "mysql://db/hookline"', {}, r"database_url \(HOOKLINE_DATABASE_URL\): must start with sqlite:///"),
         ("", {"HOOKLINE_LOG_LEVEL": "verbose"}, r"log_level \(HOOKLINE_LOG_LEVEL\): must be one of debug, info"),
+        ('template_cpu_limit = "0s"', {}, r"template_cpu_limit \(HOOKLINE_TEMPLATE_CPU_LIMIT\): must be between 1ms and 10s"),
+        ("", {"HOOKLINE_TEMPLATE_CPU_LIMIT": "1m"}, r"template_cpu_limit \(HOOKLINE_TEMPLATE_CPU_LIMIT\): must be between"),
+        ("template_memory_limit = 1048576", {},
+         r"template_memory_limit \(HOOKLINE_TEMPLATE_MEMORY_LIMIT\): must be at least 16777216"),
     ],
 )
 def test_invalid_values_name_the_key(config_file, toml, environ, message):
