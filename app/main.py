@@ -35,7 +35,7 @@ from app.web import (
     api, api_batch, api_event_types, api_replay, metrics, openapi, pages_deliveries, pages_event_types, pages_keys,
     pages_webhooks, portal, signin,
 )
-from app.web.security import CSRFMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
+from app.web.security import CSRFMiddleware, FormTextMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
 from app.web.sessions import SessionMiddleware, cookie_options
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
 from app.web.viewer import SignInRequired
@@ -95,6 +95,7 @@ def create_app(
         Middleware(HeaderLimitMiddleware),
         Middleware(SessionMiddleware, keys=signing_keys("session"), cookies=cookie_options(settings)),
         Middleware(CSRFMiddleware),
+        Middleware(FormTextMiddleware),
     ]
     return Starlette(
         routes=[

@@ -339,3 +339,26 @@ def test_send_test_delivers_the_digits_typed(live_dashboard, receiver):
     assert "Delivered" in response.headers["hx-trigger"]
     assert receiver.to("/hook")[-1].body.endswith(
         b',"data":{"amount":12345678901234567.89,"account":123456789012345678901234567890,"rate":1e-7}}')
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        b"caf\xe9",  # latin-1, not UTF-8
+        b"%ED%A0%80",  # a lone surrogate, percent-encoded
+        b"caf%E9",  # latin-1 behind a %-escape
+        "Orders".encode("utf-16-le"),  # UTF-16
+    ],
+)
+def test_a_form_that_is_not_utf8_is_refused_with_the_reason(dashboard, name):
+    from app.models import Webhook
+
+    form = b"name=" + name + b"&url=http%3A%2F%2F127.0.0.1%3A9%2Fhook&events=*&csrf_token=" + dashboard.csrf.encode()
+    response = dashboard.client.post("/webhooks", content=form,
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 400 and "not valid UTF-8" in response.text
+    assert Webhook.select().count() == 0
+    good = form.replace(b"name=" + name, b"name=caf%C3%A9")
+    response = dashboard.client.post("/webhooks", content=good,
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 201 and Webhook.get().name == "café", "the same form in UTF-8 is saved"

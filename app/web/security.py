@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -56,6 +56,44 @@ class CSRFMiddleware:
             )
             return
         await self.app(scope, receive, send)
+
+
+class FormTextMiddleware:
+    """400 for a dashboard form whose text is not UTF-8.
+
+    Starlette decodes form fields leniently (raw bytes as latin-1, a bad percent-escape as
+    U+FFFD), so a broken or UTF-16 form would be stored as altered text without a word.
+    Browsers send urlencoded forms as UTF-8; anything else is refused here with the reason,
+    before a handler sees it. The API reads its own form bodies strictly (app/web/inputs.py).
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["method"] in SAFE_METHODS or scope["path"].startswith(EXEMPT_PREFIXES)
+                or not Headers(scope=scope).get("content-type", "").startswith("application/x-www-form-urlencoded")):
+            await self.app(scope, receive, send)
+            return
+        body, receive = await _buffer(receive)
+        if body is None:
+            await PlainTextResponse("Form too large.", status_code=413)(scope, receive, send)
+            return
+        if problem := _form_text_problem(body):
+            await PlainTextResponse(f"The form {problem}; nothing was saved.", status_code=400)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _form_text_problem(body: bytes) -> str | None:
+    try:
+        fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        return "is not valid UTF-8 text (its bytes or a %-escape in it)"
+    # No text box holds a NUL; a form that has them is UTF-16 or binary.
+    if any("\0" in name or "\0" in value for name, value in fields):
+        return "is not valid UTF-8 text (it holds NUL characters, as UTF-16 does)"
+    return None
 
 
 def _forbidden(message: str) -> PlainTextResponse:
