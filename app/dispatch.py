@@ -360,12 +360,7 @@ class Dispatcher:
                 group, self._unrecorded = self._unrecorded, []
                 async with self._lease_turn:
                     held = [(self._held(c) or c, r) for c, r, _ in group]
-                    try:
-                        statuses = await self._write(record_results, held, self.clock(), self.settings, self.random)
-                    except Exception:
-                        # The leases stay on the rows, so they are sent again once the leases expire.
-                        log.exception("could not record %d attempts", len(group))
-                        statuses = ["unrecorded"] * len(group)
+                    statuses = await self._record(held)
                     for (claimed, _, _), (current, _), status in zip(group, held, statuses):
                         if self._held(claimed):
                             del self._claimed[claimed.id]
@@ -382,6 +377,29 @@ class Dispatcher:
                         recorded.set_result(status)
         finally:
             self._recording = False
+
+    async def _record(self, held: list[tuple[ClaimedDelivery, AttemptResult]]) -> list[str]:
+        """Record a group; its statuses, "unrecorded" for each if the database refused.
+
+        What a receiver answered is the one part of a record from outside: if the group
+        fails, it is written once more without the response bodies, so that one answer
+        the database will not take cannot leave a whole group in `delivering`, sent again
+        and again. If that fails too (the database is down), the leases stay on the rows
+        and they are sent again once the leases expire.
+        """
+        try:
+            return await self._write(record_results, held, self.clock(), self.settings, self.random)
+        except Exception as exc:
+            first = exc
+        bare = [(claimed, dataclasses.replace(result, response_body=None)) for claimed, result in held]
+        try:
+            statuses = await self._write(record_results, bare, self.clock(), self.settings, self.random)
+        except Exception:
+            log.exception("could not record %d attempts", len(held))
+            return ["unrecorded"] * len(held)
+        log.error("recorded %d attempts without the receivers' answers: the database refused them (%s)",
+                  len(held), type(first).__name__)
+        return statuses
 
     def _held(self, claimed: ClaimedDelivery) -> ClaimedDelivery | None:
         """The claim with its lease as renewed; None once a later claim replaced it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import logging
 
@@ -126,3 +127,32 @@ async def test_an_unforeseen_error_is_a_retried_attempt_logged_once_per_webhook(
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 4, "again once the hour is over"
     assert "receiver-credential" not in caplog.text and "unforeseen" not in caplog.text
     assert not [r for r in caplog.records if r.exc_info]
+
+
+class UnstorableAnswer(Dispatcher):
+    """A send whose logged answer the database refuses (a lone surrogate cannot be encoded
+    for SQLite): the kind of value nothing we know produces any more, but one unforeseen
+    answer must not keep a whole group of deliveries from being recorded."""
+
+    async def send(self, claimed):
+        result = await super().send(claimed)
+        if claimed.webhook_id == self.poisoned:
+            result = dataclasses.replace(result, response_body="\ud800")
+        return result
+
+
+async def test_an_answer_the_database_refuses_is_recorded_without_it_and_its_group_with_it(
+        db, settings, clock, receiver, caplog):
+    receiver.plan("/hook", Reply(200, body=b"thanks"))
+    poisoned = make_webhook(settings, clock, receiver.url())
+    make_webhook(settings, clock, receiver.url())
+    async with build_client(settings) as client:
+        dispatcher = UnstorableAnswer(settings, client, clock, random=NO_JITTER)
+        dispatcher.poisoned = poisoned.id
+        emit(settings, clock)
+        await Engine(dispatcher).run()
+    assert [d.status for d in Delivery.select()] == [SUCCEEDED, SUCCEEDED], "nothing stays delivering"
+    logged = {a.delivery.webhook_id: (a.response_status, a.response_body) for a in Attempt.select()}
+    assert logged.pop(poisoned.id) == (200, None)
+    assert list(logged.values()) in ([(200, "thanks")], [(200, None)]), "recorded too, with its answer if apart"
+    assert "attempts without the receivers' answers: the database refused them" in caplog.text
