@@ -72,13 +72,22 @@ def _waiting_on_a_lock(pg_url: str) -> bool:
     return waiting > 0
 
 
-async def one_batch(settings, clock, jobs):
-    """Queue every job before the writer starts, so they share its first transaction."""
-    writer = GroupWriter(clock, settings)
-    tasks = [asyncio.ensure_future(writer.write(job)) for job in jobs]
-    await asyncio.sleep(0)
-    writer.start()
-    return tasks, writer
+async def one_batch_behind(settings, clock, pg_url, holder, jobs):
+    """`jobs` in one group commit (each queued before the writer starts, so they share its
+    first transaction) while another writer holds `holder`'s uncommitted creation; returns
+    what the holder and each job returned."""
+    async with holding_uncommitted(settings, clock, pg_url, holder) as (someone_waits, held):
+        writer = GroupWriter(clock, settings)
+        tasks = [asyncio.ensure_future(writer.write(job)) for job in jobs]
+        await asyncio.sleep(0)
+        writer.start()
+        try:
+            await someone_waits()
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            writer.stop()
+    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    return held, outcomes
 
 
 def emitting(settings, slug, type_name):
@@ -95,18 +104,11 @@ def creating_tenant(slug):
 
 @pytest.mark.anyio
 async def test_a_group_commit_item_that_loses_a_tenant_race_commits_with_its_batch(db, settings, clock, pg_url):
-    async with holding_uncommitted(settings, clock, pg_url, creating_tenant("newco")) as (someone_waits, winner_id):
-        tasks, writer = await one_batch(settings, clock, [
-            emitting(settings, "default", "order.created"),
-            emitting(settings, "newco", "order.created"),
-            emitting(settings, "default", "order.paid"),
-        ])
-        try:
-            await someone_waits()
-            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            writer.stop()
-    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    winner_id, outcomes = await one_batch_behind(settings, clock, pg_url, creating_tenant("newco"), [
+        emitting(settings, "default", "order.created"),
+        emitting(settings, "newco", "order.created"),
+        emitting(settings, "default", "order.paid"),
+    ])
     stored = {e.id: e.tenant_id for e in Event.select()}
     assert set(stored) == {o.event_id for o in outcomes}
     assert stored[outcomes[1].event_id] == winner_id
@@ -118,18 +120,11 @@ async def test_a_group_commit_item_that_loses_an_event_type_race_commits_with_it
     def registering(now, lookups):
         return emittable_type("brand.new", now, auto_register=True)
 
-    async with holding_uncommitted(settings, clock, pg_url, registering) as (someone_waits, _):
-        tasks, writer = await one_batch(settings, clock, [
-            emitting(settings, "default", "order.created"),
-            emitting(settings, "default", "brand.new"),
-            emitting(settings, "default", "order.paid"),
-        ])
-        try:
-            await someone_waits()
-            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            writer.stop()
-    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    _, outcomes = await one_batch_behind(settings, clock, pg_url, registering, [
+        emitting(settings, "default", "order.created"),
+        emitting(settings, "default", "brand.new"),
+        emitting(settings, "default", "order.paid"),
+    ])
     assert {e.id for e in Event.select()} == {o.event_id for o in outcomes}
     assert Event.get_by_id(outcomes[1].event_id).type == "brand.new"
     assert EventType.select().where(EventType.name == "brand.new").count() == 1
@@ -167,15 +162,8 @@ async def test_a_group_commit_item_that_loses_an_idempotency_race_replays_the_wi
         tenant = get_or_create_tenant("default", now, found=lookups.tenants)
         return emit_event(tenant, "order.paid", {"order": 42}, settings, now, idempotency_key="order-42", lookups=lookups)
 
-    async with holding_uncommitted(settings, clock, pg_url, keyed) as (someone_waits, first):
-        tasks, writer = await one_batch(settings, clock, [
-            emitting(settings, "default", "order.created"), keyed, emitting(settings, "default", "user.signed_up"),
-        ])
-        try:
-            await someone_waits()
-            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            writer.stop()
-    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    first, outcomes = await one_batch_behind(settings, clock, pg_url, keyed, [
+        emitting(settings, "default", "order.created"), keyed, emitting(settings, "default", "user.signed_up"),
+    ])
     assert outcomes[1].replayed and outcomes[1].event_id == first.event_id
     assert {e.id for e in Event.select()} == {first.event_id, outcomes[0].event_id, outcomes[2].event_id}
