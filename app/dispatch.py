@@ -40,6 +40,7 @@ from app.models import SUCCEEDED
 from app.outbound import DeliveryClient, send_attempt
 from app.pacing import TokenBucket
 from app.policy import Failure
+from app.ratelimit import Rate, RateLimiter
 from app.payloads import PayloadRenderer
 from app.services.delivery_queue import (
     AttemptResult, ClaimedDelivery, claim_due, record_results, release_claims, renew_leases,
@@ -140,7 +141,7 @@ class Dispatcher:
         self._refill_wake: asyncio.TimerHandle | None = None
         self._claim_failures = 0  # in a row
         self._claim_retry_at: datetime | None = None
-        self._unexpected_logged: dict[str, datetime] = {}  # by webhook id: when its last unexpected failure was logged
+        self._unexpected_log = RateLimiter(Rate(1, UNEXPECTED_LOG_SECONDS))  # a line per webhook and period
 
     async def sweep(self) -> int:
         """Start sending whatever is due, as far as free slots allow; returns how many started."""
@@ -472,13 +473,7 @@ class Dispatcher:
         """A line per webhook and UNEXPECTED_LOG_SECONDS, naming the exception's type only:
         its message, and a traceback's, may hold the request's headers (a receiver's
         credential) or the body."""
-        now = self.clock()
-        period = timedelta(seconds=UNEXPECTED_LOG_SECONDS)
-        last = self._unexpected_logged.get(webhook_id)
-        if last is not None and timedelta(0) <= now - last < period:
+        if self._unexpected_log.take(webhook_id, self.clock()):
             return
-        for stale in [w for w, at in self._unexpected_logged.items() if now - at >= period]:
-            del self._unexpected_logged[stale]
-        self._unexpected_logged[webhook_id] = now
         log.error("a send to webhook %s failed with an unexpected %s; recorded as a failed attempt and retried "
                   "(logged once per webhook every %ds)", webhook_id, type(exc).__name__, UNEXPECTED_LOG_SECONDS)
