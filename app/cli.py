@@ -145,14 +145,14 @@ def _collect_garbage_rarely() -> None:
 
 
 async def _worker(settings: Settings, args: argparse.Namespace) -> None:
-    from app.clock import system_clock
-    from app.dispatch import Dispatcher
-    from app.outbound import build_client
-    from app.metrics import Metrics
-    from app.notify import waking
+    from app.rules.clock import system_clock
+    from app.delivery.dispatcher import Dispatcher
+    from app.delivery.outbound import build_client
+    from app.delivery.metrics import Metrics
+    from app.storage.listen_notify import waking
     from app.scheduler import build_scheduler
     from app.services.setup import prepare_database
-    from app.writer import GroupWriter
+    from app.storage.writer import GroupWriter
 
     prepare_database(settings, system_clock)
     process_metrics = Metrics()
@@ -200,9 +200,9 @@ def _start_metrics_server(settings: Settings, process_metrics, host: str, port: 
 
 
 def run_create_key(settings: Settings, args: argparse.Namespace) -> int:
-    from app.clock import system_clock
-    from app.db import write_transaction
-    from app.errors import InvalidInput
+    from app.rules.clock import system_clock
+    from app.storage.db import write_transaction
+    from app.rules.errors import InvalidInput
     from app.services.api_keys import create_api_key
     from app.services.setup import prepare_database
     from app.services.tenants import get_or_create_tenant
@@ -230,9 +230,9 @@ def _password(prompt: str) -> str:
 
 
 def run_create_user(settings: Settings, args: argparse.Namespace) -> int:
-    from app.clock import system_clock
-    from app.db import write_transaction
-    from app.errors import InvalidInput
+    from app.rules.clock import system_clock
+    from app.storage.db import write_transaction
+    from app.rules.errors import InvalidInput
     from app.services.setup import prepare_database
     from app.services.tenants import get_or_create_tenant
     from app.services.users import create_user
@@ -252,8 +252,8 @@ def run_create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_set_password(settings: Settings, args: argparse.Namespace) -> int:
-    from app.clock import system_clock
-    from app.errors import ServiceError
+    from app.rules.clock import system_clock
+    from app.rules.errors import ServiceError
     from app.services.setup import prepare_database
     from app.services.users import change_password
 
@@ -270,8 +270,8 @@ def run_set_password(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_remove_user(settings: Settings, args: argparse.Namespace) -> int:
-    from app.clock import system_clock
-    from app.errors import ServiceError
+    from app.rules.clock import system_clock
+    from app.rules.errors import ServiceError
     from app.services.setup import prepare_database
     from app.services.users import remove_user
 
@@ -286,7 +286,7 @@ def run_remove_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_reencrypt(settings: Settings, args: argparse.Namespace) -> int:
-    from app.clock import system_clock
+    from app.rules.clock import system_clock
     from app.services.setup import prepare_database, reencrypt_secrets
 
     prepare_database(settings, system_clock)
@@ -296,7 +296,7 @@ def run_reencrypt(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_purge(settings: Settings, args: argparse.Namespace) -> int:
-    from app.clock import system_clock
+    from app.rules.clock import system_clock
     from app.services.retention import purge
     from app.services.setup import prepare_database
 

@@ -19,8 +19,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.crontab import crontab_trigger
-from app.ratelimit import Rate
+from app.rules.crontab import crontab_trigger
+from app.rules.ratelimit import Rate
 
 DEFAULT_CONFIG_PATH = "config.toml"
 
@@ -59,7 +59,7 @@ class Settings:
     # of max_concurrency: 20 receivers that hang until timeout hold at most 160 of 256 slots.
     max_in_flight_per_webhook: int = 8
     sweep_interval: float = 1
-    # A custom payload template renders in a separate process (app/render_pool.py), stopped
+    # A custom payload template renders in a separate process (app/delivery/render_pool.py), stopped
     # after this much CPU time, and with this much memory beyond the process's own. The
     # default templates render in ~0.1-0.4 ms, so 50 ms leaves a custom one a lot of room.
     template_cpu_limit: float = 0.05

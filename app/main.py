@@ -17,24 +17,25 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app import __version__
-from app.clock import Clock, system_clock
+from app.rules.clock import Clock, system_clock
 from app.config import Settings, parse_rate
-from app.db import database
-from app.dispatch import Dispatcher
-from app.writer import GroupWriter
-from app.outbound import build_client
-from app.errors import ServiceError, TooManyRequests, Unauthorized
-from app.metrics import Metrics
-from app.notify import waking
-from app.ratelimit import RateLimiter, retry_after_header
+from app.storage.db import database
+from app.delivery.dispatcher import Dispatcher
+from app.storage.writer import GroupWriter
+from app.delivery.outbound import build_client
+from app.rules.errors import ServiceError, TooManyRequests, Unauthorized
+from app.delivery.metrics import Metrics
+from app.storage.listen_notify import waking
+from app.rules.ratelimit import RateLimiter, retry_after_header
 from app.scheduler import build_scheduler
 from app.services.api_keys import KeyCache
 from app.services.server_secrets import signing_keys
 from app.services.setup import prepare_database
-from app.web import (
-    api, api_batch, api_event_types, api_replay, metrics, openapi, pages_deliveries, pages_event_types, pages_keys,
-    pages_webhooks, portal, signin,
-)
+from app.web import metrics, portal
+from app.web.api import deliveries as api_deliveries, event_types as api_event_types, events as api_events
+from app.web.api import openapi, replay as api_replay, webhooks as api_webhooks
+from app.web.pages import deliveries as pages_deliveries, event_types as pages_event_types, keys as pages_keys
+from app.web.pages import signin, webhooks as pages_webhooks
 from app.web.security import CSRFMiddleware, FormTextMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
 from app.web.sessions import SessionMiddleware, cookie_options
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
@@ -101,8 +102,9 @@ def create_app(
         routes=[
             Route("/healthz", healthz),
             *metrics.routes,
-            *api.routes,
-            *api_batch.routes,
+            *api_events.routes,
+            *api_webhooks.routes,
+            *api_deliveries.routes,
             *api_event_types.routes,
             *api_replay.routes,
             *openapi.routes,
@@ -127,7 +129,7 @@ def create_app(
 
 
 class RateLimits:
-    """The process's rate limiters (app/ratelimit.py), one per setting."""
+    """The process's rate limiters (app/rules/ratelimit.py), one per setting."""
 
     def __init__(self, settings: Settings):
         self.emit_key = RateLimiter(parse_rate("emit_rate_limit", settings.emit_rate_limit))

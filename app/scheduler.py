@@ -16,7 +16,7 @@ import anyio.to_thread
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.config import Settings
-from app.dispatch import Dispatcher
+from app.delivery.dispatcher import Dispatcher
 from app.services.retention import retention_trigger, scheduled_purge
 
 log = logging.getLogger("hookline.retention")

@@ -37,7 +37,7 @@ def _settings(path: Path):
 def _open(path: Path):
     from peewee import EnclosedNodeList
 
-    from app.clock import system_clock
+    from app.rules.clock import system_clock
     from app.services.setup import prepare_database
 
     settings = _settings(path)
@@ -48,9 +48,9 @@ def _open(path: Path):
 def build(path: Path, rows: int) -> Path:
     """The schema, OLD_WEBHOOKS webhooks, and `rows` finished deliveries with their events
     and attempts. Written to a temporary name and renamed, so a cut-short build is not reused."""
-    from app.db import database
-    from app.ids import ulid
-    from app.models import Tenant
+    from app.storage.db import database
+    from app.rules.ids import ulid
+    from app.storage.models import Tenant
     from app.services.webhooks import create_webhook
 
     partial = path.with_suffix(".partial")
@@ -109,9 +109,9 @@ def sweep_query(path: Path) -> tuple[float, list[str]]:
     throughput run that follows sends only to the receiver."""
     from peewee import EnclosedNodeList
 
-    from app.clock import system_clock
-    from app.db import database
-    from app.models import PENDING, DELIVERING, Delivery, Event, Tenant, Webhook
+    from app.rules.clock import system_clock
+    from app.storage.db import database
+    from app.storage.models import PENDING, DELIVERING, Delivery, Event, Tenant, Webhook
     from app.services.events import emit_event
 
     settings = _open(path)

@@ -5,7 +5,7 @@ No database, no queue: a closed loop of `concurrency` senders, each signing a fr
 process of its own (so its CPU time is its own, read with getrusage), all on uvloop:
 bare aiohttp (the practical limit here, and the 1.0 of every ratio), bare
 httpx.AsyncClient with its default transport, and what Hookline ships: send_attempt
-(app/outbound.py, which signs too) over app.outbound.build_client, given a ClaimedDelivery
+(app/delivery/outbound.py, which signs too) over app.delivery.outbound.build_client, given a ClaimedDelivery
 as the dispatcher would. Child mode: python -m bench.ceilings --client NAME --url U ...
 """
 
@@ -28,7 +28,7 @@ SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # any valid base64 will 
 
 
 def _signed(event_id: str, body: bytes) -> dict[str, str]:
-    from app.signing import signature_headers
+    from app.delivery.signing import signature_headers
 
     return {"Content-Type": "application/json",
             **signature_headers(SECRET, event_id, "order.created", int(time.time()), body)}
@@ -68,15 +68,15 @@ def _client(name: str, concurrency: int):
 class _Shipped:
     def __init__(self, concurrency: int):
         from app.config import Settings
-        from app.outbound import build_client
+        from app.delivery.outbound import build_client
 
         self.settings = Settings(max_concurrency=concurrency).for_dev()
         self.client = build_client(self.settings)
         self.aclose = self.client.aclose
 
     async def post(self, url, event_id, body):
-        from app.outbound import send_attempt
-        from app.services.delivery_queue import ClaimedDelivery, Payload
+        from app.delivery.outbound import send_attempt
+        from app.delivery.queue import ClaimedDelivery, Payload
 
         now = datetime.now(timezone.utc)
         claimed = ClaimedDelivery(

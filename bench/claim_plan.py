@@ -14,10 +14,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from app.config import Settings
-from app.db import database
-from app.ids import new_id
-from app.models import PENDING, SUCCEEDED, Delivery, Event, Tenant, Webhook
-from app.services.delivery_queue import claim_due
+from app.storage.db import database
+from app.rules.ids import new_id
+from app.storage.models import PENDING, SUCCEEDED, Delivery, Event, Tenant, Webhook
+from app.delivery.queue import claim_due
 from app.services.setup import prepare_database
 
 WEBHOOKS = 50

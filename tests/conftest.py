@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 
 from app.config import EventTypeSeed, Settings
-from app.db import database
+from app.storage.db import database
 from app.services.setup import prepare_database
 
 ADMIN_KEY = "hl_test_admin_key_0123456789abcdef"
@@ -195,14 +195,14 @@ NO_JITTER = lambda: 0.5  # noqa: E731 - random() == 0.5 puts the ±jitter at exa
 
 def make_webhook(settings, clock, url, **fields):
     """A webhook of tenant "default", made through the service like the API does."""
-    from app.models import Tenant
+    from app.storage.models import Tenant
     from app.services.webhooks import create_webhook
 
     return create_webhook(Tenant.get(Tenant.slug == "default"), {"url": url, **fields}, settings, clock()).webhook
 
 
 def emit(settings, clock, type_name="order.created", data=None):
-    from app.models import Tenant
+    from app.storage.models import Tenant
     from app.services.events import emit_event
 
     tenant = Tenant.get(Tenant.slug == "default")
@@ -224,8 +224,8 @@ class Engine:
 
 @pytest.fixture
 async def engine(db, settings, clock):
-    from app.dispatch import Dispatcher
-    from app.outbound import build_client
+    from app.delivery.dispatcher import Dispatcher
+    from app.delivery.outbound import build_client
 
     async with build_client(settings) as client:
         yield Engine(Dispatcher(settings, client, clock, random=NO_JITTER))

@@ -6,12 +6,13 @@ from datetime import datetime
 
 import peewee
 
-from app import hotsql, jsontext
+from app.storage import hotsql
+from app.rules import jsontext
 from app.config import EventTypeSeed
-from app.db import write_transaction
-from app.errors import Conflict, InvalidInput, NotFound
-from app.models import EventType
-from app.subscriptions import is_valid_type_name
+from app.storage.db import write_transaction
+from app.rules.errors import Conflict, InvalidInput, NotFound
+from app.storage.models import EventType
+from app.rules.subscriptions import is_valid_type_name
 
 TEST_EVENT_TYPE = "webhook.test"
 DISABLED_EVENT_TYPE = "webhook.disabled"

@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from app.db import is_sqlite, write_transaction
-from app.errors import Conflict, InvalidInput, NotFound
-from app.models import DELIVERING, DELIVERY_STATUSES, PENDING, Attempt, Delivery, Event, Webhook
-from app.notify import deliveries_due
+from app.storage.db import is_sqlite, write_transaction
+from app.rules.errors import Conflict, InvalidInput, NotFound
+from app.storage.models import DELIVERING, DELIVERY_STATUSES, PENDING, Attempt, Delivery, Event, Webhook
+from app.storage.listen_notify import deliveries_due
 
 MAX_PAGE_SIZE = 100
 

@@ -15,17 +15,18 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from app import hotsql, jsontext
+from app.storage import hotsql
+from app.rules import jsontext
 from app.config import Settings
-from app.db import write_transaction
-from app.errors import Conflict, InvalidInput, ServiceError
-from app.filters import event_matches
-from app.ids import new_id
-from app.models import Delivery, Event, Tenant, Webhook
-from app.notify import deliveries_due
+from app.storage.db import write_transaction
+from app.rules.errors import Conflict, InvalidInput, ServiceError
+from app.rules.filters import event_matches
+from app.rules.ids import new_id
+from app.storage.models import Delivery, Event, Tenant, Webhook
+from app.storage.listen_notify import deliveries_due
 from app.services.catalog import emittable_type
 from app.services.tenants import NamedTenant, for_write
-from app.subscriptions import matches
+from app.rules.subscriptions import matches
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -134,13 +135,13 @@ def _subscribers(event: Event, enabled: list[Webhook]) -> list[Webhook]:
 
 
 def _passes_filter(webhook: Webhook, event: Event, envelope: dict) -> bool:
-    """Filters do not raise (app/filters.py); if one still does, the event goes out anyway:
+    """Filters do not raise (app/rules/filters.py); if one still does, the event goes out anyway:
     a delivery too many is visible and harmless, a lost event is neither, and an emit that
     failed would lose the whole batch it came in. Logged without the payload or the error's
     text, which may quote it."""
     try:
         return event_matches(webhook.filter, envelope)
-    except Exception as exc:  # the last line behind the rules of app/filters.py
+    except Exception as exc:  # the last line behind the rules of app/rules/filters.py
         log.error("the payload filter of webhook %s failed on event %s (%s); delivering it unfiltered",
                   webhook.id, event.id, type(exc).__name__)
         return True

@@ -13,12 +13,12 @@ from datetime import datetime, timezone
 
 import peewee
 
-from app import jsontext
-from app.db import write_transaction
-from app.errors import InvalidInput, NotFound
-from app.ids import new_id
-from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Delivery, Event, Recovery, Webhook
-from app.notify import deliveries_due
+from app.rules import jsontext
+from app.storage.db import write_transaction
+from app.rules.errors import InvalidInput, NotFound
+from app.rules.ids import new_id
+from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Delivery, Event, Recovery, Webhook
+from app.storage.listen_notify import deliveries_due
 from app.services.deliveries import get_delivery, resend_delivery
 from app.services.webhooks import get_webhook
 

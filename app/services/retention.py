@@ -24,9 +24,9 @@ import peewee
 from apscheduler.triggers.cron import CronTrigger
 
 from app.config import Settings
-from app.crontab import crontab_trigger
-from app.db import RETENTION_LOCK, is_sqlite, once_across_processes, write_transaction
-from app.models import CANCELLED, FAILED, SUCCEEDED, Attempt, Delivery, Event, Recovery
+from app.rules.crontab import crontab_trigger
+from app.storage.db import RETENTION_LOCK, is_sqlite, once_across_processes, write_transaction
+from app.storage.models import CANCELLED, FAILED, SUCCEEDED, Attempt, Delivery, Event, Recovery
 
 
 @dataclass(frozen=True)

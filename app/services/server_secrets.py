@@ -1,6 +1,6 @@
 """Signing keys for what the dashboard hands to browsers (session cookies, portal links).
 
-They are derived from the encryption keys (app/secretbox.py), which live outside the
+They are derived from the encryption keys (app/rules/secretbox.py), which live outside the
 database, so a copy of the database (a backup, a copied volume) cannot sign a session
 cookie or a portal link. Every process with the same encryption keys derives the same
 signing keys; nothing is stored.
@@ -12,7 +12,7 @@ key is removed; after that they are refused like forged ones (the browser signs 
 
 from __future__ import annotations
 
-from app.secretbox import secret_box
+from app.rules.secretbox import secret_box
 
 
 def signing_keys(purpose: str) -> list[bytes]:

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 import peewee
 
 from app.config import Settings
-from app.db import write_transaction
-from app.models import BrowserSession, Tenant, User
+from app.storage.db import write_transaction
+from app.storage.models import BrowserSession, Tenant, User
 
 # Last-seen is written at most this often (and at most ten times per idle timeout), so
 # an idle session ends within this much of session_idle_timeout.

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from app import secretbox
-from app.clock import Clock
+from app.rules import secretbox
+from app.rules.clock import Clock
 from app.config import Settings
-from app.db import exclusive_transaction, migrate, open_database, write_transaction
-from app.models import Tenant, Webhook
+from app.storage.db import exclusive_transaction, migrate, open_database, write_transaction
+from app.storage.models import Tenant, Webhook
 from app.services.api_keys import ensure_admin_key
 from app.services.catalog import seed_event_types
 from app.services.tenants import get_or_create_tenant

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from app.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery
+from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery
 
 
 @dataclass(frozen=True)

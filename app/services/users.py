@@ -9,9 +9,9 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.db import write_transaction
-from app.errors import Conflict, InvalidInput, NotFound
-from app.models import Tenant, User
+from app.storage.db import write_transaction
+from app.rules.errors import Conflict, InvalidInput, NotFound
+from app.storage.models import Tenant, User
 from app.services.sessions import end_user_sessions
 from app.services.tenants import get_or_create_tenant
 

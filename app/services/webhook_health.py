@@ -13,9 +13,9 @@ import logging
 from datetime import datetime
 
 from app.config import Settings
-from app.errors import InvalidInput
-from app.models import FAILED, SUCCEEDED, Delivery, Webhook
-from app.policy import Outcome, auto_disable_reason
+from app.rules.errors import InvalidInput
+from app.storage.models import FAILED, SUCCEEDED, Delivery, Webhook
+from app.delivery.policy import Outcome, auto_disable_reason
 from app.services.catalog import DISABLED_EVENT_TYPE
 from app.services.events import emit_event
 

@@ -8,10 +8,10 @@ from urllib.parse import parse_qsl
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from app import jsontext
-from app.errors import BadRequest, InvalidInput, ServiceError, TooManyRequests, Unauthorized
-from app.models import ApiKey
-from app.ratelimit import RateLimiter, retry_after_header
+from app.rules import jsontext
+from app.rules.errors import BadRequest, InvalidInput, ServiceError, TooManyRequests, Unauthorized
+from app.storage.models import ApiKey
+from app.rules.ratelimit import RateLimiter, retry_after_header
 
 JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -88,7 +88,7 @@ async def read_fields(request: Request, limit: int, allow_form: bool = False, op
 
 
 def parse_json(text: str | bytes, field: str | None) -> object:
-    """Strict JSON (see app/jsontext.py), its problems as 4xx answers: a value at fault is
+    """Strict JSON (see app/rules/jsontext.py), its problems as 4xx answers: a value at fault is
     named by its dotted path below `field` (`data.items[2].price`, 422); a whole body at
     fault (not UTF-8, not JSON, nested too deeply) is a 400, a form field at fault a 422.
     """

@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from app.config import Settings
-from app.metrics import Metrics
+from app.delivery.metrics import Metrics
 
 
 def bearer_matches(authorization: str | None, token: str) -> bool:

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from app.errors import Forbidden
+from app.rules.errors import Forbidden
 from app.services.portal import create_portal_token, open_portal_session
 from app.services.sessions import end_session
 from app.services.tenants import acting_tenant

@@ -1,5 +1,5 @@
 """JSON shapes of the API, and how they are written. Secrets appear only where a service
-just created them; secret header values are always masked (app/custom_headers.py)."""
+just created them; secret header values are always masked (app/rules/custom_headers.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from datetime import datetime
 
 from starlette import responses
 
-from app import jsontext
-from app.models import Attempt, Delivery, EventType, Webhook
+from app.rules import jsontext
+from app.storage.models import Attempt, Delivery, EventType, Webhook
 
 
 class JSONResponse(responses.JSONResponse):
-    """The API's answers, written by app/jsontext.py: numbers with the digits they were sent
+    """The API's answers, written by app/rules/jsontext.py: numbers with the digits they were sent
     with, and NaN or Infinity in rows stored before the strict rules as null (JSON has no
     such numbers, and Starlette's JSONResponse raised on them, failing a whole listing)."""
 

@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from app import __version__, jsontext
+from app import __version__
+from app.rules import jsontext
 from app.web.security import csrf_token
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
@@ -51,7 +52,7 @@ def exact_time(value: datetime | None) -> str:
 
 
 def pretty_json(value: object) -> str:
-    """Indented JSON for display, numbers with their digits (app/jsontext.py); text that is
+    """Indented JSON for display, numbers with their digits (app/rules/jsontext.py); text that is
     not JSON, or too deep to read, is shown as it is."""
     if isinstance(value, (str, bytes)):
         try:

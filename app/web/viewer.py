@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from app.errors import Forbidden
-from app.models import Tenant, User
+from app.rules.errors import Forbidden
+from app.storage.models import Tenant, User
 from app.services.sessions import resume_session
 from app.services.users import needs_setup
 from app.web.sessions import DASHBOARD, PORTAL, session_jar

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from app.clock import system_clock
+from app.rules.clock import system_clock
 from tests.conftest import serving
 
 # Debian's package, installed by scripts/install-browser.sh (`make test` runs it first).

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from app.clock import system_clock
-from app.models import Webhook
+from app.rules.clock import system_clock
+from app.storage.models import Webhook
 from app.services.users import create_first_admin
 from tests.conftest import ADMIN, ADMIN_PASSWORD, ADMIN_USER, ServerThread, serving
 from tests.e2e.conftest import DESKTOP, TIMEOUT_MS

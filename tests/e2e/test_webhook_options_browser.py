@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from app.models import Webhook
+from app.storage.models import Webhook
 from tests.e2e.test_dashboard_browser import create_webhook, row, set_up_admin
 
 

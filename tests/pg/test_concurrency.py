@@ -8,12 +8,12 @@ import threading
 
 import psycopg
 
-from app.db import SchemaVersion, database, open_database
-from app.models import Event, EventType, Tenant
+from app.storage.db import SchemaVersion, database, open_database
+from app.storage.models import Event, EventType, Tenant
 from app.services.catalog import BUILT_IN
 from app.services.events import emit_event
 from tests.conftest import eventually
-from tests.test_cli import env, run  # noqa: F401 - env is a fixture
+from tests.process.test_cli import env, run  # noqa: F401 - env is a fixture
 
 
 def test_two_requests_with_the_same_idempotency_key_make_one_event(db, settings, clock, pg_url):

@@ -9,8 +9,8 @@ import peewee
 import psycopg
 import pytest
 
-from app.db import database
-from app.models import Tenant
+from app.storage.db import database
+from app.storage.models import Tenant
 from tests.conftest import eventually
 
 

@@ -16,15 +16,15 @@ import anyio.to_thread
 import psycopg
 import pytest
 
-from app import notify
-from app.dispatch import Dispatcher
-from app.models import SUCCEEDED, Delivery, Tenant
-from app.notify import CHANNEL, waking
-from app.outbound import build_client
+from app.storage import listen_notify
+from app.delivery.dispatcher import Dispatcher
+from app.storage.models import SUCCEEDED, Delivery, Tenant
+from app.storage.listen_notify import CHANNEL, waking
+from app.delivery.outbound import build_client
 from app.services.deliveries import resend_delivery
 from app.services.events import EmitItem, emit_events
 from tests.conftest import NO_JITTER, emit, eventually, eventually_async, make_webhook, serving
-from tests.test_cli import env, start, stop  # noqa: F401 - env is a fixture
+from tests.process.test_cli import env, start, stop  # noqa: F401 - env is a fixture
 
 # Far beyond every wait below: a delivery that arrives was woken, not swept.
 NO_SWEEP = "60s"
@@ -47,7 +47,7 @@ def listeners(pg_url: str) -> set[int]:
 @pytest.fixture
 def as_another_process(monkeypatch):
     """Call once the listener has started: notifications sent from then on are not its own."""
-    return lambda: monkeypatch.setattr(notify, "this_process", lambda: "another process")
+    return lambda: monkeypatch.setattr(listen_notify, "this_process", lambda: "another process")
 
 
 def probe(pg_url: str) -> None:

@@ -12,13 +12,13 @@ import logging
 import psycopg
 import pytest
 
-from app.db import RETENTION_LOCK
-from app.dispatch import Dispatcher
-from app.models import Delivery, Event
-from app.outbound import build_client
+from app.storage.db import RETENTION_LOCK
+from app.delivery.dispatcher import Dispatcher
+from app.storage.models import Delivery, Event
+from app.delivery.outbound import build_client
 from app.scheduler import run_purge
 from tests.conftest import eventually_async
-from tests.test_retention import old_log
+from tests.services.test_retention import old_log
 
 pytestmark = pytest.mark.anyio
 

@@ -13,13 +13,13 @@ import signal
 
 import httpx
 
-from app.db import write_transaction
-from app.models import DELIVERING, SUCCEEDED, Attempt, Delivery, Tenant
+from app.storage.db import write_transaction
+from app.storage.models import DELIVERING, SUCCEEDED, Attempt, Delivery, Tenant
 from app.services.events import emit_event
 from app.services.webhooks import create_webhook
 from tests.conftest import ADMIN, ADMIN_KEY, Reply, eventually
-from tests.test_cli import env, free_port, start, stop  # noqa: F401 - env is a fixture
-from tests.test_crash import serve
+from tests.process.test_cli import env, free_port, start, stop  # noqa: F401 - env is a fixture
+from tests.process.test_crash import serve
 
 EVENTS = 2500  # x 2 webhooks: the 5,000 deliveries of the issue
 KILLED_RUN_EVENTS = 500  # enough backlog to keep every process busy up to the kill

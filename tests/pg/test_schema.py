@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 
-from app.db import database, migrate, open_database
-from app.models import ALL_MODELS, DASHBOARD_MODELS, Recovery
+from app.storage.db import database, migrate, open_database
+from app.storage.models import ALL_MODELS, DASHBOARD_MODELS, Recovery
 from app.services.setup import prepare_database
 
 

@@ -1,0 +1,64 @@
+"""Send a test event to one webhook and report how its first attempt went.
+
+Shared by the API's `POST /webhooks/{id}/test` and the dashboard's "Send test": the event
+travels the normal path (stored, claimed, signed, logged), so a passing test means real
+events will arrive too.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import anyio
+import anyio.to_thread
+
+from app.config import Settings
+from app.storage.db import write_transaction
+from app.rules.errors import Conflict
+from app.storage.models import Attempt, Delivery
+from app.services.catalog import TEST_EVENT_TYPE
+from app.services.events import emit_event
+from app.services.webhooks import get_webhook
+
+POLL_SECONDS = 0.05
+
+
+def send_test_event(
+    webhook_id: str, tenant_id: int | None, settings: Settings, now: datetime,
+    type_name: object = TEST_EVENT_TYPE, data: object = None,
+) -> str:
+    """Queue the test event for this webhook alone; returns the delivery id.
+
+    The check and the insert are one transaction: a webhook deleted in between would
+    otherwise get a delivery after its deletion cancelled the rest, pending for ever.
+    """
+    with write_transaction():
+        webhook = get_webhook(webhook_id, tenant_id, lock=True)
+        if not webhook.enabled:
+            raise Conflict("this webhook is disabled; enable it before sending a test event")
+        if data is None:
+            data = {"message": "Test event from Hookline", "webhook_id": webhook.id}
+        emitted = emit_event(webhook.tenant, type_name, data, settings, now, only_webhook=webhook)
+        return Delivery.get(Delivery.event == emitted.event_id).id
+
+
+async def first_attempt(delivery_id: str, timeout: float) -> Attempt | None:
+    """Wait (bounded) for the sender, in this process or a worker, to log the first try."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        attempt = await anyio.to_thread.run_sync(Attempt.get_or_none, Attempt.delivery == delivery_id)
+        if attempt is not None:
+            return attempt
+        await anyio.sleep(POLL_SECONDS)
+    return None
+
+
+def describe(attempt: Attempt | None) -> tuple[str, str]:
+    """("Delivered: 200 in 45 ms", "success") or ("Failed: connection refused", "error")."""
+    if attempt is None:
+        return "Queued: the first attempt has not finished yet; see the delivery log.", "warning"
+    if attempt.response_status is not None and 200 <= attempt.response_status < 300:
+        return f"Delivered: {attempt.response_status} in {attempt.duration_ms} ms", "success"
+    reason = attempt.error or f"the endpoint answered {attempt.response_status}"
+    return f"Failed: {reason}", "error"

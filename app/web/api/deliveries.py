@@ -1,0 +1,61 @@
+"""JSON API v1: read a webhook's delivery log, one delivery with its attempts, resend.
+
+Handlers only parse, authorise and render; database work runs in the thread pool.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.rules.errors import InvalidInput
+from app.services import deliveries, webhooks
+from app.web.inputs import api_key, scope_of
+from app.web.wakeup import wake_sender
+from app.web.serializers import JSONResponse, delivery_detail_json, delivery_json
+
+
+async def list_deliveries(request: Request) -> Response:
+    key = await api_key(request)
+    params = request.query_params
+    try:
+        limit = int(params.get("limit", 50))
+    except ValueError:
+        raise InvalidInput("limit", "must be an integer") from None
+
+    def query():
+        webhook = webhooks.get_webhook(request.path_params["id"], scope_of(key))
+        return deliveries.list_deliveries(
+            webhook, status=params.get("status"), event_type=params.get("event_type"), limit=limit, before=params.get("before")
+        )
+
+    page = await run_in_threadpool(query)
+    return JSONResponse({"data": [delivery_json(d) for d in page.items], "next_cursor": page.next_cursor})
+
+
+async def get_delivery(request: Request) -> Response:
+    key = await api_key(request)
+
+    def query():
+        delivery = deliveries.get_delivery(request.path_params["id"], scope_of(key))
+        return delivery, deliveries.attempts_of(delivery)
+
+    delivery, attempts = await run_in_threadpool(query)
+    return JSONResponse(delivery_detail_json(delivery, attempts))
+
+
+async def resend_delivery(request: Request) -> Response:
+    key = await api_key(request)
+    clock = request.app.state.clock
+    delivery = await run_in_threadpool(deliveries.resend_delivery, request.path_params["id"], scope_of(key), clock())
+    wake_sender(request)
+    return JSONResponse(delivery_json(delivery), status_code=202)
+
+
+routes = [
+    Route("/api/v1/webhooks/{id}/deliveries", list_deliveries, methods=["GET"]),
+    Route("/api/v1/deliveries/{id}", get_delivery, methods=["GET"]),
+    Route("/api/v1/deliveries/{id}/resend", resend_delivery, methods=["POST"]),
+]

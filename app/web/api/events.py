@@ -1,0 +1,134 @@
+"""POST /api/v1/events and /api/v1/events/batch: accept events from apps.
+
+Handlers only parse, authorise and render. A single emit goes through the group-commit
+writer; a batch of up to 1,000 events is one request and one transaction, each item
+checked as the body of POST /api/v1/events would be, and an error names the item
+(`events[3].type`) and stores nothing of the batch.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.rules.errors import InvalidInput, ServiceError
+from app.storage.models import ApiKey
+from app.services import events, tenants
+from app.web.inputs import FORM_TYPE, api_key, client_ip, content_type, parse_json, read_fields, within_rate
+from app.web.wakeup import wake_sender
+from app.web.serializers import JSONResponse
+
+EMIT_FIELDS = {"type", "event", "data", "tenant", "idempotency_key"}
+
+
+def check_emit_fields(fields: dict) -> None:
+    """One event's fields: the body of POST /api/v1/events, or one item of a batch."""
+    unknown = sorted(set(fields) - EMIT_FIELDS)
+    if unknown:
+        raise InvalidInput(unknown[0], f"unknown field (allowed: {', '.join(sorted(EMIT_FIELDS))})")
+    if "type" in fields and "event" in fields and fields["type"] != fields["event"]:
+        raise InvalidInput("event", "is an alias of type; send only one of them")
+
+
+async def emitting_key(request: Request) -> ApiKey:
+    """The caller's API key, checked after the per-address limit (so floods of bad keys
+    are limited too)."""
+    within_rate(_state(request).limits.emit_ip, client_ip(request), request, "events from this address")
+    return await api_key(request)
+
+
+def spend_emit_tokens(request: Request, key: ApiKey, events: int = 1) -> None:
+    """The per-key limit counts events, so a batch costs as many as it holds."""
+    within_rate(_state(request).limits.emit_key, key.id, request, "events for this API key", cost=events)
+
+
+def _state(request: Request):
+    return request.app.state
+
+
+async def emit_event(request: Request) -> Response:
+    key = await emitting_key(request)
+    spend_emit_tokens(request, key)
+    settings = _state(request).settings
+    fields = await read_fields(request, settings.max_payload_bytes, allow_form=True)
+    check_emit_fields(fields)
+    type_name = fields.get("type", fields.get("event"))
+    data = fields.get("data", {})
+    if content_type(request) == FORM_TYPE:  # form fields are text; `data` holds JSON text
+        data = parse_json(data, field="data") if data.strip() else {}
+    idempotency_key = request.headers.get("idempotency-key", fields.get("idempotency_key"))
+
+    def emit(now, lookups):
+        tenant = tenants.for_write(tenants.acting_tenant(key, fields.get("tenant")), now, lookups.tenants)
+        return events.emit_event(tenant, type_name, data, settings, now, idempotency_key=idempotency_key,
+                                 lookups=lookups)
+
+    emitted = await _state(request).writer.write(emit)
+    _state(request).metrics.event_accepted(emitted)
+    if emitted.deliveries and not emitted.replayed:
+        wake_sender(request)
+    headers = {"Idempotent-Replayed": "true"} if emitted.replayed else None
+    return JSONResponse({"id": emitted.event_id, "deliveries": emitted.deliveries}, status_code=202, headers=headers)
+
+
+MAX_BATCH_EVENTS = 1000
+# 1,000 events of a few KB each; a single event still may not exceed max_payload_bytes.
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+
+
+class TooLarge(ServiceError):
+    status_code = 413
+
+
+def _item(index: int, item: object, max_bytes: int) -> dict:
+    with events.batch_item(index):
+        if not isinstance(item, dict):
+            raise InvalidInput("type", "each item must be an object like the body of POST /api/v1/events")
+        check_emit_fields(item)
+        if len(json.dumps(item, separators=(",", ":"))) > max_bytes:
+            raise TooLarge(f"larger than the limit of {max_bytes} bytes for one event", "data")
+    return item
+
+
+async def emit_batch(request: Request) -> Response:
+    key = await emitting_key(request)
+    settings, clock = request.app.state.settings, request.app.state.clock
+    fields = await read_fields(request, MAX_BATCH_BYTES)
+    unknown = sorted(set(fields) - {"events"})
+    if unknown:
+        raise InvalidInput(unknown[0], "unknown field (allowed: events)")
+    items = fields.get("events")
+    if not isinstance(items, list) or not items:
+        raise InvalidInput("events", "required: a list of 1 to 1000 events")
+    if len(items) > MAX_BATCH_EVENTS:
+        raise TooLarge(f"events: {len(items)} events; at most {MAX_BATCH_EVENTS} per request", "events")
+    items = [_item(index, item, settings.max_payload_bytes) for index, item in enumerate(items)]
+    spend_emit_tokens(request, key, len(items))
+
+    def emit():
+        now = clock()
+        batch = []
+        for index, item in enumerate(items):
+            with events.batch_item(index):
+                tenant = tenants.acting_tenant(key, item.get("tenant"))
+            batch.append(events.EmitItem(tenant, item.get("type", item.get("event")), item.get("data", {}),
+                                         item.get("idempotency_key")))
+        return events.emit_events(batch, settings, now)
+
+    emitted = await run_in_threadpool(emit)
+    for one in emitted:
+        request.app.state.metrics.event_accepted(one)
+    if any(e.deliveries and not e.replayed for e in emitted):
+        wake_sender(request)
+    data = [{"id": e.event_id, "deliveries": e.deliveries, **({"replayed": True} if e.replayed else {})} for e in emitted]
+    return JSONResponse({"data": data}, status_code=202)
+
+
+routes = [
+    Route("/api/v1/events", emit_event, methods=["POST"]),
+    Route("/api/v1/events/batch", emit_batch, methods=["POST"]),
+]

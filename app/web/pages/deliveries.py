@@ -1,0 +1,229 @@
+"""Dashboard pages for one webhook's delivery log, a delivery's attempts, resend, replay,
+recover and stats.
+
+The log is shown in pages, each a <tbody> bounded by cursors (a delivery's place in the
+log, see services/deliveries), so "Load more" can
+append the next page and each page can refresh itself: every 2 s while it shows a
+delivery that is still pending or being sent (and no longer once none is, so an open tab
+does not poll forever), and whenever a resend fires `deliveriesChanged`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from app.rules.errors import Conflict, InvalidInput
+from app.storage.models import DELIVERING, DELIVERY_STATUSES, PENDING
+from app.services import catalog, deliveries, replay, stats, webhooks
+from app.services.retention import retention_note
+from app.web.wakeup import wake_sender
+from app.web.templating import flash, is_htmx, render, toast
+from app.web.viewer import viewer
+
+PAGE_SIZE = 25
+RECOVER_DEFAULT_WINDOW = timedelta(hours=24)
+
+
+def _fragment(request: Request, before: str | None, through: str | None) -> str | None:
+    """Which part of the log an htmx request wants: a page refreshing itself, the next
+    page for "Load more", or the whole list (filters)."""
+    if not is_htmx(request):
+        return None
+    if through:
+        return "deliveries/_page.html"
+    return "deliveries/_more.html" if before else "deliveries/_list.html"
+
+
+async def log_page(request: Request) -> Response:
+    who = await viewer(request)
+    params = request.query_params
+    filters = {"status": params.get("status") or None, "event_type": params.get("event_type") or None}
+    before = params.get("before") or None
+    through = params.get("through") or None
+    fragment = _fragment(request, before, through)
+
+    def load():
+        webhook = webhooks.get_webhook(request.path_params["id"], who.tenant.id)
+        if fragment == "deliveries/_page.html":
+            rows, next_cursor = deliveries.deliveries_between(webhook, through, before, **filters), None
+        else:
+            page = deliveries.list_deliveries(webhook, limit=PAGE_SIZE, before=before, **filters)
+            rows, next_cursor = page.items, page.next_cursor
+        last = deliveries.last_attempts([d.id for d in rows])
+        return webhook, rows, next_cursor, last, catalog.list_event_types(include_archived=True) if fragment is None else []
+
+    try:
+        webhook, rows, next_cursor, last, event_types = await run_in_threadpool(load)
+    except InvalidInput as exc:
+        return Response(exc.message, status_code=422)
+    base = f"/webhooks/{webhook.id}/deliveries"
+    chosen = {k: v for k, v in filters.items() if v}
+    if fragment != "deliveries/_page.html":  # a refresh keeps the bounds its page started with
+        through = deliveries.Position.of(rows[-1]).cursor if rows else None
+    context = {
+        "viewer": who, "nav": "webhooks", "tab": "deliveries", "webhook": webhook,
+        "deliveries": rows, "last_attempts": last, "filters": filters,
+        "statuses": DELIVERY_STATUSES, "event_types": event_types, "now": request.app.state.clock(),
+        "page_id": f"delivery-page-{before or 'newest'}",
+        "refresh_url": f"{base}?{urlencode({**chosen, **({'before': before} if before else {}), 'through': through})}",
+        "next_url": f"{base}?{urlencode({**chosen, 'before': next_cursor})}" if next_cursor else None,
+        "poll": any(d.status in (PENDING, DELIVERING) for d in rows),
+        "since": _since_value(request.app.state.clock() - RECOVER_DEFAULT_WINDOW), "errors": {},
+        "retention_note": retention_note(request.app.state.settings, request.app.state.clock()),
+    }
+    return render(request, "deliveries/log.html", context, partial=fragment)
+
+
+def _since_value(when) -> str:
+    """The value a datetime-local input takes; the form labels it UTC."""
+    return when.strftime("%Y-%m-%dT%H:%M")
+
+
+async def detail_page(request: Request) -> Response:
+    who = await viewer(request)
+    return await _render_detail(request, who, request.path_params["id"])
+
+
+async def _render_detail(request: Request, who, delivery_id: str, status_code: int = 200, headers: dict | None = None,
+                         replay_error: str | None = None) -> Response:
+    """The detail with what its forms need: its attempts, and the webhooks it can be replayed to."""
+
+    def load():
+        delivery = deliveries.get_delivery(delivery_id, who.tenant.id)
+        others = [w for w in webhooks.list_webhooks(who.tenant.id) if w.id != delivery.webhook_id]
+        return delivery, deliveries.attempts_of(delivery), others
+
+    delivery, attempts, others = await run_in_threadpool(load)
+    context = {
+        "viewer": who, "nav": "webhooks", "delivery": delivery, "attempts": attempts, "replay_targets": others,
+        "replay_error": replay_error, "now": request.app.state.clock(),
+    }
+    return render(request, "deliveries/detail.html", context, partial="deliveries/_detail.html",
+                  status_code=status_code, headers=headers)
+
+
+def _refused(request: Request, exc: Conflict, delivery_id: str) -> Response:
+    """An attempt is in flight: a toast for htmx, a flash on the detail for a plain form."""
+    if is_htmx(request):
+        return Response(status_code=204, headers=toast(exc.message.capitalize(), "error"))
+    flash(request, exc.message.capitalize(), "error")
+    return RedirectResponse(f"/deliveries/{delivery_id}", status_code=303)
+
+
+async def resend(request: Request) -> Response:
+    """One more attempt now, with the same webhook-id; a scheduled retry is replaced.
+
+    htmx gets the detail again (now pending) and a toast, and `deliveriesChanged` makes the
+    log behind the dialog refresh; a plain form gets a flash and a redirect to the detail.
+    """
+    who = await viewer(request)
+    delivery_id = request.path_params["id"]
+    try:
+        await run_in_threadpool(deliveries.resend_delivery, delivery_id, who.tenant.id, request.app.state.clock())
+    except Conflict as exc:
+        return _refused(request, exc, delivery_id)
+    wake_sender(request)
+    message = "Resend queued: the attempt starts in a moment."
+    if not is_htmx(request):
+        flash(request, message)
+        return RedirectResponse(f"/deliveries/{delivery_id}", status_code=303)
+    return await _render_detail(request, who, delivery_id, headers=toast(message, "success", "deliveriesChanged"))
+
+
+async def replay_to_webhook(request: Request) -> Response:
+    """Send this delivery's event to another webhook; the answer is that new delivery's detail."""
+    who = await viewer(request)
+    delivery_id = request.path_params["id"]
+    form = await request.form()
+
+    def run():
+        delivery = deliveries.get_delivery(delivery_id, who.tenant.id)
+        return replay.replay_event(delivery.event_id, form.get("webhook_id"), who.tenant.id, request.app.state.clock())
+
+    try:
+        replayed = await run_in_threadpool(run)
+    except InvalidInput as exc:
+        return await _render_detail(request, who, delivery_id, status_code=422, replay_error=exc.message.split(": ", 1)[-1])
+    except Conflict as exc:
+        return _refused(request, exc, delivery_id)
+    wake_sender(request)
+    message = f"Replay to {replayed.webhook.name} queued: the attempt starts in a moment."
+    if not is_htmx(request):
+        flash(request, message)
+        return RedirectResponse(f"/deliveries/{replayed.id}", status_code=303)
+    return await _render_detail(request, who, replayed.id, headers=toast(message, "success", "deliveriesChanged"))
+
+
+async def recover(request: Request) -> Response:
+    """Queue every failed delivery since the chosen time; the answer is the progress panel
+    (htmx) or the recovery's own page (plain form), both of which follow it to the end."""
+    who = await viewer(request)
+    webhook_id = request.path_params["id"]
+    form = await request.form()
+    now = request.app.state.clock()
+
+    def run():
+        return replay.recover_failed(webhook_id, who.tenant.id, replay.parse_since(form.get("since"), now), now)
+
+    try:
+        recovery = await run_in_threadpool(run)
+    except InvalidInput as exc:
+        webhook = await run_in_threadpool(webhooks.get_webhook, webhook_id, who.tenant.id)
+        context = {"viewer": who, "nav": "webhooks", "tab": "deliveries", "webhook": webhook, "open": True,
+                   "since": form.get("since", ""), "errors": {exc.field: exc.message.split(": ", 1)[-1]}}
+        return render(request, "deliveries/recover.html", context, partial="deliveries/_recover.html", status_code=422)
+    if recovery.total:
+        wake_sender(request)
+    if not is_htmx(request):
+        return RedirectResponse(f"/recoveries/{recovery.id}", status_code=303)
+    progress = await run_in_threadpool(replay.recovery_progress, recovery.id, who.tenant.id)
+    message = f"Recovering {recovery.total} failed deliveries." if recovery.total else "No failed deliveries to recover."
+    return render(request, "deliveries/recovery.html", _recovery_context(who, progress),
+                  partial="deliveries/_recover_progress.html", headers=toast(message, "success", "deliveriesChanged"))
+
+
+async def recovery_page(request: Request) -> Response:
+    who = await viewer(request)
+    progress = await run_in_threadpool(replay.recovery_progress, request.path_params["id"], who.tenant.id)
+    return render(request, "deliveries/recovery.html", _recovery_context(who, progress),
+                  partial="deliveries/_recover_progress.html")
+
+
+def _recovery_context(who, progress: replay.Progress) -> dict:
+    return {"viewer": who, "nav": "webhooks", "tab": "deliveries", "webhook": progress.recovery.webhook,
+            "progress": progress}
+
+
+async def stats_page(request: Request) -> Response:
+    who = await viewer(request)
+    now = request.app.state.clock()
+
+    def load():
+        webhook = webhooks.get_webhook(request.path_params["id"], who.tenant.id)
+        return webhook, stats.webhook_stats(webhook.id, now)
+
+    webhook, numbers = await run_in_threadpool(load)
+    context = {
+        "viewer": who, "nav": "webhooks", "tab": "stats", "webhook": webhook, "stats": numbers,
+        "bars": stats.chart_bars(numbers.hours), "chart_height": stats.CHART_HEIGHT,
+        "chart_width": stats.CHART_WIDTH, "bar_width": stats.BAR_WIDTH,
+        "retention_note": retention_note(request.app.state.settings, now),
+    }
+    return render(request, "webhooks/stats.html", context)
+
+
+routes = [
+    Route("/webhooks/{id}/deliveries", log_page, methods=["GET"]),
+    Route("/webhooks/{id}/stats", stats_page, methods=["GET"]),
+    Route("/deliveries/{id}", detail_page, methods=["GET"]),
+    Route("/deliveries/{id}/resend", resend, methods=["POST"]),
+    Route("/deliveries/{id}/replay", replay_to_webhook, methods=["POST"]),
+    Route("/webhooks/{id}/recover", recover, methods=["POST"]),
+    Route("/recoveries/{id}", recovery_page, methods=["GET"]),
+]

@@ -1,0 +1,358 @@
+"""Dashboard pages for the webhooks list: create, edit, rename, toggle, test, rotate, delete.
+
+Every action is a real form that works without JavaScript (POST, then a 303 or a page);
+with htmx the same URLs answer with the fragment to swap: a table row, the form with its
+errors (422), or the modal's next step.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from app.delivery import formats
+from app.rules import jsontext
+from app.rules.errors import Conflict, InvalidInput
+from app.rules.filters import EXAMPLE as FILTER_EXAMPLE
+from app.storage.models import PAYLOAD_FORMATS
+from app.services import catalog, stats, test_sends, webhooks
+from app.web.inputs import inline_error, parse_json
+from app.web.wakeup import wake_sender
+from app.web.templating import flash, is_htmx, render, toast
+from app.web.viewer import Viewer, viewer
+
+SECRET_SNIPPET_LANGUAGES = ("python", "node")
+FORM_FIELDS = ("name", "url", "description", "events", "headers", "secret_headers")
+ADVANCED_FIELDS = ("filter", "timeout", "retry_schedule", "rate_limit", "max_in_flight", "ordered", "payload_format",
+                   "payload_template")
+
+
+def _state(request: Request):
+    return request.app.state
+
+
+def _event_groups(event_types) -> list[tuple[str, list]]:
+    """Catalog types grouped by family (`order` for `order.created`), for the checkboxes."""
+    groups: dict[str, list] = {}
+    for event_type in event_types:
+        groups.setdefault(event_type.name.split(".", 1)[0], []).append(event_type)
+    return sorted(groups.items())
+
+
+def _fields_from_form(form: FormData) -> dict:
+    """The form's fields in the shape the webhooks service takes (the same as the API's).
+
+    Empty advanced fields are null: the global setting applies.
+    """
+    events = form.getlist("events")
+    filter_text = form.get("filter", "").strip()
+    schedule = form.get("retry_schedule", "").replace(",", " ").split()
+    return {
+        "name": form.get("name", ""),
+        "url": form.get("url", ""),
+        "description": form.get("description", ""),
+        "events": ["*"] if "*" in events else events,
+        "headers": _parse_headers(form.get("headers", "")),
+        "secret_headers": form.get("secret_headers", "").replace(",", " ").split(),
+        "filter": parse_json(filter_text, field="filter") if filter_text else None,
+        "timeout": form.get("timeout", "").strip() or None,  # the service reads "10" or "10s"
+        "retry_schedule": schedule or None,
+        "rate_limit": _form_number(form, "rate_limit", float),
+        "max_in_flight": _form_number(form, "max_in_flight", int),
+        "ordered": form.get("ordered") is not None,
+        "payload_format": form.get("payload_format", "standard"),
+        "payload_template": form.get("payload_template", "").strip() or None,
+    }
+
+
+def _form_number(form: FormData, key: str, kind: type) -> float | int | None:
+    text = form.get(key, "").strip()
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise InvalidInput(key, "must be a whole number" if kind is int else "must be a number") from None
+
+
+def _duration_text(seconds: float) -> str:
+    """5 -> "5s", 300 -> "5m", 7200 -> "2h": how people write retry delays."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def _number_text(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _values_of(webhook) -> dict:
+    """A stored webhook as the form's text fields."""
+    return {
+        "name": webhook.name, "url": webhook.url, "description": webhook.description,
+        "events": webhook.events,
+        # Secrets as their masks: saved back unchanged, a mask keeps the stored value.
+        "headers": _headers_text(webhook.headers.shown()),
+        "secret_headers": ", ".join(webhook.headers.secret_names),
+        "filter": jsontext.dumps(webhook.filter, indent=2, nonfinite_as_null=True) if webhook.filter else "",
+        "timeout": _number_text(webhook.timeout),
+        "retry_schedule": ", ".join(_duration_text(d) for d in webhook.retry_schedule or ()),
+        "rate_limit": _number_text(webhook.rate_limit),
+        "max_in_flight": _number_text(webhook.max_in_flight),
+        "ordered": webhook.ordered,
+        "payload_format": webhook.payload_format,
+        "payload_template": webhook.payload_template or "",
+    }
+
+
+def _parse_headers(text: str) -> dict[str, str]:
+    headers = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise InvalidInput("headers", f"line {number} is not 'Name: value'")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def _headers_text(headers: dict) -> str:
+    return "\n".join(f"{name}: {value}" for name, value in headers.items())
+
+
+async def _form_context(who: Viewer, values: dict, errors: dict, webhook=None) -> dict:
+    event_types = await run_in_threadpool(catalog.list_event_types)
+    customised = any(values.get(key) for key in ADVANCED_FIELDS if key != "payload_format")
+    return {
+        "viewer": who,
+        "nav": "webhooks",
+        "webhook": webhook,
+        "values": values,
+        "errors": errors,
+        "event_groups": _event_groups(event_types),
+        "inline_fields": FORM_FIELDS + ADVANCED_FIELDS,
+        "advanced_open": customised or values.get("payload_format", "standard") != "standard"
+        or any(key in errors for key in ADVANCED_FIELDS),
+        "payload_formats": PAYLOAD_FORMATS,
+        "default_templates": formats.DEFAULT_TEMPLATES,
+        "filter_example": json.dumps(FILTER_EXAMPLE, indent=2),
+    }
+
+
+async def list_page(request: Request) -> Response:
+    who = await viewer(request)
+
+    def load():
+        rows = webhooks.list_webhooks(who.tenant.id)
+        return rows, stats.health_for([w.id for w in rows], _state(request).clock())
+
+    rows, health = await run_in_threadpool(load)
+    context = {"viewer": who, "nav": "webhooks", "webhooks": rows, "health": health}
+    return render(request, "webhooks/list.html", context, partial="webhooks/_table.html")
+
+
+async def new_page(request: Request) -> Response:
+    who = await viewer(request)
+    context = await _form_context(who, {"events": ["*"], "payload_format": "standard"}, {})
+    return render(request, "webhooks/form.html", context, partial="webhooks/_form.html")
+
+
+async def create(request: Request) -> Response:
+    who = await viewer(request)
+    form = await request.form()
+    settings, clock = _state(request).settings, _state(request).clock
+    try:
+        fields = _fields_from_form(form)
+        created = await run_in_threadpool(webhooks.create_webhook, who.tenant, fields, settings, clock())
+    except InvalidInput as exc:
+        return await _form_error(request, who, form, exc)
+    context = {"viewer": who, "nav": "webhooks", "webhook": created.webhook, "secret": created.secret, "created": True}
+    headers = {"HX-Trigger": "webhooksChanged"} if is_htmx(request) else None
+    return render(request, "webhooks/secret.html", context, partial="webhooks/_secret.html", status_code=201, headers=headers)
+
+
+async def _form_error(request: Request, who: Viewer, form: FormData, exc: InvalidInput, webhook=None) -> Response:
+    """422 with the form as it was sent and the message next to the offending field."""
+    values = {key: form.get(key, "") for key in FORM_FIELDS + ADVANCED_FIELDS}
+    values["events"] = form.getlist("events")
+    values["ordered"] = form.get("ordered") is not None
+    context = await _form_context(who, values, inline_error(exc), webhook)
+    return render(request, "webhooks/form.html", context, partial="webhooks/_form.html", status_code=422)
+
+
+async def edit_page(request: Request) -> Response:
+    who = await viewer(request)
+    webhook = await run_in_threadpool(webhooks.get_webhook, request.path_params["id"], who.tenant.id)
+    context = await _form_context(who, _values_of(webhook), {}, webhook)
+    return render(request, "webhooks/form.html", {**context, "tab": "edit"}, partial="webhooks/_form.html")
+
+
+async def update(request: Request) -> Response:
+    who = await viewer(request)
+    form = await request.form()
+    settings, clock = _state(request).settings, _state(request).clock
+    webhook_id = request.path_params["id"]
+    webhook = await run_in_threadpool(webhooks.get_webhook, webhook_id, who.tenant.id)
+    try:
+        fields = _fields_from_form(form)
+        await run_in_threadpool(webhooks.update_webhook, webhook_id, who.tenant.id, fields, settings, clock())
+    except InvalidInput as exc:
+        return await _form_error(request, who, form, exc, webhook)
+    if is_htmx(request):
+        return Response(status_code=204, headers=toast("Webhook saved", "success", "webhooksChanged", "closeModal"))
+    flash(request, "Webhook saved.")
+    return RedirectResponse("/webhooks", status_code=303)
+
+
+async def _row(request: Request, who: Viewer, webhook_id: str, headers: dict | None = None) -> Response:
+    def load():
+        webhook = webhooks.get_webhook(webhook_id, who.tenant.id)
+        return webhook, stats.health_for([webhook.id], _state(request).clock())
+
+    webhook, health = await run_in_threadpool(load)
+    context = {"viewer": who, "webhook": webhook, "health": health}
+    return render(request, "webhooks/_row.html", context, headers=headers)
+
+
+async def rename(request: Request) -> Response:
+    who = await viewer(request)
+    form = await request.form()
+    settings, clock = _state(request).settings, _state(request).clock
+    try:
+        await run_in_threadpool(
+            webhooks.update_webhook, request.path_params["id"], who.tenant.id, {"name": form.get("name", "")}, settings, clock()
+        )
+    except InvalidInput as exc:
+        if is_htmx(request):
+            return Response(exc.message.capitalize(), status_code=422, headers=toast(exc.message.capitalize(), "error"))
+        flash(request, exc.message.capitalize(), "error")
+        return RedirectResponse("/webhooks", status_code=303)
+    if is_htmx(request):
+        return await _row(request, who, request.path_params["id"], toast("Name saved"))
+    return RedirectResponse("/webhooks", status_code=303)
+
+
+async def toggle(request: Request) -> Response:
+    """On or off. The checkbox posts `enabled` only when it is checked."""
+    who = await viewer(request)
+    form = await request.form()
+    settings, clock = _state(request).settings, _state(request).clock
+    enabled = form.get("enabled") is not None
+    await run_in_threadpool(
+        webhooks.update_webhook, request.path_params["id"], who.tenant.id, {"enabled": enabled}, settings, clock()
+    )
+    if enabled:
+        wake_sender(request)  # deliveries that waited while it was off are due now
+    message = "Webhook enabled" if enabled else "Webhook disabled: no new events are sent to it"
+    if is_htmx(request):
+        return await _row(request, who, request.path_params["id"], toast(message))
+    flash(request, message + ".")
+    return RedirectResponse("/webhooks", status_code=303)
+
+
+async def delete_page(request: Request) -> Response:
+    """Without JavaScript, Delete is a link to this confirmation; with it, hx-confirm asks."""
+    who = await viewer(request)
+    webhook = await run_in_threadpool(webhooks.get_webhook, request.path_params["id"], who.tenant.id)
+    return render(request, "webhooks/delete.html", {"viewer": who, "nav": "webhooks", "webhook": webhook})
+
+
+async def delete(request: Request) -> Response:
+    who = await viewer(request)
+    await run_in_threadpool(webhooks.delete_webhook, request.path_params["id"], who.tenant.id, request.app.state.clock())
+    if is_htmx(request):
+        return Response("", headers=toast("Webhook deleted"))  # the row swaps to nothing
+    flash(request, "Webhook deleted.")
+    return RedirectResponse("/webhooks", status_code=303)
+
+
+async def test_page(request: Request) -> Response:
+    who = await viewer(request)
+
+    def load():
+        return webhooks.get_webhook(request.path_params["id"], who.tenant.id), catalog.list_event_types()
+
+    webhook, event_types = await run_in_threadpool(load)
+    context = {
+        "viewer": who, "nav": "webhooks", "webhook": webhook, "event_types": event_types, "errors": {},
+        "values": {"type": catalog.TEST_EVENT_TYPE, "data": ""},
+    }
+    return render(request, "webhooks/test.html", context, partial="webhooks/_test_form.html")
+
+
+async def send_test(request: Request) -> Response:
+    """Deliver a test event through the normal path and report its first attempt."""
+    who = await viewer(request)
+    form = await request.form()
+    settings, clock = _state(request).settings, _state(request).clock
+    webhook_id = request.path_params["id"]
+    type_name = form.get("type") or catalog.TEST_EVENT_TYPE
+    try:
+        data = parse_json(form["data"], field="data") if form.get("data", "").strip() else None
+        delivery_id = await run_in_threadpool(
+            test_sends.send_test_event, webhook_id, who.tenant.id, settings, clock(), type_name, data
+        )
+    except InvalidInput as exc:
+        return await _test_form_error(request, who, form, exc)
+    except Conflict as exc:
+        return _report(request, exc.message.capitalize(), "error")
+    wake_sender(request)
+    attempt = await test_sends.first_attempt(delivery_id, settings.request_timeout + 5)
+    message, level = test_sends.describe(attempt)
+    return _report(request, message, level)
+
+
+def _report(request: Request, message: str, level: str) -> Response:
+    if is_htmx(request):
+        return Response(status_code=204, headers=toast(message, level, "webhooksChanged", "closeModal"))
+    flash(request, message, "success" if level == "success" else "error")
+    return RedirectResponse("/webhooks", status_code=303)
+
+
+async def _test_form_error(request: Request, who: Viewer, form: FormData, exc: InvalidInput) -> Response:
+    def load():
+        return webhooks.get_webhook(request.path_params["id"], who.tenant.id), catalog.list_event_types()
+
+    webhook, event_types = await run_in_threadpool(load)
+    context = {
+        "viewer": who, "nav": "webhooks", "webhook": webhook, "event_types": event_types,
+        "values": {"type": form.get("type", ""), "data": form.get("data", "")},
+        "errors": inline_error(exc, "data"),
+    }
+    return render(request, "webhooks/test.html", context, partial="webhooks/_test_form.html", status_code=422)
+
+
+async def rotate_secret(request: Request) -> Response:
+    """A new secret, shown once; the old one keeps signing for the grace chosen in the form."""
+    who = await viewer(request)
+    form = await request.form()
+    settings, clock = _state(request).settings, _state(request).clock
+    grace = _form_number(form, "grace_seconds", int)
+    rotated = await run_in_threadpool(
+        webhooks.rotate_secret, request.path_params["id"], who.tenant.id, settings, clock(), grace
+    )
+    context = {"viewer": who, "nav": "webhooks", "webhook": rotated.webhook, "secret": rotated.secret, "created": False}
+    return render(request, "webhooks/secret.html", context, partial="webhooks/_secret.html")
+
+
+routes = [
+    Route("/webhooks", list_page, methods=["GET"]),
+    Route("/webhooks", create, methods=["POST"]),
+    Route("/webhooks/new", new_page, methods=["GET"]),
+    Route("/webhooks/{id}/edit", edit_page, methods=["GET"]),
+    Route("/webhooks/{id}/edit", update, methods=["POST"]),
+    Route("/webhooks/{id}/name", rename, methods=["POST"]),
+    Route("/webhooks/{id}/toggle", toggle, methods=["POST"]),
+    Route("/webhooks/{id}/delete", delete_page, methods=["GET"]),
+    Route("/webhooks/{id}/delete", delete, methods=["POST"]),
+    Route("/webhooks/{id}/test", test_page, methods=["GET"]),
+    Route("/webhooks/{id}/test", send_test, methods=["POST"]),
+    Route("/webhooks/{id}/rotate-secret", rotate_secret, methods=["POST"]),
+]
