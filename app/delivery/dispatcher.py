@@ -42,9 +42,8 @@ from app.delivery.pacing import TokenBucket
 from app.delivery.policy import Failure
 from app.rules.ratelimit import Rate, RateLimiter
 from app.delivery.payloads import PayloadRenderer
-from app.delivery.queue import (
-    AttemptResult, ClaimedDelivery, claim_due, record_results, release_claims, renew_leases,
-)
+from app.delivery.queue import claim_due, record_results, release_claims, renew_leases
+from app.delivery.types import AttemptResult, ClaimedDelivery
 from app.storage.writer import GroupWriter
 
 log = logging.getLogger("hookline.dispatch")
