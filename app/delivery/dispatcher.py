@@ -35,6 +35,7 @@ import anyio.to_thread
 from app.rules.clock import Clock, system_clock
 from app.config import Settings
 from app.storage.db import is_sqlite
+from app.delivery.health import OnDisabled
 from app.delivery.metrics import Metrics
 from app.storage.models import SUCCEEDED
 from app.delivery.outbound import DeliveryClient, send_attempt
@@ -106,8 +107,10 @@ class Dispatcher:
         random: Callable[[], float] = random_module.random,
         metrics: Metrics | None = None,
         writer: GroupWriter | None = None,
+        on_disabled: OnDisabled | None = None,  # tells the tenant a webhook was switched off
     ):
         self.settings = settings
+        self.on_disabled = on_disabled
         self.metrics = metrics or Metrics(clock)
         self.client = client
         self.writer = writer
@@ -388,12 +391,13 @@ class Dispatcher:
         and they are sent again once the leases expire.
         """
         try:
-            return await self._write(record_results, held, self.clock(), self.settings, self.random)
+            return await self._write(record_results, held, self.clock(), self.settings, self.random, self.on_disabled)
         except Exception as exc:
             first = exc
         bare = [(claimed, dataclasses.replace(result, response_body=None)) for claimed, result in held]
         try:
-            statuses = await self._write(record_results, bare, self.clock(), self.settings, self.random)
+            statuses = await self._write(record_results, bare, self.clock(), self.settings, self.random,
+                                         self.on_disabled)
         except Exception:
             log.exception("could not record %d attempts", len(held))
             return ["unrecorded"] * len(held)

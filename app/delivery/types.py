@@ -83,3 +83,17 @@ class AttemptResult:
     error: str | None = None
     retry_after: float | None = None
     failure: Failure | None = None  # what went wrong, if anything; `error` says it to a person
+
+
+@dataclass(frozen=True)
+class WebhookDisabled:
+    """A webhook the engine has just switched off (app/delivery/health.py), for whoever tells
+    the tenant (the `on_disabled` the process wires in)."""
+
+    webhook_id: str
+    tenant_id: int
+    name: str
+    url: str
+    reason: str
+    consecutive_failures: int
+    disabled_at: datetime
