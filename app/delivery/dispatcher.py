@@ -296,7 +296,7 @@ class Dispatcher:
         if self._claimed or self._expiring:
             claims = [*(current for _, current in self._claimed.values()), *self._expiring.values()]
             self._claimed, self._expiring = {}, {}
-            released = await anyio.to_thread.run_sync(release_claims, claims, self.clock())
+            released = await self._write(release_claims, claims, self.clock())
             log.warning("shutting down: released %d unfinished deliveries for another sweep", released)
 
     async def drain(self, timeout: float | None = None) -> None:
@@ -427,7 +427,7 @@ class Dispatcher:
             if not held:
                 return 0
             try:
-                renewed = await anyio.to_thread.run_sync(
+                renewed = await self._write(
                     renew_leases, [current for _, current in held], now, self.settings.lease_seconds
                 )
             except Exception as exc:
@@ -443,8 +443,9 @@ class Dispatcher:
             return len(renewed)
 
     async def _write(self, function, *args):
-        """Run a database write. On SQLite, in the process's group-commit writer when it
-        has one: one transaction for whatever emits, claims and records are waiting, and no
+        """Run a database write: each of the engine's (claims, records, lease renewals,
+        releases) goes through here. On SQLite, in the process's group-commit writer when it
+        has one: one transaction for whatever emits and engine writes are waiting, and no
         thread waiting for SQLite's write lock behind another. PostgreSQL locks rows, not
         the database, so there the writes run side by side in worker threads (through the
         one writer, each statement's round trip queued behind the others': 1,023 -> 651
