@@ -152,6 +152,7 @@ async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     from app.storage.listen_notify import waking
     from app.scheduler import build_scheduler
     from app.services.setup import prepare_database
+    from app.services.webhook_health import announce_disabled
     from app.storage.writer import GroupWriter
 
     prepare_database(settings, system_clock)
@@ -167,7 +168,7 @@ async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     writer.start()
     try:
         async with build_client(settings) as client:
-            dispatcher = Dispatcher(settings, client, metrics=process_metrics, writer=writer)
+            dispatcher = Dispatcher(settings, client, metrics=process_metrics, writer=writer, on_disabled=announce_disabled)
             scheduler = build_scheduler(dispatcher, settings)
             scheduler.start()
             dispatcher.wake()

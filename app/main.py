@@ -31,6 +31,7 @@ from app.scheduler import build_scheduler
 from app.services.api_keys import KeyCache
 from app.services.server_secrets import signing_keys
 from app.services.setup import prepare_database
+from app.services.webhook_health import announce_disabled
 from app.web import metrics, portal
 from app.web.api import deliveries as api_deliveries, event_types as api_event_types, events as api_events
 from app.web.api import openapi, replay as api_replay, webhooks as api_webhooks
@@ -76,7 +77,8 @@ def create_app(
                 yield
                 return
             async with build_client(settings, transport) as client:
-                dispatcher = Dispatcher(settings, client, clock, metrics=process_metrics, writer=app.state.writer)
+                dispatcher = Dispatcher(settings, client, clock, metrics=process_metrics, writer=app.state.writer,
+                                        on_disabled=announce_disabled)
                 scheduler = build_scheduler(dispatcher, settings)
                 app.state.dispatcher = dispatcher
                 scheduler.start()

@@ -226,9 +226,10 @@ class Engine:
 async def engine(db, settings, clock):
     from app.delivery.dispatcher import Dispatcher
     from app.delivery.outbound import build_client
+    from app.services.webhook_health import announce_disabled
 
     async with build_client(settings) as client:
-        yield Engine(Dispatcher(settings, client, clock, random=NO_JITTER))
+        yield Engine(Dispatcher(settings, client, clock, random=NO_JITTER, on_disabled=announce_disabled))
 
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
