@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
-import operator
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 
 import peewee
 from peewee import SQL
 
-from app.rules.custom_headers import CREDENTIAL_WORDS, CustomHeaders
+from app.rules.custom_headers import CustomHeaders
 from app.storage.db import database
 from app.rules.ids import new_id
 from app.rules.secretbox import secret_box
@@ -364,21 +363,6 @@ class Attempt(BaseModel):
     class Meta:
         indexes = ((("delivery", "number"), False),)
 
-    @classmethod
-    def mask_credential_headers(cls) -> int:
-        """Attempts logged before credential headers were secrets hold them in clear: mask
-        them as the log does now. Only rows whose text has a credential word are read."""
-        candidates = functools.reduce(operator.or_, (cls.request_headers ** peewee.Value(f"%{word}%", converter=False)
-                                                     for word in CREDENTIAL_WORDS))
-        changed = []
-        for row_id, request_headers in cls.select(cls.id, cls.request_headers).where(candidates).tuples():
-            masked = CustomHeaders(request_headers).shown()
-            if masked != request_headers:
-                changed.append((row_id, masked))
-        for row_id, masked in changed:
-            cls.update(request_headers=masked).where(cls.id == row_id).execute()
-        return len(changed)
-
 
 class User(BaseModel):
     """A dashboard account. Admins may switch to any tenant; others see their own."""
@@ -393,7 +377,7 @@ class User(BaseModel):
 class ServerSecret(BaseModel):
     """Unused: it held the session and portal signing keys, which a copy of the database
     must not yield; they derive from the encryption key now (app/services/server_secrets.py)
-    and migration 10 deleted them. The model stays because shipped migration steps name it."""
+    and migration 10 deleted them. The table stays, and the model says what is in it."""
 
     name = peewee.CharField(primary_key=True, max_length=64)
     value = peewee.TextField()
@@ -428,13 +412,3 @@ class BrowserSession(BaseModel):
     @classmethod
     def ended(cls, now: datetime, idle_timeout: float):
         return (cls.expires_at <= now) | (cls.last_seen_at <= now - timedelta(seconds=idle_timeout))
-
-
-ALL_MODELS = [Tenant, ApiKey, EventType, Webhook, Event, Delivery, Attempt]
-DASHBOARD_MODELS = [User, ServerSecret, PortalToken]
-# Columns added by migration 4 (delivery semantics), in (table, field) order.
-DELIVERY_SEMANTICS_COLUMNS = [
-    (Webhook, f) for f in ("previous_secret", "previous_secret_expires_at", "filter", "timeout", "retry_schedule",
-                           "rate_limit", "max_in_flight", "ordered", "payload_format", "payload_template",
-                           "last_success_at")
-] + [(Delivery, "recovery")]
