@@ -11,7 +11,7 @@ import peewee
 from peewee import SQL
 
 from app.rules.custom_headers import CustomHeaders
-from app.storage.db import database
+from app.storage.db import database, is_sqlite
 from app.rules.ids import new_id
 from app.rules.secretbox import secret_box
 
@@ -274,7 +274,7 @@ class Delivery(BaseModel):
         lookahead = LOOKAHEAD_PER_ROW * limit
         params = [per_webhook, quotas_json, stamp(now), quotas_json, lookahead, stamp(now), quotas_json, lookahead,
                   limit]
-        return SQL(_due_sql(database.param), params)
+        return SQL(_due_sql(database.param, is_sqlite()), params)
 
     @classmethod
     def sendable(cls, now: datetime):
@@ -298,16 +298,16 @@ class Delivery(BaseModel):
         )
 
 
-def _quota_table(param: str) -> str:
+def _quota_table(param: str, sqlite: bool) -> str:
     """(webhook_id, quota) rows from a JSON object parameter."""
-    if param == "?":  # SQLite
+    if sqlite:
         return f"SELECT key AS webhook_id, value AS quota FROM json_each({param})"
     return f"SELECT key AS webhook_id, value::int AS quota FROM json_each_text({param}::json)"
 
 
 @functools.cache
-def _due_sql(param: str) -> str:
-    """See `Delivery.due`; the text depends only on the database's parameter style."""
+def _due_sql(param: str, sqlite: bool) -> str:
+    """See `Delivery.due`; the text depends only on the backend and its parameter style."""
 
     def oldest(condition: str, order: str) -> str:
         return f"""
@@ -317,7 +317,7 @@ def _due_sql(param: str) -> str:
                     SELECT 1 FROM delivery older
                     WHERE older.webhook_id = d.webhook_id AND older.status IN ('{PENDING}', '{DELIVERING}')
                       AND (older.created_at < d.created_at OR (older.created_at = d.created_at AND older.id < d.id))))
-              AND w.id NOT IN (SELECT webhook_id FROM ({_quota_table(param)}) held WHERE quota <= 0)
+              AND w.id NOT IN (SELECT webhook_id FROM ({_quota_table(param, sqlite)}) held WHERE quota <= 0)
             ORDER BY {order} LIMIT {param}"""
 
     # Pending rows and expired leases apart, each walking its own index in order and
@@ -331,7 +331,7 @@ def _due_sql(param: str) -> str:
                                           ELSE COALESCE(w.max_in_flight, {param}) END) AS quota
             FROM delivery d
             JOIN webhook w ON w.id = d.webhook_id
-            LEFT JOIN ({_quota_table(param)}) q ON q.webhook_id = d.webhook_id
+            LEFT JOIN ({_quota_table(param, sqlite)}) q ON q.webhook_id = d.webhook_id
             WHERE d.id IN ({oldest(f"d.status = '{PENDING}' AND d.next_attempt_at <= {param}", "d.next_attempt_at")})
                OR d.id IN ({oldest(f"d.status = '{DELIVERING}' AND d.lease_expires_at <= {param}", "d.lease_expires_at")})
         ) ranked
