@@ -42,177 +42,85 @@ class SchemaVersion(peewee.Model):
         table_name = "schema_version"
 
 
-class _AsShipped(peewee.Model):
+def _as_shipped(table: str, indexes: tuple = (), **columns: peewee.Field) -> type[peewee.Model]:
     """A table as the step that created it made it. Only what shapes the DDL is copied:
-    column types, nullability, keys and indexes; defaults live in Python, not the schema."""
-
-    class Meta:
-        database = database
-        legacy_table_names = False  # index names start with the table's name, as the models' do
+    column types, nullability, keys and indexes; defaults live in Python, not the schema.
+    Index names start with the table's name, as the models' do."""
+    meta = type("Meta", (), {"database": database, "table_name": table, "legacy_table_names": False,
+                             "indexes": indexes})
+    return type(table, (peewee.Model,), {"Meta": meta, "__module__": __name__, **columns})
 
 
 def _id() -> peewee.CharField:
     return peewee.CharField(primary_key=True, max_length=40)
 
 
+def _tenant_key(null: bool = False) -> peewee.ForeignKeyField:
+    return peewee.ForeignKeyField(_TENANT, null=null, on_delete="CASCADE")
+
+
 # Step 1 (07ad43d, as corrected in 31fbacf before any later step shipped).
-class _Tenant(_AsShipped):
-    slug = peewee.CharField(unique=True, max_length=64)
-    created_at = peewee.DateTimeField()
-
-    class Meta:
-        table_name = "tenant"
-
-
-class _ApiKey(_AsShipped):
-    id = _id()
-    tenant = peewee.ForeignKeyField(_Tenant, null=True, on_delete="CASCADE")
-    name = peewee.CharField()
-    prefix = peewee.CharField(max_length=16)
-    key_hash = peewee.CharField(unique=True, max_length=64)
-    created_at = peewee.DateTimeField()
-    revoked_at = peewee.DateTimeField(null=True)
-
-    class Meta:
-        table_name = "api_key"
-
-
-class _EventType(_AsShipped):
-    name = peewee.CharField(unique=True, max_length=128)
-    description = peewee.TextField()
-    example = peewee.TextField(null=True)
-    created_at = peewee.DateTimeField()
-    archived_at = peewee.DateTimeField(null=True)
-
-    class Meta:
-        table_name = "event_type"
-
-
-class _Webhook(_AsShipped):
-    id = _id()
-    tenant = peewee.ForeignKeyField(_Tenant, on_delete="CASCADE")
-    name = peewee.CharField(max_length=200)
-    url = peewee.TextField()
-    description = peewee.TextField()
-    events = peewee.TextField()
-    enabled = peewee.BooleanField()
-    secret = peewee.TextField()
-    consecutive_failures = peewee.IntegerField()
-    disabled_reason = peewee.TextField(null=True)
-    created_at = peewee.DateTimeField()
-    updated_at = peewee.DateTimeField()
-
-    class Meta:
-        table_name = "webhook"
-
-
-class _Event(_AsShipped):
-    id = _id()
-    tenant = peewee.ForeignKeyField(_Tenant, on_delete="CASCADE")
-    type = peewee.CharField(max_length=128)
-    data = peewee.TextField()
-    idempotency_key = peewee.CharField(null=True, max_length=255)
-    created_at = peewee.DateTimeField()
-
-    class Meta:
-        table_name = "event"
-        indexes = ((("tenant", "idempotency_key"), True),)
-
-
-class _Delivery(_AsShipped):
-    id = _id()
-    event = peewee.ForeignKeyField(_Event, on_delete="CASCADE")
-    webhook = peewee.ForeignKeyField(_Webhook, on_delete="CASCADE")
-    status = peewee.CharField(max_length=16)
-    attempts = peewee.IntegerField()
-    next_attempt_at = peewee.DateTimeField(null=True)
-    lease_expires_at = peewee.DateTimeField(null=True)
-    last_status_code = peewee.IntegerField(null=True)
-    last_error = peewee.TextField(null=True)
-    created_at = peewee.DateTimeField()
-    updated_at = peewee.DateTimeField()
-
-    class Meta:
-        table_name = "delivery"
-        indexes = (
-            (("event", "webhook"), True),
-            (("status", "next_attempt_at"), False),
-            (("status", "lease_expires_at"), False),
-            (("webhook", "created_at"), False),
-        )
-
-
-class _Attempt(_AsShipped):
-    delivery = peewee.ForeignKeyField(_Delivery, on_delete="CASCADE")
-    number = peewee.IntegerField()
-    started_at = peewee.DateTimeField()
-    duration_ms = peewee.IntegerField()
-    request_headers = peewee.TextField()
-    response_status = peewee.IntegerField(null=True)
-    response_body = peewee.TextField(null=True)
-    error = peewee.TextField(null=True)
-
-    class Meta:
-        table_name = "attempt"
-        indexes = ((("delivery", "number"), False),)
-
+_TENANT = _as_shipped("tenant", slug=peewee.CharField(unique=True, max_length=64), created_at=peewee.DateTimeField())
+_API_KEY = _as_shipped(
+    "api_key", id=_id(), tenant=_tenant_key(null=True), name=peewee.CharField(),
+    prefix=peewee.CharField(max_length=16), key_hash=peewee.CharField(unique=True, max_length=64),
+    created_at=peewee.DateTimeField(), revoked_at=peewee.DateTimeField(null=True))
+_EVENT_TYPE = _as_shipped(
+    "event_type", name=peewee.CharField(unique=True, max_length=128), description=peewee.TextField(),
+    example=peewee.TextField(null=True), created_at=peewee.DateTimeField(),
+    archived_at=peewee.DateTimeField(null=True))
+_WEBHOOK = _as_shipped(
+    "webhook", id=_id(), tenant=_tenant_key(), name=peewee.CharField(max_length=200), url=peewee.TextField(),
+    description=peewee.TextField(), events=peewee.TextField(), enabled=peewee.BooleanField(),
+    secret=peewee.TextField(), consecutive_failures=peewee.IntegerField(),
+    disabled_reason=peewee.TextField(null=True), created_at=peewee.DateTimeField(),
+    updated_at=peewee.DateTimeField())
+_EVENT = _as_shipped(
+    "event", indexes=((("tenant", "idempotency_key"), True),), id=_id(), tenant=_tenant_key(),
+    type=peewee.CharField(max_length=128), data=peewee.TextField(),
+    idempotency_key=peewee.CharField(null=True, max_length=255), created_at=peewee.DateTimeField())
+_DELIVERY = _as_shipped(
+    "delivery",
+    indexes=((("event", "webhook"), True), (("status", "next_attempt_at"), False),
+             (("status", "lease_expires_at"), False), (("webhook", "created_at"), False)),
+    id=_id(), event=peewee.ForeignKeyField(_EVENT, on_delete="CASCADE"),
+    webhook=peewee.ForeignKeyField(_WEBHOOK, on_delete="CASCADE"), status=peewee.CharField(max_length=16),
+    attempts=peewee.IntegerField(), next_attempt_at=peewee.DateTimeField(null=True),
+    lease_expires_at=peewee.DateTimeField(null=True), last_status_code=peewee.IntegerField(null=True),
+    last_error=peewee.TextField(null=True), created_at=peewee.DateTimeField(), updated_at=peewee.DateTimeField())
+_ATTEMPT = _as_shipped(
+    "attempt", indexes=((("delivery", "number"), False),),
+    delivery=peewee.ForeignKeyField(_DELIVERY, on_delete="CASCADE"), number=peewee.IntegerField(),
+    started_at=peewee.DateTimeField(), duration_ms=peewee.IntegerField(), request_headers=peewee.TextField(),
+    response_status=peewee.IntegerField(null=True), response_body=peewee.TextField(null=True),
+    error=peewee.TextField(null=True))
+_STEP_1 = [_TENANT, _API_KEY, _EVENT_TYPE, _WEBHOOK, _EVENT, _DELIVERY, _ATTEMPT]
 
 # Step 2 (a1ec582): the dashboard's tables.
-class _User(_AsShipped):
-    tenant = peewee.ForeignKeyField(_Tenant, on_delete="CASCADE")
-    name = peewee.CharField(unique=True, max_length=64)
-    password_hash = peewee.TextField()
-    is_admin = peewee.BooleanField()
-    created_at = peewee.DateTimeField()
-
-    class Meta:
-        table_name = "user"
-
-
-class _ServerSecret(_AsShipped):
-    name = peewee.CharField(primary_key=True, max_length=64)
-    value = peewee.TextField()
-
-    class Meta:
-        table_name = "server_secret"
-
-
-class _PortalToken(_AsShipped):
-    id = _id()
-    tenant = peewee.ForeignKeyField(_Tenant, on_delete="CASCADE")
-    expires_at = peewee.DateTimeField()
-    used_at = peewee.DateTimeField(null=True)
-
-    class Meta:
-        table_name = "portal_token"
-
+_USER = _as_shipped(
+    "user", tenant=_tenant_key(), name=peewee.CharField(unique=True, max_length=64),
+    password_hash=peewee.TextField(), is_admin=peewee.BooleanField(), created_at=peewee.DateTimeField())
+_STEP_2 = [
+    _USER,
+    _as_shipped("server_secret", name=peewee.CharField(primary_key=True, max_length=64), value=peewee.TextField()),
+    _as_shipped("portal_token", id=_id(), tenant=_tenant_key(), expires_at=peewee.DateTimeField(),
+                used_at=peewee.DateTimeField(null=True)),
+]
 
 # Step 4 (2e8fde4): recover runs.
-class _Recovery(_AsShipped):
-    id = _id()
-    webhook = peewee.ForeignKeyField(_Webhook, on_delete="CASCADE")
-    since = peewee.DateTimeField()
-    total = peewee.IntegerField()
-    created_at = peewee.DateTimeField()
-
-    class Meta:
-        table_name = "recovery"
-
+_RECOVERY = _as_shipped(
+    "recovery", id=_id(), webhook=peewee.ForeignKeyField(_WEBHOOK, on_delete="CASCADE"),
+    since=peewee.DateTimeField(), total=peewee.IntegerField(), created_at=peewee.DateTimeField())
 
 # Step 10 (452f5cc): server-side sessions.
-class _BrowserSession(_AsShipped):
-    id = peewee.CharField(primary_key=True, max_length=64)
-    user = peewee.ForeignKeyField(_User, null=True, on_delete="CASCADE")
-    tenant = peewee.ForeignKeyField(_Tenant, null=True, on_delete="CASCADE")
-    created_at = peewee.DateTimeField()
-    last_seen_at = peewee.DateTimeField()
-    expires_at = peewee.DateTimeField(index=True)
-
-    class Meta:
-        table_name = "browser_session"
+_BROWSER_SESSION = _as_shipped(
+    "browser_session", id=peewee.CharField(primary_key=True, max_length=64),
+    user=peewee.ForeignKeyField(_USER, null=True, on_delete="CASCADE"), tenant=_tenant_key(null=True),
+    created_at=peewee.DateTimeField(), last_seen_at=peewee.DateTimeField(),
+    expires_at=peewee.DateTimeField(index=True))
 
 
-def _create(*tables: type[_AsShipped]) -> None:
+def _create(*tables: type[peewee.Model]) -> None:
     database.create_tables(tables, safe=False)
 
 
@@ -232,14 +140,14 @@ def _json(value) -> str:
 
 
 def create_tables() -> None:
-    _create(_Tenant, _ApiKey, _EventType, _Webhook, _Event, _Delivery, _Attempt)
+    _create(*_STEP_1)
 
 
 def dashboard_tables() -> None:
     """Custom request headers per webhook, and the dashboard's users, server secrets and
     portal links."""
     _add_columns("webhook", headers=peewee.TextField(default="{}"))
-    _create(_User, _ServerSecret, _PortalToken)
+    _create(*_STEP_2)
 
 
 def encrypt_secrets() -> None:
@@ -270,7 +178,7 @@ def delivery_semantics() -> None:
     )
     _add_columns("delivery", recovery=peewee.CharField(null=True, max_length=40))
     _index("delivery", "recovery")
-    _create(_Recovery)
+    _create(_RECOVERY)
 
 
 def recovery_retry_budget() -> None:
@@ -312,7 +220,7 @@ def credential_headers() -> None:
 
 
 def browser_sessions() -> None:
-    _create(_BrowserSession)
+    _create(_BROWSER_SESSION)
     # Cookies and portal links are signed with keys derived from the encryption key now;
     # the old keys stored here would only help whoever holds a copy of the database.
     server_secret = peewee.Table("server_secret", ("name",)).bind(database)
@@ -341,15 +249,15 @@ def migrate(until: int = len(STEPS)) -> int:
     with _sqlite_foreign_keys_off(), exclusive_transaction(SCHEMA_LOCK):
         database.create_tables([SchemaVersion])
         row = SchemaVersion.select().first()
-        current = row.version if row else 0
+        found = current = row.version if row else 0
         for version, step in enumerate(STEPS[current:until], start=current + 1):
             step()
             current = version
         if row is None:
             SchemaVersion.create(version=current)
-        elif row.version != current:
+        elif found != current:
             SchemaVersion.update(version=current).execute()
-        if is_sqlite() and database.execute_sql("PRAGMA foreign_key_check").fetchone() is not None:
+        if current != found and is_sqlite() and database.execute_sql("PRAGMA foreign_key_check").fetchone():
             raise RuntimeError("the migrated database has rows whose foreign keys point nowhere")
     return current
 
@@ -360,8 +268,8 @@ def _sqlite_foreign_keys_off():
     drops it and renames the copy, and with foreign keys on, dropping `webhook` deleted every
     delivery and attempt through ON DELETE CASCADE (what the steps before this module did to
     a database older than version 5). SQLite's own procedure for changing a table: foreign
-    keys off around the transaction (the pragma is ignored inside one), checked before the
-    commit."""
+    keys off around the transaction (the pragma is ignored inside one), and checked before
+    the commit of a transaction that ran a step."""
     if not is_sqlite():
         yield
         return

@@ -1,10 +1,10 @@
 """app/storage/migrations.py: a new database, and one made by the code of any earlier
 version, reach the schema the models describe, and the steps that rewrite data keep it.
 
-databases_before_frozen_migrations/ holds `sqlite3` dumps of databases made by main's
-own `migrate()` at each schema version, before the steps were frozen: vNN_<commit>.sql is
-version NN as the newest commit of that version built it (its step 1 created the tables
-from the models of that day). Each holds the tenant "acme"; v02 also holds a webhook
+databases_before_frozen_migrations.json holds `sqlite3` dumps (`iterdump()`, one statement
+per line) of databases made by main's own `migrate()` at each schema version, before the
+steps were frozen: "vNN_<commit>" is version NN as the newest commit of that version built
+it (its step 1 created the tables from the models of that day). Each holds the tenant "acme"; v02 also holds a webhook
 with its secret and an Authorization header in clear, an attempt that logged that header,
 an API key, a user and the two signing keys that step 10 deletes.
 """
@@ -23,7 +23,7 @@ from app.storage.migrations import STEPS, migrate
 from app.storage.models import ApiKey, Attempt, Delivery, ServerSecret, Tenant, User, Webhook
 from tests.storage.schema import created_from_the_models, described
 
-DUMPS = Path(__file__).parent / "databases_before_frozen_migrations"
+DUMPS = json.loads((Path(__file__).parent / "databases_before_frozen_migrations.json").read_text())
 TOKEN = "Bearer s3cr3t-token-1234"
 
 
@@ -40,10 +40,10 @@ def open_file(tmp_path, settings, models_schema):
     secretbox.configure(settings.encryption_keys, "")
     path = tmp_path / "hookline.db"
 
-    def open_file(dump: Path | None = None):
+    def open_file(dump: list[str] | None = None):
         if dump is not None:
             with sqlite3.connect(path) as connection:
-                connection.executescript(dump.read_text())
+                connection.executescript("\n".join(dump))
             connection.close()
         open_database(f"sqlite:///{path}")
 
@@ -59,16 +59,16 @@ def test_a_new_database_gets_the_schema_the_models_describe_and_a_rerun_changes_
     assert database.execute_sql("SELECT version FROM schema_version").fetchall() == [(len(STEPS),)]
 
 
-@pytest.mark.parametrize("dump", sorted(DUMPS.glob("*.sql")), ids=lambda dump: dump.stem)
-def test_a_database_made_before_the_frozen_migrations_reaches_the_same_schema(dump, open_file, models_schema):
-    open_file(dump)
+@pytest.mark.parametrize("made_by", sorted(DUMPS))
+def test_a_database_made_before_the_frozen_migrations_reaches_the_same_schema(made_by, open_file, models_schema):
+    open_file(DUMPS[made_by])
     assert migrate() == len(STEPS)
     assert described() == models_schema
     assert Tenant.get_by_id(1).slug == "acme"
 
 
 def test_the_upgrade_from_version_2_encrypts_secrets_masks_logged_credentials_and_keeps_every_row(open_file):
-    open_file(DUMPS / "v02_a1ec582.sql")
+    open_file(DUMPS["v02_a1ec582"])
     migrate()
 
     (secret, headers) = database.execute_sql("SELECT secret, headers FROM webhook").fetchone()
