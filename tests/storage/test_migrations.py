@@ -89,7 +89,7 @@ def test_the_upgrade_from_version_2_encrypts_secrets_masks_logged_credentials_an
     assert ServerSecret.select().count() == 0, "the signing keys kept in the database are deleted"
 
 
-def test_a_step_runs_on_the_database_the_steps_before_it_made(open_file, settings):
+def test_a_step_runs_on_the_database_the_steps_before_it_made(open_file):
     """Each step alters what exists at its version: stopping at 9 leaves the signing keys'
     table for step 10 to empty, as an upgrade of a version-9 database does."""
     open_file()
