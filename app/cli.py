@@ -154,6 +154,7 @@ async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     from app.services.setup import prepare_database
     from app.services.webhook_health import announce_disabled
     from app.storage.writer import GroupWriter
+    from app.services.events import Lookups
 
     prepare_database(settings, system_clock)
     process_metrics = Metrics()
@@ -164,7 +165,7 @@ async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    writer = GroupWriter(system_clock, settings)
+    writer = GroupWriter(system_clock, lambda: Lookups(settings))
     writer.start()
     try:
         async with build_client(settings) as client:

@@ -22,6 +22,7 @@ from app.config import Settings, parse_rate
 from app.storage.db import database
 from app.delivery.dispatcher import Dispatcher
 from app.storage.writer import GroupWriter
+from app.services.events import Lookups
 from app.delivery.outbound import build_client
 from app.rules.errors import ServiceError, TooManyRequests, Unauthorized
 from app.delivery.metrics import Metrics
@@ -70,7 +71,7 @@ def create_app(
         app.state.dispatcher = None
         app.state.limits = RateLimits(settings)
         app.state.api_keys = KeyCache()
-        app.state.writer = GroupWriter(clock, settings)
+        app.state.writer = GroupWriter(clock, lambda: Lookups(settings))
         app.state.writer.start()
         try:
             if not run_sender:

@@ -17,7 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from app.storage.db import database, migrate, open_database
+from app.storage.db import database, open_database
+from app.storage.migrations import migrate
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "postgres-server.sh"
 CANNOT_INSTALL = 3  # the script's exit status when PostgreSQL is missing and cannot be installed
