@@ -15,6 +15,7 @@ import pytest
 from app.delivery.dispatcher import Dispatcher
 from app.delivery.outbound import build_client
 from app.storage.models import DELIVERING, PENDING, Delivery
+from app.services.events import Lookups
 from app.storage.writer import GroupWriter
 from tests.conftest import NO_JITTER, emit, make_webhook
 
@@ -44,7 +45,7 @@ async def test_renewals_and_releases_go_through_the_writer_as_claims_do(db, sett
     settings = settings.replace(request_timeout=10)  # far beyond the test: the send stays in flight
     make_webhook(settings, clock, silent_url)
     emit(settings, clock)
-    writer = CountingWriter(clock, settings)
+    writer = CountingWriter(clock, lambda: Lookups(settings))
     writer.start()
     try:
         async with build_client(settings) as client:
