@@ -95,6 +95,7 @@ class Dispatcher:
         self.random = random
         self.payloads = PayloadRenderer(settings, clock)
         self.slots = SlotBook(settings.max_concurrency, settings.max_in_flight_per_webhook)
+        self._origin = clock()  # the slot book counts seconds from here
         self.leases = LeaseBook(settings.lease_seconds)
         self._claims = ClaimBackoff()
         # A renewal and a record of the same claims take turns: a record still carrying
@@ -128,7 +129,7 @@ class Dispatcher:
                 now = self.clock()
                 if self._claims.paused(now):
                     break
-                quotas = self.slots.offer(now.timestamp())
+                quotas = self.slots.offer(self._seconds(now))
                 try:
                     batch = await self._write(
                         claim_due, now, wanted, self.settings.lease_seconds,
@@ -143,15 +144,21 @@ class Dispatcher:
                 self._claims.succeeded()
                 for claimed in batch:
                     self.leases.hold(claimed)
-                    self.slots.claimed(claimed, now.timestamp())
+                    self.slots.claimed(claimed, self._seconds(now))
                 # In the claim's round-robin order, so that turns stay fair.
                 started += sum(self._start(self.slots.next_send(claimed.webhook_id)) for claimed in batch)
                 if len(batch) < wanted and not self._sweep_again:
                     break
         finally:
             self._sweeping = False
-            self._wake_at_next_token(now.timestamp())
+            self._wake_at_next_token(self._seconds(now))
         return started
+
+    def _seconds(self, at: datetime) -> float:
+        """The injected clock's time as the slot book counts it. Seconds since the epoch
+        as a float are only good to a quarter of a microsecond; from a nearby origin a
+        refill of exactly 1/rate adds up to exactly one token."""
+        return (at - self._origin).total_seconds()
 
     def _start(self, claimed: ClaimedDelivery | None) -> bool:
         """Send a delivery the slot book let go (it already holds a slot)."""
@@ -256,7 +263,7 @@ class Dispatcher:
             self.wake()  # its next event becomes claimable once this outcome is stored
 
     def _free_slot(self, claimed: ClaimedDelivery, answering: bool) -> None:
-        following, sweep = self.slots.finished(claimed, answering, self.clock().timestamp())
+        following, sweep = self.slots.finished(claimed, answering, self._seconds(self.clock()))
         self._start(following)
         if sweep:
             self.wake()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from datetime import timedelta
 
 import anyio.to_thread
 import pytest
@@ -58,6 +59,22 @@ async def two_senders(make_engine, settings, clock, url: str):
     webhook = make_webhook(settings, clock, url)
     emit(settings, clock)
     yield webhook, *[(await make_engine(settings)).dispatcher for _ in range(2)]
+
+
+async def test_a_lease_is_renewed_once_the_clock_passes_a_third_of_it(db, slow_settings, clock, held_receiver, make_engine):
+    settings, lease = slow_settings, slow_settings.lease_seconds
+    async with two_senders(make_engine, settings, clock, held_receiver.url()) as (_, holder, _):
+        assert await holder.sweep() == 1
+        claimed_lease = only_delivery().lease_expires_at
+        clock.advance(lease / 3 - 1)
+        assert await holder.renew_leases() == 0, "two thirds of it left: not yet"
+        assert only_delivery().lease_expires_at == claimed_lease
+        clock.advance(2)
+        assert await holder.renew_leases() == 1
+        assert only_delivery().lease_expires_at == clock() + timedelta(seconds=lease)
+        held_receiver.release.set()
+        await holder.drain(timeout=10)
+    assert only_delivery().status == SUCCEEDED
 
 
 async def test_a_send_held_past_its_lease_is_renewed_and_not_claimed_again(db, slow_settings, clock, held_receiver, make_engine):

@@ -47,6 +47,23 @@ async def test_rate_limit_holds_at_the_receiver_and_others_are_not_slowed(db, se
     assert max(per_second.values()) <= RATE
 
 
+@pytest.mark.parametrize("rate", [4, 0.5])
+async def test_a_paced_webhook_sends_again_once_the_injected_clock_passes_one_over_its_rate(
+    db, settings, clock, receiver, engine, rate
+):
+    webhook = make_webhook(settings, clock, receiver.url())
+    Webhook.update(rate_limit=rate).where(Webhook.id == webhook.id).execute()
+    for _ in range(3):
+        emit(settings, clock)
+    assert await engine.run() == 1
+    clock.advance(1 / rate * 0.99)
+    await engine.run()
+    assert len(receiver.requests) == 1, "no token yet"
+    clock.advance(1 / rate * 0.01)
+    await engine.run()
+    assert len(receiver.requests) == 2, "the token refilled on the injected clock"
+
+
 async def test_the_sender_wakes_when_a_token_refills(db, settings, receiver, make_engine):
     """One sweep only: the rest go out on the sender's own wake-ups at each refill."""
     webhook = make_webhook(settings, system_clock, receiver.url())
