@@ -1,14 +1,15 @@
 """The sender's loop: claim due deliveries, POST them concurrently, record every attempt.
 
 One `Dispatcher` per process, sharing one client (app/delivery/outbound.py makes it and each
-attempt). It ties three parts that keep no time of their own: the book of send slots and
-pacing (app/delivery/slots.py) sizes each claim, the lease book (app/delivery/leases.py)
-knows which claims this process holds, and the queue (app/delivery/queue.py) claims,
-renews and records in the database. Every decision reads the injected clock; the event
-loop's timers only sleep until the time those decisions name.
+attempt). It ties the parts: the book of send slots and pacing (app/delivery/slots.py)
+sizes each claim, the lease book (app/delivery/leases.py) knows which claims this process
+holds, the group recorder (app/delivery/recorder.py) writes the attempts, and the queue
+(app/delivery/queue.py) claims, renews and records in the database. The books keep no
+time of their own: every decision reads the injected clock, and the event loop's timers
+only sleep until the time those decisions name.
 
 A sweep claims no more rows than there are free send slots, starts a task per delivery
-and returns; the tasks record their own results, in groups. Sweeps run on the
+and returns; the tasks hand their results to the recorder. Sweeps run on the
 scheduler's tick, and `wake()` starts one at once when an event is emitted, a slot frees
 up while work was waiting or a rate-limited webhook's token refills, so the first attempt
 does not wait for the next tick. Leases are renewed on the scheduler's tick too
@@ -18,7 +19,6 @@ does not wait for the next tick. Leases are renewed on the scheduler's tick too
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random as random_module
 from datetime import datetime, timedelta
@@ -31,14 +31,12 @@ from app.config import Settings
 from app.storage.db import is_sqlite
 from app.delivery.leases import LeaseBook
 from app.delivery.metrics import Metrics
-from app.storage.models import SUCCEEDED
 from app.delivery.outbound import DeliveryClient, send_attempt
 from app.delivery.policy import Failure
 from app.rules.ratelimit import Rate, RateLimiter
 from app.delivery.payloads import PayloadRenderer
-from app.delivery.queue import (
-    AttemptResult, ClaimedDelivery, claim_due, record_results, release_claims, renew_leases,
-)
+from app.delivery.queue import AttemptResult, ClaimedDelivery, claim_due, release_claims, renew_leases
+from app.delivery.recorder import GroupRecorder
 from app.delivery.slots import SlotBook
 from app.storage.writer import GroupWriter
 
@@ -103,8 +101,8 @@ class Dispatcher:
         self._lease_turn = asyncio.Lock()
         self._in_flight: set[asyncio.Task] = set()  # one task per send, until it is recorded
         self._background: set[asyncio.Task] = set()  # sweeps started by wake(), renewals, the recorder
-        self._unrecorded: list[tuple[ClaimedDelivery, AttemptResult, asyncio.Future]] = []
-        self._recorder: asyncio.Task | None = None
+        self.recorder = GroupRecorder(settings, clock, random, self.metrics, self.leases, self._lease_turn,
+                                      self._write, self._start_background)
         self._stopping = False
         self._sweeping = False  # a sweep is running: another would only claim the same
         self._sweep_again = False  # something became due while it ran: it claims once more
@@ -251,11 +249,7 @@ class Dispatcher:
             if result.status_code is not None and 200 <= result.status_code < 300:
                 freed = True
                 self._free_slot(claimed, answering=True)
-            recorded = asyncio.get_running_loop().create_future()
-            self._unrecorded.append((claimed, result, recorded))
-            if self._recorder is None:
-                self._recorder = self._start_background(self._record_unrecorded())
-            await recorded
+            await self.recorder.record(claimed, result)
         finally:
             if not freed:
                 self._free_slot(claimed, answering=False)
@@ -267,52 +261,6 @@ class Dispatcher:
         self._start(following)
         if sweep:
             self.wake()
-
-    async def _record_unrecorded(self) -> None:
-        """Record results in groups: whatever finished while the last group was being
-        written goes into the next transaction, so commits never queue up behind sends."""
-        try:
-            while self._unrecorded:
-                group, self._unrecorded = self._unrecorded, []
-                async with self._lease_turn:
-                    held = [(self.leases.current(c) or c, r) for c, r, _ in group]
-                    statuses = await self._record(held)
-                    for (claimed, _, _), (current, _), status in zip(group, held, statuses):
-                        self.leases.recorded(claimed, current, stored=status != "unrecorded")
-                for (claimed, result, recorded), status in zip(group, statuses):
-                    # A line per success is thousands a second under load, and the attempt
-                    # log already holds each one; what went wrong is worth a line.
-                    log.log(logging.DEBUG if status == SUCCEEDED else logging.INFO,
-                            "delivery %s to %s: attempt %d %s (%s)", claimed.id, claimed.webhook_id,
-                            claimed.attempts + 1, status, result.status_code or result.error)
-                    self.metrics.attempt_recorded(status, result.duration_ms / 1000)
-                    if not recorded.done():
-                        recorded.set_result(status)
-        finally:
-            self._recorder = None
-
-    async def _record(self, held: list[tuple[ClaimedDelivery, AttemptResult]]) -> list[str]:
-        """Record a group; its statuses, "unrecorded" for each if the database refused.
-
-        What a receiver answered is the one part of a record from outside: if the group
-        fails, it is written once more without the response bodies, so that one answer
-        the database will not take cannot leave a whole group in `delivering`, sent again
-        and again. If that fails too (the database is down), the leases stay on the rows
-        and they are sent again once the leases expire.
-        """
-        try:
-            return await self._write(record_results, held, self.clock(), self.settings, self.random)
-        except Exception as exc:
-            first = exc
-        bare = [(claimed, dataclasses.replace(result, response_body=None)) for claimed, result in held]
-        try:
-            statuses = await self._write(record_results, bare, self.clock(), self.settings, self.random)
-        except Exception:
-            log.exception("could not record %d attempts", len(held))
-            return ["unrecorded"] * len(held)
-        log.error("recorded %d attempts without the receivers' answers: the database refused them (%s)",
-                  len(held), type(first).__name__)
-        return statuses
 
     def renew(self) -> None:
         """Renew leases in a task of the dispatcher's own, which shutdown drains: a renewal
