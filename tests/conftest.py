@@ -211,7 +211,8 @@ def emit(settings, clock, type_name="order.created", data=None):
 
 class Engine:
     """The sender driven by hand: each `run()` sweeps what is due at the clock's time and
-    waits for the sends to finish, so retry timing needs no sleeping."""
+    waits for the sends to finish, so retry timing needs no sleeping. `dispatcher` is the
+    sender itself, for tests that sweep, renew or drain step by step."""
 
     def __init__(self, dispatcher):
         self.dispatcher = dispatcher
@@ -223,13 +224,30 @@ class Engine:
 
 
 @pytest.fixture
-async def engine(db, settings, clock):
+async def make_engine(settings, clock):
+    """The one place tests build a sender. `await make_engine()` is an engine with the
+    test's settings and clock; `make_engine(other_settings, clock=, transport=, kind=)`
+    one with others (`kind`: a Dispatcher subclass that changes a step). Each call is
+    another process sweeping the same database, with a client of its own; each is shut
+    down at the end of the test (request `db` or `api` before this fixture: their
+    database outlives it)."""
     from app.delivery.dispatcher import Dispatcher
     from app.delivery.outbound import build_client
     from app.services.webhook_health import announce_disabled
 
-    async with build_client(settings) as client:
-        yield Engine(Dispatcher(settings, client, clock, random=NO_JITTER, on_disabled=announce_disabled))
+    async with contextlib.AsyncExitStack() as stack:
+        async def make(settings=settings, clock=clock, transport=None, kind=Dispatcher) -> Engine:
+            client = await stack.enter_async_context(build_client(settings, transport))
+            dispatcher = kind(settings, client, clock, random=NO_JITTER, on_disabled=announce_disabled)
+            stack.push_async_callback(dispatcher.shutdown, 0)
+            return Engine(dispatcher)
+
+        yield make
+
+
+@pytest.fixture
+async def engine(db, make_engine) -> Engine:
+    return await make_engine()
 
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}

@@ -1,7 +1,8 @@
-"""Token buckets, pure: how many requests a caller may make, with time passed in.
+"""Rate limits, pure: how many requests a caller may make, with time passed in.
 
-A rate "N per period" is a bucket of N tokens that refills at N per period: a caller may
-spend all N at once (the burst), then one every period/N. Buckets live in this process's
+A rate "N per period" is a bucket of N tokens that refills at N per period
+(app/rules/token_bucket.py): a caller may spend all N at once (the burst), then one every
+period/N. Buckets live in this process's
 memory, so with several `hookline serve` processes each one counts on its own: the limits
 protect a process from a flood, they are not a quota shared across a fleet.
 """
@@ -13,6 +14,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Hashable
+
+from app.rules.token_bucket import TokenBucket
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(.+?)\s*$")
 
@@ -52,7 +55,7 @@ class RateLimiter:
     def __init__(self, rate: Rate | None, max_keys: int = 10_000):
         self.rate = rate
         self.max_keys = max_keys
-        self._buckets: dict[Hashable, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._buckets: dict[Hashable, TokenBucket] = {}
 
     def wait(self, key: Hashable, now: datetime, cost: int = 1) -> float:
         """Seconds until `key` has `cost` tokens (0: it has them now). Takes nothing.
@@ -61,9 +64,7 @@ class RateLimiter:
         refused for ever, it spends the bucket to a debt that later requests wait out."""
         if self.rate is None:
             return 0.0
-        needed = min(cost, self.rate.count)
-        tokens = self._tokens(key, now.timestamp())
-        return 0.0 if tokens >= needed else (needed - tokens) * self.rate.period / self.rate.count
+        return self._bucket(key, now.timestamp()).seconds_until(now.timestamp(), min(cost, self.rate.count))
 
     def take(self, key: Hashable, now: datetime, cost: int = 1) -> float:
         """Spend `cost` tokens if there are enough and return 0; otherwise spend nothing
@@ -72,18 +73,18 @@ class RateLimiter:
         if waiting or self.rate is None:
             return waiting
         at = now.timestamp()
-        self._buckets[key] = (self._tokens(key, at) - cost, at)
+        self._buckets[key] = bucket = self._bucket(key, at)
+        bucket.take(at, cost)
         if len(self._buckets) > self.max_keys:
             self._forget_full(at)
         return 0.0
 
-    def _tokens(self, key: Hashable, at: float) -> float:
-        tokens, then = self._buckets.get(key, (self.rate.count, at))
-        elapsed = max(0.0, at - then)  # a clock that jumps back refills nothing
-        return min(self.rate.count, tokens + elapsed * self.rate.count / self.rate.period)
+    def _bucket(self, key: Hashable, at: float) -> TokenBucket:
+        """The key's bucket; a new one is full (and only stored once spent from)."""
+        return self._buckets.get(key) or TokenBucket.burst(self.rate.count, self.rate.period, at)
 
     def _forget_full(self, at: float) -> None:
-        for key in [k for k in self._buckets if self._tokens(k, at) >= self.rate.count]:
+        for key in [k for k, bucket in self._buckets.items() if bucket.is_full(at)]:
             del self._buckets[key]
 
 

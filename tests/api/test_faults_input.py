@@ -280,7 +280,7 @@ def test_deleting_a_webhook_cancels_its_waiting_deliveries_and_keeps_them_visibl
 
 
 @pytest.mark.anyio
-async def test_the_sender_never_sends_for_a_deleted_webhook(db, settings, clock, receiver):
+async def test_the_sender_never_sends_for_a_deleted_webhook(db, settings, clock, receiver, engine):
     from app.delivery.dispatcher import Dispatcher
     from app.delivery.outbound import build_client
     from app.delivery.queue import claim_due, record_results
@@ -290,13 +290,12 @@ async def test_the_sender_never_sends_for_a_deleted_webhook(db, settings, clock,
     webhook = make_webhook(settings, clock, receiver.url())
     emit(settings, clock)
     emit(settings, clock)
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        in_flight = claim_due(clock(), 1, settings.lease_seconds)  # one send under way at the delete
-        delete_webhook(webhook.id, None, clock())
-        result = await dispatcher.send(in_flight[0])
-        record_results([(in_flight[0], result)], clock(), settings, NO_JITTER)
-        clock.advance(settings.lease_seconds + 1)
-        assert await dispatcher.sweep() == 0
+    dispatcher = engine.dispatcher
+    in_flight = claim_due(clock(), 1, settings.lease_seconds)  # one send under way at the delete
+    delete_webhook(webhook.id, None, clock())
+    result = await dispatcher.send(in_flight[0])
+    record_results([(in_flight[0], result)], clock(), settings, NO_JITTER)
+    clock.advance(settings.lease_seconds + 1)
+    assert await dispatcher.sweep() == 0
     assert [d.status for d in Delivery.select()] == [CANCELLED, CANCELLED]
     assert len(receiver.requests) == 1 and Attempt.select().count() == 1, "the send in flight is logged"

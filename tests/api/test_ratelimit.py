@@ -1,86 +1,13 @@
-"""Rate limits: the token bucket as a table, then emit and sign-in answering 429."""
+"""Rate limits at the API: emit and sign-in answering 429 (the buckets: tests/unit/test_token_bucket.py)."""
 
 from __future__ import annotations
-
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from bs4 import BeautifulSoup
 
-from app.config import ConfigError, Settings, load_settings, parse_duration
+from app.config import Settings
 from app.storage.models import Event
-from app.rules.ratelimit import Rate, RateLimiter, retry_after_header
 from tests.conftest import ADMIN, ADMIN_PASSWORD, ADMIN_USER, serving
-
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-@pytest.mark.parametrize(
-    "text, rate",
-    [
-        ("10/15m", Rate(10, 900)),
-        ("100 / 1s", Rate(100, 1)),
-        ("5/2", Rate(5, 2)),
-        ("", None),
-        ("0/1s", None),
-    ],
-)
-def test_rate_parsing(text, rate):
-    assert Rate.parse(text, lambda period: parse_duration("x", period)) == rate
-
-
-@pytest.mark.parametrize("text", ["10", "ten/1s", "10/", "-1/1s", "10/0s"])
-def test_bad_rates_stop_start_up_naming_the_key(text):
-    with pytest.raises(ConfigError, match="login_rate_limit"):
-        load_settings(None, {"HOOKLINE_LOGIN_RATE_LIMIT": text, "HOOKLINE_CONFIG": ""})
-
-
-# (seconds since start, outcome of take(): 0 = allowed, else the wait) for a 3/6s bucket:
-# a burst of 3, then one token every 2 seconds.
-BUCKET_TABLE = [
-    (0, 0), (0, 0), (0, 0),  # the burst
-    (0, 2.0),                # empty: the next token in 2 s
-    (1, 1.0),                # half a token back
-    (2, 0),                  # one token back, spent
-    (2, 2.0),
-    (100, 0), (100, 0), (100, 0), (100, 2.0),  # refilled to the burst, never beyond
-    (50, 2.0),               # the clock jumped back: nothing refills, nothing breaks
-]
-
-
-def test_token_bucket_table():
-    limiter = RateLimiter(Rate(3, 6))
-    assert [limiter.take("k", at(t)) for t, _ in BUCKET_TABLE] == [wait for _, wait in BUCKET_TABLE]
-
-
-def test_keys_have_their_own_buckets_and_wait_takes_nothing():
-    limiter = RateLimiter(Rate(1, 10))
-    assert limiter.take("a", at(0)) == 0
-    assert limiter.take("a", at(0)) == 10
-    assert limiter.take("b", at(0)) == 0
-    assert limiter.wait("c", at(0)) == 0 and limiter.wait("c", at(0)) == 0
-
-
-def test_no_rate_never_limits():
-    limiter = RateLimiter(None)
-    assert all(limiter.take("k", at(0)) == 0 for _ in range(1000))
-
-
-def test_full_buckets_are_forgotten_when_the_table_grows():
-    limiter = RateLimiter(Rate(1, 1), max_keys=10)
-    for n in range(10):
-        limiter.take(n, at(0))
-    limiter.take("late", at(5))  # every earlier bucket is full again by now
-    assert len(limiter._buckets) <= 2
-
-
-@pytest.mark.parametrize("seconds, header", [(0.01, "1"), (1, "1"), (1.2, "2"), (899.5, "900")])
-def test_retry_after_is_whole_seconds_at_least_one(seconds, header):
-    assert retry_after_header(seconds) == header
 
 
 def emit(client, headers=ADMIN):

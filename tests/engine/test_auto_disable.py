@@ -13,13 +13,11 @@ import pytest
 from bs4 import BeautifulSoup
 from standardwebhooks.webhooks import Webhook as Verifier
 
-from app.delivery.dispatcher import Dispatcher
-from app.delivery.outbound import build_client
 from app.storage.models import FAILED, PENDING, Delivery, Webhook
 from app.services.catalog import DISABLED_EVENT_TYPE
 from app.services.tenants import get_or_create_tenant
 from app.services.webhooks import create_webhook, update_webhook
-from tests.conftest import NO_JITTER, Engine, emit, make_webhook
+from tests.conftest import emit, make_webhook
 
 PERIOD = 3600
 
@@ -161,7 +159,7 @@ async def test_gone_disables_at_once_and_tells_the_others(db, settings, clock, r
 
 
 @pytest.mark.anyio
-async def test_reenabling_resets_the_streak_and_sends_the_waiting_deliveries_in_order(db, settings, clock, receiver):
+async def test_reenabling_resets_the_streak_and_sends_the_waiting_deliveries_in_order(db, settings, clock, receiver, make_engine):
     settings = settings.replace(max_concurrency=1)  # one send at a time: arrival order is claim order
     receiver.plan("/dead", 500, 500, 500, 200)
     dead = make_webhook(settings, clock, receiver.url("/dead"))
@@ -171,24 +169,23 @@ async def test_reenabling_resets_the_streak_and_sends_the_waiting_deliveries_in_
         clock.advance(1)
         event_ids.append(emit(settings, clock, data={"n": number}).event_id)
 
-    async with build_client(settings) as client:
-        engine = Engine(Dispatcher(settings, client, clock, random=NO_JITTER))
+    engine = await make_engine(settings)
 
-        async def run_until_idle() -> None:
-            for _ in range(10):  # one send per run with one slot
-                if not await engine.run():
-                    return
+    async def run_until_idle() -> None:
+        for _ in range(10):  # one send per run with one slot
+            if not await engine.run():
+                return
 
-        await run_until_idle()
-        assert len(receiver.to("/dead")) == 3, "the third failure switches it off; two deliveries wait"
-        assert [d.status for d in Delivery.select().order_by(Delivery.created_at)] == [FAILED] * 3 + [PENDING] * 2
-        clock.advance(86400)
-        assert await engine.run() == 0, "nothing goes to a disabled webhook"
+    await run_until_idle()
+    assert len(receiver.to("/dead")) == 3, "the third failure switches it off; two deliveries wait"
+    assert [d.status for d in Delivery.select().order_by(Delivery.created_at)] == [FAILED] * 3 + [PENDING] * 2
+    clock.advance(86400)
+    assert await engine.run() == 0, "nothing goes to a disabled webhook"
 
-        update_webhook(dead.id, None, {"enabled": True}, settings, clock())
-        webhook = fresh(dead)
-        assert (webhook.enabled, webhook.consecutive_failures, webhook.disabled_reason) == (True, 0, None)
-        await run_until_idle()
+    update_webhook(dead.id, None, {"enabled": True}, settings, clock())
+    webhook = fresh(dead)
+    assert (webhook.enabled, webhook.consecutive_failures, webhook.disabled_reason) == (True, 0, None)
+    await run_until_idle()
 
     received = [r.headers["webhook-id"] for r in receiver.to("/dead")]
     assert received == event_ids, "the waiting deliveries go out after the others, oldest first"

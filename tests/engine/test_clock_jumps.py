@@ -16,10 +16,9 @@ import logging
 import pytest
 
 from app.delivery.dispatcher import Dispatcher
-from app.delivery.outbound import build_client
 from app.storage.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.queue import claim_due
-from tests.conftest import NO_JITTER, Reply, emit, eventually_async, make_webhook
+from tests.conftest import Reply, emit, eventually_async, make_webhook
 
 pytestmark = pytest.mark.anyio
 
@@ -60,56 +59,53 @@ def status(delivery_id: str) -> str:
     return Delivery.get_by_id(delivery_id).status
 
 
-async def test_a_jump_back_delays_what_was_scheduled_and_loses_nothing(db, settings, clock, receiver):
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        ids = await in_every_state(settings, clock, receiver, dispatcher)
+async def test_a_jump_back_delays_what_was_scheduled_and_loses_nothing(db, settings, clock, receiver, engine):
+    dispatcher = engine.dispatcher
+    ids = await in_every_state(settings, clock, receiver, dispatcher)
 
-        clock.advance(-HOUR)
-        await dispatcher.drain(timeout=10)
-        assert status(ids["in flight"]) == SUCCEEDED, "a send that straddles the jump is recorded as usual"
+    clock.advance(-HOUR)
+    await dispatcher.drain(timeout=10)
+    assert status(ids["in flight"]) == SUCCEEDED, "a send that straddles the jump is recorded as usual"
 
-        emit(settings, clock, "user.signed_up")
-        assert await dispatcher.sweep() == 1, "an event emitted after the jump goes out at once"
-        await dispatcher.drain(timeout=10)
-        assert (status(ids["retry"]), status(ids["leased"])) == (PENDING, DELIVERING)
-        clock.advance(HOUR)
-        assert await dispatcher.sweep() == 0, "the retry is due 5 s, the lease ends 30 s after the time they were set"
+    emit(settings, clock, "user.signed_up")
+    assert await dispatcher.sweep() == 1, "an event emitted after the jump goes out at once"
+    await dispatcher.drain(timeout=10)
+    assert (status(ids["retry"]), status(ids["leased"])) == (PENDING, DELIVERING)
+    clock.advance(HOUR)
+    assert await dispatcher.sweep() == 0, "the retry is due 5 s, the lease ends 30 s after the time they were set"
 
-        clock.advance(settings.lease_seconds)
-        assert await dispatcher.sweep() == 2
-        await dispatcher.drain(timeout=10)
+    clock.advance(settings.lease_seconds)
+    assert await dispatcher.sweep() == 2
+    await dispatcher.drain(timeout=10)
     assert {d.status for d in Delivery.select()} == {SUCCEEDED}
     assert [len(receiver.to(path)) for path in ("/retry", "/leased", "/slow")] == [2, 1, 2]
 
 
-async def test_a_jump_forward_claims_each_expired_lease_once(db, settings, clock, receiver):
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        ids = await in_every_state(settings, clock, receiver, dispatcher)
-        emit(settings, clock, "order.paid")  # queued, not yet swept
+async def test_a_jump_forward_claims_each_expired_lease_once(db, settings, clock, receiver, engine):
+    dispatcher = engine.dispatcher
+    ids = await in_every_state(settings, clock, receiver, dispatcher)
+    emit(settings, clock, "order.paid")  # queued, not yet swept
 
-        clock.advance(2 * DAY)
-        await dispatcher.drain(timeout=10)
-        assert status(ids["in flight"]) == SUCCEEDED
-        assert await dispatcher.sweep() == 3, "the retry, the expired lease and the queued event"
-        await dispatcher.drain(timeout=10)
-        clock.advance(settings.lease_seconds)
-        assert await dispatcher.sweep() == 0, "no lease was left behind to claim again"
+    clock.advance(2 * DAY)
+    await dispatcher.drain(timeout=10)
+    assert status(ids["in flight"]) == SUCCEEDED
+    assert await dispatcher.sweep() == 3, "the retry, the expired lease and the queued event"
+    await dispatcher.drain(timeout=10)
+    clock.advance(settings.lease_seconds)
+    assert await dispatcher.sweep() == 0, "no lease was left behind to claim again"
     assert {d.status for d in Delivery.select()} == {SUCCEEDED}
     assert [len(receiver.to(path)) for path in ("/retry", "/leased", "/slow")] == [2, 2, 1]
 
 
-async def test_a_jump_forward_past_the_lease_mid_send_may_send_it_twice(db, settings, clock, receiver):
+async def test_a_jump_forward_past_the_lease_mid_send_may_send_it_twice(db, settings, clock, receiver, engine):
     """The sweep cannot tell an expired lease of its own from a dead process's: the send is
     made again, with the same webhook-id, and the first one's late result only joins the log."""
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        ids = await in_every_state(settings, clock, receiver, dispatcher)
+    dispatcher = engine.dispatcher
+    ids = await in_every_state(settings, clock, receiver, dispatcher)
 
-        clock.advance(2 * DAY)
-        assert await dispatcher.sweep() == 3, "the retry, the dead process's lease and the send in flight"
-        await dispatcher.drain(timeout=10)
+    clock.advance(2 * DAY)
+    assert await dispatcher.sweep() == 3, "the retry, the dead process's lease and the send in flight"
+    await dispatcher.drain(timeout=10)
     delivery = Delivery.get_by_id(ids["in flight"])
     assert (delivery.status, delivery.attempts) == (SUCCEEDED, 1)
     assert Attempt.select().where(Attempt.delivery == delivery.id).count() == 2

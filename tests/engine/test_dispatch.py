@@ -11,13 +11,11 @@ from datetime import timedelta
 
 import pytest
 
-from app.delivery.dispatcher import Dispatcher
-from app.delivery.outbound import build_client
 from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.queue import claim_due, record_results
 from app.services.deliveries import resend_delivery
 from app.services.webhooks import update_webhook
-from tests.conftest import NO_JITTER, Engine, Reply, emit, make_webhook
+from tests.conftest import NO_JITTER, Reply, emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 
@@ -55,29 +53,27 @@ async def test_retries_on_schedule_until_success_with_identical_bytes(db, settin
     assert [a.response_status for a in Attempt.select().order_by(Attempt.number)] == [500, 503, 200]
 
 
-async def test_first_schedule_entry_delays_the_first_attempt(db, settings, clock, receiver):
+async def test_first_schedule_entry_delays_the_first_attempt(db, settings, clock, receiver, make_engine):
     settings = settings.replace(retry_schedule=(10, 5))
     make_webhook(settings, clock, receiver.url())
     emit(settings, clock)
-    async with build_client(settings) as client:
-        engine = Engine(Dispatcher(settings, client, clock, random=NO_JITTER))
-        assert await engine.run() == 0
-        clock.advance(10)
-        assert await engine.run() == 1
+    engine = await make_engine(settings)
+    assert await engine.run() == 0
+    clock.advance(10)
+    assert await engine.run() == 1
 
 
-async def test_dead_letter_after_last_scheduled_attempt(db, settings, clock, receiver):
+async def test_dead_letter_after_last_scheduled_attempt(db, settings, clock, receiver, make_engine):
     settings = settings.replace(retry_schedule=(0, 5, 10))
     receiver.plan("/hook", 500)
     webhook = make_webhook(settings, clock, receiver.url())
     emit(settings, clock)
-    async with build_client(settings) as client:
-        engine = Engine(Dispatcher(settings, client, clock, random=NO_JITTER))
-        for wait in (0, 5, 10):
-            clock.advance(wait)
-            assert await engine.run() == 1
-        clock.advance(3600)
-        assert await engine.run() == 0, "no attempt after the schedule is used up"
+    engine = await make_engine(settings)
+    for wait in (0, 5, 10):
+        clock.advance(wait)
+        assert await engine.run() == 1
+    clock.advance(3600)
+    assert await engine.run() == 0, "no attempt after the schedule is used up"
 
     delivery = only_delivery()
     assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (FAILED, 3, None)
@@ -127,13 +123,13 @@ async def test_retry_after_is_honoured(db, settings, clock, receiver, engine):
     assert only_delivery().next_attempt_at == clock() + timedelta(seconds=120)
 
 
-async def test_timeout_is_a_retryable_attempt_with_a_clear_error(db, settings, clock, receiver):
+async def test_timeout_is_a_retryable_attempt_with_a_clear_error(db, settings, clock, receiver, make_engine):
     settings = settings.replace(request_timeout=0.3)
     receiver.plan("/hook", Reply(200, delay=3))
     make_webhook(settings, clock, receiver.url())
     emit(settings, clock)
-    async with build_client(settings) as client:
-        await Engine(Dispatcher(settings, client, clock, random=NO_JITTER)).run()
+    engine = await make_engine(settings)
+    await engine.run()
     delivery = only_delivery()
     assert (delivery.status, delivery.last_status_code) == (PENDING, None)
     assert delivery.last_error == "timed out after 0.3s"
@@ -189,47 +185,44 @@ async def test_expired_lease_is_claimed_again(db, settings, clock, receiver, eng
     assert len(receiver.requests) == 1
 
 
-async def test_stale_claim_cannot_overwrite_the_new_one(db, settings, clock, receiver):
+async def test_stale_claim_cannot_overwrite_the_new_one(db, settings, clock, receiver, engine):
     make_webhook(settings, clock, receiver.url())
     emit(settings, clock)
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        (stale,) = claim_due(clock(), 10, settings.lease_seconds)
-        clock.advance(settings.lease_seconds)
-        (fresh,) = claim_due(clock(), 10, settings.lease_seconds)
-        receiver.plan("/hook", 500, 200)
-        stale_result = await dispatcher.send(stale)
-        fresh_result = await dispatcher.send(fresh)
-        assert record_results([(stale, stale_result)], clock(), settings, NO_JITTER) == [PENDING]
-        assert only_delivery().status == DELIVERING, "the stale holder must not move the row"
-        record_results([(fresh, fresh_result)], clock(), settings, NO_JITTER)
+    dispatcher = engine.dispatcher
+    (stale,) = claim_due(clock(), 10, settings.lease_seconds)
+    clock.advance(settings.lease_seconds)
+    (fresh,) = claim_due(clock(), 10, settings.lease_seconds)
+    receiver.plan("/hook", 500, 200)
+    stale_result = await dispatcher.send(stale)
+    fresh_result = await dispatcher.send(fresh)
+    assert record_results([(stale, stale_result)], clock(), settings, NO_JITTER) == [PENDING]
+    assert only_delivery().status == DELIVERING, "the stale holder must not move the row"
+    record_results([(fresh, fresh_result)], clock(), settings, NO_JITTER)
     delivery = only_delivery()
     assert (delivery.status, delivery.attempts) == (SUCCEEDED, 1)
     assert Attempt.select().count() == 2, "both attempts stay in the log"
 
 
-async def test_webhook_deleted_mid_send_is_not_an_error(db, settings, clock, receiver):
+async def test_webhook_deleted_mid_send_is_not_an_error(db, settings, clock, receiver, engine):
     webhook = make_webhook(settings, clock, receiver.url())
     emit(settings, clock)
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        (claimed,) = claim_due(clock(), 10, settings.lease_seconds)
-        result = await dispatcher.send(claimed)
-        Webhook.get_by_id(webhook.id).delete_instance()
-        record_results([(claimed, result)], clock(), settings, NO_JITTER)
+    dispatcher = engine.dispatcher
+    (claimed,) = claim_due(clock(), 10, settings.lease_seconds)
+    result = await dispatcher.send(claimed)
+    Webhook.get_by_id(webhook.id).delete_instance()
+    record_results([(claimed, result)], clock(), settings, NO_JITTER)
     assert (Delivery.select().count(), Attempt.select().count()) == (0, 0)
 
 
-async def test_concurrency_is_bounded(db, settings, clock, receiver):
+async def test_concurrency_is_bounded(db, settings, clock, receiver, make_engine):
     settings = settings.replace(max_concurrency=2)
     receiver.plan("/hook", Reply(200, delay=0.2))
     make_webhook(settings, clock, receiver.url())
     for _ in range(6):
         emit(settings, clock)
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        assert await dispatcher.sweep() == 2
-        await dispatcher.drain(timeout=10)  # finished sends wake further sweeps
+    dispatcher = (await make_engine(settings)).dispatcher
+    assert await dispatcher.sweep() == 2
+    await dispatcher.drain(timeout=10)  # finished sends wake further sweeps
     assert Delivery.select().where(Delivery.status == SUCCEEDED).count() == 6
     assert receiver.max_in_flight == 2
 
@@ -268,13 +261,13 @@ async def test_custom_headers_are_sent_but_cannot_replace_signatures(db, setting
 
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::ffff:127.0.0.1]", "0x7f.0.0.1"])
-async def test_private_destinations_are_refused_at_send_time(db, settings, clock, receiver, host):
+async def test_private_destinations_are_refused_at_send_time(db, settings, clock, receiver, host, make_engine):
     """Saved while allowed (or DNS changed since): the send itself refuses, and says why."""
     make_webhook(settings.replace(allow_private_networks=("127.0.0.0/8", "::1/128")), clock, f"http://{host}:{receiver.port}/hook")
     emit(settings, clock)
     strict = settings.replace(allow_private_networks=())
-    async with build_client(strict) as client:
-        await Engine(Dispatcher(strict, client, clock, random=NO_JITTER)).run()
+    engine = await make_engine(strict)
+    await engine.run()
     delivery = only_delivery()
     assert (delivery.status, delivery.attempts) == (FAILED, 1), "a blocked destination is not retried"
     assert delivery.last_error.startswith("blocked: ") and "private or reserved" in delivery.last_error
@@ -282,22 +275,21 @@ async def test_private_destinations_are_refused_at_send_time(db, settings, clock
 
 
 @pytest.mark.parametrize("host", ["127.1", "2130706433"])  # legacy IPv4 spellings
-async def test_urls_the_client_cannot_use_fail_without_retry(db, settings, clock, receiver, host):
+async def test_urls_the_client_cannot_use_fail_without_retry(db, settings, clock, receiver, host, engine):
     make_webhook(settings, clock, f"http://{host}:{receiver.port}/hook")
     emit(settings, clock)
-    async with build_client(settings) as client:
-        await Engine(Dispatcher(settings, client, clock, random=NO_JITTER)).run()
+    await engine.run()
     delivery = only_delivery()
     assert (delivery.status, delivery.attempts) == (FAILED, 1)
     assert delivery.last_error.startswith("invalid URL: ") and receiver.requests == []
 
 
-async def test_allowlisted_host_names_are_delivered(db, settings, clock, receiver):
+async def test_allowlisted_host_names_are_delivered(db, settings, clock, receiver, make_engine):
     settings = settings.replace(allow_private_networks=("127.0.0.0/8", "::1/128"))
     make_webhook(settings, clock, f"http://localhost:{receiver.port}/hook")
     emit(settings, clock)
-    async with build_client(settings) as client:
-        await Engine(Dispatcher(settings, client, clock, random=NO_JITTER)).run()
+    engine = await make_engine(settings)
+    await engine.run()
     assert only_delivery().status == SUCCEEDED
     assert receiver.requests[0].headers["host"] == f"localhost:{receiver.port}"
 

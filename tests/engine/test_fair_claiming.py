@@ -11,12 +11,10 @@ import contextlib
 
 import pytest
 
-from app.delivery.dispatcher import Dispatcher
-from app.delivery.outbound import build_client
 from app.storage.models import DELIVERING, PENDING, SUCCEEDED, Delivery, Webhook
 from app.delivery.queue import claim_due
 from tests.conftest import Receiver, Reply, eventually_async
-from tests.engine.test_dispatch import NO_JITTER, emit, make_webhook
+from tests.engine.test_dispatch import emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 
@@ -64,7 +62,7 @@ async def test_a_rate_limited_webhook_unknown_to_the_sender_gets_one_row(db, set
 
 
 @pytest.mark.parametrize("webhook_cap", [None, 2], ids=["default cap", "webhook max_in_flight"])
-async def test_hanging_receiver_does_not_delay_a_healthy_one(db, settings, clock, receiver, webhook_cap):
+async def test_hanging_receiver_does_not_delay_a_healthy_one(db, settings, clock, receiver, webhook_cap, make_engine):
     """20 deliveries to a receiver that hangs until the timeout, emitted first; then 10 to a
     healthy one. Oldest-first claiming would give every slot to the hanging receiver."""
     settings = settings.replace(max_concurrency=8, max_in_flight_per_webhook=3, request_timeout=10)
@@ -81,48 +79,46 @@ async def test_hanging_receiver_does_not_delay_a_healthy_one(db, settings, clock
         for _ in range(10):
             emit(settings, clock, "order.paid")
 
-        async with build_client(settings) as client:
-            dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-            await dispatcher.sweep()
-            await eventually_async(lambda: statuses(healthy)[SUCCEEDED] == 10, what="every healthy delivery")
-            assert len(receiver.requests) == 10
-            assert hanging_receiver.in_flight == cap, "the hanging requests are still open"
-            assert statuses(hanging) == {DELIVERING: cap, PENDING: 20 - cap}
-            await dispatcher.sweep()
-            assert hanging_receiver.max_in_flight == cap
-            await dispatcher.shutdown(timeout=0)
+        dispatcher = (await make_engine(settings)).dispatcher
+        await dispatcher.sweep()
+        await eventually_async(lambda: statuses(healthy)[SUCCEEDED] == 10, what="every healthy delivery")
+        assert len(receiver.requests) == 10
+        assert hanging_receiver.in_flight == cap, "the hanging requests are still open"
+        assert statuses(hanging) == {DELIVERING: cap, PENDING: 20 - cap}
+        await dispatcher.sweep()
+        assert hanging_receiver.max_in_flight == cap
+        await dispatcher.shutdown(timeout=0)
     finally:
         hanging_receiver.stop()
 
 
 @contextlib.asynccontextmanager
-async def six_behind_a_cap_of_two(settings, clock, receiver, reply: Reply):
+async def six_behind_a_cap_of_two(make_engine, settings, clock, receiver, reply: Reply):
     """A webhook capped at 2 sends at once, 6 deliveries due, and a dispatcher whose first
     sweep has started the first 2; yields the dispatcher and the webhook."""
     receiver.plan("/hook", reply)
     webhook = make_webhook(settings, clock, receiver.url())
     for _ in range(6):
         emit(settings, clock)
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        assert await dispatcher.sweep() == 2, "the cap, and nothing claimed ahead before the webhook answered"
-        yield dispatcher, webhook
-        await dispatcher.drain(timeout=10)
+    dispatcher = (await make_engine(settings)).dispatcher
+    assert await dispatcher.sweep() == 2, "the cap, and nothing claimed ahead before the webhook answered"
+    yield dispatcher, webhook
+    await dispatcher.drain(timeout=10)
 
 
-async def test_a_freed_slot_sends_what_waited_behind_the_cap(db, settings, clock, receiver):
+async def test_a_freed_slot_sends_what_waited_behind_the_cap(db, settings, clock, receiver, make_engine):
     settings = settings.replace(max_in_flight_per_webhook=2)
-    async with six_behind_a_cap_of_two(settings, clock, receiver, Reply(200, delay=0.1)) as (_, webhook):
+    async with six_behind_a_cap_of_two(make_engine, settings, clock, receiver, Reply(200, delay=0.1)) as (_, webhook):
         pass  # each recorded send wakes a sweep for the next
     assert statuses(webhook) == {SUCCEEDED: 6}
     assert receiver.max_in_flight == 2
 
 
-async def test_a_webhook_that_answers_gets_deliveries_claimed_ahead_within_its_cap(db, settings, clock, receiver):
+async def test_a_webhook_that_answers_gets_deliveries_claimed_ahead_within_its_cap(db, settings, clock, receiver, make_engine):
     """After its first 2xx, a webhook at its cap has as many more claimed and waiting, each
     started as a request ends; the receiver never sees more than the cap at once."""
     settings = settings.replace(max_in_flight_per_webhook=2)
-    async with six_behind_a_cap_of_two(settings, clock, receiver, Reply(200, delay=0.5)) as (_, webhook):
+    async with six_behind_a_cap_of_two(make_engine, settings, clock, receiver, Reply(200, delay=0.5)) as (_, webhook):
         await eventually_async(lambda: statuses(webhook) == {SUCCEEDED: 2, DELIVERING: 4},
                                what="2 sending and 2 claimed ahead after the first answers")
         assert receiver.in_flight <= 2
@@ -130,10 +126,10 @@ async def test_a_webhook_that_answers_gets_deliveries_claimed_ahead_within_its_c
     assert receiver.max_in_flight == 2 and len(receiver.requests) == 6
 
 
-async def test_a_failing_webhook_gets_nothing_claimed_ahead(db, settings, clock, receiver):
+async def test_a_failing_webhook_gets_nothing_claimed_ahead(db, settings, clock, receiver, make_engine):
     settings = settings.replace(max_in_flight_per_webhook=2, retry_schedule=(0, 3600))
     claimed_at_once = []
-    async with six_behind_a_cap_of_two(settings, clock, receiver, Reply(500, delay=0.2)) as (_, webhook):
+    async with six_behind_a_cap_of_two(make_engine, settings, clock, receiver, Reply(500, delay=0.2)) as (_, webhook):
 
         def every_delivery_tried():
             claimed_at_once.append(statuses(webhook)[DELIVERING])
@@ -144,7 +140,7 @@ async def test_a_failing_webhook_gets_nothing_claimed_ahead(db, settings, clock,
     assert receiver.max_in_flight == 2
 
 
-async def test_claims_ahead_are_topped_up_without_a_tick_or_an_emit(db, settings, clock, receiver):
+async def test_claims_ahead_are_topped_up_without_a_tick_or_an_emit(db, settings, clock, receiver, make_engine):
     """A backlog emitted at once (a batch) keeps flowing on wake-ups from the sends alone:
     as the claimed-ahead queue runs low, a sweep refills it, whether or not the webhook
     was at its cap when the send ended."""
@@ -153,9 +149,8 @@ async def test_claims_ahead_are_topped_up_without_a_tick_or_an_emit(db, settings
     webhook = make_webhook(settings, clock, receiver.url())
     for _ in range(40):
         emit(settings, clock)
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        assert await dispatcher.sweep() == 4
-        await dispatcher.drain(timeout=20)
+    dispatcher = (await make_engine(settings)).dispatcher
+    assert await dispatcher.sweep() == 4
+    await dispatcher.drain(timeout=20)
     assert statuses(webhook) == {SUCCEEDED: 40}
     assert receiver.max_in_flight == 4

@@ -21,13 +21,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from app.delivery.dispatcher import Dispatcher
-from app.delivery.outbound import build_client
 from app.storage.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.resolver import GuardedResolver
 from app.delivery.transport import DeliveryTransport
 from tests.conftest import Reply
-from tests.engine.test_dispatch import NO_JITTER, Engine, emit, make_webhook, only_delivery
+from tests.engine.test_dispatch import emit, make_webhook, only_delivery
 
 pytestmark = pytest.mark.anyio
 
@@ -112,20 +110,17 @@ def quick(settings):
     return settings.replace(request_timeout=0.5)
 
 
-async def deliver_once(settings, clock, url, client=None) -> Delivery:
+async def deliver_once(make_engine, settings, clock, url, transport=None) -> Delivery:
     make_webhook(settings, clock, url)
     emit(settings, clock)
-    if client is None:
-        async with build_client(settings) as client:
-            await Engine(Dispatcher(settings, client, clock, random=NO_JITTER)).run()
-    else:
-        await Engine(Dispatcher(settings, client, clock, random=NO_JITTER)).run()
+    engine = await make_engine(settings, transport=transport)
+    await engine.run()
     return only_delivery()
 
 
-async def test_receiver_that_hangs_times_out_and_is_retried(db, quick, clock, receiver):
+async def test_receiver_that_hangs_times_out_and_is_retried(db, quick, clock, receiver, make_engine):
     receiver.plan("/hook", Reply(200, delay=5))
-    delivery = await deliver_once(quick, clock, receiver.url())
+    delivery = await deliver_once(make_engine, quick, clock, receiver.url())
     assert (delivery.status, delivery.last_error) == (PENDING, "timed out after 0.5s")
 
 
@@ -134,14 +129,14 @@ async def test_receiver_that_hangs_times_out_and_is_retried(db, quick, clock, re
     [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" * 3, b"HTTP/1.1 200 OK\r\n" + b"X-Slow: y\r\n" * 30],
     ids=["status line", "headers"],
 )
-async def test_answer_dripping_byte_by_byte_hits_the_total_deadline(db, quick, clock, answer):
+async def test_answer_dripping_byte_by_byte_hits_the_total_deadline(db, quick, clock, answer, make_engine):
     with RawServer(drip(answer)) as server:
-        delivery = await deliver_once(quick, clock, server.url())
+        delivery = await deliver_once(make_engine, quick, clock, server.url())
     assert (delivery.status, delivery.last_error) == (PENDING, "timed out after 0.5s")
     assert Attempt.get().duration_ms < 5000, "the deadline covers the whole answer, not each read"
 
 
-async def test_body_dripping_after_a_200_is_cut_at_the_deadline(db, quick, clock):
+async def test_body_dripping_after_a_200_is_cut_at_the_deadline(db, quick, clock, make_engine):
     """The deadline covers reading the body too. The receiver did answer 200, so the event
     counts as delivered; the attempt log shows both the status and the timeout."""
     def handle(conn):
@@ -152,15 +147,15 @@ async def test_body_dripping_after_a_200_is_cut_at_the_deadline(db, quick, clock
             time.sleep(0.1)
 
     with RawServer(handle) as server:
-        delivery = await deliver_once(quick, clock, server.url())
+        delivery = await deliver_once(make_engine, quick, clock, server.url())
     attempt = Attempt.get()
     assert (delivery.status, attempt.response_status, attempt.error) == (SUCCEEDED, 200, "timed out after 0.5s")
     assert attempt.duration_ms < 5000
 
 
-async def test_connection_reset_is_a_retried_attempt(db, settings, clock):
+async def test_connection_reset_is_a_retried_attempt(db, settings, clock, make_engine):
     with RawServer(reset) as server:
-        delivery = await deliver_once(settings, clock, server.url())
+        delivery = await deliver_once(make_engine, settings, clock, server.url())
     assert delivery.status == PENDING and delivery.attempts == 1
     assert "reset" in delivery.last_error.lower() or "disconnected" in delivery.last_error.lower(), delivery.last_error
 
@@ -170,9 +165,9 @@ async def test_connection_reset_is_a_retried_attempt(db, settings, clock):
     [Reply(200, body=b"x" * TEN_MB), Reply(200, headers={"Content-Encoding": "gzip"}, body=gzip.compress(b"\0" * TEN_MB))],
     ids=["10 MB", "gzip bomb"],
 )
-async def test_huge_answers_are_read_only_as_far_as_the_log_keeps(db, settings, clock, receiver, reply):
+async def test_huge_answers_are_read_only_as_far_as_the_log_keeps(db, settings, clock, receiver, reply, make_engine):
     receiver.plan("/hook", reply)
-    delivery = await deliver_once(settings, clock, receiver.url())
+    delivery = await deliver_once(make_engine, settings, clock, receiver.url())
     assert delivery.status == SUCCEEDED
     body = Attempt.get().response_body
     assert body.endswith("… [truncated]") and len(body) <= 1000
@@ -206,30 +201,30 @@ def answer_ok(conn):
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
 
-async def test_tls_error_is_named_and_retried(db, settings, clock):
+async def test_tls_error_is_named_and_retried(db, settings, clock, make_engine):
     with RawServer(answer_ok, tls=self_signed_context()) as server:
-        delivery = await deliver_once(settings, clock, server.url("https"))
+        delivery = await deliver_once(make_engine, settings, clock, server.url("https"))
         assert server.connections == 1
     assert delivery.status == PENDING
     assert delivery.last_error.startswith("TLS error:") and "certificate" in delivery.last_error, delivery.last_error
 
 
-async def test_retry_after_on_429_is_honoured(db, settings, clock, receiver):
+async def test_retry_after_on_429_is_honoured(db, settings, clock, receiver, make_engine):
     receiver.plan("/hook", Reply(429, headers={"Retry-After": "120"}))
-    delivery = await deliver_once(settings, clock, receiver.url())
+    delivery = await deliver_once(make_engine, settings, clock, receiver.url())
     assert (delivery.status, delivery.next_attempt_at) == (PENDING, clock() + timedelta(seconds=120))
 
 
-async def test_410_fails_and_disables(db, settings, clock, receiver):
+async def test_410_fails_and_disables(db, settings, clock, receiver, make_engine):
     receiver.plan("/hook", 410)
-    delivery = await deliver_once(settings, clock, receiver.url())
+    delivery = await deliver_once(make_engine, settings, clock, receiver.url())
     assert delivery.status == FAILED and Webhook.get().enabled is False
 
 
 @pytest.mark.parametrize("location", ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/", "/internal"])
-async def test_redirects_to_internal_addresses_are_not_followed(db, settings, clock, receiver, location):
+async def test_redirects_to_internal_addresses_are_not_followed(db, settings, clock, receiver, location, make_engine):
     receiver.plan("/hook", Reply(307, headers={"Location": location}))
-    delivery = await deliver_once(settings, clock, receiver.url())
+    delivery = await deliver_once(make_engine, settings, clock, receiver.url())
     assert (delivery.status, delivery.last_status_code) == (FAILED, 307)
     assert [r.path for r in receiver.requests] == ["/hook"]
 
@@ -245,12 +240,11 @@ class FailingResolver(AbstractResolver):
         pass
 
 
-async def test_dns_failure_is_a_retried_attempt(db, settings, clock):
+async def test_dns_failure_is_a_retried_attempt(db, settings, clock, make_engine):
     def session() -> aiohttp.ClientSession:
         resolver = GuardedResolver(settings.allow_private_networks, FailingResolver())
         return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver), trust_env=False)
 
-    async with build_client(settings, DeliveryTransport(session)) as client:
-        delivery = await deliver_once(settings, clock, "https://hooks.example.invalid/hook", client)
+    delivery = await deliver_once(make_engine, settings, clock, "https://hooks.example.invalid/hook", DeliveryTransport(session))
     assert delivery.status == PENDING
     assert delivery.last_error == "could not resolve host: Name or service not known"

@@ -22,12 +22,10 @@ from dataclasses import dataclass
 import anyio.to_thread
 import pytest
 
-from app.delivery.dispatcher import Dispatcher
 from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
-from app.delivery.outbound import build_client
 from app.delivery.policy import Outcome, classify
 from app.services.deliveries import resend_delivery
-from tests.conftest import NO_JITTER, Engine, emit, make_webhook
+from tests.conftest import emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 
@@ -223,7 +221,7 @@ def random_answers(rng: random.Random) -> list[Case]:
     return cases
 
 
-async def test_every_hostile_answer_ends_in_a_recorded_attempt(db, settings, clock, receiver, caplog):
+async def test_every_hostile_answer_ends_in_a_recorded_attempt(db, settings, clock, receiver, caplog, make_engine):
     caplog.set_level(logging.INFO, "hookline")
     quick = settings.replace(request_timeout=5, max_concurrency=128)
     cases = NAMED + truncated() + random_answers(random.Random(SEED))
@@ -235,13 +233,12 @@ async def test_every_hostile_answer_ends_in_a_recorded_attempt(db, settings, clo
                 Webhook.update(headers=case.saved_headers).where(Webhook.id == hook).execute()
         make_webhook(quick, clock, receiver.url(), headers={"Authorization": CREDENTIAL})
         emit(quick, clock)  # to every webhook
-        async with build_client(quick) as client:
-            dispatcher = Dispatcher(quick, client, clock, random=NO_JITTER)
-            running = asyncio.create_task(Engine(dispatcher).run())
-            for _ in range(5):  # to the healthy webhook only, while the others are being sent
-                await anyio.to_thread.run_sync(emit, quick, clock, "user.signed_up")
-                dispatcher.wake()
-            await running
+        engine = await make_engine(quick)
+        running = asyncio.create_task(engine.run())
+        for _ in range(5):  # to the healthy webhook only, while the others are being sent
+            await anyio.to_thread.run_sync(emit, quick, clock, "user.signed_up")
+            engine.dispatcher.wake()
+        await running
     assert Delivery.select().where(Delivery.status == DELIVERING).count() == 0
     attempts = {attempt.delivery_id: attempt for attempt in Attempt.select()}
     assert len(attempts) == Attempt.select().count(), "one attempt per delivery"
@@ -272,7 +269,7 @@ def unexpected_outcome(case: Case, delivery: Delivery, attempt: Attempt | None) 
     return (delivery.status, status, error)
 
 
-async def test_an_ordered_webhook_moves_on_past_a_broken_answer(db, settings, clock):
+async def test_an_ordered_webhook_moves_on_past_a_broken_answer(db, settings, clock, engine):
     """A send that raised stayed `delivering`, its lease renewed for ever, a resend refused
     with 409, and every later event of an ordered webhook waited behind it. Now each one is
     an attempt, in turn."""
@@ -280,8 +277,7 @@ async def test_an_ordered_webhook_moves_on_past_a_broken_answer(db, settings, cl
         make_webhook(settings, clock, hostile.url(0), ordered=True, retry_schedule=[0])  # one attempt each
         emit(settings, clock)
         emit(settings, clock)
-        async with build_client(settings) as client:
-            await Engine(Dispatcher(settings, client, clock, random=NO_JITTER)).run()
+        await engine.run()
         assert hostile.connections == 2
     deliveries = list(Delivery.select())
     assert [(d.status, d.last_error) for d in deliveries] == [(FAILED, "not an HTTP response")] * 2

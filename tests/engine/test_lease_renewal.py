@@ -10,15 +10,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from datetime import timedelta
 
 import anyio.to_thread
 import pytest
 
-from app.delivery.dispatcher import Dispatcher
 from app.storage.models import DELIVERING, SUCCEEDED, Attempt, Delivery
-from app.delivery.outbound import build_client
 from app.services.webhooks import update_webhook
-from tests.conftest import NO_JITTER, Receiver, emit, make_webhook
+from tests.conftest import Receiver, emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 
@@ -55,18 +54,32 @@ def only_delivery() -> Delivery:
 
 
 @contextlib.asynccontextmanager
-async def two_senders(settings, clock, url: str):
+async def two_senders(make_engine, settings, clock, url: str):
     """One delivery to `url` and two dispatchers of their own (two processes) on it."""
     webhook = make_webhook(settings, clock, url)
     emit(settings, clock)
-    async with build_client(settings) as client:
-        senders = [Dispatcher(settings, client, clock, random=NO_JITTER) for _ in range(2)]
-        yield webhook, *senders
+    yield webhook, *[(await make_engine(settings)).dispatcher for _ in range(2)]
 
 
-async def test_a_send_held_past_its_lease_is_renewed_and_not_claimed_again(db, slow_settings, clock, held_receiver):
+async def test_a_lease_is_renewed_once_the_clock_passes_a_third_of_it(db, slow_settings, clock, held_receiver, make_engine):
     settings, lease = slow_settings, slow_settings.lease_seconds
-    async with two_senders(settings, clock, held_receiver.url()) as (_, holder, other):
+    async with two_senders(make_engine, settings, clock, held_receiver.url()) as (_, holder, _):
+        assert await holder.sweep() == 1
+        claimed_lease = only_delivery().lease_expires_at
+        clock.advance(lease / 3 - 1)
+        assert await holder.renew_leases() == 0, "two thirds of it left: not yet"
+        assert only_delivery().lease_expires_at == claimed_lease
+        clock.advance(2)
+        assert await holder.renew_leases() == 1
+        assert only_delivery().lease_expires_at == clock() + timedelta(seconds=lease)
+        held_receiver.release.set()
+        await holder.drain(timeout=10)
+    assert only_delivery().status == SUCCEEDED
+
+
+async def test_a_send_held_past_its_lease_is_renewed_and_not_claimed_again(db, slow_settings, clock, held_receiver, make_engine):
+    settings, lease = slow_settings, slow_settings.lease_seconds
+    async with two_senders(make_engine, settings, clock, held_receiver.url()) as (_, holder, other):
         assert await holder.sweep() == 1
         assert await holder.renew_leases() == 0, "a fresh lease is left alone"
         clock.advance(lease / 2)
@@ -86,9 +99,9 @@ async def test_a_send_held_past_its_lease_is_renewed_and_not_claimed_again(db, s
     assert len(held_receiver.requests) == 1
 
 
-async def test_a_process_that_stopped_renewing_has_its_claim_taken_over(db, slow_settings, clock, held_receiver):
+async def test_a_process_that_stopped_renewing_has_its_claim_taken_over(db, slow_settings, clock, held_receiver, make_engine):
     settings, lease = slow_settings, slow_settings.lease_seconds
-    async with two_senders(settings, clock, held_receiver.url()) as (_, dead, other):
+    async with two_senders(make_engine, settings, clock, held_receiver.url()) as (_, dead, other):
         assert await dead.sweep() == 1
         clock.advance(lease / 2)
         assert await dead.renew_leases() == 1
@@ -106,11 +119,11 @@ async def test_a_process_that_stopped_renewing_has_its_claim_taken_over(db, slow
 
 
 async def test_a_claim_taken_over_before_its_renewal_logs_its_attempt_without_moving_the_row(
-    db, slow_settings, clock, held_receiver, caplog
+    db, slow_settings, clock, held_receiver, caplog, make_engine
 ):
     settings, lease = slow_settings, slow_settings.lease_seconds
     held_receiver.plan("/late", 500)
-    async with two_senders(settings, clock, held_receiver.url("/late")) as (webhook, late, other):
+    async with two_senders(make_engine, settings, clock, held_receiver.url("/late")) as (webhook, late, other):
         assert await late.sweep() == 1
         clock.advance(lease + 1)  # stuck past its lease without renewing
         # Each claim reads the URL: the late attempt fails, the one that took over succeeds.

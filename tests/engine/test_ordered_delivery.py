@@ -10,12 +10,9 @@ import asyncio
 
 import pytest
 
-from app.delivery.dispatcher import Dispatcher
-from app.delivery.outbound import build_client
-from app.storage.models import DELIVERING, FAILED, SUCCEEDED, Delivery, Webhook
+from app.storage.models import FAILED, SUCCEEDED, Delivery, Webhook
 from app.delivery.queue import claim_due
-from tests.conftest import Reply, eventually_async
-from tests.engine.test_dispatch import NO_JITTER, Engine, emit, make_webhook
+from tests.engine.test_dispatch import emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 
@@ -39,30 +36,28 @@ def arrived(receiver) -> list[str]:
     return [r.headers["webhook-id"] for r in receiver.requests]
 
 
-async def test_a_retry_of_the_oldest_holds_back_the_rest(db, settings, clock, receiver):
+async def test_a_retry_of_the_oldest_holds_back_the_rest(db, settings, clock, receiver, engine):
     receiver.plan("/hook", 500, 500, 200)
     ordered_webhook(settings, clock, receiver.url())
     events = emit_in_order(settings, clock, 5)
-    async with build_client(settings) as client:
-        engine = Engine(Dispatcher(settings, client, clock, random=NO_JITTER))
-        assert await engine.run() == 1
-        assert await engine.run() == 0, "the later events wait while the first waits for its retry"
-        clock.advance(5)
-        assert await engine.run() == 1
-        clock.advance(300)
-        await engine.run()  # the first succeeds, and each recorded success lets the next go
+    assert await engine.run() == 1
+    assert await engine.run() == 0, "the later events wait while the first waits for its retry"
+    clock.advance(5)
+    assert await engine.run() == 1
+    clock.advance(300)
+    await engine.run()  # the first succeeds, and each recorded success lets the next go
     assert arrived(receiver) == [events[0]] * 3 + events[1:]
     assert receiver.max_in_flight == 1
     assert Delivery.select().where(Delivery.status != SUCCEEDED).count() == 0
 
 
-async def test_a_dead_letter_lets_the_next_event_go(db, settings, clock, receiver):
+async def test_a_dead_letter_lets_the_next_event_go(db, settings, clock, receiver, make_engine):
     settings = settings.replace(retry_schedule=(0,))
     receiver.plan("/hook", 500, 200)
     ordered_webhook(settings, clock, receiver.url())
     events = emit_in_order(settings, clock, 3)
-    async with build_client(settings) as client:
-        await Engine(Dispatcher(settings, client, clock, random=NO_JITTER)).run()
+    engine = await make_engine(settings)
+    await engine.run()
     assert arrived(receiver) == events
     assert [d.status for d in Delivery.select().order_by(Delivery.created_at)] == [FAILED, SUCCEEDED, SUCCEEDED]
 
@@ -79,26 +74,21 @@ async def test_a_claim_holds_back_other_claimers(db, settings, clock, receiver):
     assert again.id == next(c.id for c in first if c.webhook_id == webhook.id), "an expired lease: the same one again"
 
 
-async def test_two_senders_on_one_queue_never_reorder(db, settings, clock, receiver):
-    """Two dispatchers (as two processes would) sweep the same database at every chance."""
+async def test_two_senders_on_one_queue_never_reorder(db, settings, clock, receiver, make_engine):
+    """Two dispatchers (as two processes would) sweep the same database at every step, side
+    by side; the clock moves only between steps, once every send is recorded, so retries
+    come due and no lease ever expires."""
     settings = settings.replace(retry_schedule=(0, 1, 1, 1, 1))
-    receiver.plan("/hook", Reply(500, delay=0.02), Reply(500, delay=0.02), Reply(200, delay=0.02))
+    receiver.plan("/hook", 500, 500, 200)
     ordered_webhook(settings, clock, receiver.url())
     events = emit_in_order(settings, clock, 10)
-
-    def delivering() -> int:
-        return Delivery.select().where(Delivery.status == DELIVERING).count()
-
-    async with build_client(settings) as first_client, build_client(settings) as second_client:
-        senders = [Dispatcher(settings, c, clock, random=NO_JITTER) for c in (first_client, second_client)]
-        for _ in range(500):
-            if Delivery.select().where(Delivery.status == SUCCEEDED).count() == len(events):
-                break
-            await asyncio.gather(*(s.sweep() for s in senders))
-            await asyncio.sleep(0.01)
-            if not delivering():
-                clock.advance(1)  # retries come due; never while a lease is held, so none expires
+    senders = [(await make_engine(settings)).dispatcher for _ in range(2)]
+    for _ in range(len(events) + 5):  # each step sends at least the oldest unfinished event
+        await asyncio.gather(*(sender.sweep() for sender in senders))
         for sender in senders:
-            await sender.shutdown(timeout=10)
+            await sender.drain(timeout=10)  # and the sweeps each recorded send wakes
+        if Delivery.select().where(Delivery.status == SUCCEEDED).count() == len(events):
+            break
+        clock.advance(1)
     assert arrived(receiver) == [events[0]] * 3 + events[1:]
     assert receiver.max_in_flight == 1

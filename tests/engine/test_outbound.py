@@ -12,7 +12,7 @@ import pytest
 from app.delivery.dispatcher import Dispatcher
 from app.storage.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.outbound import build_client
-from tests.conftest import NO_JITTER, Engine, Reply, emit, make_webhook
+from tests.conftest import Reply, emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 
@@ -58,25 +58,25 @@ async def test_the_client_is_still_an_ordinary_httpx_client(settings, receiver):
     assert receiver.requests[0].body == b'{"n":1}'
 
 
-async def test_deliveries_go_through_whatever_transport_the_client_was_given(db, settings, clock, receiver):
+async def test_deliveries_go_through_whatever_transport_the_client_was_given(db, settings, clock, receiver, make_engine):
     """build_client's transport stays pluggable: here httpx's own."""
     make_webhook(settings, clock, receiver.url())
     emit(settings, clock)
-    async with build_client(settings, httpx.AsyncHTTPTransport()) as client:
-        await Engine(Dispatcher(settings, client, clock, random=NO_JITTER)).run()
+    engine = await make_engine(transport=httpx.AsyncHTTPTransport())
+    await engine.run()
     assert Delivery.get().status == SUCCEEDED
     assert receiver.requests[0].headers["webhook-signature"].startswith("v1,")
 
 
-async def test_an_address_allowed_earlier_is_refused_once_the_allowlist_drops_it(db, settings, clock, receiver):
+async def test_an_address_allowed_earlier_is_refused_once_the_allowlist_drops_it(db, settings, clock, receiver, make_engine):
     """URLs are parsed once and remembered; the verdict on their host still follows the
     allowlist of the send."""
     make_webhook(settings, clock, receiver.url())
     strict = settings.replace(allow_private_networks=())
     for send_settings in (settings, strict):
         emit(settings, clock)
-        async with build_client(send_settings) as client:
-            await Engine(Dispatcher(send_settings, client, clock, random=NO_JITTER)).run()
+        engine = await make_engine(send_settings)
+        await engine.run()
     by_status = {delivery.status: delivery for delivery in Delivery.select()}
     assert sorted(by_status) == sorted([SUCCEEDED, FAILED])
     assert by_status[FAILED].last_error.startswith("blocked: ")
@@ -107,19 +107,18 @@ class UnforeseenTransport(httpx.AsyncBaseTransport):
         raise RuntimeError(f"unforeseen, while sending {dict(request.headers)}")
 
 
-async def test_an_unforeseen_error_is_a_retried_attempt_logged_once_per_webhook(db, settings, clock, caplog):
+async def test_an_unforeseen_error_is_a_retried_attempt_logged_once_per_webhook(db, settings, clock, caplog, make_engine):
     caplog.set_level(logging.INFO, "hookline")
     first = make_webhook(settings, clock, "http://127.0.0.1:9/a", headers={"Authorization": "Bearer receiver-credential"})
     second = make_webhook(settings, clock, "http://127.0.0.1:9/b")
-    async with build_client(settings, UnforeseenTransport()) as client:
-        engine = Engine(Dispatcher(settings, client, clock, random=NO_JITTER))
-        for _ in range(2):
-            emit(settings, clock)
-            await engine.run()
-        lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
-        assert sorted(r.getMessage().split()[4] for r in lines) == sorted([first.id, second.id]), "once per webhook"
-        clock.advance(3600)  # the retries are due, and the hour is over
+    engine = await make_engine(transport=UnforeseenTransport())
+    for _ in range(2):
+        emit(settings, clock)
         await engine.run()
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert sorted(r.getMessage().split()[4] for r in lines) == sorted([first.id, second.id]), "once per webhook"
+    clock.advance(3600)  # the retries are due, and the hour is over
+    await engine.run()
     deliveries = list(Delivery.select())
     assert [(d.status, d.attempts) for d in deliveries] == [(PENDING, 2)] * 4
     assert {d.last_error for d in deliveries} == {"unexpected error in Hookline while sending (RuntimeError)"}
@@ -142,15 +141,14 @@ class UnstorableAnswer(Dispatcher):
 
 
 async def test_an_answer_the_database_refuses_is_recorded_without_it_and_its_group_with_it(
-        db, settings, clock, receiver, caplog):
+        db, settings, clock, receiver, caplog, make_engine):
     receiver.plan("/hook", Reply(200, body=b"thanks"))
     poisoned = make_webhook(settings, clock, receiver.url())
     make_webhook(settings, clock, receiver.url())
-    async with build_client(settings) as client:
-        dispatcher = UnstorableAnswer(settings, client, clock, random=NO_JITTER)
-        dispatcher.poisoned = poisoned.id
-        emit(settings, clock)
-        await Engine(dispatcher).run()
+    engine = await make_engine(kind=UnstorableAnswer)
+    engine.dispatcher.poisoned = poisoned.id
+    emit(settings, clock)
+    await engine.run()
     assert [d.status for d in Delivery.select()] == [SUCCEEDED, SUCCEEDED], "nothing stays delivering"
     logged = {a.delivery.webhook_id: (a.response_status, a.response_body) for a in Attempt.select()}
     assert logged.pop(poisoned.id) == (200, None)

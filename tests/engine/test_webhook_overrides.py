@@ -7,10 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from app.delivery.dispatcher import Dispatcher
-from app.delivery.outbound import build_client
 from app.storage.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
-from tests.conftest import NO_JITTER, Engine, Reply, emit, make_webhook
+from tests.conftest import Reply, emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 
@@ -38,14 +36,14 @@ async def test_a_webhook_timeout_cuts_its_attempts_only(db, settings, clock, rec
     assert delivery_of(steady).status == SUCCEEDED, "the global timeout still applies to the others"
 
 
-async def test_a_webhook_timeout_may_be_longer_than_the_global_one(db, settings, clock, receiver):
+async def test_a_webhook_timeout_may_be_longer_than_the_global_one(db, settings, clock, receiver, make_engine):
     settings = settings.replace(request_timeout=0.3)
     receiver.plan("/hook", Reply(200, delay=0.6))
     patient = make_webhook(settings, clock, receiver.url())
     override(patient, timeout=5)
     emit(settings, clock)
-    async with build_client(settings) as client:
-        await Engine(Dispatcher(settings, client, clock, random=NO_JITTER)).run()
+    engine = await make_engine(settings)
+    await engine.run()
     assert delivery_of(patient).status == SUCCEEDED
 
 

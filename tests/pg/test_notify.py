@@ -17,13 +17,11 @@ import psycopg
 import pytest
 
 from app.storage import listen_notify
-from app.delivery.dispatcher import Dispatcher
 from app.storage.models import SUCCEEDED, Delivery, Tenant
 from app.storage.listen_notify import CHANNEL, waking
-from app.delivery.outbound import build_client
 from app.services.deliveries import resend_delivery
 from app.services.events import EmitItem, emit_events
-from tests.conftest import NO_JITTER, emit, eventually, eventually_async, make_webhook, serving
+from tests.conftest import emit, eventually, eventually_async, make_webhook, serving
 from tests.process.test_cli import env, start, stop  # noqa: F401 - env is a fixture
 
 # Far beyond every wait below: a delivery that arrives was woken, not swept.
@@ -79,13 +77,12 @@ def test_serve_is_woken_by_emits_from_other_processes(settings, clock, db, pg_ur
 
 
 @contextlib.asynccontextmanager
-async def listening_dispatcher(settings, clock):
+async def listening_dispatcher(make_engine, settings):
     """A dispatcher with no scheduler at all: only a NOTIFY makes it sweep."""
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        async with waking(settings.database_url, dispatcher.wake):
-            yield dispatcher
-        await dispatcher.drain(timeout=10)
+    dispatcher = (await make_engine()).dispatcher
+    async with waking(settings.database_url, dispatcher.wake):
+        yield dispatcher
+    await dispatcher.drain(timeout=10)
 
 
 async def in_thread(function, *args):
@@ -101,10 +98,10 @@ async def wait_for_listener(pg_url: str, other_than: set[int] = frozenset()) -> 
 
 @pytest.mark.anyio
 async def test_the_listener_connects_again_after_the_server_drops_it(
-    settings, clock, db, pg_url, receiver, caplog, as_another_process
+    settings, clock, db, pg_url, receiver, caplog, as_another_process, make_engine
 ):
     make_webhook(settings, clock, receiver.url())
-    async with listening_dispatcher(settings, clock):
+    async with listening_dispatcher(make_engine, settings):
         first = await wait_for_listener(pg_url)
         as_another_process()
         await in_thread(emit, settings, clock)

@@ -13,9 +13,7 @@ import psycopg
 import pytest
 
 from app.storage.db import RETENTION_LOCK
-from app.delivery.dispatcher import Dispatcher
 from app.storage.models import Delivery, Event
-from app.delivery.outbound import build_client
 from app.scheduler import run_purge
 from tests.conftest import eventually_async
 from tests.services.test_retention import old_log
@@ -25,17 +23,16 @@ pytestmark = pytest.mark.anyio
 SKIPPED = "retention: another process is purging; this one skipped the run"
 
 
-async def test_two_scheduled_runs_at_once_one_purges_the_other_skips(db, settings, clock, caplog):
+async def test_two_scheduled_runs_at_once_one_purges_the_other_skips(db, settings, clock, caplog, engine):
     old_log(settings, clock, 30)
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock)
-        with psycopg.connect(settings.database_url) as other, caplog.at_level(logging.INFO, logger="hookline.retention"):
-            other.execute("SELECT id FROM delivery FOR UPDATE")  # the purging run waits here, holding the lock
-            runs = [asyncio.create_task(run_purge(dispatcher, settings)) for _ in range(2)]
-            await eventually_async(lambda: SKIPPED in caplog.text, 30, "one run to skip")
-            assert Delivery.select().count() == 30, "the other run is still waiting, nothing deleted yet"
-            other.commit()
-            await asyncio.gather(*runs)
+    dispatcher = engine.dispatcher
+    with psycopg.connect(settings.database_url) as other, caplog.at_level(logging.INFO, logger="hookline.retention"):
+        other.execute("SELECT id FROM delivery FOR UPDATE")  # the purging run waits here, holding the lock
+        runs = [asyncio.create_task(run_purge(dispatcher, settings)) for _ in range(2)]
+        await eventually_async(lambda: SKIPPED in caplog.text, 30, "one run to skip")
+        assert Delivery.select().count() == 30, "the other run is still waiting, nothing deleted yet"
+        other.commit()
+        await asyncio.gather(*runs)
 
     messages = [r.getMessage() for r in caplog.records if r.name == "hookline.retention"]
     (purged,) = [m for m in messages if m != SKIPPED]
@@ -44,17 +41,16 @@ async def test_two_scheduled_runs_at_once_one_purges_the_other_skips(db, setting
     assert not Delivery.select().exists() and not Event.select().exists()
 
 
-async def test_a_run_while_another_process_holds_the_lock_skips_and_the_next_one_purges(db, settings, clock, caplog):
+async def test_a_run_while_another_process_holds_the_lock_skips_and_the_next_one_purges(db, settings, clock, caplog, engine):
     old_log(settings, clock, 3)
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock)
-        with caplog.at_level(logging.INFO, logger="hookline.retention"):
-            with psycopg.connect(settings.database_url, autocommit=True) as other:
-                other.execute("SELECT pg_advisory_lock(%s)", (RETENTION_LOCK,))
-                await run_purge(dispatcher, settings)
-                assert SKIPPED in caplog.text
-                assert Delivery.select().count() == 3
-                other.execute("SELECT pg_advisory_unlock(%s)", (RETENTION_LOCK,))  # its run is over
+    dispatcher = engine.dispatcher
+    with caplog.at_level(logging.INFO, logger="hookline.retention"):
+        with psycopg.connect(settings.database_url, autocommit=True) as other:
+            other.execute("SELECT pg_advisory_lock(%s)", (RETENTION_LOCK,))
             await run_purge(dispatcher, settings)
+            assert SKIPPED in caplog.text
+            assert Delivery.select().count() == 3
+            other.execute("SELECT pg_advisory_unlock(%s)", (RETENTION_LOCK,))  # its run is over
+        await run_purge(dispatcher, settings)
     assert "retention: purged 3 deliveries" in caplog.text
     assert not Delivery.select().exists()

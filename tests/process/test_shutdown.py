@@ -10,33 +10,30 @@ import time
 import httpx
 import pytest
 
-from app.delivery.dispatcher import Dispatcher
-from app.delivery.outbound import build_client
 from app.storage.models import DELIVERING, PENDING, Attempt, Delivery
 from tests.conftest import ADMIN, ADMIN_KEY, Reply, eventually
 from tests.process.test_cli import env, free_port, stop  # noqa: F401 - env is a fixture
 from tests.process.test_crash import serve
-from tests.conftest import NO_JITTER, emit, make_webhook
+from tests.conftest import emit, make_webhook
 
 HANG = 30  # longer than any timeout here: the receiver never answers in time
 
 
 @pytest.mark.anyio
-async def test_shutdown_releases_sends_it_cuts_off(db, settings, clock, receiver, caplog):
+async def test_shutdown_releases_sends_it_cuts_off(db, settings, clock, receiver, caplog, engine):
     receiver.plan("/hook", Reply(200, delay=HANG))
     make_webhook(settings, clock, receiver.url())
     for _ in range(3):
         emit(settings, clock)
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        assert await dispatcher.sweep() == 3
-        for _ in range(500):  # the sends run on this loop: wait without blocking it
-            if len(receiver.requests) == 3:
-                break
-            await asyncio.sleep(0.01)
-        with caplog.at_level(logging.WARNING, "hookline.dispatch"):
-            await dispatcher.shutdown(timeout=0.1)
-        assert await dispatcher.sweep() == 0, "a stopping sender claims nothing"
+    dispatcher = engine.dispatcher
+    assert await dispatcher.sweep() == 3
+    for _ in range(500):  # the sends run on this loop: wait without blocking it
+        if len(receiver.requests) == 3:
+            break
+        await asyncio.sleep(0.01)
+    with caplog.at_level(logging.WARNING, "hookline.dispatch"):
+        await dispatcher.shutdown(timeout=0.1)
+    assert await dispatcher.sweep() == 0, "a stopping sender claims nothing"
     assert [(d.status, d.attempts, d.lease_expires_at) for d in Delivery.select()] == [(PENDING, 0, None)] * 3
     assert all(d.next_attempt_at <= clock() for d in Delivery.select()), "due at once for another process"
     assert "released 3 unfinished deliveries" in caplog.text

@@ -10,22 +10,18 @@ from datetime import timedelta
 
 import pytest
 
-from app.delivery.dispatcher import Dispatcher
-from app.delivery.outbound import build_client
 from app.rules.errors import InvalidInput
 from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery
 from app.services.replay import parse_since
 from tests.conftest import ADMIN
 from tests.api.test_api_events import create_webhook
-from tests.conftest import NO_JITTER, Engine
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def sender(api, settings, clock):
-    async with build_client(settings) as client:
-        yield Engine(Dispatcher(settings, client, clock, random=NO_JITTER))
+async def sender(api, make_engine):
+    return await make_engine()
 
 
 def emit(api, type_name="order.created", key=ADMIN) -> str:
@@ -121,25 +117,24 @@ async def test_progress_counts_failures_and_waiting_retries(api, sender, receive
     assert (progress["succeeded"], progress["failed"], progress["pending"], progress["done"]) == (1, 1, 1, False)
 
 
-async def test_a_recovered_dead_letter_gets_its_whole_schedule_again(api, settings, receiver, clock):
+async def test_a_recovered_dead_letter_gets_its_whole_schedule_again(api, settings, receiver, clock, make_engine):
     settings = settings.replace(retry_schedule=(0, 5))
     receiver.plan("/hook", 500, 500, 500, 200)
     webhook = create_webhook(api, url=receiver.url())
     event_id = emit(api)
-    async with build_client(settings) as client:
-        engine = Engine(Dispatcher(settings, client, clock, random=NO_JITTER))
-        await engine.run()
-        clock.advance(5)
-        await engine.run()
-        assert (delivery_of(event_id, webhook["id"]).status, delivery_of(event_id, webhook["id"]).attempts) == (FAILED, 2)
+    engine = await make_engine(settings)
+    await engine.run()
+    clock.advance(5)
+    await engine.run()
+    assert (delivery_of(event_id, webhook["id"]).status, delivery_of(event_id, webhook["id"]).attempts) == (FAILED, 2)
 
-        api.post(f"/api/v1/webhooks/{webhook['id']}/recover", json={"since": "2000-01-01T00:00:00Z"}, headers=ADMIN)
-        await engine.run()
-        delivery = delivery_of(event_id, webhook["id"])
-        assert (delivery.status, delivery.attempts) == (PENDING, 3), "a failure after recovery is retried, not dead at once"
-        assert delivery.next_attempt_at == clock() + timedelta(seconds=5)
-        clock.advance(5)
-        await engine.run()
+    api.post(f"/api/v1/webhooks/{webhook['id']}/recover", json={"since": "2000-01-01T00:00:00Z"}, headers=ADMIN)
+    await engine.run()
+    delivery = delivery_of(event_id, webhook["id"])
+    assert (delivery.status, delivery.attempts) == (PENDING, 3), "a failure after recovery is retried, not dead at once"
+    assert delivery.next_attempt_at == clock() + timedelta(seconds=5)
+    clock.advance(5)
+    await engine.run()
     delivery = delivery_of(event_id, webhook["id"])
     assert (delivery.status, delivery.attempts) == (SUCCEEDED, 4)
     assert ids_at(receiver) == [event_id] * 4

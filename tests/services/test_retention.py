@@ -20,8 +20,6 @@ from peewee import chunked
 from app.config import ConfigError, load_settings
 from app.rules.crontab import weekday_names
 from app.storage.db import write_transaction
-from app.delivery.dispatcher import Dispatcher
-from app.delivery.outbound import build_client
 from app.rules.ids import new_id
 from app.storage.models import CANCELLED, DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Recovery, Tenant
 from app.scheduler import build_scheduler, run_purge
@@ -29,17 +27,11 @@ from app.delivery.queue import claim_due
 from app.services.events import emit_event
 from app.services.retention import describe_duration, purge, retention_note
 from tests.process.test_cli import HOOKLINE, env  # noqa: F401 - env is a fixture
-from tests.conftest import NO_JITTER, Engine, emit, make_webhook
+from tests.conftest import emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 
 DAY = 86400
-
-
-@pytest.fixture
-async def engine(db, settings, clock):
-    async with build_client(settings) as client:
-        yield Engine(Dispatcher(settings, client, clock, random=NO_JITTER))
 
 
 def days_ago(clock, days: float) -> datetime:
@@ -247,14 +239,13 @@ def test_two_purge_processes_at_once_are_harmless(env, tmp_path, db, settings, c
     assert not Delivery.select().exists() and not Event.select().exists()
 
 
-async def test_scheduled_purge_logs_a_summary(db, settings, clock, caplog):
+async def test_scheduled_purge_logs_a_summary(db, settings, clock, caplog, engine):
     old_log(settings, clock, 2)
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock)
-        scheduler = build_scheduler(dispatcher, settings.replace(retention_cron="5 4 * * 1"))
-        trigger = scheduler.get_job("purge-old-deliveries").trigger
-        with caplog.at_level(logging.INFO, logger="hookline.retention"):
-            await run_purge(dispatcher, settings)
+    dispatcher = engine.dispatcher
+    scheduler = build_scheduler(dispatcher, settings.replace(retention_cron="5 4 * * 1"))
+    trigger = scheduler.get_job("purge-old-deliveries").trigger
+    with caplog.at_level(logging.INFO, logger="hookline.retention"):
+        await run_purge(dispatcher, settings)
     monday = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
     assert trigger.get_next_fire_time(None, monday) == datetime(2026, 11, 30, 4, 5, tzinfo=timezone.utc)
     assert "retention: purged 2 deliveries, 2 attempts, 2 events and 0 recoveries in 2 batches" in caplog.text

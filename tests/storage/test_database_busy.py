@@ -15,11 +15,9 @@ import sqlite3
 import pytest
 
 from app.storage.db import SQLITE_PRAGMAS
-from app.delivery.dispatcher import Dispatcher
-from app.delivery.outbound import build_client
 from app.storage.models import SUCCEEDED, Delivery, Event, Webhook
 from tests.conftest import ADMIN, serving
-from tests.conftest import NO_JITTER, emit, make_webhook
+from tests.conftest import emit, make_webhook
 
 
 @pytest.fixture
@@ -66,40 +64,38 @@ def test_dashboard_shows_a_503_page(short_busy_timeout, settings, clock, dashboa
 
 
 @pytest.mark.anyio
-async def test_sweeper_backs_off_while_locked_and_recovers(short_busy_timeout, db, settings, clock, receiver, caplog):
+async def test_sweeper_backs_off_while_locked_and_recovers(short_busy_timeout, db, settings, clock, receiver, caplog, engine):
     """A minute of ticks against a locked database tries to claim at 0, 1, 3, 7, 15 and
     31 s (backing off 1, 2, 4 … 30 s): six errors logged, not sixty. Once the lock goes,
     the next try delivers."""
     make_webhook(settings, clock, receiver.url())
     emit(settings, clock)
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        with caplog.at_level(logging.INFO, "hookline.dispatch"):
-            with locked(settings):
-                for _ in range(60):
-                    assert await dispatcher.sweep() == 0
-                    clock.advance(1)
-            errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-            assert [r.getMessage().rsplit("next try in ", 1)[1] for r in errors] == ["1s", "2s", "4s", "8s", "16s", "30s"]
-            assert "could not claim due deliveries (6 failed in a row): database is locked" in errors[-1].getMessage()
-            assert await dispatcher.sweep() == 0, "still backing off: the next try is at 61 s"
-            clock.advance(1)
-            assert await dispatcher.sweep() == 1
-            await dispatcher.drain(timeout=10)
-        assert "claiming again after 6 failed claims" in caplog.text
-        assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 6
+    dispatcher = engine.dispatcher
+    with caplog.at_level(logging.INFO, "hookline.dispatch"):
+        with locked(settings):
+            for _ in range(60):
+                assert await dispatcher.sweep() == 0
+                clock.advance(1)
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert [r.getMessage().rsplit("next try in ", 1)[1] for r in errors] == ["1s", "2s", "4s", "8s", "16s", "30s"]
+        assert "could not claim due deliveries (6 failed in a row): database is locked" in errors[-1].getMessage()
+        assert await dispatcher.sweep() == 0, "still backing off: the next try is at 61 s"
+        clock.advance(1)
+        assert await dispatcher.sweep() == 1
+        await dispatcher.drain(timeout=10)
+    assert "claiming again after 6 failed claims" in caplog.text
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 6
     assert Delivery.get().status == SUCCEEDED and len(receiver.requests) == 1
 
 
 @pytest.mark.anyio
-async def test_a_clock_turned_back_does_not_stretch_the_backoff(short_busy_timeout, db, settings, clock, receiver):
+async def test_a_clock_turned_back_does_not_stretch_the_backoff(short_busy_timeout, db, settings, clock, receiver, engine):
     make_webhook(settings, clock, receiver.url())
-    async with build_client(settings) as client:
-        dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
-        with locked(settings):
-            assert await dispatcher.sweep() == 0  # failed: the next try is due in 1 s
-        clock.advance(-3600)
-        emit(settings, clock)
-        assert await dispatcher.sweep() == 1, "an hour back is no reason to wait an hour"
-        await dispatcher.drain(timeout=10)
+    dispatcher = engine.dispatcher
+    with locked(settings):
+        assert await dispatcher.sweep() == 0  # failed: the next try is due in 1 s
+    clock.advance(-3600)
+    emit(settings, clock)
+    assert await dispatcher.sweep() == 1, "an hour back is no reason to wait an hour"
+    await dispatcher.drain(timeout=10)
     assert len(receiver.requests) == 1
