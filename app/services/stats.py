@@ -91,13 +91,6 @@ def nearest_rank(count: int, fraction: float) -> int:
     return max(0, math.ceil(fraction * count) - 1)
 
 
-def percentile(values: list[int], fraction: float) -> int | None:
-    """Nearest-rank percentile; None for no values."""
-    if not values:
-        return None
-    return sorted(values)[nearest_rank(len(values), fraction)]
-
-
 def window_stats(webhook_id: str, now: datetime, hours: int) -> WindowStats:
     since = now - timedelta(hours=hours)
     by_status = dict(
@@ -154,47 +147,3 @@ def webhook_stats(webhook_id: str, now: datetime) -> WebhookStats:
         week=window_stats(webhook_id, now, 24 * 7),
         hours=deliveries_per_hour(webhook_id, now),
     )
-
-
-@dataclass(frozen=True)
-class Segment:
-    kind: str  # succeeded, failed or pending: also the CSS class suffix
-    y: int
-    height: int
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: int
-    segments: list[Segment]  # bottom to top; empty ones left out
-    label: str
-    title: str
-
-
-CHART_HEIGHT = 120
-BAR_WIDTH = 16
-BAR_GAP = 4
-CHART_WIDTH = 24 * (BAR_WIDTH + BAR_GAP)
-
-
-def chart_bars(hours: list[HourBucket]) -> list[Bar]:
-    """SVG geometry of a stacked bar per hour (succeeded at the bottom, then failed, then
-    pending), scaled to the busiest hour; kept out of the template so it can be tested."""
-    peak = max((h.succeeded + h.failed + h.pending for h in hours), default=0) or 1
-    bars = []
-    for index, hour in enumerate(hours):
-        # Cumulative heights are rounded, not each segment, so a full stack is exactly full.
-        segments, below, stacked = [], 0, 0
-        for kind, count in ((SUCCEEDED, hour.succeeded), (FAILED, hour.failed), (PENDING, hour.pending)):
-            stacked += count
-            top = round(stacked / peak * CHART_HEIGHT)
-            if top > below:
-                segments.append(Segment(kind, CHART_HEIGHT - top, top - below))
-            below = top
-        bars.append(Bar(
-            x=index * (BAR_WIDTH + BAR_GAP),
-            segments=segments,
-            label=f"{hour.start:%H}" if index % 3 == 0 else "",
-            title=f"{hour.start:%H:00} UTC: {hour.succeeded} succeeded, {hour.failed} failed, {hour.pending} pending",
-        ))
-    return bars

@@ -52,13 +52,3 @@ async def first_attempt(delivery_id: str, timeout: float) -> Attempt | None:
             return attempt
         await anyio.sleep(POLL_SECONDS)
     return None
-
-
-def describe(attempt: Attempt | None) -> tuple[str, str]:
-    """("Delivered: 200 in 45 ms", "success") or ("Failed: connection refused", "error")."""
-    if attempt is None:
-        return "Queued: the first attempt has not finished yet; see the delivery log.", "warning"
-    if attempt.response_status is not None and 200 <= attempt.response_status < 300:
-        return f"Delivered: {attempt.response_status} in {attempt.duration_ms} ms", "success"
-    reason = attempt.error or f"the endpoint answered {attempt.response_status}"
-    return f"Failed: {reason}", "error"

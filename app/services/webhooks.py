@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from app.delivery import formats, payloads
-from app.config import ConfigError, Settings, parse_duration
+from app.config import Settings
+from app.rules import durations
 from app.rules.custom_headers import MASK, CustomHeaders, looks_masked, mask
 from app.storage.db import is_sqlite, write_transaction
 from app.rules.errors import InvalidInput, NotFound
@@ -352,9 +353,9 @@ def _retry_schedule(value: object) -> list[float] | None:
 
 def _duration(field: str, value: object, where: str = "") -> float:
     try:
-        return parse_duration(field, value)
-    except ConfigError as exc:
-        raise InvalidInput(field, where + str(exc).removeprefix(f"{field}: ")) from None
+        return durations.parse(value)
+    except ValueError as exc:
+        raise InvalidInput(field, f"{where}{exc}") from None
 
 
 def _ordered(value: object) -> bool:

@@ -10,7 +10,7 @@ does not poll forever), and whenever a resend fires `deliveriesChanged`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
@@ -18,10 +18,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from app.config import Settings
+from app.rules import durations
 from app.rules.errors import Conflict, InvalidInput
 from app.storage.models import DELIVERING, DELIVERY_STATUSES, PENDING
-from app.services import catalog, deliveries, replay, stats, webhooks
-from app.services.retention import retention_note
+from app.services import catalog, deliveries, replay, retention, stats, webhooks
+from app.web import charts
 from app.web.wakeup import wake_sender
 from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import viewer
@@ -78,6 +80,18 @@ async def log_page(request: Request) -> Response:
         "retention_note": retention_note(request.app.state.settings, request.app.state.clock()),
     }
     return render(request, "deliveries/log.html", context, partial=fragment)
+
+
+def retention_note(settings: Settings, now: datetime) -> str:
+    """What the log and the stats say is kept, e.g. "Succeeded deliveries are kept 30 days,
+    failed ones 90 days; next purge 03:17 UTC"."""
+    note = (f"Succeeded deliveries are kept {durations.in_words(settings.retention_succeeded)}, "
+            f"failed ones {durations.in_words(settings.retention_failed)}")
+    at = retention.next_purge_at(settings, now)
+    if at is None:
+        return note + "."
+    when = f"{at:%H:%M} UTC" if at - now < timedelta(days=1) else f"{at:%Y-%m-%d %H:%M} UTC"
+    return f"{note}; next purge {when}."
 
 
 def _since_value(when) -> str:
@@ -211,8 +225,8 @@ async def stats_page(request: Request) -> Response:
     webhook, numbers = await run_in_threadpool(load)
     context = {
         "viewer": who, "nav": "webhooks", "tab": "stats", "webhook": webhook, "stats": numbers,
-        "bars": stats.chart_bars(numbers.hours), "chart_height": stats.CHART_HEIGHT,
-        "chart_width": stats.CHART_WIDTH, "bar_width": stats.BAR_WIDTH,
+        "bars": charts.chart_bars(numbers.hours), "chart_height": charts.CHART_HEIGHT,
+        "chart_width": charts.CHART_WIDTH, "bar_width": charts.BAR_WIDTH,
         "retention_note": retention_note(request.app.state.settings, now),
     }
     return render(request, "webhooks/stats.html", context)

@@ -16,10 +16,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.delivery import formats
-from app.rules import jsontext
+from app.rules import durations, jsontext
 from app.rules.errors import Conflict, InvalidInput
 from app.rules.filters import EXAMPLE as FILTER_EXAMPLE
-from app.storage.models import PAYLOAD_FORMATS
+from app.storage.models import PAYLOAD_FORMATS, Attempt
 from app.services import catalog, stats, test_sends, webhooks
 from app.web.inputs import inline_error, parse_json
 from app.web.wakeup import wake_sender
@@ -80,14 +80,6 @@ def _form_number(form: FormData, key: str, kind: type) -> float | int | None:
         raise InvalidInput(key, "must be a whole number" if kind is int else "must be a number") from None
 
 
-def _duration_text(seconds: float) -> str:
-    """5 -> "5s", 300 -> "5m", 7200 -> "2h": how people write retry delays."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
 def _number_text(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
@@ -102,7 +94,7 @@ def _values_of(webhook) -> dict:
         "secret_headers": ", ".join(webhook.headers.secret_names),
         "filter": jsontext.dumps(webhook.filter, indent=2, nonfinite_as_null=True) if webhook.filter else "",
         "timeout": _number_text(webhook.timeout),
-        "retry_schedule": ", ".join(_duration_text(d) for d in webhook.retry_schedule or ()),
+        "retry_schedule": ", ".join(durations.as_written(d) for d in webhook.retry_schedule or ()),
         "rate_limit": _number_text(webhook.rate_limit),
         "max_in_flight": _number_text(webhook.max_in_flight),
         "ordered": webhook.ordered,
@@ -305,8 +297,18 @@ async def send_test(request: Request) -> Response:
         return _report(request, exc.message.capitalize(), "error")
     wake_sender(request)
     attempt = await test_sends.first_attempt(delivery_id, settings.request_timeout + 5)
-    message, level = test_sends.describe(attempt)
+    message, level = _first_attempt_report(attempt)
     return _report(request, message, level)
+
+
+def _first_attempt_report(attempt: Attempt | None) -> tuple[str, str]:
+    """("Delivered: 200 in 45 ms", "success") or ("Failed: connection refused", "error")."""
+    if attempt is None:
+        return "Queued: the first attempt has not finished yet; see the delivery log.", "warning"
+    if attempt.response_status is not None and 200 <= attempt.response_status < 300:
+        return f"Delivered: {attempt.response_status} in {attempt.duration_ms} ms", "success"
+    reason = attempt.error or f"the endpoint answered {attempt.response_status}"
+    return f"Failed: {reason}", "error"
 
 
 def _report(request: Request, message: str, level: str) -> Response:
