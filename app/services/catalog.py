@@ -10,7 +10,7 @@ from app.storage import hotsql
 from app.rules import jsontext
 from app.config import EventTypeSeed
 from app.storage.db import write_transaction
-from app.rules.errors import Conflict, InvalidInput, NotFound
+from app.rules.errors import Conflict, InvalidInput, NotFound, reject_unknown
 from app.storage.models import EventType
 from app.rules.subscriptions import is_valid_type_name
 
@@ -90,7 +90,7 @@ def get_event_type(name: str) -> EventType:
 
 
 def create_event_type(fields: dict, now: datetime) -> EventType:
-    _reject_unknown(fields, {"name", "description", "example"})
+    reject_unknown(fields, {"name", "description", "example"})
     name = fields.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidInput("name", "required: the event type, for example \"order.created\"")
@@ -109,7 +109,7 @@ def update_event_type(name: str, fields: dict, now: datetime) -> EventType:
     subscriptions refer to it."""
     if "name" in fields and fields["name"] != name:
         raise InvalidInput("name", "cannot be changed once the type exists; create a new type and archive this one")
-    _reject_unknown(fields, EDITABLE | {"name"})
+    reject_unknown(fields, EDITABLE | {"name"})
     event_type = get_event_type(name)
     values = _changes(name, fields, now)
     if event_type.archived_at is not None and values.get("archived_at"):
@@ -118,12 +118,6 @@ def update_event_type(name: str, fields: dict, now: datetime) -> EventType:
         with write_transaction():
             EventType.update(values).where(EventType.name == name).execute()
     return get_event_type(event_type.name)
-
-
-def _reject_unknown(fields: dict, allowed: set[str]) -> None:
-    unknown = sorted(set(fields) - allowed)
-    if unknown:
-        raise InvalidInput(unknown[0], f"unknown field (allowed: {', '.join(sorted(allowed))})")
 
 
 def _changes(name: str, fields: dict, now: datetime) -> dict:

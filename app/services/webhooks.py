@@ -15,7 +15,7 @@ from app.config import Settings
 from app.rules import durations
 from app.rules.custom_headers import MASK, CustomHeaders, looks_masked, mask
 from app.storage.db import is_sqlite, write_transaction
-from app.rules.errors import InvalidInput, NotFound
+from app.rules.errors import InvalidInput, NotFound, reject_unknown
 from app.rules.filters import validate_filter
 from app.rules.header_rules import header_problem
 from app.storage.models import CANCELLED, DELIVERING, PENDING, Delivery, EventType, Tenant, Webhook
@@ -46,7 +46,7 @@ class NewWebhook:
 
 def create_webhook(tenant: Tenant | NamedTenant, fields: dict, settings: Settings, now: datetime) -> NewWebhook:
     """A new tenant is created with the webhook, and not at all when `fields` are refused."""
-    _reject_unknown(fields, allowed=EDITABLE + ("tenant",))
+    reject_unknown(fields, EDITABLE + ("tenant",))
     url = _url(fields.get("url"), settings)
     values = {
         "name": _name(fields["name"]) if "name" in fields else urlsplit(url).hostname,
@@ -89,7 +89,7 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
     changed columns are written: two PATCHes at once end as one or the other, never a mix,
     and a secret rotated meanwhile is not overwritten with the one read before it.
     """
-    _reject_unknown(fields, allowed=EDITABLE)
+    reject_unknown(fields, EDITABLE)
     parsers = {
         "name": _name,
         "url": lambda value: _url(value, settings),
@@ -165,12 +165,6 @@ def delete_webhook(webhook_id: str, tenant_id: int | None, now: datetime) -> Non
             status=CANCELLED, next_attempt_at=None, lease_expires_at=None,
             last_error="cancelled: the webhook was deleted", updated_at=now,
         ).where((Delivery.webhook == webhook.id) & Delivery.status.in_([PENDING, DELIVERING])).execute()
-
-
-def _reject_unknown(fields: dict, allowed: tuple[str, ...]) -> None:
-    for key in fields:
-        if key not in allowed:
-            raise InvalidInput(key, f"unknown field (allowed: {', '.join(allowed)})")
 
 
 def _url(value: object, settings: Settings) -> str:

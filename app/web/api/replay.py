@@ -7,19 +7,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.rules.errors import InvalidInput
+from app.rules.errors import reject_unknown
 from app.storage.models import Event
 from app.services import replay
 from app.services.replay import Progress
 from app.web.inputs import api_key, read_fields, scope_of
 from app.web.wakeup import wake_sender
 from app.web.serializers import JSONResponse, delivery_json, iso
-
-
-def _only(fields: dict, allowed: str) -> None:
-    unknown = sorted(set(fields) - {allowed})
-    if unknown:
-        raise InvalidInput(unknown[0], f"unknown field (allowed: {allowed})")
 
 
 def progress_json(progress: Progress) -> dict:
@@ -51,7 +45,7 @@ async def recover(request: Request) -> Response:
     key = await api_key(request)
     state = request.app.state
     fields = await read_fields(request, state.settings.max_payload_bytes)
-    _only(fields, "since")
+    reject_unknown(fields, {"since"})
 
     def run():
         now = state.clock()
@@ -86,7 +80,7 @@ async def replay_event(request: Request) -> Response:
     key = await api_key(request)
     state = request.app.state
     fields = await read_fields(request, state.settings.max_payload_bytes)
-    _only(fields, "webhook_id")
+    reject_unknown(fields, {"webhook_id"})
     delivery = await run_in_threadpool(
         replay.replay_event, request.path_params["id"], fields.get("webhook_id"), scope_of(key), state.clock()
     )

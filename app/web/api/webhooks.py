@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.rules.errors import InvalidInput
+from app.rules.errors import reject_unknown
 from app.storage.models import Tenant
 from app.services import deliveries, tenants, test_sends, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
@@ -85,9 +85,7 @@ async def rotate_secret(request: Request) -> Response:
     key = await api_key(request)
     settings, clock = _state(request).settings, _state(request).clock
     fields = await read_fields(request, settings.max_payload_bytes, optional=True)
-    unknown = sorted(set(fields) - {"grace_seconds"})
-    if unknown:
-        raise InvalidInput(unknown[0], "unknown field (allowed: grace_seconds)")
+    reject_unknown(fields, {"grace_seconds"})
     rotated = await run_in_threadpool(
         webhooks.rotate_secret, request.path_params["id"], scope_of(key), settings, clock(), fields.get("grace_seconds")
     )
@@ -100,9 +98,7 @@ async def send_test_event(request: Request) -> Response:
     key = await api_key(request)
     settings, clock = _state(request).settings, _state(request).clock
     fields = await read_fields(request, settings.max_payload_bytes, optional=True)
-    unknown = sorted(set(fields) - {"type", "data"})
-    if unknown:
-        raise InvalidInput(unknown[0], "unknown field (allowed: type, data)")
+    reject_unknown(fields, {"type", "data"})
     delivery_id = await run_in_threadpool(
         test_sends.send_test_event, request.path_params["id"], scope_of(key), settings, clock(),
         fields.get("type", TEST_EVENT_TYPE), fields.get("data"),
