@@ -37,15 +37,16 @@ BUILT_IN = (
 
 def seed_event_types(seeds: tuple[EventTypeSeed, ...], now: datetime) -> None:
     """Add the configured types that are missing; never overwrite edits made since."""
-    existing = {name for (name,) in EventType.select(EventType.name).tuples()}
-    for seed in BUILT_IN + seeds:
-        if seed.name not in existing:
-            if not is_valid_type_name(seed.name):
-                raise InvalidInput("event_types.name", f"{seed.name!r} is not a valid event type name")
-            # TOML has inf, nan and dates, none of them JSON
-            _check_example(seed.example, "event_types.example", f" (the example of {seed.name!r})")
-            EventType.create(name=seed.name, description=seed.description, example=seed.example, created_at=now)
-            existing.add(seed.name)
+    with write_transaction():
+        existing = {name for (name,) in EventType.select(EventType.name).tuples()}
+        for seed in BUILT_IN + seeds:
+            if seed.name not in existing:
+                if not is_valid_type_name(seed.name):
+                    raise InvalidInput("event_types.name", f"{seed.name!r} is not a valid event type name")
+                # TOML has inf, nan and dates, none of them JSON
+                _check_example(seed.example, "event_types.example", f" (the example of {seed.name!r})")
+                EventType.create(name=seed.name, description=seed.description, example=seed.example, created_at=now)
+                existing.add(seed.name)
 
 
 def list_event_types(include_archived: bool = False) -> list[EventType]:

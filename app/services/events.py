@@ -195,12 +195,15 @@ def batch_item(index: int):
         raise
 
 
-def emit_events(items: list[EmitItem], settings: Settings, now: datetime) -> list[Emitted]:
+def emit_events(
+    items: list[EmitItem], settings: Settings, now: datetime, lookups: Lookups | None = None
+) -> list[Emitted]:
     """Accept many events in one transaction, all or none: one commit instead of one per
     event is what makes bulk emitting fast. Each item goes through emit_event unchanged (as
-    a savepoint inside this transaction), so the per-event rules live in one place."""
+    a savepoint inside this transaction), so the per-event rules live in one place.
+    `lookups`: the group-commit batch's, when the API queues this on the writer."""
     with write_transaction():
-        lookups = Lookups(settings)
+        lookups = lookups or Lookups(settings)
         emitted = []
         for index, item in enumerate(items):
             with batch_item(index):

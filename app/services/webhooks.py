@@ -18,9 +18,9 @@ from app.storage.db import is_sqlite, write_transaction
 from app.rules.errors import InvalidInput, NotFound, reject_unknown
 from app.rules.filters import validate_filter
 from app.rules.header_rules import header_problem
-from app.storage.models import CANCELLED, DELIVERING, PENDING, Delivery, EventType, Tenant, Webhook
+from app.storage.models import CANCELLED, DELIVERING, PENDING, ApiKey, Delivery, EventType, Tenant, Webhook
 from app.storage.listen_notify import deliveries_due
-from app.services.tenants import NamedTenant, for_write
+from app.services.tenants import NamedTenant, find_tenant, for_write, refuse_other_tenant
 from app.delivery.signing import generate_secret
 from app.rules.subscriptions import is_valid_pattern, is_wildcard, matches
 from app.rules.webhook_urls import UrlRejected, check_webhook_url
@@ -66,6 +66,18 @@ def create_webhook(tenant: Tenant | NamedTenant, fields: dict, settings: Setting
 
 def list_webhooks(tenant_id: int | None) -> list[Webhook]:
     return list(Webhook.within(_live().order_by(Webhook.created_at), tenant_id))
+
+
+def list_webhooks_for_key(key: ApiKey, tenant_slug: str | None) -> list[Webhook]:
+    """What an API key lists: its tenant's webhooks; an admin key's, every tenant's or those
+    of the tenant it names (none for a tenant that does not exist)."""
+    refuse_other_tenant(key, tenant_slug)
+    if not key.is_admin:
+        return list_webhooks(key.tenant_id)
+    if not tenant_slug:
+        return list_webhooks(None)
+    tenant = find_tenant(tenant_slug)
+    return list_webhooks(tenant.id) if tenant else []
 
 
 def get_webhook(webhook_id: str, tenant_id: int | None, lock: bool = False) -> Webhook:

@@ -13,7 +13,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.rules.errors import reject_unknown
-from app.storage.models import Tenant
 from app.services import deliveries, tenants, test_sends, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
 from app.web.inputs import api_key, read_fields, scope_of
@@ -28,19 +27,7 @@ def _state(request: Request):
 class WebhookCollection(HTTPEndpoint):
     async def get(self, request: Request) -> Response:
         key = await api_key(request)
-        requested = request.query_params.get("tenant")
-
-        def query():
-            tenants.refuse_other_tenant(key, requested)
-            scope = scope_of(key)
-            if requested and key.is_admin:
-                tenant = Tenant.get_or_none(Tenant.slug == requested)
-                if tenant is None:
-                    return []
-                scope = tenant.id
-            return webhooks.list_webhooks(scope)
-
-        rows = await run_in_threadpool(query)
+        rows = await run_in_threadpool(webhooks.list_webhooks_for_key, key, request.query_params.get("tenant"))
         return JSONResponse({"data": [webhook_json(w) for w in rows]})
 
     async def post(self, request: Request) -> Response:
