@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery
+from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
+from app.services.webhooks import get_webhook, list_webhooks
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,18 @@ def health_for(webhook_ids: list[str], now: datetime) -> dict[str, Health]:
         )
         for webhook_id in webhook_ids
     }
+
+
+def webhooks_with_health(tenant_id: int, now: datetime) -> tuple[list[Webhook], dict[str, Health]]:
+    """The tenant's webhooks, and how each one is doing, for the dashboard's list."""
+    rows = list_webhooks(tenant_id)
+    return rows, health_for([w.id for w in rows], now)
+
+
+def webhook_with_health(webhook_id: str, tenant_id: int, now: datetime) -> tuple[Webhook, dict[str, Health]]:
+    """One row of that list."""
+    webhook = get_webhook(webhook_id, tenant_id)
+    return webhook, health_for([webhook.id], now)
 
 
 # One webhook's Stats tab. Counts are of deliveries by creation time and current status;
@@ -147,3 +160,9 @@ def webhook_stats(webhook_id: str, now: datetime) -> WebhookStats:
         week=window_stats(webhook_id, now, 24 * 7),
         hours=deliveries_per_hour(webhook_id, now),
     )
+
+
+def stats_tab(webhook_id: str, tenant_id: int, now: datetime) -> tuple[Webhook, WebhookStats]:
+    """One webhook in the viewer's scope, and its statistics."""
+    webhook = get_webhook(webhook_id, tenant_id)
+    return webhook, webhook_stats(webhook.id, now)

@@ -16,8 +16,8 @@ import anyio.to_thread
 from app.config import Settings
 from app.storage.db import write_transaction
 from app.rules.errors import Conflict
-from app.storage.models import Attempt, Delivery
-from app.services.catalog import TEST_EVENT_TYPE
+from app.storage.models import Attempt, Delivery, EventType, Webhook
+from app.services.catalog import TEST_EVENT_TYPE, list_event_types
 from app.services.events import emit_event
 from app.services.webhooks import get_webhook
 
@@ -41,6 +41,11 @@ def send_test_event(
             data = {"message": "Test event from Hookline", "webhook_id": webhook.id}
         emitted = emit_event(webhook.tenant, type_name, data, settings, now, only_webhook=webhook)
         return Delivery.get(Delivery.event == emitted.event_id).id
+
+
+def form_choices(webhook_id: str, tenant_id: int) -> tuple[Webhook, list[EventType]]:
+    """What the Send test form offers: the webhook, and the event types to send it."""
+    return get_webhook(webhook_id, tenant_id), list_event_types()
 
 
 async def first_attempt(delivery_id: str, timeout: float) -> Attempt | None:

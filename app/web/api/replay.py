@@ -47,12 +47,9 @@ async def recover(request: Request) -> Response:
     fields = await read_fields(request, state.settings.max_payload_bytes)
     reject_unknown(fields, {"since"})
 
-    def run():
-        now = state.clock()
-        since = replay.parse_since(fields.get("since"), now)
-        return replay.recover_failed(request.path_params["id"], scope_of(key), since, now)
-
-    recovery = await run_in_threadpool(run)
+    recovery = await run_in_threadpool(
+        replay.recover_failed, request.path_params["id"], scope_of(key), fields.get("since"), state.clock()
+    )
     if recovery.total:
         wake_sender(request)
     return JSONResponse({"id": recovery.id, "total": recovery.total}, status_code=202,
@@ -68,11 +65,7 @@ async def get_recovery(request: Request) -> Response:
 async def get_event(request: Request) -> Response:
     key = await api_key(request)
 
-    def query():
-        event = replay.get_event(request.path_params["id"], scope_of(key))
-        return event, replay.deliveries_of(event)
-
-    event, deliveries = await run_in_threadpool(query)
+    event, deliveries = await run_in_threadpool(replay.event_with_deliveries, request.path_params["id"], scope_of(key))
     return JSONResponse(event_json(event, deliveries))
 
 

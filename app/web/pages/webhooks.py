@@ -141,11 +141,7 @@ async def _form_context(who: Viewer, values: dict, errors: dict, webhook=None) -
 async def list_page(request: Request) -> Response:
     who = await viewer(request)
 
-    def load():
-        rows = webhooks.list_webhooks(who.tenant.id)
-        return rows, stats.health_for([w.id for w in rows], _state(request).clock())
-
-    rows, health = await run_in_threadpool(load)
+    rows, health = await run_in_threadpool(stats.webhooks_with_health, who.tenant.id, _state(request).clock())
     context = {"viewer": who, "nav": "webhooks", "webhooks": rows, "health": health}
     return render(request, "webhooks/list.html", context, partial="webhooks/_table.html")
 
@@ -204,11 +200,7 @@ async def update(request: Request) -> Response:
 
 
 async def _row(request: Request, who: Viewer, webhook_id: str, headers: dict | None = None) -> Response:
-    def load():
-        webhook = webhooks.get_webhook(webhook_id, who.tenant.id)
-        return webhook, stats.health_for([webhook.id], _state(request).clock())
-
-    webhook, health = await run_in_threadpool(load)
+    webhook, health = await run_in_threadpool(stats.webhook_with_health, webhook_id, who.tenant.id, _state(request).clock())
     context = {"viewer": who, "webhook": webhook, "health": health}
     return render(request, "webhooks/_row.html", context, headers=headers)
 
@@ -268,10 +260,7 @@ async def delete(request: Request) -> Response:
 async def test_page(request: Request) -> Response:
     who = await viewer(request)
 
-    def load():
-        return webhooks.get_webhook(request.path_params["id"], who.tenant.id), catalog.list_event_types()
-
-    webhook, event_types = await run_in_threadpool(load)
+    webhook, event_types = await run_in_threadpool(test_sends.form_choices, request.path_params["id"], who.tenant.id)
     context = {
         "viewer": who, "nav": "webhooks", "webhook": webhook, "event_types": event_types, "errors": {},
         "values": {"type": catalog.TEST_EVENT_TYPE, "data": ""},
@@ -319,10 +308,7 @@ def _report(request: Request, message: str, level: str) -> Response:
 
 
 async def _test_form_error(request: Request, who: Viewer, form: FormData, exc: InvalidInput) -> Response:
-    def load():
-        return webhooks.get_webhook(request.path_params["id"], who.tenant.id), catalog.list_event_types()
-
-    webhook, event_types = await run_in_threadpool(load)
+    webhook, event_types = await run_in_threadpool(test_sends.form_choices, request.path_params["id"], who.tenant.id)
     context = {
         "viewer": who, "nav": "webhooks", "webhook": webhook, "event_types": event_types,
         "values": {"type": form.get("type", ""), "data": form.get("data", "")},
