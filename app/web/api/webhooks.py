@@ -34,12 +34,8 @@ class WebhookCollection(HTTPEndpoint):
         key = await api_key(request)
         settings, clock = _state(request).settings, _state(request).clock
         fields = await read_fields(request, settings.max_payload_bytes)
-
-        def create():
-            now = clock()
-            return webhooks.create_webhook(tenants.acting_tenant(key, fields.get("tenant")), fields, settings, now)
-
-        created = await run_in_threadpool(create)
+        tenant = tenants.acting_tenant(key, fields.get("tenant"))
+        created = await run_in_threadpool(webhooks.create_webhook, tenant, fields, settings, clock())
         body = {**webhook_json(created.webhook), "secret": created.secret}
         return JSONResponse(body, status_code=201, headers={"Location": f"/api/v1/webhooks/{created.webhook.id}"})
 
