@@ -40,7 +40,7 @@ def create_user(
     """A new tenant is created with its first user, and not at all when the user is refused."""
     if not isinstance(name, str) or not 1 <= len(_stored_name(name)) <= 64:
         raise InvalidInput("name", "required: 1-64 characters")
-    password_hash = _hash(password)  # argon2 takes a while: before the write transaction
+    password_hash = _hash(password)
     name = _stored_name(name)
     with write_transaction():
         if User.select().where(User.name == name).exists():
