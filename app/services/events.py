@@ -195,15 +195,12 @@ def batch_item(index: int):
         raise
 
 
-def emit_events(
-    items: list[EmitItem], settings: Settings, now: datetime, lookups: Lookups | None = None
-) -> list[Emitted]:
+def emit_events(items: list[EmitItem], settings: Settings, now: datetime) -> list[Emitted]:
     """Accept many events in one transaction, all or none: one commit instead of one per
     event is what makes bulk emitting fast. Each item goes through emit_event unchanged (as
-    a savepoint inside this transaction), so the per-event rules live in one place.
-    `lookups`: the group-commit batch's, when the API queues this on the writer."""
+    a savepoint inside this transaction), so the per-event rules live in one place."""
     with write_transaction():
-        lookups = lookups or Lookups(settings)
+        lookups = Lookups(settings)
         emitted = []
         for index, item in enumerate(items):
             with batch_item(index):
