@@ -203,18 +203,15 @@ def _start_metrics_server(settings: Settings, process_metrics, host: str, port: 
 
 def run_create_key(settings: Settings, args: argparse.Namespace) -> int:
     from app.rules.clock import system_clock
-    from app.storage.db import write_transaction
     from app.rules.errors import InvalidInput
     from app.services.api_keys import create_api_key
     from app.services.setup import prepare_database
-    from app.services.tenants import get_or_create_tenant
+    from app.services.tenants import named
 
     prepare_database(settings, system_clock)
     now = system_clock()
     try:
-        with write_transaction():
-            tenant = None if args.admin else get_or_create_tenant(args.tenant, now)
-            new = create_api_key(tenant, now, name=args.name)
+        new = create_api_key(None if args.admin else named(args.tenant), now, name=args.name)
     except InvalidInput as exc:
         print(f"hookline: {exc}", file=sys.stderr)
         return 2
@@ -233,18 +230,16 @@ def _password(prompt: str) -> str:
 
 def run_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from app.rules.clock import system_clock
-    from app.storage.db import write_transaction
     from app.rules.errors import InvalidInput
     from app.services.setup import prepare_database
-    from app.services.tenants import get_or_create_tenant
+    from app.services.tenants import named
     from app.services.users import create_user
 
     password = _password(f"Password for {args.name}: ")
     prepare_database(settings, system_clock)
     now = system_clock()
     try:
-        with write_transaction():
-            user = create_user(args.name, password, get_or_create_tenant(args.tenant, now), now, is_admin=args.admin)
+        user = create_user(args.name, password, named(args.tenant), now, is_admin=args.admin)
     except InvalidInput as exc:
         print(f"hookline: {exc}", file=sys.stderr)
         return 2

@@ -12,21 +12,19 @@ import base64
 import dataclasses
 import ipaddress
 import json
-import math
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.rules import durations
 from app.rules.crontab import crontab_trigger
 from app.rules.ratelimit import Rate
 
 DEFAULT_CONFIG_PATH = "config.toml"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.*-]+(:\d+)?$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, None: 1}
 
 
 class ConfigError(Exception):
@@ -226,16 +224,10 @@ def _is_fernet_key(text: str) -> bool:
 
 def parse_duration(name: str, value: object) -> float:
     """Seconds from a number or a string such as "500ms", "5s", "5m", "2h", "1d"."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value)) if isinstance(value, str) else None
-        if not match:
-            raise ConfigError(f"{name}: {value!r} is not a duration (examples: 30, \"5s\", \"5m\", \"2h\")")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ConfigError(f"{name}: must be a finite, non-negative duration")
-    return seconds
+    try:
+        return durations.parse(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -1,4 +1,9 @@
-"""Errors that services raise and the web layer turns into 4xx answers."""
+"""Errors that services raise and the web layer turns into 4xx answers, and the one check
+for fields a request may not send."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
 
 
 class ServiceError(Exception):
@@ -51,3 +56,17 @@ class TooManyRequests(ServiceError):
     def __init__(self, message: str, retry_after: float):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def first_unknown(fields: Iterable[str], allowed: Collection[str]) -> str | None:
+    """The first name of `fields` (in sorted order, so the answer does not depend on how the
+    client ordered its JSON) that `allowed` does not hold; None if all are allowed."""
+    return min((name for name in fields if name not in allowed), default=None)
+
+
+def reject_unknown(fields: Iterable[str], allowed: Collection[str], prefix: str = "") -> None:
+    """Refuse a field no one reads: a typo (`evnets`) would otherwise be ignored in silence.
+    The error names the field (below `prefix`) and lists the allowed ones, sorted."""
+    name = first_unknown(fields, allowed)
+    if name is not None:
+        raise InvalidInput(prefix + name, f"unknown field (allowed: {', '.join(sorted(allowed))})")

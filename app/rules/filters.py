@@ -18,13 +18,14 @@ from __future__ import annotations
 import re
 
 from app.rules import jsontext
-from app.rules.errors import InvalidInput
+from app.rules.errors import InvalidInput, first_unknown
 
 FIELD = "filter"
 GROUPS = ("all", "any")
 OPERATORS = ("eq", "neq", "in", "nin", "gt", "gte", "lt", "lte", "exists")
 ORDERING = {"gt": lambda a, b: a > b, "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
 ROOTS = ("id", "type", "timestamp", "data")
+RULE_KEYS = ("path", "op", "value")
 MAX_DEPTH = 4  # groups inside groups
 MAX_RULES = 50  # rules in the whole filter
 MAX_LIST = 100  # values of one `in`/`nin`
@@ -88,9 +89,8 @@ def _group(value: object, where: str, depth: int, counter: list[int]) -> dict:
 def _rule(value: object, where: str) -> dict:
     if not isinstance(value, dict):
         _fail(where, "a rule must be an object such as {\"path\": \"data.total\", \"op\": \"gt\", \"value\": 100}")
-    unknown = sorted(set(value) - {"path", "op", "value"})
-    if unknown:
-        _fail(f"{where}.{unknown[0]}", "unknown key (a rule has path, op and value)")
+    if (unknown := first_unknown(value, RULE_KEYS)) is not None:
+        _fail(f"{where}.{unknown}", "unknown key (a rule has path, op and value)")
     path, op = value.get("path"), value.get("op")
     if not isinstance(path, str) or not path:
         _fail(f"{where}.path", "required: a path into the event such as \"data.order.total\"")

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from app.storage.db import write_transaction
 from app.rules.errors import NotFound
 from app.storage.models import ApiKey, Tenant
+from app.services.tenants import NamedTenant, for_write
 
 KEY_PREFIX = "hl_"
 DISPLAY_PREFIX_LENGTH = 11  # "hl_" plus 8 characters: enough to tell keys apart in a list
@@ -30,17 +31,21 @@ def hash_key(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def create_api_key(tenant: Tenant | None, now: datetime, name: str = "", plaintext: str | None = None) -> NewKey:
-    """`tenant=None` makes an admin key that can act for every tenant."""
+def create_api_key(
+    tenant: Tenant | NamedTenant | None, now: datetime, name: str = "", plaintext: str | None = None
+) -> NewKey:
+    """`tenant=None` makes an admin key that can act for every tenant; a new tenant is
+    created with its first key."""
     plaintext = plaintext or KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey.create(
-        tenant=tenant,
-        name=name,
-        prefix=plaintext[:DISPLAY_PREFIX_LENGTH],
-        last4=plaintext[-4:],
-        key_hash=hash_key(plaintext),
-        created_at=now,
-    )
+    with write_transaction():
+        key = ApiKey.create(
+            tenant=None if tenant is None else for_write(tenant, now),
+            name=name,
+            prefix=plaintext[:DISPLAY_PREFIX_LENGTH],
+            last4=plaintext[-4:],
+            key_hash=hash_key(plaintext),
+            created_at=now,
+        )
     return NewKey(key, plaintext)
 
 

@@ -10,7 +10,7 @@ from app.storage import hotsql
 from app.rules import jsontext
 from app.config import EventTypeSeed
 from app.storage.db import write_transaction
-from app.rules.errors import Conflict, InvalidInput, NotFound
+from app.rules.errors import Conflict, InvalidInput, NotFound, reject_unknown
 from app.storage.models import EventType
 from app.rules.subscriptions import is_valid_type_name
 
@@ -37,15 +37,16 @@ BUILT_IN = (
 
 def seed_event_types(seeds: tuple[EventTypeSeed, ...], now: datetime) -> None:
     """Add the configured types that are missing; never overwrite edits made since."""
-    existing = {name for (name,) in EventType.select(EventType.name).tuples()}
-    for seed in BUILT_IN + seeds:
-        if seed.name not in existing:
-            if not is_valid_type_name(seed.name):
-                raise InvalidInput("event_types.name", f"{seed.name!r} is not a valid event type name")
-            # TOML has inf, nan and dates, none of them JSON
-            _check_example(seed.example, "event_types.example", f" (the example of {seed.name!r})")
-            EventType.create(name=seed.name, description=seed.description, example=seed.example, created_at=now)
-            existing.add(seed.name)
+    with write_transaction():
+        existing = {name for (name,) in EventType.select(EventType.name).tuples()}
+        for seed in BUILT_IN + seeds:
+            if seed.name not in existing:
+                if not is_valid_type_name(seed.name):
+                    raise InvalidInput("event_types.name", f"{seed.name!r} is not a valid event type name")
+                # TOML has inf, nan and dates, none of them JSON
+                _check_example(seed.example, "event_types.example", f" (the example of {seed.name!r})")
+                EventType.create(name=seed.name, description=seed.description, example=seed.example, created_at=now)
+                existing.add(seed.name)
 
 
 def list_event_types(include_archived: bool = False) -> list[EventType]:
@@ -90,7 +91,7 @@ def get_event_type(name: str) -> EventType:
 
 
 def create_event_type(fields: dict, now: datetime) -> EventType:
-    _reject_unknown(fields, {"name", "description", "example"})
+    reject_unknown(fields, {"name", "description", "example"})
     name = fields.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidInput("name", "required: the event type, for example \"order.created\"")
@@ -109,7 +110,7 @@ def update_event_type(name: str, fields: dict, now: datetime) -> EventType:
     subscriptions refer to it."""
     if "name" in fields and fields["name"] != name:
         raise InvalidInput("name", "cannot be changed once the type exists; create a new type and archive this one")
-    _reject_unknown(fields, EDITABLE | {"name"})
+    reject_unknown(fields, EDITABLE | {"name"})
     event_type = get_event_type(name)
     values = _changes(name, fields, now)
     if event_type.archived_at is not None and values.get("archived_at"):
@@ -118,12 +119,6 @@ def update_event_type(name: str, fields: dict, now: datetime) -> EventType:
         with write_transaction():
             EventType.update(values).where(EventType.name == name).execute()
     return get_event_type(event_type.name)
-
-
-def _reject_unknown(fields: dict, allowed: set[str]) -> None:
-    unknown = sorted(set(fields) - allowed)
-    if unknown:
-        raise InvalidInput(unknown[0], f"unknown field (allowed: {', '.join(sorted(allowed))})")
 
 
 def _changes(name: str, fields: dict, now: datetime) -> dict:

@@ -16,6 +16,7 @@ from app.storage.db import is_sqlite, write_transaction
 from app.rules.errors import Conflict, InvalidInput, NotFound
 from app.storage.models import DELIVERING, DELIVERY_STATUSES, PENDING, Attempt, Delivery, Event, Webhook
 from app.storage.listen_notify import deliveries_due
+from app.services.webhooks import get_webhook
 
 MAX_PAGE_SIZE = 100
 
@@ -87,6 +88,35 @@ def list_deliveries(
     return Page(rows[:limit], next_cursor)
 
 
+def webhook_log(webhook_id: str, tenant_id: int | None, status: str | None = None, event_type: str | None = None,
+                limit: int = 50, before: str | None = None) -> Page:
+    """One page of a webhook's log, the webhook looked up in the caller's scope."""
+    return list_deliveries(get_webhook(webhook_id, tenant_id), status, event_type, limit, before)
+
+
+@dataclass(frozen=True)
+class LogView:
+    """What the dashboard's log shows of one page: its rows and each row's newest attempt."""
+
+    webhook: Webhook
+    rows: list[Delivery]
+    next_cursor: str | None  # None for a page read again (`through`)
+    last_attempts: dict[str, Attempt]
+
+
+def log_view(webhook_id: str, tenant_id: int, limit: int, before: str | None = None, through: str | None = None,
+             status: str | None = None, event_type: str | None = None) -> LogView:
+    """The page of the log after `before`, or with `through` the rows of a page shown
+    before, read again for its live refresh (see deliveries_between)."""
+    webhook = get_webhook(webhook_id, tenant_id)
+    if through:
+        rows, next_cursor = deliveries_between(webhook, through, before, status, event_type), None
+    else:
+        page = list_deliveries(webhook, status, event_type, limit, before)
+        rows, next_cursor = page.items, page.next_cursor
+    return LogView(webhook, rows, next_cursor, last_attempts([d.id for d in rows]))
+
+
 def get_delivery(delivery_id: str, tenant_id: int | None, lock_webhook: bool = False) -> Delivery:
     """`lock_webhook` (in a write transaction) makes a concurrent change of the webhook, such
     as its deletion, wait for the transaction on PostgreSQL; SQLite lets one writer in anyway."""
@@ -101,6 +131,11 @@ def get_delivery(delivery_id: str, tenant_id: int | None, lock_webhook: bool = F
 
 def attempts_of(delivery: Delivery) -> list[Attempt]:
     return list(Attempt.select().where(Attempt.delivery == delivery.id).order_by(Attempt.number))
+
+
+def delivery_with_attempts(delivery_id: str, tenant_id: int | None) -> tuple[Delivery, list[Attempt]]:
+    delivery = get_delivery(delivery_id, tenant_id)
+    return delivery, attempts_of(delivery)
 
 
 def resend_delivery(delivery_id: str, tenant_id: int | None, now: datetime) -> Delivery:

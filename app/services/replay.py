@@ -17,10 +17,10 @@ from app.rules import jsontext
 from app.storage.db import write_transaction
 from app.rules.errors import InvalidInput, NotFound
 from app.rules.ids import new_id
-from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Delivery, Event, Recovery, Webhook
+from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Recovery, Webhook
 from app.storage.listen_notify import deliveries_due
-from app.services.deliveries import get_delivery, resend_delivery
-from app.services.webhooks import get_webhook
+from app.services.deliveries import delivery_with_attempts, get_delivery, resend_delivery
+from app.services.webhooks import get_webhook, list_webhooks
 
 
 def parse_since(value: object, now: datetime) -> datetime:
@@ -38,13 +38,15 @@ def parse_since(value: object, now: datetime) -> datetime:
     return since
 
 
-def recover_failed(webhook_id: str, tenant_id: int | None, since: datetime, now: datetime) -> Recovery:
-    """Queue every failed delivery of the webhook created at or after `since`, due now.
+def recover_failed(webhook_id: str, tenant_id: int | None, since: object, now: datetime) -> Recovery:
+    """Queue every failed delivery of the webhook created at or after `since` (ISO 8601
+    text, see parse_since), due now.
 
     One UPDATE in one transaction: a delivery failing meanwhile is either in the run or
     not, never half. Each gets its whole retry schedule again (`attempts_before_recovery`),
     otherwise one more failure would make a dead letter of it at once.
     """
+    since = parse_since(since, now)
     webhook = get_webhook(webhook_id, tenant_id)
     recovery_id = new_id("rcv")
     with write_transaction():
@@ -114,6 +116,11 @@ def deliveries_of(event: Event) -> list[Delivery]:
     )
 
 
+def event_with_deliveries(event_id: str, tenant_id: int | None) -> tuple[Event, list[Delivery]]:
+    event = get_event(event_id, tenant_id)
+    return event, deliveries_of(event)
+
+
 def event_data(event: Event) -> object:
     return jsontext.loads_stored(event.data)
 
@@ -141,3 +148,14 @@ def replay_event(event_id: str, webhook_id: object, tenant_id: int | None, now: 
         except peewee.IntegrityError:
             existing = Delivery.get((Delivery.event == event.id) & (Delivery.webhook == webhook.id))  # a concurrent replay won
     return resend_delivery(existing.id, tenant_id, now)
+
+
+def replay_delivery(delivery_id: str, webhook_id: object, tenant_id: int | None, now: datetime) -> Delivery:
+    """Send the event of this delivery to another webhook (see replay_event)."""
+    return replay_event(get_delivery(delivery_id, tenant_id).event_id, webhook_id, tenant_id, now)
+
+
+def delivery_detail(delivery_id: str, tenant_id: int) -> tuple[Delivery, list[Attempt], list[Webhook]]:
+    """A delivery, its attempts, and the tenant's other webhooks it can be replayed to."""
+    delivery, attempts = delivery_with_attempts(delivery_id, tenant_id)
+    return delivery, attempts, [w for w in list_webhooks(tenant_id) if w.id != delivery.webhook_id]

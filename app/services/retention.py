@@ -116,24 +116,3 @@ def _delete_rows(model, ids: list[str]) -> tuple[int, int]:
 
 def next_purge_at(settings: Settings, now: datetime) -> datetime | None:
     return retention_trigger(settings).get_next_fire_time(None, now)
-
-
-def describe_duration(seconds: float) -> str:
-    """"30 days", "12 hours", "90 minutes": the largest whole unit."""
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        if seconds >= size and seconds % size == 0 or unit == "second":
-            amount = round(seconds / size)
-            return f"{amount} {unit}{'' if amount == 1 else 's'}"
-    raise AssertionError
-
-
-def retention_note(settings: Settings, now: datetime) -> str:
-    """What the dashboard says is kept, e.g. "Succeeded deliveries are kept 30 days, failed
-    ones 90 days; next purge 03:17 UTC"."""
-    note = (f"Succeeded deliveries are kept {describe_duration(settings.retention_succeeded)}, "
-            f"failed ones {describe_duration(settings.retention_failed)}")
-    at = next_purge_at(settings, now)
-    if at is None:
-        return note + "."
-    when = f"{at:%H:%M} UTC" if at - now < timedelta(days=1) else f"{at:%Y-%m-%d %H:%M} UTC"
-    return f"{note}; next purge {when}."

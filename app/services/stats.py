@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery
+from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
+from app.services.webhooks import get_webhook, list_webhooks
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,18 @@ def health_for(webhook_ids: list[str], now: datetime) -> dict[str, Health]:
     }
 
 
+def webhooks_with_health(tenant_id: int, now: datetime) -> tuple[list[Webhook], dict[str, Health]]:
+    """The tenant's webhooks, and how each one is doing, for the dashboard's list."""
+    rows = list_webhooks(tenant_id)
+    return rows, health_for([w.id for w in rows], now)
+
+
+def webhook_with_health(webhook_id: str, tenant_id: int, now: datetime) -> tuple[Webhook, dict[str, Health]]:
+    """One row of that list."""
+    webhook = get_webhook(webhook_id, tenant_id)
+    return webhook, health_for([webhook.id], now)
+
+
 # One webhook's Stats tab. Counts are of deliveries by creation time and current status;
 # latency is of attempts, since that is what the receiver's speed shows in.
 
@@ -89,13 +102,6 @@ class WebhookStats:
 def nearest_rank(count: int, fraction: float) -> int:
     """Index into `count` sorted values of the nearest-rank percentile."""
     return max(0, math.ceil(fraction * count) - 1)
-
-
-def percentile(values: list[int], fraction: float) -> int | None:
-    """Nearest-rank percentile; None for no values."""
-    if not values:
-        return None
-    return sorted(values)[nearest_rank(len(values), fraction)]
 
 
 def window_stats(webhook_id: str, now: datetime, hours: int) -> WindowStats:
@@ -156,45 +162,7 @@ def webhook_stats(webhook_id: str, now: datetime) -> WebhookStats:
     )
 
 
-@dataclass(frozen=True)
-class Segment:
-    kind: str  # succeeded, failed or pending: also the CSS class suffix
-    y: int
-    height: int
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: int
-    segments: list[Segment]  # bottom to top; empty ones left out
-    label: str
-    title: str
-
-
-CHART_HEIGHT = 120
-BAR_WIDTH = 16
-BAR_GAP = 4
-CHART_WIDTH = 24 * (BAR_WIDTH + BAR_GAP)
-
-
-def chart_bars(hours: list[HourBucket]) -> list[Bar]:
-    """SVG geometry of a stacked bar per hour (succeeded at the bottom, then failed, then
-    pending), scaled to the busiest hour; kept out of the template so it can be tested."""
-    peak = max((h.succeeded + h.failed + h.pending for h in hours), default=0) or 1
-    bars = []
-    for index, hour in enumerate(hours):
-        # Cumulative heights are rounded, not each segment, so a full stack is exactly full.
-        segments, below, stacked = [], 0, 0
-        for kind, count in ((SUCCEEDED, hour.succeeded), (FAILED, hour.failed), (PENDING, hour.pending)):
-            stacked += count
-            top = round(stacked / peak * CHART_HEIGHT)
-            if top > below:
-                segments.append(Segment(kind, CHART_HEIGHT - top, top - below))
-            below = top
-        bars.append(Bar(
-            x=index * (BAR_WIDTH + BAR_GAP),
-            segments=segments,
-            label=f"{hour.start:%H}" if index % 3 == 0 else "",
-            title=f"{hour.start:%H:00} UTC: {hour.succeeded} succeeded, {hour.failed} failed, {hour.pending} pending",
-        ))
-    return bars
+def stats_tab(webhook_id: str, tenant_id: int, now: datetime) -> tuple[Webhook, WebhookStats]:
+    """One webhook in the viewer's scope, and its statistics."""
+    webhook = get_webhook(webhook_id, tenant_id)
+    return webhook, webhook_stats(webhook.id, now)

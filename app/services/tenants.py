@@ -60,11 +60,27 @@ class NamedTenant:
     slug: str
 
 
+def named(slug: object, field: str = "tenant") -> NamedTenant:
+    """The tenant `slug` names, checked now and created (if new) by the write that uses it."""
+    return NamedTenant(checked_slug(slug, field))
+
+
+def find_tenant(slug: object) -> Tenant | None:
+    return Tenant.get_or_none(Tenant.slug == slug)
+
+
+def admin_view(chosen_id: object, own: Tenant) -> tuple[Tenant, tuple[Tenant, ...]]:
+    """What an admin acts for in the dashboard: the tenant chosen in the session (their own
+    if none is chosen, or it is gone), and every tenant to switch to, by slug."""
+    chosen = Tenant.get_or_none(Tenant.id == chosen_id) if chosen_id is not None else None
+    return chosen or own, tuple(Tenant.select().order_by(Tenant.slug))
+
+
 def acting_tenant(key: ApiKey, requested: object) -> Tenant | NamedTenant:
     """The tenant a write is for: the key's own, or any named one for an admin key (created
     on first use by `for_write`)."""
     if key.is_admin:
-        return NamedTenant(checked_slug(requested or Tenant.DEFAULT))
+        return named(requested or Tenant.DEFAULT)
     refuse_other_tenant(key, requested)
     return key.tenant
 

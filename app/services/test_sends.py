@@ -16,8 +16,8 @@ import anyio.to_thread
 from app.config import Settings
 from app.storage.db import write_transaction
 from app.rules.errors import Conflict
-from app.storage.models import Attempt, Delivery
-from app.services.catalog import TEST_EVENT_TYPE
+from app.storage.models import Attempt, Delivery, EventType, Webhook
+from app.services.catalog import TEST_EVENT_TYPE, list_event_types
 from app.services.events import emit_event
 from app.services.webhooks import get_webhook
 
@@ -43,6 +43,11 @@ def send_test_event(
         return Delivery.get(Delivery.event == emitted.event_id).id
 
 
+def form_choices(webhook_id: str, tenant_id: int) -> tuple[Webhook, list[EventType]]:
+    """What the Send test form offers: the webhook, and the event types to send it."""
+    return get_webhook(webhook_id, tenant_id), list_event_types()
+
+
 async def first_attempt(delivery_id: str, timeout: float) -> Attempt | None:
     """Wait (bounded) for the sender, in this process or a worker, to log the first try."""
     deadline = time.monotonic() + timeout
@@ -52,13 +57,3 @@ async def first_attempt(delivery_id: str, timeout: float) -> Attempt | None:
             return attempt
         await anyio.sleep(POLL_SECONDS)
     return None
-
-
-def describe(attempt: Attempt | None) -> tuple[str, str]:
-    """("Delivered: 200 in 45 ms", "success") or ("Failed: connection refused", "error")."""
-    if attempt is None:
-        return "Queued: the first attempt has not finished yet; see the delivery log.", "warning"
-    if attempt.response_status is not None and 200 <= attempt.response_status < 300:
-        return f"Delivered: {attempt.response_status} in {attempt.duration_ms} ms", "success"
-    reason = attempt.error or f"the endpoint answered {attempt.response_status}"
-    return f"Failed: {reason}", "error"

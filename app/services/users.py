@@ -13,7 +13,7 @@ from app.storage.db import write_transaction
 from app.rules.errors import Conflict, InvalidInput, NotFound
 from app.storage.models import Tenant, User
 from app.services.sessions import end_user_sessions
-from app.services.tenants import get_or_create_tenant
+from app.services.tenants import NamedTenant, for_write
 
 MIN_PASSWORD_LENGTH = 10
 _hasher = PasswordHasher()
@@ -31,17 +31,22 @@ def create_first_admin(name: object, password: object, now: datetime) -> User:
     with write_transaction():
         if not needs_setup():
             raise Conflict("setup is already done; sign in instead")
-        return create_user(name, password, get_or_create_tenant(Tenant.DEFAULT, now), now, is_admin=True)
+        return create_user(name, password, NamedTenant(Tenant.DEFAULT), now, is_admin=True)
 
 
-def create_user(name: object, password: object, tenant: Tenant, now: datetime, is_admin: bool = False) -> User:
+def create_user(
+    name: object, password: object, tenant: Tenant | NamedTenant, now: datetime, is_admin: bool = False
+) -> User:
+    """A new tenant is created with its first user, and not at all when the user is refused."""
     if not isinstance(name, str) or not 1 <= len(_stored_name(name)) <= 64:
         raise InvalidInput("name", "required: 1-64 characters")
     password_hash = _hash(password)
     name = _stored_name(name)
-    if User.select().where(User.name == name).exists():
-        raise InvalidInput("name", "is taken")
-    return User.create(tenant=tenant, name=name, password_hash=password_hash, is_admin=is_admin, created_at=now)
+    with write_transaction():
+        if User.select().where(User.name == name).exists():
+            raise InvalidInput("name", "is taken")
+        return User.create(tenant=for_write(tenant, now), name=name, password_hash=password_hash, is_admin=is_admin,
+                           created_at=now)
 
 
 def _stored_name(name: str) -> str:

@@ -11,15 +11,16 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from app.delivery import formats, payloads
-from app.config import ConfigError, Settings, parse_duration
+from app.config import Settings
+from app.rules import durations
 from app.rules.custom_headers import MASK, CustomHeaders, looks_masked, mask
 from app.storage.db import is_sqlite, write_transaction
-from app.rules.errors import InvalidInput, NotFound
+from app.rules.errors import InvalidInput, NotFound, reject_unknown
 from app.rules.filters import validate_filter
 from app.rules.header_rules import header_problem
-from app.storage.models import CANCELLED, DELIVERING, PENDING, Delivery, EventType, Tenant, Webhook
+from app.storage.models import CANCELLED, DELIVERING, PENDING, ApiKey, Delivery, EventType, Tenant, Webhook
 from app.storage.listen_notify import deliveries_due
-from app.services.tenants import NamedTenant, for_write
+from app.services.tenants import NamedTenant, find_tenant, for_write, refuse_other_tenant
 from app.delivery.signing import generate_secret
 from app.rules.subscriptions import is_valid_pattern, is_wildcard, matches
 from app.rules.webhook_urls import UrlRejected, check_webhook_url
@@ -45,7 +46,7 @@ class NewWebhook:
 
 def create_webhook(tenant: Tenant | NamedTenant, fields: dict, settings: Settings, now: datetime) -> NewWebhook:
     """A new tenant is created with the webhook, and not at all when `fields` are refused."""
-    _reject_unknown(fields, allowed=EDITABLE + ("tenant",))
+    reject_unknown(fields, EDITABLE + ("tenant",))
     url = _url(fields.get("url"), settings)
     values = {
         "name": _name(fields["name"]) if "name" in fields else urlsplit(url).hostname,
@@ -65,6 +66,18 @@ def create_webhook(tenant: Tenant | NamedTenant, fields: dict, settings: Setting
 
 def list_webhooks(tenant_id: int | None) -> list[Webhook]:
     return list(Webhook.within(_live().order_by(Webhook.created_at), tenant_id))
+
+
+def list_webhooks_for_key(key: ApiKey, tenant_slug: str | None) -> list[Webhook]:
+    """What an API key lists: its tenant's webhooks; an admin key's, every tenant's or those
+    of the tenant it names (none for a tenant that does not exist)."""
+    refuse_other_tenant(key, tenant_slug)
+    if not key.is_admin:
+        return list_webhooks(key.tenant_id)
+    if not tenant_slug:
+        return list_webhooks(None)
+    tenant = find_tenant(tenant_slug)
+    return list_webhooks(tenant.id) if tenant else []
 
 
 def get_webhook(webhook_id: str, tenant_id: int | None, lock: bool = False) -> Webhook:
@@ -88,7 +101,7 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
     changed columns are written: two PATCHes at once end as one or the other, never a mix,
     and a secret rotated meanwhile is not overwritten with the one read before it.
     """
-    _reject_unknown(fields, allowed=EDITABLE)
+    reject_unknown(fields, EDITABLE)
     parsers = {
         "name": _name,
         "url": lambda value: _url(value, settings),
@@ -164,12 +177,6 @@ def delete_webhook(webhook_id: str, tenant_id: int | None, now: datetime) -> Non
             status=CANCELLED, next_attempt_at=None, lease_expires_at=None,
             last_error="cancelled: the webhook was deleted", updated_at=now,
         ).where((Delivery.webhook == webhook.id) & Delivery.status.in_([PENDING, DELIVERING])).execute()
-
-
-def _reject_unknown(fields: dict, allowed: tuple[str, ...]) -> None:
-    for key in fields:
-        if key not in allowed:
-            raise InvalidInput(key, f"unknown field (allowed: {', '.join(allowed)})")
 
 
 def _url(value: object, settings: Settings) -> str:
@@ -352,9 +359,9 @@ def _retry_schedule(value: object) -> list[float] | None:
 
 def _duration(field: str, value: object, where: str = "") -> float:
     try:
-        return parse_duration(field, value)
-    except ConfigError as exc:
-        raise InvalidInput(field, where + str(exc).removeprefix(f"{field}: ")) from None
+        return durations.parse(value)
+    except ValueError as exc:
+        raise InvalidInput(field, f"{where}{exc}") from None
 
 
 def _ordered(value: object) -> bool:

@@ -22,11 +22,8 @@ async def create_link(request: Request) -> Response:
     if not key.is_admin:
         raise Forbidden("only an admin API key can create portal links")
     settings, now = request.app.state.settings, request.app.state.clock()
-
-    def issue():
-        return create_portal_token(acting_tenant(key, request.path_params["tenant"]), now, settings.portal_link_ttl)
-
-    token, expires_at = await run_in_threadpool(issue)
+    tenant = acting_tenant(key, request.path_params["tenant"])
+    token, expires_at = await run_in_threadpool(create_portal_token, tenant, now, settings.portal_link_ttl)
     url = str(request.url_for("open_portal", token=token))
     return JSONResponse({"url": url, "expires_at": iso(expires_at)}, status_code=201)
 

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from app.rules.errors import Forbidden
 from app.storage.models import Tenant, User
 from app.services.sessions import resume_session
+from app.services.tenants import admin_view
 from app.services.users import needs_setup
 from app.web.sessions import DASHBOARD, PORTAL, session_jar
 
@@ -58,8 +59,8 @@ async def viewer(request: Request) -> Viewer:
         user = session.user
         if not user.is_admin:
             return Viewer(user.tenant, user)
-        tenant = Tenant.get_or_none(Tenant.id == jar.data[DASHBOARD].get("tenant_id"))
-        return Viewer(tenant or user.tenant, user, tuple(Tenant.select().order_by(Tenant.slug)))
+        tenant, switchable = admin_view(jar.data[DASHBOARD].get("tenant_id"), user.tenant)
+        return Viewer(tenant, user, switchable)
 
     def portal(token: str) -> Viewer | None:
         session = resume_session(token, now, settings, portal=True)

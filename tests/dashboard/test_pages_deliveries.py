@@ -14,9 +14,10 @@ from app.services.deliveries import Position, deliveries_between
 from app.delivery.queue import claim_due, record_results
 from app.delivery.types import AttemptResult
 from app.services.events import emit_event
-from app.services.stats import CHART_HEIGHT, HourBucket, WindowStats, chart_bars, percentile, webhook_stats
+from app.services.stats import HourBucket, WindowStats, webhook_stats
 from app.services.users import create_user
 from app.services.webhooks import create_webhook
+from app.web.charts import CHART_HEIGHT, chart_bars
 from app.web.pages import deliveries as pages_deliveries
 from tests.conftest import sign_in
 
@@ -317,12 +318,6 @@ def test_empty_stats_page(dashboard, settings, clock):
     assert len(page.select("svg.chart g.hour")) == 24 and not page.select("rect.bar-succeeded")
 
 
-def test_percentile():
-    assert percentile([], 0.5) is None
-    assert percentile([7], 0.95) == 7
-    assert percentile([5, 1, 3, 2, 4], 0.5) == 3 and percentile(list(range(1, 101)), 0.95) == 95
-
-
 @pytest.mark.parametrize(
     ("hours", "expected"),
     [
@@ -346,3 +341,16 @@ def test_chart_stacks_never_overflow():
     bars = chart_bars([HourBucket(start, 1, 1, 1), HourBucket(start, 2, 2, 3)])  # thirds and sevenths
     assert [sum(s.height for s in bar.segments) for bar in bars] == [round(3 / 7 * CHART_HEIGHT), CHART_HEIGHT]
     assert all(s.y >= 0 for bar in bars for s in bar.segments)
+
+
+@pytest.mark.parametrize(
+    "now, cron, note",
+    [
+        (datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc), "17 3 * * *",
+         "Succeeded deliveries are kept 30 days, failed ones 90 days; next purge 03:17 UTC."),
+        (datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc), "0 2 1 * *",
+         "Succeeded deliveries are kept 30 days, failed ones 90 days; next purge 2026-12-01 02:00 UTC."),
+    ],
+)
+def test_retention_note(settings, now, cron, note):
+    assert pages_deliveries.retention_note(settings.replace(retention_cron=cron), now) == note

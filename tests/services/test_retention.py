@@ -25,7 +25,7 @@ from app.storage.models import CANCELLED, DELIVERING, FAILED, PENDING, SUCCEEDED
 from app.scheduler import build_scheduler, run_purge
 from app.delivery.queue import claim_due
 from app.services.events import emit_event
-from app.services.retention import describe_duration, purge, retention_note
+from app.services.retention import purge
 from tests.process.test_cli import HOOKLINE, env  # noqa: F401 - env is a fixture
 from tests.conftest import emit, make_webhook
 
@@ -264,27 +264,6 @@ def test_crontab_weekday_numbers_count_from_sunday(field, names):
 def test_a_bad_retention_cron_stops_start_up_naming_the_key(cron):
     with pytest.raises(ConfigError, match=r"^retention_cron \(HOOKLINE_RETENTION_CRON\): .* is not a crontab schedule"):
         load_settings(environ={"HOOKLINE_CONFIG": "/dev/null", "HOOKLINE_RETENTION_CRON": cron})
-
-
-@pytest.mark.parametrize(
-    "seconds, text",
-    [(30 * DAY, "30 days"), (DAY, "1 day"), (36 * 3600, "36 hours"), (5400, "90 minutes"), (45, "45 seconds")],
-)
-def test_describe_duration(seconds, text):
-    assert describe_duration(seconds) == text
-
-
-@pytest.mark.parametrize(
-    "now, cron, note",
-    [
-        (datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc), "17 3 * * *",
-         "Succeeded deliveries are kept 30 days, failed ones 90 days; next purge 03:17 UTC."),
-        (datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc), "0 2 1 * *",
-         "Succeeded deliveries are kept 30 days, failed ones 90 days; next purge 2026-12-01 02:00 UTC."),
-    ],
-)
-def test_retention_note(settings, now, cron, note):
-    assert retention_note(settings.replace(retention_cron=cron), now) == note
 
 
 @pytest.mark.parametrize("tab", ["deliveries", "stats"])

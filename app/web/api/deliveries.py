@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.rules.errors import InvalidInput
-from app.services import deliveries, webhooks
+from app.services import deliveries
 from app.web.inputs import api_key, scope_of
 from app.web.wakeup import wake_sender
 from app.web.serializers import JSONResponse, delivery_detail_json, delivery_json
@@ -25,24 +25,17 @@ async def list_deliveries(request: Request) -> Response:
     except ValueError:
         raise InvalidInput("limit", "must be an integer") from None
 
-    def query():
-        webhook = webhooks.get_webhook(request.path_params["id"], scope_of(key))
-        return deliveries.list_deliveries(
-            webhook, status=params.get("status"), event_type=params.get("event_type"), limit=limit, before=params.get("before")
-        )
-
-    page = await run_in_threadpool(query)
+    page = await run_in_threadpool(
+        deliveries.webhook_log, request.path_params["id"], scope_of(key), params.get("status"), params.get("event_type"),
+        limit, params.get("before"),
+    )
     return JSONResponse({"data": [delivery_json(d) for d in page.items], "next_cursor": page.next_cursor})
 
 
 async def get_delivery(request: Request) -> Response:
     key = await api_key(request)
 
-    def query():
-        delivery = deliveries.get_delivery(request.path_params["id"], scope_of(key))
-        return delivery, deliveries.attempts_of(delivery)
-
-    delivery, attempts = await run_in_threadpool(query)
+    delivery, attempts = await run_in_threadpool(deliveries.delivery_with_attempts, request.path_params["id"], scope_of(key))
     return JSONResponse(delivery_detail_json(delivery, attempts))
 
 

@@ -7,19 +7,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.rules.errors import InvalidInput
+from app.rules.errors import reject_unknown
 from app.storage.models import Event
 from app.services import replay
 from app.services.replay import Progress
 from app.web.inputs import api_key, read_fields, scope_of
 from app.web.wakeup import wake_sender
 from app.web.serializers import JSONResponse, delivery_json, iso
-
-
-def _only(fields: dict, allowed: str) -> None:
-    unknown = sorted(set(fields) - {allowed})
-    if unknown:
-        raise InvalidInput(unknown[0], f"unknown field (allowed: {allowed})")
 
 
 def progress_json(progress: Progress) -> dict:
@@ -51,14 +45,11 @@ async def recover(request: Request) -> Response:
     key = await api_key(request)
     state = request.app.state
     fields = await read_fields(request, state.settings.max_payload_bytes)
-    _only(fields, "since")
+    reject_unknown(fields, {"since"})
 
-    def run():
-        now = state.clock()
-        since = replay.parse_since(fields.get("since"), now)
-        return replay.recover_failed(request.path_params["id"], scope_of(key), since, now)
-
-    recovery = await run_in_threadpool(run)
+    recovery = await run_in_threadpool(
+        replay.recover_failed, request.path_params["id"], scope_of(key), fields.get("since"), state.clock()
+    )
     if recovery.total:
         wake_sender(request)
     return JSONResponse({"id": recovery.id, "total": recovery.total}, status_code=202,
@@ -74,11 +65,7 @@ async def get_recovery(request: Request) -> Response:
 async def get_event(request: Request) -> Response:
     key = await api_key(request)
 
-    def query():
-        event = replay.get_event(request.path_params["id"], scope_of(key))
-        return event, replay.deliveries_of(event)
-
-    event, deliveries = await run_in_threadpool(query)
+    event, deliveries = await run_in_threadpool(replay.event_with_deliveries, request.path_params["id"], scope_of(key))
     return JSONResponse(event_json(event, deliveries))
 
 
@@ -86,7 +73,7 @@ async def replay_event(request: Request) -> Response:
     key = await api_key(request)
     state = request.app.state
     fields = await read_fields(request, state.settings.max_payload_bytes)
-    _only(fields, "webhook_id")
+    reject_unknown(fields, {"webhook_id"})
     delivery = await run_in_threadpool(
         replay.replay_event, request.path_params["id"], fields.get("webhook_id"), scope_of(key), state.clock()
     )

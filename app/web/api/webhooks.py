@@ -12,8 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.rules.errors import InvalidInput
-from app.storage.models import Tenant
+from app.rules.errors import reject_unknown
 from app.services import deliveries, tenants, test_sends, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
 from app.web.inputs import api_key, read_fields, scope_of
@@ -28,31 +27,15 @@ def _state(request: Request):
 class WebhookCollection(HTTPEndpoint):
     async def get(self, request: Request) -> Response:
         key = await api_key(request)
-        requested = request.query_params.get("tenant")
-
-        def query():
-            tenants.refuse_other_tenant(key, requested)
-            scope = scope_of(key)
-            if requested and key.is_admin:
-                tenant = Tenant.get_or_none(Tenant.slug == requested)
-                if tenant is None:
-                    return []
-                scope = tenant.id
-            return webhooks.list_webhooks(scope)
-
-        rows = await run_in_threadpool(query)
+        rows = await run_in_threadpool(webhooks.list_webhooks_for_key, key, request.query_params.get("tenant"))
         return JSONResponse({"data": [webhook_json(w) for w in rows]})
 
     async def post(self, request: Request) -> Response:
         key = await api_key(request)
         settings, clock = _state(request).settings, _state(request).clock
         fields = await read_fields(request, settings.max_payload_bytes)
-
-        def create():
-            now = clock()
-            return webhooks.create_webhook(tenants.acting_tenant(key, fields.get("tenant")), fields, settings, now)
-
-        created = await run_in_threadpool(create)
+        tenant = tenants.acting_tenant(key, fields.get("tenant"))
+        created = await run_in_threadpool(webhooks.create_webhook, tenant, fields, settings, clock())
         body = {**webhook_json(created.webhook), "secret": created.secret}
         return JSONResponse(body, status_code=201, headers={"Location": f"/api/v1/webhooks/{created.webhook.id}"})
 
@@ -85,9 +68,7 @@ async def rotate_secret(request: Request) -> Response:
     key = await api_key(request)
     settings, clock = _state(request).settings, _state(request).clock
     fields = await read_fields(request, settings.max_payload_bytes, optional=True)
-    unknown = sorted(set(fields) - {"grace_seconds"})
-    if unknown:
-        raise InvalidInput(unknown[0], "unknown field (allowed: grace_seconds)")
+    reject_unknown(fields, {"grace_seconds"})
     rotated = await run_in_threadpool(
         webhooks.rotate_secret, request.path_params["id"], scope_of(key), settings, clock(), fields.get("grace_seconds")
     )
@@ -100,9 +81,7 @@ async def send_test_event(request: Request) -> Response:
     key = await api_key(request)
     settings, clock = _state(request).settings, _state(request).clock
     fields = await read_fields(request, settings.max_payload_bytes, optional=True)
-    unknown = sorted(set(fields) - {"type", "data"})
-    if unknown:
-        raise InvalidInput(unknown[0], "unknown field (allowed: type, data)")
+    reject_unknown(fields, {"type", "data"})
     delivery_id = await run_in_threadpool(
         test_sends.send_test_event, request.path_params["id"], scope_of(key), settings, clock(),
         fields.get("type", TEST_EVENT_TYPE), fields.get("data"),

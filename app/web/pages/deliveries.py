@@ -10,7 +10,7 @@ does not poll forever), and whenever a resend fires `deliveriesChanged`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
@@ -18,10 +18,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from app.config import Settings
+from app.rules import durations
 from app.rules.errors import Conflict, InvalidInput
 from app.storage.models import DELIVERING, DELIVERY_STATUSES, PENDING
-from app.services import catalog, deliveries, replay, stats, webhooks
-from app.services.retention import retention_note
+from app.services import catalog, deliveries, replay, retention, stats, webhooks
+from app.web import charts
 from app.web.wakeup import wake_sender
 from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import viewer
@@ -48,36 +50,44 @@ async def log_page(request: Request) -> Response:
     through = params.get("through") or None
     fragment = _fragment(request, before, through)
 
-    def load():
-        webhook = webhooks.get_webhook(request.path_params["id"], who.tenant.id)
-        if fragment == "deliveries/_page.html":
-            rows, next_cursor = deliveries.deliveries_between(webhook, through, before, **filters), None
-        else:
-            page = deliveries.list_deliveries(webhook, limit=PAGE_SIZE, before=before, **filters)
-            rows, next_cursor = page.items, page.next_cursor
-        last = deliveries.last_attempts([d.id for d in rows])
-        return webhook, rows, next_cursor, last, catalog.list_event_types(include_archived=True) if fragment is None else []
-
+    refresh = through if fragment == "deliveries/_page.html" else None
     try:
-        webhook, rows, next_cursor, last, event_types = await run_in_threadpool(load)
+        log = await run_in_threadpool(
+            deliveries.log_view, request.path_params["id"], who.tenant.id, PAGE_SIZE, before, refresh, **filters
+        )
     except InvalidInput as exc:
         return Response(exc.message, status_code=422)
+    # The filter's choices, on the full page only (fragments keep the form they were in).
+    event_types = await run_in_threadpool(catalog.list_event_types, True) if fragment is None else []
+    webhook, rows = log.webhook, log.rows
     base = f"/webhooks/{webhook.id}/deliveries"
     chosen = {k: v for k, v in filters.items() if v}
     if fragment != "deliveries/_page.html":  # a refresh keeps the bounds its page started with
         through = deliveries.Position.of(rows[-1]).cursor if rows else None
     context = {
         "viewer": who, "nav": "webhooks", "tab": "deliveries", "webhook": webhook,
-        "deliveries": rows, "last_attempts": last, "filters": filters,
+        "deliveries": rows, "last_attempts": log.last_attempts, "filters": filters,
         "statuses": DELIVERY_STATUSES, "event_types": event_types, "now": request.app.state.clock(),
         "page_id": f"delivery-page-{before or 'newest'}",
         "refresh_url": f"{base}?{urlencode({**chosen, **({'before': before} if before else {}), 'through': through})}",
-        "next_url": f"{base}?{urlencode({**chosen, 'before': next_cursor})}" if next_cursor else None,
+        "next_url": f"{base}?{urlencode({**chosen, 'before': log.next_cursor})}" if log.next_cursor else None,
         "poll": any(d.status in (PENDING, DELIVERING) for d in rows),
         "since": _since_value(request.app.state.clock() - RECOVER_DEFAULT_WINDOW), "errors": {},
         "retention_note": retention_note(request.app.state.settings, request.app.state.clock()),
     }
     return render(request, "deliveries/log.html", context, partial=fragment)
+
+
+def retention_note(settings: Settings, now: datetime) -> str:
+    """What the log and the stats say is kept, e.g. "Succeeded deliveries are kept 30 days,
+    failed ones 90 days; next purge 03:17 UTC"."""
+    note = (f"Succeeded deliveries are kept {durations.in_words(settings.retention_succeeded)}, "
+            f"failed ones {durations.in_words(settings.retention_failed)}")
+    at = retention.next_purge_at(settings, now)
+    if at is None:
+        return note + "."
+    when = f"{at:%H:%M} UTC" if at - now < timedelta(days=1) else f"{at:%Y-%m-%d %H:%M} UTC"
+    return f"{note}; next purge {when}."
 
 
 def _since_value(when) -> str:
@@ -94,12 +104,7 @@ async def _render_detail(request: Request, who, delivery_id: str, status_code: i
                          replay_error: str | None = None) -> Response:
     """The detail with what its forms need: its attempts, and the webhooks it can be replayed to."""
 
-    def load():
-        delivery = deliveries.get_delivery(delivery_id, who.tenant.id)
-        others = [w for w in webhooks.list_webhooks(who.tenant.id) if w.id != delivery.webhook_id]
-        return delivery, deliveries.attempts_of(delivery), others
-
-    delivery, attempts, others = await run_in_threadpool(load)
+    delivery, attempts, others = await run_in_threadpool(replay.delivery_detail, delivery_id, who.tenant.id)
     context = {
         "viewer": who, "nav": "webhooks", "delivery": delivery, "attempts": attempts, "replay_targets": others,
         "replay_error": replay_error, "now": request.app.state.clock(),
@@ -142,12 +147,10 @@ async def replay_to_webhook(request: Request) -> Response:
     delivery_id = request.path_params["id"]
     form = await request.form()
 
-    def run():
-        delivery = deliveries.get_delivery(delivery_id, who.tenant.id)
-        return replay.replay_event(delivery.event_id, form.get("webhook_id"), who.tenant.id, request.app.state.clock())
-
     try:
-        replayed = await run_in_threadpool(run)
+        replayed = await run_in_threadpool(
+            replay.replay_delivery, delivery_id, form.get("webhook_id"), who.tenant.id, request.app.state.clock()
+        )
     except InvalidInput as exc:
         return await _render_detail(request, who, delivery_id, status_code=422, replay_error=exc.message.split(": ", 1)[-1])
     except Conflict as exc:
@@ -168,11 +171,8 @@ async def recover(request: Request) -> Response:
     form = await request.form()
     now = request.app.state.clock()
 
-    def run():
-        return replay.recover_failed(webhook_id, who.tenant.id, replay.parse_since(form.get("since"), now), now)
-
     try:
-        recovery = await run_in_threadpool(run)
+        recovery = await run_in_threadpool(replay.recover_failed, webhook_id, who.tenant.id, form.get("since"), now)
     except InvalidInput as exc:
         webhook = await run_in_threadpool(webhooks.get_webhook, webhook_id, who.tenant.id)
         context = {"viewer": who, "nav": "webhooks", "tab": "deliveries", "webhook": webhook, "open": True,
@@ -204,15 +204,11 @@ async def stats_page(request: Request) -> Response:
     who = await viewer(request)
     now = request.app.state.clock()
 
-    def load():
-        webhook = webhooks.get_webhook(request.path_params["id"], who.tenant.id)
-        return webhook, stats.webhook_stats(webhook.id, now)
-
-    webhook, numbers = await run_in_threadpool(load)
+    webhook, numbers = await run_in_threadpool(stats.stats_tab, request.path_params["id"], who.tenant.id, now)
     context = {
         "viewer": who, "nav": "webhooks", "tab": "stats", "webhook": webhook, "stats": numbers,
-        "bars": stats.chart_bars(numbers.hours), "chart_height": stats.CHART_HEIGHT,
-        "chart_width": stats.CHART_WIDTH, "bar_width": stats.BAR_WIDTH,
+        "bars": charts.chart_bars(numbers.hours), "chart_height": charts.CHART_HEIGHT,
+        "chart_width": charts.CHART_WIDTH, "bar_width": charts.BAR_WIDTH,
         "retention_note": retention_note(request.app.state.settings, now),
     }
     return render(request, "webhooks/stats.html", context)

@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app.storage.db import write_transaction
 from app.rules.errors import Forbidden
 from app.services import api_keys
 from app.web.templating import flash, is_htmx, render, toast
@@ -39,12 +38,7 @@ async def create(request: Request) -> Response:
     who = await _key_manager(request)
     form = await request.form()
     name = str(form.get("name", "")).strip()[:100]
-
-    def make():
-        with write_transaction():
-            return api_keys.create_api_key(who.tenant, request.app.state.clock(), name=name)
-
-    new_key = await run_in_threadpool(make)
+    new_key = await run_in_threadpool(api_keys.create_api_key, who.tenant, request.app.state.clock(), name)
     return await _page(request, who, new_key, status_code=201)
 
 

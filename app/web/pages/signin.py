@@ -8,9 +8,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.rules.errors import InvalidInput
-from app.storage.models import Tenant, User
+from app.storage.models import User
 from app.rules.ratelimit import retry_after_header
-from app.services import sessions, users
+from app.services import sessions, tenants, users
 from app.web.inputs import client_ip
 from app.web.sessions import DASHBOARD, PORTAL, session_jar
 from app.web.templating import render
@@ -104,7 +104,7 @@ async def switch_tenant(request: Request) -> Response:
     form = await request.form()
     if not who.is_admin:
         return Response("Only admins can switch tenant.", status_code=403)
-    tenant = await run_in_threadpool(Tenant.get_or_none, Tenant.slug == form.get("tenant"))
+    tenant = await run_in_threadpool(tenants.find_tenant, form.get("tenant"))
     if tenant is None:
         return Response("Unknown tenant.", status_code=422)
     request.session["tenant_id"] = tenant.id

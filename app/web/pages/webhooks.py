@@ -16,10 +16,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.delivery import formats
-from app.rules import jsontext
+from app.rules import durations, jsontext
 from app.rules.errors import Conflict, InvalidInput
 from app.rules.filters import EXAMPLE as FILTER_EXAMPLE
-from app.storage.models import PAYLOAD_FORMATS
+from app.storage.models import PAYLOAD_FORMATS, Attempt
 from app.services import catalog, stats, test_sends, webhooks
 from app.web.inputs import inline_error, parse_json
 from app.web.wakeup import wake_sender
@@ -80,14 +80,6 @@ def _form_number(form: FormData, key: str, kind: type) -> float | int | None:
         raise InvalidInput(key, "must be a whole number" if kind is int else "must be a number") from None
 
 
-def _duration_text(seconds: float) -> str:
-    """5 -> "5s", 300 -> "5m", 7200 -> "2h": how people write retry delays."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
 def _number_text(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
@@ -102,7 +94,7 @@ def _values_of(webhook) -> dict:
         "secret_headers": ", ".join(webhook.headers.secret_names),
         "filter": jsontext.dumps(webhook.filter, indent=2, nonfinite_as_null=True) if webhook.filter else "",
         "timeout": _number_text(webhook.timeout),
-        "retry_schedule": ", ".join(_duration_text(d) for d in webhook.retry_schedule or ()),
+        "retry_schedule": ", ".join(durations.as_written(d) for d in webhook.retry_schedule or ()),
         "rate_limit": _number_text(webhook.rate_limit),
         "max_in_flight": _number_text(webhook.max_in_flight),
         "ordered": webhook.ordered,
@@ -149,11 +141,7 @@ async def _form_context(who: Viewer, values: dict, errors: dict, webhook=None) -
 async def list_page(request: Request) -> Response:
     who = await viewer(request)
 
-    def load():
-        rows = webhooks.list_webhooks(who.tenant.id)
-        return rows, stats.health_for([w.id for w in rows], _state(request).clock())
-
-    rows, health = await run_in_threadpool(load)
+    rows, health = await run_in_threadpool(stats.webhooks_with_health, who.tenant.id, _state(request).clock())
     context = {"viewer": who, "nav": "webhooks", "webhooks": rows, "health": health}
     return render(request, "webhooks/list.html", context, partial="webhooks/_table.html")
 
@@ -212,11 +200,7 @@ async def update(request: Request) -> Response:
 
 
 async def _row(request: Request, who: Viewer, webhook_id: str, headers: dict | None = None) -> Response:
-    def load():
-        webhook = webhooks.get_webhook(webhook_id, who.tenant.id)
-        return webhook, stats.health_for([webhook.id], _state(request).clock())
-
-    webhook, health = await run_in_threadpool(load)
+    webhook, health = await run_in_threadpool(stats.webhook_with_health, webhook_id, who.tenant.id, _state(request).clock())
     context = {"viewer": who, "webhook": webhook, "health": health}
     return render(request, "webhooks/_row.html", context, headers=headers)
 
@@ -276,10 +260,7 @@ async def delete(request: Request) -> Response:
 async def test_page(request: Request) -> Response:
     who = await viewer(request)
 
-    def load():
-        return webhooks.get_webhook(request.path_params["id"], who.tenant.id), catalog.list_event_types()
-
-    webhook, event_types = await run_in_threadpool(load)
+    webhook, event_types = await run_in_threadpool(test_sends.form_choices, request.path_params["id"], who.tenant.id)
     context = {
         "viewer": who, "nav": "webhooks", "webhook": webhook, "event_types": event_types, "errors": {},
         "values": {"type": catalog.TEST_EVENT_TYPE, "data": ""},
@@ -305,8 +286,18 @@ async def send_test(request: Request) -> Response:
         return _report(request, exc.message.capitalize(), "error")
     wake_sender(request)
     attempt = await test_sends.first_attempt(delivery_id, settings.request_timeout + 5)
-    message, level = test_sends.describe(attempt)
+    message, level = _first_attempt_report(attempt)
     return _report(request, message, level)
+
+
+def _first_attempt_report(attempt: Attempt | None) -> tuple[str, str]:
+    """("Delivered: 200 in 45 ms", "success") or ("Failed: connection refused", "error")."""
+    if attempt is None:
+        return "Queued: the first attempt has not finished yet; see the delivery log.", "warning"
+    if attempt.response_status is not None and 200 <= attempt.response_status < 300:
+        return f"Delivered: {attempt.response_status} in {attempt.duration_ms} ms", "success"
+    reason = attempt.error or f"the endpoint answered {attempt.response_status}"
+    return f"Failed: {reason}", "error"
 
 
 def _report(request: Request, message: str, level: str) -> Response:
@@ -317,10 +308,7 @@ def _report(request: Request, message: str, level: str) -> Response:
 
 
 async def _test_form_error(request: Request, who: Viewer, form: FormData, exc: InvalidInput) -> Response:
-    def load():
-        return webhooks.get_webhook(request.path_params["id"], who.tenant.id), catalog.list_event_types()
-
-    webhook, event_types = await run_in_threadpool(load)
+    webhook, event_types = await run_in_threadpool(test_sends.form_choices, request.path_params["id"], who.tenant.id)
     context = {
         "viewer": who, "nav": "webhooks", "webhook": webhook, "event_types": event_types,
         "values": {"type": form.get("type", ""), "data": form.get("data", "")},
