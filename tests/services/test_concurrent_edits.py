@@ -20,7 +20,7 @@ from app.storage.db import database
 from app.rules.errors import Conflict, NotFound
 from app.storage.models import CANCELLED, SUCCEEDED, Delivery, Webhook
 from app.services.deliveries import resend_delivery
-from app.services.test_sends import send_test_event
+from app.services.trial_sends import send_test_event
 from app.services.webhooks import delete_webhook
 from tests.conftest import ADMIN, emit, make_webhook
 

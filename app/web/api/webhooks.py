@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.rules.errors import reject_unknown
-from app.services import deliveries, tenants, test_sends, webhooks
+from app.services import deliveries, tenants, trial_sends, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
 from app.web.inputs import api_key, read_fields, scope_of
 from app.web.wakeup import wake_sender
@@ -83,11 +83,11 @@ async def send_test_event(request: Request) -> Response:
     fields = await read_fields(request, settings.max_payload_bytes, optional=True)
     reject_unknown(fields, {"type", "data"})
     delivery_id = await run_in_threadpool(
-        test_sends.send_test_event, request.path_params["id"], scope_of(key), settings, clock(),
+        trial_sends.send_test_event, request.path_params["id"], scope_of(key), settings, clock(),
         fields.get("type", TEST_EVENT_TYPE), fields.get("data"),
     )
     wake_sender(request)
-    attempt = await test_sends.first_attempt(delivery_id, settings.request_timeout + 5)
+    attempt = await trial_sends.first_attempt(delivery_id, settings.request_timeout + 5)
     delivery = await run_in_threadpool(deliveries.get_delivery, delivery_id, scope_of(key))
     body = {"delivery": delivery_json(delivery), "attempt": attempt_json(attempt) if attempt else None}
     return JSONResponse(body, status_code=200 if attempt else 202)

@@ -20,7 +20,7 @@ from app.rules import durations, jsontext
 from app.rules.errors import Conflict, InvalidInput
 from app.rules.filters import EXAMPLE as FILTER_EXAMPLE
 from app.storage.models import PAYLOAD_FORMATS, Attempt
-from app.services import catalog, stats, test_sends, webhooks
+from app.services import catalog, stats, trial_sends, webhooks
 from app.web.inputs import inline_error, parse_json
 from app.web.wakeup import wake_sender
 from app.web.templating import flash, is_htmx, render, toast
@@ -260,7 +260,7 @@ async def delete(request: Request) -> Response:
 async def test_page(request: Request) -> Response:
     who = await viewer(request)
 
-    webhook, event_types = await run_in_threadpool(test_sends.form_choices, request.path_params["id"], who.tenant.id)
+    webhook, event_types = await run_in_threadpool(trial_sends.form_choices, request.path_params["id"], who.tenant.id)
     context = {
         "viewer": who, "nav": "webhooks", "webhook": webhook, "event_types": event_types, "errors": {},
         "values": {"type": catalog.TEST_EVENT_TYPE, "data": ""},
@@ -278,14 +278,14 @@ async def send_test(request: Request) -> Response:
     try:
         data = parse_json(form["data"], field="data") if form.get("data", "").strip() else None
         delivery_id = await run_in_threadpool(
-            test_sends.send_test_event, webhook_id, who.tenant.id, settings, clock(), type_name, data
+            trial_sends.send_test_event, webhook_id, who.tenant.id, settings, clock(), type_name, data
         )
     except InvalidInput as exc:
         return await _test_form_error(request, who, form, exc)
     except Conflict as exc:
         return _report(request, exc.message.capitalize(), "error")
     wake_sender(request)
-    attempt = await test_sends.first_attempt(delivery_id, settings.request_timeout + 5)
+    attempt = await trial_sends.first_attempt(delivery_id, settings.request_timeout + 5)
     message, level = _first_attempt_report(attempt)
     return _report(request, message, level)
 
@@ -308,7 +308,7 @@ def _report(request: Request, message: str, level: str) -> Response:
 
 
 async def _test_form_error(request: Request, who: Viewer, form: FormData, exc: InvalidInput) -> Response:
-    webhook, event_types = await run_in_threadpool(test_sends.form_choices, request.path_params["id"], who.tenant.id)
+    webhook, event_types = await run_in_threadpool(trial_sends.form_choices, request.path_params["id"], who.tenant.id)
     context = {
         "viewer": who, "nav": "webhooks", "webhook": webhook, "event_types": event_types,
         "values": {"type": form.get("type", ""), "data": form.get("data", "")},
