@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.storage.models import Delivery, Event
-from tests.conftest import ADMIN, serving
-from tests.api.test_api_events import create_webhook
+from tests.helpers import ADMIN, create_webhook, serving
 
 
 def emit_batch(api, items, key=ADMIN):

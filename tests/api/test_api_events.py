@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.storage.models import Delivery, Event
-from tests.conftest import ADMIN, serving
-
-
-def create_webhook(api, url="http://127.0.0.1:9/hook", key=ADMIN, **fields) -> dict:
-    response = api.post("/api/v1/webhooks", json={"url": url, **fields}, headers=key)
-    assert response.status_code == 201, response.text
-    return response.json()
+from tests.helpers import ADMIN, create_webhook, serving
 
 
 def test_emit_stores_the_event_and_one_delivery_per_subscriber(api):

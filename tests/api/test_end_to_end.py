@@ -11,8 +11,7 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from app.rules.clock import system_clock
 from app.storage.models import Event
-from tests.conftest import ADMIN, Reply, eventually, serving
-from tests.api.test_api_events import create_webhook
+from tests.helpers import ADMIN, Reply, create_webhook, eventually, serving
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from bs4 import BeautifulSoup
 from standardwebhooks import Webhook as StandardWebhook
 
 from app.storage.models import CANCELLED, PENDING, ApiKey, Attempt, Delivery, Event, EventType, Webhook
-from tests.conftest import ADMIN, serving
-from tests.api.test_api_events import create_webhook
+from tests.helpers import ADMIN, create_webhook, serving
 
 JSON = {"content-type": "application/json"}
 
@@ -285,7 +284,7 @@ async def test_the_sender_never_sends_for_a_deleted_webhook(db, settings, clock,
     from app.delivery.outbound import build_client
     from app.delivery.queue import claim_due, record_results
     from app.services.webhooks import delete_webhook
-    from tests.conftest import NO_JITTER, emit, make_webhook
+    from tests.helpers import NO_JITTER, emit, make_webhook
 
     webhook = make_webhook(settings, clock, receiver.url())
     emit(settings, clock)

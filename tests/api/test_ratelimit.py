@@ -10,7 +10,7 @@ from bs4 import BeautifulSoup
 from app.config import ConfigError, Settings, load_settings, parse_duration
 from app.storage.models import Event
 from app.rules.ratelimit import Rate, RateLimiter, retry_after_header
-from tests.conftest import ADMIN, ADMIN_PASSWORD, ADMIN_USER, serving
+from tests.helpers import ADMIN, ADMIN_PASSWORD, ADMIN_USER, serving
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -118,9 +118,9 @@ def test_default_limits_do_not_throttle_a_busy_emitter(settings, clock):
 
 @pytest.fixture
 def tenant_key_factory(clock):
-    from tests.conftest import _key_for
+    from tests.helpers import key_for
 
-    return lambda slug: _key_for(slug, clock)
+    return lambda slug: key_for(slug, clock)
 
 
 def login(client, name, password):

@@ -19,7 +19,8 @@ from app.storage.models import FAILED, PENDING, Delivery, Webhook
 from app.services.catalog import DISABLED_EVENT_TYPE
 from app.services.tenants import get_or_create_tenant
 from app.services.webhooks import create_webhook, update_webhook
-from tests.conftest import NO_JITTER, Engine, emit, make_webhook
+from tests.conftest import Engine
+from tests.helpers import NO_JITTER, emit, make_webhook
 
 PERIOD = 3600
 

@@ -19,7 +19,7 @@ from app.delivery.dispatcher import Dispatcher
 from app.delivery.outbound import build_client
 from app.storage.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.queue import claim_due
-from tests.conftest import NO_JITTER, Reply, emit, eventually_async, make_webhook
+from tests.helpers import NO_JITTER, Reply, emit, eventually_async, make_webhook
 
 pytestmark = pytest.mark.anyio
 

@@ -17,14 +17,10 @@ from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, 
 from app.delivery.queue import claim_due, record_results
 from app.services.deliveries import resend_delivery
 from app.services.webhooks import update_webhook
-from tests.conftest import NO_JITTER, Engine, Reply, emit, make_webhook
+from tests.conftest import Engine
+from tests.helpers import NO_JITTER, Reply, emit, make_webhook, only_delivery
 
 pytestmark = pytest.mark.anyio
-
-
-def only_delivery() -> Delivery:
-    (delivery,) = Delivery.select()
-    return delivery
 
 
 async def test_retries_on_schedule_until_success_with_identical_bytes(db, settings, clock, receiver, engine):

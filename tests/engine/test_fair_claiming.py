@@ -15,8 +15,7 @@ from app.delivery.dispatcher import Dispatcher
 from app.delivery.outbound import build_client
 from app.storage.models import DELIVERING, PENDING, SUCCEEDED, Delivery, Webhook
 from app.delivery.queue import claim_due
-from tests.conftest import Receiver, Reply, eventually_async
-from tests.engine.test_dispatch import NO_JITTER, emit, make_webhook
+from tests.helpers import NO_JITTER, Receiver, Reply, emit, eventually_async, make_webhook
 
 pytestmark = pytest.mark.anyio
 

@@ -26,8 +26,8 @@ from app.delivery.outbound import build_client
 from app.storage.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.resolver import GuardedResolver
 from app.delivery.transport import DeliveryTransport
-from tests.conftest import Reply
-from tests.engine.test_dispatch import NO_JITTER, Engine, emit, make_webhook, only_delivery
+from tests.conftest import Engine
+from tests.helpers import NO_JITTER, Reply, emit, make_webhook, only_delivery
 
 pytestmark = pytest.mark.anyio
 

@@ -27,7 +27,8 @@ from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, 
 from app.delivery.outbound import build_client
 from app.delivery.policy import Outcome, classify
 from app.services.deliveries import resend_delivery
-from tests.conftest import NO_JITTER, Engine, emit, make_webhook
+from tests.conftest import Engine
+from tests.helpers import NO_JITTER, emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 

@@ -18,7 +18,7 @@ from app.delivery.dispatcher import Dispatcher
 from app.storage.models import DELIVERING, SUCCEEDED, Attempt, Delivery
 from app.delivery.outbound import build_client
 from app.services.webhooks import update_webhook
-from tests.conftest import NO_JITTER, Receiver, emit, make_webhook
+from tests.helpers import NO_JITTER, Receiver, emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 

@@ -14,8 +14,8 @@ from app.delivery.dispatcher import Dispatcher
 from app.delivery.outbound import build_client
 from app.storage.models import DELIVERING, FAILED, SUCCEEDED, Delivery, Webhook
 from app.delivery.queue import claim_due
-from tests.conftest import Reply, eventually_async
-from tests.engine.test_dispatch import NO_JITTER, Engine, emit, make_webhook
+from tests.conftest import Engine
+from tests.helpers import NO_JITTER, Reply, emit, eventually_async, make_webhook
 
 pytestmark = pytest.mark.anyio
 

@@ -14,8 +14,7 @@ from app.rules.clock import system_clock
 from app.delivery.dispatcher import Dispatcher
 from app.delivery.outbound import build_client
 from app.storage.models import Webhook
-from tests.conftest import eventually_async
-from tests.engine.test_dispatch import NO_JITTER, emit, make_webhook
+from tests.helpers import NO_JITTER, emit, eventually_async, make_webhook
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,8 @@ import pytest
 from app.delivery.dispatcher import Dispatcher
 from app.delivery.outbound import build_client
 from app.storage.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
-from tests.conftest import NO_JITTER, Engine, Reply, emit, make_webhook
+from tests.conftest import Engine
+from tests.helpers import NO_JITTER, Reply, emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 

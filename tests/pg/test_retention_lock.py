@@ -17,8 +17,7 @@ from app.delivery.dispatcher import Dispatcher
 from app.storage.models import Delivery, Event
 from app.delivery.outbound import build_client
 from app.scheduler import run_purge
-from tests.conftest import eventually_async
-from tests.services.test_retention import old_log
+from tests.helpers import eventually_async, old_log
 
 pytestmark = pytest.mark.anyio
 

@@ -13,10 +13,9 @@ import pytest
 from app.delivery.dispatcher import Dispatcher
 from app.delivery.outbound import build_client
 from app.storage.models import DELIVERING, PENDING, Attempt, Delivery
-from tests.conftest import ADMIN, ADMIN_KEY, Reply, eventually
-from tests.process.test_cli import env, free_port, stop  # noqa: F401 - env is a fixture
-from tests.process.test_crash import serve
-from tests.conftest import NO_JITTER, emit, make_webhook
+from tests.helpers import (
+    ADMIN, ADMIN_KEY, NO_JITTER, Reply, emit, eventually, free_port, make_webhook, serve_hookline, stop_hookline,
+)
 
 HANG = 30  # longer than any timeout here: the receiver never answers in time
 
@@ -49,7 +48,7 @@ def test_sigterm_during_slow_deliveries(env, tmp_path, receiver, db):
     receiver.plan("/hook", Reply(200, delay=HANG))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = serve(env, port, tmp_path)
+    process = serve_hookline(env, port, tmp_path)
     try:
         httpx.post(f"{base}/api/v1/webhooks", json={"url": receiver.url()}, headers=ADMIN).raise_for_status()
         for n in range(10):
@@ -58,7 +57,7 @@ def test_sigterm_during_slow_deliveries(env, tmp_path, receiver, db):
         eventually(lambda: Delivery.select().where(Delivery.status == DELIVERING).count() == 4, 5, "4 sends in flight")
     finally:
         began = time.monotonic()
-        output = stop(process)
+        output = stop_hookline(process)
         took = time.monotonic() - began
     assert took < request_timeout + 5, f"shutdown took {took:.1f}s"
     assert Delivery.select().where(Delivery.status == DELIVERING).count() == 0, output

@@ -22,7 +22,7 @@ from app.storage.models import CANCELLED, SUCCEEDED, Delivery, Webhook
 from app.services.deliveries import resend_delivery
 from app.services.test_sends import send_test_event
 from app.services.webhooks import delete_webhook
-from tests.conftest import ADMIN, emit, make_webhook
+from tests.helpers import ADMIN, emit, make_webhook
 
 ROUNDS = 10
 

@@ -15,9 +15,8 @@ from app.delivery.outbound import build_client
 from app.rules.errors import InvalidInput
 from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery
 from app.services.replay import parse_since
-from tests.conftest import ADMIN
-from tests.api.test_api_events import create_webhook
-from tests.conftest import NO_JITTER, Engine
+from tests.conftest import Engine
+from tests.helpers import ADMIN, NO_JITTER, create_webhook
 
 pytestmark = pytest.mark.anyio
 

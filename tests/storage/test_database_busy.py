@@ -18,8 +18,7 @@ from app.storage.db import SQLITE_PRAGMAS
 from app.delivery.dispatcher import Dispatcher
 from app.delivery.outbound import build_client
 from app.storage.models import SUCCEEDED, Delivery, Event, Webhook
-from tests.conftest import ADMIN, serving
-from tests.conftest import NO_JITTER, emit, make_webhook
+from tests.helpers import ADMIN, NO_JITTER, emit, make_webhook, serving
 
 
 @pytest.fixture
