@@ -13,6 +13,8 @@ from app.rules.clock import system_clock
 from app.storage.models import Event
 from tests.helpers import ADMIN, Reply, create_webhook, eventually, serving
 
+pytestmark = pytest.mark.postgres  # the database matters: run again by --db=postgres
+
 
 @pytest.fixture
 def live(settings):

@@ -196,6 +196,7 @@ def test_idempotency_replay_ignores_key_order(api):
     assert again.headers["Idempotent-Replayed"] == "true"
 
 
+@pytest.mark.postgres
 def test_idempotency_tells_amounts_apart_that_one_double_would_not(api):
     """12345678901234567.89 and .88 are the same double: read as floats, the second event
     passed for a replay of the first and was silently dropped."""

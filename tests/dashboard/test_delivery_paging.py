@@ -17,6 +17,8 @@ from app.services.webhooks import create_webhook
 from app.web.pages import deliveries as pages_deliveries
 from tests.helpers import ADMIN
 
+pytestmark = pytest.mark.postgres  # the database matters: run again by --db=postgres
+
 SAME_MILLISECOND = 1000
 
 

@@ -20,7 +20,7 @@ from app.services.webhooks import update_webhook
 from tests.conftest import Engine
 from tests.helpers import NO_JITTER, Reply, emit, make_webhook, only_delivery
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 
 async def test_retries_on_schedule_until_success_with_identical_bytes(db, settings, clock, receiver, engine):

@@ -30,7 +30,7 @@ from app.services.deliveries import resend_delivery
 from tests.conftest import Engine
 from tests.helpers import NO_JITTER, emit, make_webhook
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 SEED = 20261201
 RANDOM_ANSWERS = 120

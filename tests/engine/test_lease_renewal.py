@@ -20,7 +20,7 @@ from app.delivery.outbound import build_client
 from app.services.webhooks import update_webhook
 from tests.helpers import NO_JITTER, Receiver, emit, make_webhook
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 
 class HeldReceiver(Receiver):
