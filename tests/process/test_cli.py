@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import time
 
 import httpx
 import pytest
 
-from app.storage.models import Tenant
+from app.storage.models import PENDING, Delivery, Tenant
 from app.services.api_keys import authenticate
 from app.services.events import emit_event
 from app.services.webhooks import create_webhook
@@ -81,11 +80,10 @@ def test_serve_dev_delivers_an_emitted_event(env, tmp_path, receiver):
     assert "Application shutdown complete" in output
 
 
-def test_serve_without_sender_queues_events_for_a_worker(env, tmp_path, receiver):
+def test_serve_without_sender_queues_events_for_a_worker(env, tmp_path, db, receiver):
     port = free_port()
-    env = {**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY, "HOOKLINE_SWEEP_INTERVAL": "0.1"}
+    env = {**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY}
     process = start_hookline(["serve", "--dev", "--no-sender", "--port", str(port)], env, tmp_path)
-    worker = None
     try:
         base = f"http://127.0.0.1:{port}"
         eventually(lambda: _answers(base, process), 30, "hookline serve to answer")
@@ -94,15 +92,18 @@ def test_serve_without_sender_queues_events_for_a_worker(env, tmp_path, receiver
         assert hook.status_code == 201, hook.text
         emitted = httpx.post(f"{base}/api/v1/events", json={"type": "order.created", "data": {}}, headers=ADMIN)
         assert emitted.status_code == 202
-        time.sleep(1)  # ten ticks of a sender, had serve one
-        assert receiver.requests == []
-        worker = start_hookline(["worker", "--dev"], env, tmp_path)
+    finally:
+        stop_hookline(process)
+    # serve has exited, so it has sent all it ever will (a sender would have been woken by
+    # the emit and drained on SIGTERM): nothing, and the delivery waits for a worker.
+    assert receiver.requests == []
+    assert [(d.status, d.attempts) for d in Delivery.select()] == [(PENDING, 0)]
+    worker = start_hookline(["worker", "--dev"], env, tmp_path)
+    try:
         (request,) = receiver.wait_for(1, timeout=30)
         assert request.headers["webhook-id"] == emitted.json()["id"]
     finally:
-        stop_hookline(process)
-        if worker is not None:
-            stop_hookline(worker)
+        stop_hookline(worker)
 
 
 def _answers(base: str, process: subprocess.Popen) -> bool:

@@ -3,7 +3,6 @@ and hands back what it could not finish, so no delivery waits for a lease to run
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -14,7 +13,8 @@ from app.delivery.dispatcher import Dispatcher
 from app.delivery.outbound import build_client
 from app.storage.models import DELIVERING, PENDING, Attempt, Delivery
 from tests.helpers import (
-    ADMIN, ADMIN_KEY, NO_JITTER, Reply, emit, eventually, free_port, make_webhook, serve_hookline, stop_hookline,
+    ADMIN, ADMIN_KEY, NO_JITTER, Reply, emit, eventually, eventually_async, free_port, make_webhook, serve_hookline,
+    stop_hookline,
 )
 
 HANG = 30  # longer than any timeout here: the receiver never answers in time
@@ -29,15 +29,13 @@ async def test_shutdown_releases_sends_it_cuts_off(db, settings, clock, receiver
     async with build_client(settings) as client:
         dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER)
         assert await dispatcher.sweep() == 3
-        for _ in range(500):  # the sends run on this loop: wait without blocking it
-            if len(receiver.requests) == 3:
-                break
-            await asyncio.sleep(0.01)
+        await eventually_async(lambda: len(receiver.requests) == 3, what="the three sends at the receiver")
+        clock.advance(5)  # the receiver hangs; the shutdown comes while it does
         with caplog.at_level(logging.WARNING, "hookline.dispatch"):
-            await dispatcher.shutdown(timeout=0.1)
+            await dispatcher.shutdown(timeout=0)  # no time to finish: every send is cut off
         assert await dispatcher.sweep() == 0, "a stopping sender claims nothing"
     assert [(d.status, d.attempts, d.lease_expires_at) for d in Delivery.select()] == [(PENDING, 0, None)] * 3
-    assert all(d.next_attempt_at <= clock() for d in Delivery.select()), "due at once for another process"
+    assert [d.next_attempt_at for d in Delivery.select()] == [clock()] * 3, "due at once for another process"
     assert "released 3 unfinished deliveries" in caplog.text
 
 
