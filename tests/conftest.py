@@ -157,7 +157,9 @@ def postgres_server() -> str:
     # Not under pytest's tmp_path: as root the server runs as `postgres`, and pytest's
     # folders are closed to other users.
     folder = tempfile.mkdtemp(prefix="hookline-pg-")
-    started = subprocess.run([POSTGRES_SCRIPT, "start", folder, "--no-fsync"], capture_output=True, text=True, timeout=600)
+    started = subprocess.run(
+        [POSTGRES_SCRIPT, "start", folder, "--no-fsync"], capture_output=True, text=True, timeout=600
+    )
     if started.returncode == CANNOT_INSTALL:
         shutil.rmtree(folder, ignore_errors=True)
         pytest.skip(f"PostgreSQL tests need a PostgreSQL server: {started.stderr.strip()}")

@@ -169,8 +169,9 @@ def test_the_rule_allows_only_arrows_down_or_sideways(importer, imported, allowe
 
 def test_resolve_reads_modules_from_packages_and_names_from_modules():
     known = {"app.web", "app.web.metrics", "app.web.portal", "app.config", "app.storage", "app.storage.db"}
-    tree = ast.parse("from app.web import metrics, portal\nfrom app.config import Settings\nfrom . import db\nimport os")
-    found = [resolve(node, "app.storage.writer", False, known) for node in tree.body if isinstance(node, ast.ImportFrom)]
+    source = "from app.web import metrics, portal\nfrom app.config import Settings\nfrom . import db\nimport os"
+    imports = [node for node in ast.parse(source).body if isinstance(node, ast.ImportFrom)]
+    found = [resolve(node, "app.storage.writer", False, known) for node in imports]
     assert found == [["app.web.metrics", "app.web.portal"], ["app.config"], ["app.storage.db"]]
 
 
