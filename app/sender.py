@@ -45,7 +45,7 @@ async def running_sender(
         dispatcher = build_dispatcher(settings, client, clock, metrics, writer)
         scheduler = build_scheduler(dispatcher, settings)
         scheduler.start()
-        dispatcher.wake()
+        dispatcher.wake()  # work left from the last run goes out now, not at the first tick
         try:
             async with waking(settings.database_url, dispatcher.wake):  # emits by other processes
                 yield dispatcher
