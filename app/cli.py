@@ -148,6 +148,7 @@ async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     from app.delivery.metrics import Metrics
     from app.rules.clock import system_clock
     from app.sender import running_sender
+    from app.services.events import Lookups
     from app.services.setup import prepare_database
     from app.storage.writer import GroupWriter
 
@@ -160,7 +161,7 @@ async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    writer = GroupWriter(system_clock, settings)
+    writer = GroupWriter(system_clock, lambda: Lookups(settings))
     writer.start()
     try:
         async with running_sender(settings, system_clock, process_metrics, writer):

@@ -21,6 +21,7 @@ from app.rules.clock import Clock, system_clock
 from app.config import Settings, parse_rate
 from app.storage.db import database
 from app.storage.writer import GroupWriter
+from app.services.events import Lookups
 from app.rules.errors import ServiceError, TooManyRequests, Unauthorized
 from app.delivery.metrics import Metrics
 from app.rules.ratelimit import RateLimiter, retry_after_header
@@ -66,7 +67,7 @@ def create_app(
         app.state.dispatcher = None
         app.state.limits = RateLimits(settings)
         app.state.api_keys = KeyCache()
-        app.state.writer = GroupWriter(clock, settings)
+        app.state.writer = GroupWriter(clock, lambda: Lookups(settings))
         app.state.writer.start()
         try:
             if not run_sender:

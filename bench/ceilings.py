@@ -76,7 +76,7 @@ class _Shipped:
 
     async def post(self, url, event_id, body):
         from app.delivery.outbound import send_attempt
-        from app.delivery.queue import ClaimedDelivery, Payload
+        from app.delivery.types import ClaimedDelivery, Payload
 
         now = datetime.now(timezone.utc)
         claimed = ClaimedDelivery(

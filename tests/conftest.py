@@ -113,9 +113,10 @@ class Engine:
 async def engine(db, settings, clock):
     from app.delivery.dispatcher import Dispatcher
     from app.delivery.outbound import build_client
+    from app.services.webhook_health import announce_disabled
 
     async with build_client(settings) as client:
-        yield Engine(Dispatcher(settings, client, clock, random=NO_JITTER))
+        yield Engine(Dispatcher(settings, client, clock, random=NO_JITTER, on_disabled=announce_disabled))
 
 
 @pytest.fixture
@@ -181,7 +182,8 @@ def migrated_template(postgres_server: str) -> str:
     migrating a new one ~200 ms. Starting on it also runs every migration's no-op path."""
     import psycopg
 
-    from app.storage.db import migrate, open_database
+    from app.storage.db import open_database
+    from app.storage.migrations import migrate
 
     name = "hookline_template"
     with psycopg.connect(postgres_server, autocommit=True) as admin:

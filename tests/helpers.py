@@ -258,6 +258,33 @@ def old_log(settings, clock, count: int, age_days: float = 40) -> None:
             Attempt.insert_many(rows).execute()
 
 
+def described() -> dict[str, tuple]:
+    """Per table of the open database: its columns, indexes and foreign keys, each sorted by
+    name, so that two databases built different ways (migrated, or created from today's
+    models) can be compared. Column order is left out: a column added by a migration comes
+    last, one that step 1 created from the models of its day sat where the model had it,
+    and nothing reads columns by position."""
+    return {
+        table: (
+            sorted((c.name, c.data_type, c.null, c.primary_key, c.default) for c in database.get_columns(table)),
+            sorted((i.name, tuple(i.columns), i.unique) for i in database.get_indexes(table)),
+            sorted((f.column, f.dest_table, f.dest_column) for f in database.get_foreign_keys(table)),
+        )
+        for table in database.get_tables()
+    }
+
+
+def created_from_the_models() -> dict[str, tuple]:
+    """The schema today's models describe, created in the open (empty) database."""
+    import peewee
+
+    from app.storage.migrations import SchemaVersion
+    from app.storage.models import BaseModel
+
+    database.create_tables(peewee.sort_models([*BaseModel.__subclasses__(), SchemaVersion]))
+    return described()
+
+
 # The HTTP API.
 
 def create_webhook(api: httpx.Client, url="http://127.0.0.1:9/hook", key=ADMIN, **fields) -> dict:

@@ -35,6 +35,7 @@ import anyio.to_thread
 from app.rules.clock import Clock, system_clock
 from app.config import Settings
 from app.storage.db import is_sqlite
+from app.delivery.health import OnDisabled
 from app.delivery.metrics import Metrics
 from app.storage.models import SUCCEEDED
 from app.delivery.outbound import DeliveryClient, send_attempt
@@ -42,9 +43,8 @@ from app.delivery.pacing import TokenBucket
 from app.delivery.policy import Failure
 from app.rules.ratelimit import Rate, RateLimiter
 from app.delivery.payloads import PayloadRenderer
-from app.delivery.queue import (
-    AttemptResult, ClaimedDelivery, claim_due, record_results, release_claims, renew_leases,
-)
+from app.delivery.queue import claim_due, record_results, release_claims, renew_leases
+from app.delivery.types import AttemptResult, ClaimedDelivery
 from app.storage.writer import GroupWriter
 
 log = logging.getLogger("hookline.dispatch")
@@ -107,8 +107,10 @@ class Dispatcher:
         random: Callable[[], float] = random_module.random,
         metrics: Metrics | None = None,
         writer: GroupWriter | None = None,
+        on_disabled: OnDisabled | None = None,  # tells the tenant a webhook was switched off
     ):
         self.settings = settings
+        self.on_disabled = on_disabled
         self.metrics = metrics or Metrics(clock)
         self.client = client
         self.writer = writer
@@ -294,7 +296,7 @@ class Dispatcher:
         if self._claimed or self._expiring:
             claims = [*(current for _, current in self._claimed.values()), *self._expiring.values()]
             self._claimed, self._expiring = {}, {}
-            released = await anyio.to_thread.run_sync(release_claims, claims, self.clock())
+            released = await self._write(release_claims, claims, self.clock())
             log.warning("shutting down: released %d unfinished deliveries for another sweep", released)
 
     async def drain(self, timeout: float | None = None) -> None:
@@ -389,12 +391,13 @@ class Dispatcher:
         and they are sent again once the leases expire.
         """
         try:
-            return await self._write(record_results, held, self.clock(), self.settings, self.random)
+            return await self._write(record_results, held, self.clock(), self.settings, self.random, self.on_disabled)
         except Exception as exc:
             first = exc
         bare = [(claimed, dataclasses.replace(result, response_body=None)) for claimed, result in held]
         try:
-            statuses = await self._write(record_results, bare, self.clock(), self.settings, self.random)
+            statuses = await self._write(record_results, bare, self.clock(), self.settings, self.random,
+                                         self.on_disabled)
         except Exception:
             log.exception("could not record %d attempts", len(held))
             return ["unrecorded"] * len(held)
@@ -424,7 +427,7 @@ class Dispatcher:
             if not held:
                 return 0
             try:
-                renewed = await anyio.to_thread.run_sync(
+                renewed = await self._write(
                     renew_leases, [current for _, current in held], now, self.settings.lease_seconds
                 )
             except Exception as exc:
@@ -440,8 +443,9 @@ class Dispatcher:
             return len(renewed)
 
     async def _write(self, function, *args):
-        """Run a database write. On SQLite, in the process's group-commit writer when it
-        has one: one transaction for whatever emits, claims and records are waiting, and no
+        """Run a database write: each of the engine's (claims, records, lease renewals,
+        releases) goes through here. On SQLite, in the process's group-commit writer when it
+        has one: one transaction for whatever emits and engine writes are waiting, and no
         thread waiting for SQLite's write lock behind another. PostgreSQL locks rows, not
         the database, so there the writes run side by side in worker threads (through the
         one writer, each statement's round trip queued behind the others': 1,023 -> 651

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import peewee
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
@@ -24,9 +23,6 @@ from prometheus_client.registry import Collector
 
 from app.rules.clock import Clock, system_clock
 from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Delivery, Webhook
-
-if TYPE_CHECKING:
-    from app.services.events import Emitted
 
 # No `*_created` series next to each counter: the text format turns them into extra
 # series that dashboards do not use (the library's switch is process-wide).
@@ -59,9 +55,9 @@ class Metrics:
         )
         self.registry.register(QueueCollector(clock))
 
-    def event_accepted(self, emitted: Emitted) -> None:
-        if not emitted.replayed:
-            self._events.inc()
+    def events_accepted(self, count: int) -> None:
+        """`count` new events; an idempotent replay is none."""
+        self._events.inc(count)
 
     def attempt_recorded(self, status: str, seconds: float) -> None:
         outcome = OUTCOMES.get(status)

@@ -20,7 +20,7 @@ from app.config import Settings
 from app.rules.header_rules import header_problem
 from app.delivery.policy import Failure, parse_retry_after
 from app.delivery.resolver import BlockedAddress, GuardedResolver, check_literal_host
-from app.delivery.queue import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery
+from app.delivery.types import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery
 from app.delivery.signing import signature_headers
 from app.delivery.transport import MALFORMED_BODY, DeliveryTransport
 

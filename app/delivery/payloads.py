@@ -38,7 +38,7 @@ from app.config import Settings
 from app.rules.errors import InvalidInput
 from app.storage.models import PAYLOAD_FORMATS
 from app.rules.ratelimit import Rate, RateLimiter
-from app.delivery.queue import ClaimedDelivery, Payload
+from app.delivery.types import ClaimedDelivery, Payload
 
 log = logging.getLogger("hookline.payloads")
 

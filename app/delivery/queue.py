@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -17,77 +16,11 @@ import peewee
 
 from app.storage import hotsql
 from app.config import Settings
-from app.rules.custom_headers import CustomHeaders
 from app.storage.db import is_sqlite, write_transaction
 from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Webhook, envelope
-from app.delivery.policy import Failure, Outcome, classify, retry_policy
-from app.services.webhook_health import record_delivery_outcome
-
-MAX_RESPONSE_BODY_CHARS = 1000
-
-
-@dataclass(frozen=True, eq=False)
-class Payload:
-    """What a request body is made of. It is made at send time (app/delivery/payloads.py), not here:
-    rendered inside the claim's transaction, on the thread that also commits every tenant's
-    emits, one tenant's slow template stalled them all. One per event and webhook (with a
-    custom template) or format within a claim, shared by its deliveries, so a fan-out
-    renders once; told apart by identity, not by comparing envelopes."""
-
-    envelope: bytes
-    payload_format: str
-    payload_template: str | None
-    tenant_id: int  # whose template: a tenant's renders take turns
-
-    @property
-    def is_envelope(self) -> bool:
-        """The body is the envelope as stored: nothing to render."""
-        return self.payload_template is None and self.payload_format == "standard"
-
-
-@dataclass(frozen=True)
-class ClaimedDelivery:
-    """What one send needs, read once at claim time."""
-
-    id: str
-    attempts: int
-    lease_expires_at: datetime
-    event_id: str
-    event_type: str
-    payload: Payload
-    webhook_id: str
-    url: str
-    secret: str
-    headers: CustomHeaders  # in clear for the wire; it masks its secrets for the attempt log
-    # The secret before a rotation; it signs too until it expires (checked at send time).
-    previous_secret: str | None
-    previous_secret_expires_at: datetime | None
-    # Per-webhook overrides; None: the global request_timeout / retry_schedule.
-    timeout: float | None
-    retry_schedule: tuple[float, ...] | None
-    attempts_before_recovery: int  # a recovered delivery's retry schedule counts attempts made since
-    # Pacing, read at each claim so the sender follows edits to the webhook.
-    rate_limit: float | None
-    max_in_flight: int | None
-    ordered: bool
-
-    def older_secrets(self, at: datetime) -> tuple[str, ...]:
-        """Secrets that still sign at `at` besides the current one."""
-        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > at:
-            return (self.previous_secret,)
-        return ()
-
-
-@dataclass(frozen=True)
-class AttemptResult:
-    started_at: datetime
-    duration_ms: int
-    request_headers: dict
-    status_code: int | None = None
-    response_body: str | None = None
-    error: str | None = None
-    retry_after: float | None = None
-    failure: Failure | None = None  # what went wrong, if anything; `error` says it to a person
+from app.delivery.health import OnDisabled, record_delivery_outcome
+from app.delivery.policy import Outcome, classify, retry_policy
+from app.delivery.types import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery, Payload
 
 
 def claim_due(
@@ -177,10 +110,12 @@ def record_results(
     now: datetime,
     settings: Settings,
     random: Callable[[], float],
+    on_disabled: OnDisabled | None = None,
 ) -> list[str]:
     """Log the attempts and move their deliveries on, in one transaction (a group commit:
     a commit per attempt would cap throughput at the disk's commit rate); returns the new
-    statuses."""
+    statuses. A webhook this switches off is handed to `on_disabled` in that transaction
+    (app/delivery/health.py)."""
     with write_transaction():
         steps = [_next_step(claimed, result, now, settings, random) for claimed, result in results]
         # Rows that move the same way go in one statement: when a claim's sends all got the
@@ -201,7 +136,7 @@ def record_results(
                 # One reset per webhook and group: the same outcome again changes nothing.
                 if not (outcome is Outcome.SUCCEEDED and claimed.webhook_id in healthy):
                     record_delivery_outcome(claimed.webhook_id, outcome, status, result.status_code, result.error,
-                                            now, settings)
+                                            now, settings, on_disabled)
                 if outcome is Outcome.SUCCEEDED:
                     healthy.add(claimed.webhook_id)
                 elif status == FAILED:

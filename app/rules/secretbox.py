@@ -44,9 +44,6 @@ class SecretBox:
                 "was the key file replaced or a key removed before `hookline reencrypt`?"
             ) from None
 
-    def rotate(self, stored: str) -> str:
-        return PREFIX + self._fernet.rotate(stored.removeprefix(PREFIX).encode()).decode()
-
     def derive(self, purpose: str) -> list[bytes]:
         """A 32-byte key for `purpose` from each encryption key, in the same order (the first
         is the current one). HKDF-SHA256 with the purpose as its info: keys for different

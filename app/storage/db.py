@@ -1,4 +1,6 @@
-"""Database connection and schema migrations.
+"""Database connection and transactions; the one place that says which backend is in use.
+
+The schema and its migrations are in app/storage/migrations.py.
 
 The models bind to a proxy so that the database is chosen at start from the URL in
 settings (SQLite file by default, PostgreSQL for scale-out) and never at import time.
@@ -97,6 +99,8 @@ class _ThreadSentinel:
 
 
 def is_sqlite() -> bool:
+    """The backend in use: SQLite, or else PostgreSQL (`open_database` opens one of the two).
+    Everything that differs between them asks here."""
     return isinstance(database.obj, peewee.SqliteDatabase)
 
 
@@ -170,88 +174,3 @@ def once_across_processes(lock_id: int):
     finally:
         if held:
             database.execute_sql("SELECT pg_advisory_unlock(%s)", (lock_id,))
-
-
-class SchemaVersion(peewee.Model):
-    version = peewee.IntegerField()
-
-    class Meta:
-        database = database
-        table_name = "schema_version"
-
-
-def migrate() -> int:
-    """Bring the schema to the newest version; safe to run on every start by every process,
-    also at the same time: the first migrates, the others wait and find nothing to do."""
-    from playhouse.migrate import SchemaMigrator, migrate as apply
-
-    from app.storage import models
-
-    def dashboard_tables():
-        columns = {c.name for c in database.get_columns("webhook")}
-        if "headers" not in columns:
-            apply(SchemaMigrator.from_database(database.obj).add_column("webhook", "headers", models.Webhook.headers))
-        database.create_tables(models.DASHBOARD_MODELS)
-
-    def delivery_semantics():
-        migrator = SchemaMigrator.from_database(database.obj)
-        for model, name in models.DELIVERY_SEMANTICS_COLUMNS:
-            if name not in {c.name for c in database.get_columns(model._meta.table_name)}:
-                apply(migrator.add_column(model._meta.table_name, name, model._meta.fields[name]))
-        database.execute_sql("CREATE INDEX IF NOT EXISTS delivery_recovery ON delivery (recovery)")
-        database.create_tables([models.Recovery])
-
-    def recovery_retry_budget():
-        if "attempts_before_recovery" not in {c.name for c in database.get_columns("delivery")}:
-            apply(SchemaMigrator.from_database(database.obj).add_column(
-                "delivery", "attempts_before_recovery", models.Delivery.attempts_before_recovery))
-
-    def webhook_soft_delete():
-        if "deleted_at" not in {c.name for c in database.get_columns("webhook")}:
-            migrator = SchemaMigrator.from_database(database.obj)
-            apply(migrator.add_column("webhook", "deleted_at", models.Webhook.deleted_at))
-
-    def api_key_last4():
-        if "last4" not in {c.name for c in database.get_columns("api_key")}:
-            apply(SchemaMigrator.from_database(database.obj).add_column("api_key", "last4", models.ApiKey.last4))
-
-    def credential_headers():
-        """Custom headers became secrets: encrypt the credentials saved in clear (rewriting a
-        row encrypts what reading it found secret), and mask the copies past attempts logged."""
-        models.Webhook.reencrypt_all()
-        models.Attempt.mask_credential_headers()
-
-    def browser_sessions():
-        database.create_tables([models.BrowserSession])
-        # Cookies and portal links are signed with keys derived from the encryption key now;
-        # the old keys stored here would only help whoever holds a copy of the database.
-        models.ServerSecret.delete().where(models.ServerSecret.name.in_(("session", "portal"))).execute()
-
-    # Append only: each step runs once per database, in order; never edit a shipped step.
-    migrations = [
-        lambda: database.create_tables(models.ALL_MODELS),
-        dashboard_tables,
-        models.Webhook.reencrypt_all,  # secrets stored before encryption at rest
-        delivery_semantics,
-        recovery_retry_budget,
-        webhook_soft_delete,
-        # Ordered delivery looks up a webhook's oldest unfinished delivery on every claim.
-        lambda: database.execute_sql(
-            "CREATE INDEX IF NOT EXISTS delivery_webhook_id_status_created_at ON delivery (webhook_id, status, created_at)"
-        ),
-        api_key_last4,
-        credential_headers,
-        browser_sessions,
-    ]
-    with exclusive_transaction(SCHEMA_LOCK):
-        database.create_tables([SchemaVersion])
-        row = SchemaVersion.select().first()
-        current = row.version if row else 0
-        for version, step in enumerate(migrations[current:], start=current + 1):
-            step()
-            current = version
-        if row is None:
-            SchemaVersion.create(version=current)
-        elif row.version != current:
-            SchemaVersion.update(version=current).execute()
-    return current

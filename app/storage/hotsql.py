@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import peewee
 
-from app.storage.db import database
+from app.storage.db import database, is_sqlite
 
 
 def insert(fields: Sequence[peewee.Field], rows: Iterable[Sequence]) -> None:
@@ -52,11 +52,11 @@ def update(
 
 def select(build: Callable[..., peewee.ModelSelect], *values) -> list[peewee.Model]:
     """The rows of `build(*values)`, a SELECT whose SQL is rendered the first time only (per
-    `build` and kind of database); Peewee still turns the columns into model fields.
+    `build` and backend); Peewee still turns the columns into model fields.
 
     Each value must reach the SQL as one parameter, in order and as given
     (`Model.field == value`); the first run checks that, so a misuse fails at once."""
-    key = (build, type(database.obj))
+    key = (build, is_sqlite())
     if key not in _selects:
         query = build(*values)
         sql, params = query.sql()

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
-import operator
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 
 import peewee
 from peewee import SQL
 
-from app.rules.custom_headers import CREDENTIAL_WORDS, CustomHeaders
-from app.storage.db import database
+from app.rules.custom_headers import CustomHeaders
+from app.storage.db import database, is_sqlite
 from app.rules.ids import new_id
 from app.rules.secretbox import secret_box
 
@@ -275,7 +274,7 @@ class Delivery(BaseModel):
         lookahead = LOOKAHEAD_PER_ROW * limit
         params = [per_webhook, quotas_json, stamp(now), quotas_json, lookahead, stamp(now), quotas_json, lookahead,
                   limit]
-        return SQL(_due_sql(database.param), params)
+        return SQL(_due_sql(database.param, is_sqlite()), params)
 
     @classmethod
     def sendable(cls, now: datetime):
@@ -299,16 +298,16 @@ class Delivery(BaseModel):
         )
 
 
-def _quota_table(param: str) -> str:
+def _quota_table(param: str, sqlite: bool) -> str:
     """(webhook_id, quota) rows from a JSON object parameter."""
-    if param == "?":  # SQLite
+    if sqlite:
         return f"SELECT key AS webhook_id, value AS quota FROM json_each({param})"
     return f"SELECT key AS webhook_id, value::int AS quota FROM json_each_text({param}::json)"
 
 
 @functools.cache
-def _due_sql(param: str) -> str:
-    """See `Delivery.due`; the text depends only on the database's parameter style."""
+def _due_sql(param: str, sqlite: bool) -> str:
+    """See `Delivery.due`; the text depends only on the backend and its parameter style."""
 
     def oldest(condition: str, order: str) -> str:
         return f"""
@@ -318,7 +317,7 @@ def _due_sql(param: str) -> str:
                     SELECT 1 FROM delivery older
                     WHERE older.webhook_id = d.webhook_id AND older.status IN ('{PENDING}', '{DELIVERING}')
                       AND (older.created_at < d.created_at OR (older.created_at = d.created_at AND older.id < d.id))))
-              AND w.id NOT IN (SELECT webhook_id FROM ({_quota_table(param)}) held WHERE quota <= 0)
+              AND w.id NOT IN (SELECT webhook_id FROM ({_quota_table(param, sqlite)}) held WHERE quota <= 0)
             ORDER BY {order} LIMIT {param}"""
 
     # Pending rows and expired leases apart, each walking its own index in order and
@@ -332,7 +331,7 @@ def _due_sql(param: str) -> str:
                                           ELSE COALESCE(w.max_in_flight, {param}) END) AS quota
             FROM delivery d
             JOIN webhook w ON w.id = d.webhook_id
-            LEFT JOIN ({_quota_table(param)}) q ON q.webhook_id = d.webhook_id
+            LEFT JOIN ({_quota_table(param, sqlite)}) q ON q.webhook_id = d.webhook_id
             WHERE d.id IN ({oldest(f"d.status = '{PENDING}' AND d.next_attempt_at <= {param}", "d.next_attempt_at")})
                OR d.id IN ({oldest(f"d.status = '{DELIVERING}' AND d.lease_expires_at <= {param}", "d.lease_expires_at")})
         ) ranked
@@ -364,21 +363,6 @@ class Attempt(BaseModel):
     class Meta:
         indexes = ((("delivery", "number"), False),)
 
-    @classmethod
-    def mask_credential_headers(cls) -> int:
-        """Attempts logged before credential headers were secrets hold them in clear: mask
-        them as the log does now. Only rows whose text has a credential word are read."""
-        candidates = functools.reduce(operator.or_, (cls.request_headers ** peewee.Value(f"%{word}%", converter=False)
-                                                     for word in CREDENTIAL_WORDS))
-        changed = []
-        for row_id, request_headers in cls.select(cls.id, cls.request_headers).where(candidates).tuples():
-            masked = CustomHeaders(request_headers).shown()
-            if masked != request_headers:
-                changed.append((row_id, masked))
-        for row_id, masked in changed:
-            cls.update(request_headers=masked).where(cls.id == row_id).execute()
-        return len(changed)
-
 
 class User(BaseModel):
     """A dashboard account. Admins may switch to any tenant; others see their own."""
@@ -393,7 +377,7 @@ class User(BaseModel):
 class ServerSecret(BaseModel):
     """Unused: it held the session and portal signing keys, which a copy of the database
     must not yield; they derive from the encryption key now (app/services/server_secrets.py)
-    and migration 10 deleted them. The model stays because shipped migration steps name it."""
+    and migration 10 deleted them. The table stays, and the model says what is in it."""
 
     name = peewee.CharField(primary_key=True, max_length=64)
     value = peewee.TextField()
@@ -428,13 +412,3 @@ class BrowserSession(BaseModel):
     @classmethod
     def ended(cls, now: datetime, idle_timeout: float):
         return (cls.expires_at <= now) | (cls.last_seen_at <= now - timedelta(seconds=idle_timeout))
-
-
-ALL_MODELS = [Tenant, ApiKey, EventType, Webhook, Event, Delivery, Attempt]
-DASHBOARD_MODELS = [User, ServerSecret, PortalToken]
-# Columns added by migration 4 (delivery semantics), in (table, field) order.
-DELIVERY_SEMANTICS_COLUMNS = [
-    (Webhook, f) for f in ("previous_secret", "previous_secret_expires_at", "filter", "timeout", "retry_schedule",
-                           "rate_limit", "max_in_flight", "ordered", "payload_format", "payload_template",
-                           "last_success_at")
-] + [(Delivery, "recovery")]

@@ -10,6 +10,10 @@ deliveries/s end to end, 0.6 -> 0.5 ms CPU per delivery, bench.throughput 5,000 
 savepoint alone and gets its own error; the others in the batch still commit. Nothing is
 acknowledged before the commit, so a crash loses only requests that were never answered.
 
+Each batch also gets one `batch_state()`, handed to every job in it, for reads the jobs of
+one transaction share (emit's `services.events.Lookups`); the writer does not know what it
+holds.
+
 The answers go back to the event loop in one `call_soon_threadsafe` per batch, not one per
 request: each cross-thread call wakes the loop (a syscall with the GIL held), and waking it
 once per request was ~14% of the server's CPU per emitted event.
@@ -24,25 +28,24 @@ import queue
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from app.rules.clock import Clock
-from app.config import Settings
 from app.storage.db import database, savepoint, write_transaction
-from app.services.events import Lookups
 
 log = logging.getLogger("hookline.writer")
 T = TypeVar("T")
+S = TypeVar("S")
 _STOP = object()
 
 
-class GroupWriter:
+class GroupWriter(Generic[S]):
     """One per process, owned by the serve lifespan or the worker: `start()` before the first
     write, `stop()` after the last."""
 
-    def __init__(self, clock: Clock, settings: Settings, max_batch: int = 256):
+    def __init__(self, clock: Clock, batch_state: Callable[[], S], max_batch: int = 256):
         self._clock = clock
-        self._settings = settings
+        self._batch_state = batch_state
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
@@ -51,10 +54,9 @@ class GroupWriter:
     def start(self) -> None:
         self._thread.start()
 
-    async def write(self, job: Callable[[datetime, Lookups], T]) -> T:
-        """Run `job(now, lookups)` in the next batch and return its result once that batch
-        is committed, or raise its own error (or the commit's). `lookups` is the batch's,
-        for emit_event."""
+    async def write(self, job: Callable[[datetime, S], T]) -> T:
+        """Run `job(now, state)` in the next batch and return its result once that batch
+        is committed, or raise its own error (or the commit's). `state` is the batch's."""
         if self._stopping:
             raise RuntimeError("the writer is stopped")
         loop = asyncio.get_running_loop()
@@ -100,13 +102,13 @@ class GroupWriter:
         try:
             with write_transaction():
                 now = self._clock()
-                lookups = Lookups(self._settings)
+                state = self._batch_state()
                 for job, loop, future in batch:
                     if future.cancelled():  # the client went away before its turn
                         continue
                     try:
                         with savepoint():  # a failing item undoes only itself
-                            outcomes.append((loop, future, job(now, lookups), None))
+                            outcomes.append((loop, future, job(now, state), None))
                     except Exception as exc:
                         outcomes.append((loop, future, None, exc))
         except Exception as exc:  # the commit itself failed: nothing in this batch was stored

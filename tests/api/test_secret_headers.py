@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 
 from app.rules import secretbox
 from app.rules.custom_headers import CustomHeaders, is_credential_name, mask
-from app.storage.db import database, migrate
+from app.storage.db import database
 from app.storage.models import Attempt, Tenant, Webhook
 from tests.helpers import ADMIN, ADMIN_PASSWORD, ADMIN_USER, ENCRYPTION_KEY, serving, sign_in
 
@@ -241,35 +241,6 @@ def test_marking_a_custom_header_secret_through_the_form(dashboard):
     assert unmarked.status_code == 422
     assert "holds a secret" in soup(unmarked).select_one("#wh-secret-headers-error").text
     assert dict(Webhook.get().headers) == {"X-Custom": CUSTOM, "X-Team": "billing"}
-
-
-def test_the_migration_encrypts_credentials_saved_in_clear_and_masks_old_attempts(db, settings):
-    """Portable SQL (the parameter style, TRUE/FALSE), so the PostgreSQL suite can run it too."""
-    p = database.param
-    database.execute_sql(
-        "INSERT INTO webhook (id, tenant_id, name, url, description, events, enabled, headers, secret, "
-        "consecutive_failures, ordered, payload_format, created_at, updated_at) VALUES ('wh_old', "
-        f"{p}, 'old', 'https://example.com', '', '[\"*\"]', TRUE, {p}, 'whsec_plain', 0, FALSE, 'standard', "
-        "'2026-01-01', '2026-01-01')",
-        (Tenant.get().id, json.dumps({"Authorization": TOKEN, "X-Team": "billing"})),
-    )
-    database.execute_sql("INSERT INTO event (id, tenant_id, type, data, created_at) VALUES "
-                         f"('evt_old', {p}, 'order.created', '{{}}', '2026-01-01')", (Tenant.get().id,))
-    database.execute_sql(
-        "INSERT INTO delivery (id, event_id, webhook_id, status, attempts, attempts_before_recovery, created_at, "
-        "updated_at) VALUES ('dlv_old', 'evt_old', 'wh_old', 'succeeded', 2, 0, '2026-01-01', '2026-01-01')")
-    for number, headers in enumerate([{"webhook-id": "evt_old", "Authorization": TOKEN}, {"webhook-id": "evt_old"}], 1):
-        database.execute_sql(
-            "INSERT INTO attempt (delivery_id, number, started_at, duration_ms, request_headers) VALUES "
-            f"('dlv_old', {p}, '2026-01-01', 5, {p})", (number, json.dumps(headers)))
-    database.execute_sql("UPDATE schema_version SET version = 2")  # every step from encryption at rest on
-
-    migrate()
-    (stored,) = database.execute_sql("SELECT headers FROM webhook WHERE id = 'wh_old'").fetchone()
-    assert "s3cr3t" not in stored and json.loads(stored)["X-Team"] == "billing"
-    assert dict(Webhook.get_by_id("wh_old").headers) == {"Authorization": TOKEN, "X-Team": "billing"}
-    logged = [json.loads(text) for (text,) in database.execute_sql("SELECT request_headers FROM attempt ORDER BY number")]
-    assert logged == [{"webhook-id": "evt_old", "Authorization": SHOWN}, {"webhook-id": "evt_old"}]
 
 
 def test_reencrypt_moves_secret_headers_to_the_new_key(db, settings, clock):

@@ -11,7 +11,8 @@ from bs4 import BeautifulSoup
 
 from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Tenant, Webhook
 from app.services.deliveries import Position, deliveries_between
-from app.delivery.queue import AttemptResult, claim_due, record_results
+from app.delivery.queue import claim_due, record_results
+from app.delivery.types import AttemptResult
 from app.services.events import emit_event
 from app.services.stats import CHART_HEIGHT, HourBucket, WindowStats, chart_bars, percentile, webhook_stats
 from app.services.users import create_user

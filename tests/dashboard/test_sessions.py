@@ -92,17 +92,6 @@ def test_a_copy_of_the_database_cannot_sign_an_admin_session(dashboard, api, set
         assert not signed_in(attacker)
 
 
-def test_the_upgrade_deletes_the_signing_keys_it_kept_in_the_database(db):
-    from app.storage.db import SchemaVersion, migrate
-
-    ServerSecret.create(name="session", value="old session key")
-    ServerSecret.create(name="portal", value="old portal key")
-    version = SchemaVersion.get().version
-    SchemaVersion.update(version=version - 1).execute()
-    assert migrate() == version
-    assert ServerSecret.select().count() == 0
-
-
 def test_an_unreadable_cookie_is_no_session_and_is_deleted(dashboard, api):
     not_an_object = URLSafeSerializer(signing_keys("session"), salt=SALT).dumps(["sid"])
     for value in ("garbage", "a.b", "eyJzaWQiOiJ4In0.forged-signature", not_an_object):

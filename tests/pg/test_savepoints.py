@@ -22,7 +22,7 @@ import pytest
 from app.storage.db import database
 from app.storage.models import Event, EventType, Tenant
 from app.services.catalog import emittable_type
-from app.services.events import EmitItem, emit_event, emit_events
+from app.services.events import EmitItem, Lookups, emit_event, emit_events
 from app.services.tenants import NamedTenant, for_write, get_or_create_tenant
 from app.storage.writer import GroupWriter
 from tests.helpers import eventually_async
@@ -47,7 +47,7 @@ async def holding_uncommitted(settings, clock, pg_url, create):
         release.wait(timeout=20)
         return result["value"]
 
-    writer = GroupWriter(clock, settings)
+    writer = GroupWriter(clock, lambda: Lookups(settings))
     writer.start()
     holder = asyncio.ensure_future(writer.write(job))
     try:
@@ -77,7 +77,7 @@ async def one_batch_behind(settings, clock, pg_url, holder, jobs):
     first transaction) while another writer holds `holder`'s uncommitted creation; returns
     what the holder and each job returned."""
     async with holding_uncommitted(settings, clock, pg_url, holder) as (someone_waits, held):
-        writer = GroupWriter(clock, settings)
+        writer = GroupWriter(clock, lambda: Lookups(settings))
         tasks = [asyncio.ensure_future(writer.write(job)) for job in jobs]
         await asyncio.sleep(0)
         writer.start()

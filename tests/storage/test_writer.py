@@ -11,7 +11,7 @@ import pytest
 from app.storage.writer import GroupWriter
 from app.rules.errors import Conflict, InvalidInput
 from app.storage.models import Delivery, Event, Tenant
-from app.services.events import emit_event
+from app.services.events import Lookups, emit_event
 from app.services.tenants import get_or_create_tenant
 from tests.helpers import ADMIN
 
@@ -46,7 +46,7 @@ def test_concurrent_requests_with_one_idempotency_key_make_one_event(api):
 
 async def _one_batch(settings, clock, jobs):
     """Queue every job before the writer starts, so they are all in its first batch."""
-    writer = GroupWriter(clock, settings)
+    writer = GroupWriter(clock, lambda: Lookups(settings))
     tasks = [asyncio.ensure_future(writer.write(job)) for job in jobs]
     await asyncio.sleep(0)  # each task runs up to its await: queued
     writer.start()
@@ -108,7 +108,7 @@ async def test_a_tenant_created_by_a_failed_item_is_not_reused_by_the_next(db, s
 
 @pytest.mark.anyio
 async def test_stop_answers_what_is_already_queued(db, settings, clock):
-    writer = GroupWriter(clock, settings)
+    writer = GroupWriter(clock, lambda: Lookups(settings))
     tasks = [asyncio.ensure_future(writer.write(_emitting(settings, "order.created", {"n": n}))) for n in range(5)]
     await asyncio.sleep(0)
     writer.start()

@@ -68,7 +68,7 @@ async def emit_event(request: Request) -> Response:
                                  lookups=lookups)
 
     emitted = await _state(request).writer.write(emit)
-    _state(request).metrics.event_accepted(emitted)
+    _state(request).metrics.events_accepted(0 if emitted.replayed else 1)
     if emitted.deliveries and not emitted.replayed:
         wake_sender(request)
     headers = {"Idempotent-Replayed": "true"} if emitted.replayed else None
@@ -120,8 +120,7 @@ async def emit_batch(request: Request) -> Response:
         return events.emit_events(batch, settings, now)
 
     emitted = await run_in_threadpool(emit)
-    for one in emitted:
-        request.app.state.metrics.event_accepted(one)
+    request.app.state.metrics.events_accepted(sum(not one.replayed for one in emitted))
     if any(e.deliveries and not e.replayed for e in emitted):
         wake_sender(request)
     data = [{"id": e.event_id, "deliveries": e.deliveries, **({"replayed": True} if e.replayed else {})} for e in emitted]

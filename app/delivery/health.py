@@ -1,0 +1,79 @@
+"""A webhook's health after each finished delivery: the failure streak, and switching off
+endpoints that are gone or dead.
+
+It runs inside the transaction that records the attempt (`queue.record_results`), so the
+counter, the switch-off and the `webhook.disabled` event that tells the tenant's other
+webhooks commit together: a crash cannot leave a webhook disabled without anyone told, or
+told about a disable that never happened.
+
+The streak and the switch-off are the engine's: they are part of recording an attempt, and
+the rule that decides is pure (`policy.auto_disable_reason`). Telling the tenant is not: the
+system event is emitted like any other event, by the service that owns emitting. So the
+engine does not import it; the process hands it in as `on_disabled`
+(`services.webhook_health.announce_disabled`), and it is called here, in the same
+transaction, once per webhook this process switched off.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from app.config import Settings
+from app.storage.models import FAILED, SUCCEEDED, Delivery, Webhook
+from app.delivery.policy import Outcome, auto_disable_reason
+from app.delivery.types import WebhookDisabled
+
+# Tells the tenant that a webhook was switched off. An engine built without one (None)
+# still switches webhooks off, and tells no one.
+OnDisabled = Callable[[WebhookDisabled, Settings], None]
+
+
+def record_delivery_outcome(
+    webhook_id: str, outcome: Outcome, status: str, status_code: int | None, error: str | None,
+    now: datetime, settings: Settings, on_disabled: OnDisabled | None,
+) -> None:
+    """A success ends the streak; a delivery that ended `failed` extends it and may end the
+    webhook. Retries still pending count for nothing yet."""
+    if outcome is Outcome.SUCCEEDED:
+        Webhook.update(consecutive_failures=0, last_success_at=now).where(Webhook.id == webhook_id).execute()
+        return
+    if status != FAILED:
+        return
+    Webhook.update(consecutive_failures=Webhook.consecutive_failures + 1).where(Webhook.id == webhook_id).execute()
+    webhook = Webhook.get_or_none(Webhook.id == webhook_id)
+    if webhook is None or not webhook.enabled:
+        return
+    if outcome is Outcome.GONE:
+        reason = f"The endpoint answered {status_code} Gone on {now:%Y-%m-%d %H:%M} UTC"
+    else:
+        reason = auto_disable_reason(
+            webhook.consecutive_failures, _quiet_since(webhook), now,
+            settings.auto_disable_failures, settings.auto_disable_period,
+            error or f"HTTP {status_code}",
+        )
+    if reason and _disable(webhook, reason, now) and on_disabled is not None:
+        on_disabled(WebhookDisabled(webhook.id, webhook.tenant_id, webhook.name, webhook.url, reason,
+                                    webhook.consecutive_failures, now), settings)
+
+
+def _quiet_since(webhook: Webhook) -> datetime:
+    """The last success: webhooks that predate `last_success_at` find theirs in the log."""
+    if webhook.last_success_at is not None:
+        return webhook.last_success_at
+    newest = (
+        Delivery.select(Delivery.updated_at)
+        .where((Delivery.webhook == webhook.id) & (Delivery.status == SUCCEEDED))
+        .order_by(Delivery.updated_at.desc())
+        .first()
+    )
+    return newest.updated_at if newest else webhook.created_at
+
+
+def _disable(webhook: Webhook, reason: str, now: datetime) -> bool:
+    """Switch it off; False if another process did first (and told everyone)."""
+    return bool(
+        Webhook.update(enabled=False, disabled_reason=reason, updated_at=now)
+        .where((Webhook.id == webhook.id) & Webhook.enabled)
+        .execute()
+    )
