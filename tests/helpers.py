@@ -360,9 +360,12 @@ def free_port() -> int:
 
 
 def hookline_env(settings) -> dict:
-    """A clean environment: the project's config.toml, the test's database."""
+    """A clean environment: the project's config.toml, the test's database. PYTHONPATH
+    passes through, so the subprocess runs the same `app` as the test (a worktree's, say,
+    rather than the one the venv's `hookline` was installed from)."""
     return {
         "PATH": os.environ["PATH"],
+        **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
         "HOOKLINE_CONFIG": str(CONFIG_TOML),
         "HOOKLINE_DATABASE_URL": settings.database_url,
         "HOOKLINE_SWEEP_INTERVAL": "0.2",
