@@ -24,11 +24,13 @@ run: $(VENV)/.installed
 	$(BIN)/hookline serve --dev $(ARGS)
 
 ## Install the dev dependencies (and Debian's chromium and postgresql for the browser and
-## PostgreSQL tests) and run the whole suite; tests/pg starts its own PostgreSQL server.
+## PostgreSQL tests) and run the whole suite, then the tests marked `postgres` again on
+## PostgreSQL (tests/conftest.py starts a server; exit status 5: ARGS selected none of them).
 test: $(VENV)/.installed-dev
 	scripts/install-browser.sh
 	scripts/postgres-server.sh install || [ $$? -eq 3 ]
 	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest --db=postgres $(ARGS) || [ $$? -eq 5 ]
 
 ## Benchmark suite (loopback only, bounded, docs/benchmarks.md); prints one table. Not part of `make test`.
 ## One part: make bench ARGS="--only emit"; a smoke run: make bench ARGS="--quick"; --help lists the rest.

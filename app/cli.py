@@ -145,16 +145,12 @@ def _collect_garbage_rarely() -> None:
 
 
 async def _worker(settings: Settings, args: argparse.Namespace) -> None:
-    from app.rules.clock import system_clock
-    from app.delivery.dispatcher import Dispatcher
-    from app.delivery.outbound import build_client
     from app.delivery.metrics import Metrics
-    from app.storage.listen_notify import waking
-    from app.scheduler import build_scheduler
-    from app.services.setup import prepare_database
-    from app.services.webhook_health import announce_disabled
-    from app.storage.writer import GroupWriter
+    from app.rules.clock import system_clock
+    from app.sender import running_sender
     from app.services.events import Lookups
+    from app.services.setup import prepare_database
+    from app.storage.writer import GroupWriter
 
     prepare_database(settings, system_clock)
     process_metrics = Metrics()
@@ -168,16 +164,9 @@ async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     writer = GroupWriter(system_clock, lambda: Lookups(settings))
     writer.start()
     try:
-        async with build_client(settings) as client:
-            dispatcher = Dispatcher(settings, client, metrics=process_metrics, writer=writer, on_disabled=announce_disabled)
-            scheduler = build_scheduler(dispatcher, settings)
-            scheduler.start()
-            dispatcher.wake()
+        async with running_sender(settings, system_clock, process_metrics, writer):
             log.info("worker sweeping %s every %gs", settings.database_url, settings.sweep_interval)
-            async with waking(settings.database_url, dispatcher.wake):
-                await stop.wait()
-            scheduler.shutdown(wait=False)
-            await dispatcher.shutdown(timeout=settings.request_timeout)
+            await stop.wait()
     finally:
         await asyncio.to_thread(writer.stop)
     if metrics_server is not None:

@@ -20,19 +20,15 @@ from app import __version__
 from app.rules.clock import Clock, system_clock
 from app.config import Settings, parse_rate
 from app.storage.db import database
-from app.delivery.dispatcher import Dispatcher
 from app.storage.writer import GroupWriter
 from app.services.events import Lookups
-from app.delivery.outbound import build_client
 from app.rules.errors import ServiceError, TooManyRequests, Unauthorized
 from app.delivery.metrics import Metrics
-from app.storage.listen_notify import waking
 from app.rules.ratelimit import RateLimiter, retry_after_header
-from app.scheduler import build_scheduler
+from app.sender import running_sender
 from app.services.api_keys import KeyCache
 from app.services.server_secrets import signing_keys
 from app.services.setup import prepare_database
-from app.services.webhook_health import announce_disabled
 from app.web import metrics, portal
 from app.web.api import deliveries as api_deliveries, event_types as api_event_types, events as api_events
 from app.web.api import openapi, replay as api_replay, webhooks as api_webhooks
@@ -77,19 +73,9 @@ def create_app(
             if not run_sender:
                 yield
                 return
-            async with build_client(settings, transport) as client:
-                dispatcher = Dispatcher(settings, client, clock, metrics=process_metrics, writer=app.state.writer,
-                                        on_disabled=announce_disabled)
-                scheduler = build_scheduler(dispatcher, settings)
+            async with running_sender(settings, clock, process_metrics, app.state.writer, transport) as dispatcher:
                 app.state.dispatcher = dispatcher
-                scheduler.start()
-                dispatcher.wake()  # work left from the last run goes out now, not at the first tick
-                try:
-                    async with waking(settings.database_url, dispatcher.wake):  # emits by other processes
-                        yield
-                finally:
-                    scheduler.shutdown(wait=False)
-                    await dispatcher.shutdown(timeout=settings.request_timeout)
+                yield
         finally:
             await run_in_threadpool(app.state.writer.stop)  # answers what is queued
         database.close()

@@ -1,154 +1,56 @@
-"""Shared fixtures: a real receiver on 127.0.0.1, a SQLite file per test, a movable clock."""
+"""Shared fixtures: a real receiver on 127.0.0.1, a SQLite file per test, a movable clock.
+What is not a fixture lives in tests/helpers.py.
+
+`--db=postgres` runs the tests marked `postgres` (and only those) again with their
+database on PostgreSQL: one real server per session, started by scripts/postgres-server.sh
+(which installs Debian's postgresql when it is missing), and a new database per test, so
+every test sees a fresh schema as with SQLite files. `make test` runs the suite, then
+`--db=postgres`; tests/pg (PostgreSQL-only behaviour) uses the same server fixtures.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
-import threading
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+import itertools
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 
 from app.config import EventTypeSeed, Settings
 from app.storage.db import database
 from app.services.setup import prepare_database
+from tests.helpers import (
+    ADMIN_KEY, ADMIN_PASSWORD, ADMIN_USER, ENCRYPTION_KEY, NO_JITTER, Dashboard, FakeClock, Receiver, hookline_env,
+    key_for, serving, sign_in,
+)
 
-ADMIN_KEY = "hl_test_admin_key_0123456789abcdef"
-ENCRYPTION_KEY = "dGVzdHMtb25seS1lbmNyeXB0aW9uLWtleS0zMmJ5dGU="  # tests only: 32 bytes, base64
+POSTGRES_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres-server.sh"
+CANNOT_INSTALL = 3  # the script's exit status when PostgreSQL is missing and cannot be installed
 
-
-def eventually(check, timeout: float = 10, what: str = "the condition"):
-    """Poll `check` until it returns something truthy; bounded, for work in other threads."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+_database_numbers = itertools.count(1)
 
 
-async def eventually_async(check, timeout: float = 10, what: str = "the condition"):
-    """`eventually` for tests on the event loop: the dispatcher keeps running meanwhile."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+def pytest_addoption(parser):
+    parser.addoption(
+        "--db", choices=("sqlite", "postgres"), default="sqlite",
+        help="postgres: run only the tests marked `postgres`, on a PostgreSQL server this session starts",
+    )
 
 
-class FakeClock:
-    """Starts at the real time (signatures stay verifiable) and moves only when told."""
-
-    def __init__(self):
-        self.now = datetime.now(timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+def pytest_configure(config):
+    config.addinivalue_line("markers", "postgres: run again on PostgreSQL by --db=postgres (the database matters)")
 
 
-@dataclass
-class Reply:
-    status: int = 200
-    delay: float = 0.0
-    headers: dict = field(default_factory=dict)
-    body: bytes = b"ok"
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict
-    body: bytes
-
-
-class ServerThread:
-    """Any ASGI app under a real uvicorn server on 127.0.0.1, in a background thread."""
-
-    def __init__(self, app, lifespan: str = "off"):
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self.port = self._sock.getsockname()[1]
-        config = uvicorn.Config(app, interface="asgi3", log_level="warning", lifespan=lifespan, timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
-
-    def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def start(self):
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert self._server.started, "server did not start"
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=15)
-
-
-class Receiver(ServerThread):
-    """A webhook receiver under uvicorn that answers each path from a scripted plan.
-
-    `plan("/hook", 500, 500, 200)` answers the first two requests with 500 and every later
-    one with 200 (the last reply repeats). Unplanned paths answer 200.
-    """
-
-    def __init__(self):
-        self.requests: list[Received] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self._plans: dict[str, list[Reply]] = {}
-        super().__init__(self.app)
-
-    def url(self, path: str = "/hook") -> str:
-        return super().url(path)
-
-    def plan(self, path: str, *replies: int | Reply) -> None:
-        self._plans[path] = [r if isinstance(r, Reply) else Reply(r) for r in replies]
-
-    def to(self, path: str) -> list[Received]:
-        return [r for r in self.requests if r.path == path]
-
-    def wait_for(self, count: int, path: str | None = None, timeout: float = 10) -> list[Received]:
-        def got():
-            received = self.to(path) if path else self.requests
-            return received if len(received) >= count else None
-
-        return eventually(got, timeout, f"{count} requests at the receiver")
-
-    async def app(self, scope, receive, send):
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        self.requests.append(Received(scope["path"], headers, body))
-        plan = self._plans.get(scope["path"], [Reply()])
-        reply = plan.pop(0) if len(plan) > 1 else plan[0]
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            await asyncio.sleep(reply.delay)
-        finally:
-            self.in_flight -= 1
-        raw_headers = [(k.lower().encode(), str(v).encode()) for k, v in reply.headers.items()]
-        await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": reply.body})
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("db") != "postgres":
+        return
+    deselected = [item for item in items if item.get_closest_marker("postgres") is None]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item.get_closest_marker("postgres") is not None]
 
 
 @pytest.fixture
@@ -164,9 +66,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(tmp_path) -> Settings:
+def settings(request, tmp_path) -> Settings:
+    """On a SQLite file under tmp_path, or with --db=postgres on a new PostgreSQL database."""
+    if request.config.getoption("db") == "postgres":
+        database_url = request.getfixturevalue("pg_url")
+    else:
+        database_url = f"sqlite:///{tmp_path}/hookline.db"
     return Settings(
-        database_url=f"sqlite:///{tmp_path}/hookline.db",
+        database_url=database_url,
         admin_key=ADMIN_KEY,
         encryption_keys=(ENCRYPTION_KEY,),
         allow_http=True,
@@ -188,25 +95,6 @@ def db(settings, clock):
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-NO_JITTER = lambda: 0.5  # noqa: E731 - random() == 0.5 puts the ±jitter at exactly zero
-
-
-def make_webhook(settings, clock, url, **fields):
-    """A webhook of tenant "default", made through the service like the API does."""
-    from app.storage.models import Tenant
-    from app.services.webhooks import create_webhook
-
-    return create_webhook(Tenant.get(Tenant.slug == "default"), {"url": url, **fields}, settings, clock()).webhook
-
-
-def emit(settings, clock, type_name="order.created", data=None):
-    from app.storage.models import Tenant
-    from app.services.events import emit_event
-
-    tenant = Tenant.get(Tenant.slug == "default")
-    return emit_event(tenant, type_name, data if data is not None else {"id": 1}, settings, clock())
 
 
 class Engine:
@@ -250,23 +138,6 @@ async def engine(db, make_engine) -> Engine:
     return await make_engine()
 
 
-ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
-
-
-@contextlib.contextmanager
-def serving(settings, clock, run_sender: bool):
-    """Hookline itself under uvicorn on loopback, and an httpx client pointed at it."""
-    from app.main import create_app
-
-    server = ServerThread(create_app(settings, clock=clock, run_sender=run_sender), lifespan="on").start()
-    try:
-        with httpx.Client(base_url=server.url(), timeout=30) as client:
-            yield client
-    finally:
-        server.stop()
-        database.close()
-
-
 @pytest.fixture
 def api(settings, clock):
     """The API without a sender: deliveries stay queued, so tests can inspect them."""
@@ -277,63 +148,12 @@ def api(settings, clock):
 @pytest.fixture
 def tenant_key(api, clock):
     """A key of tenant "acme" (and a webhook-less tenant to go with it)."""
-    return _key_for("acme", clock)
+    return key_for("acme", clock)
 
 
 @pytest.fixture
 def other_tenant_key(api, clock):
-    return _key_for("globex", clock)
-
-
-def _key_for(slug: str, clock) -> dict:
-    from app.services.api_keys import create_api_key
-    from app.services.tenants import get_or_create_tenant
-
-    new = create_api_key(get_or_create_tenant(slug, clock()), clock())
-    return {"Authorization": f"Bearer {new.plaintext}"}
-
-
-ADMIN_USER, ADMIN_PASSWORD = "ada", "correct horse battery"
-
-
-class Dashboard:
-    """A browser-like client signed in to the dashboard: cookies, CSRF token, htmx headers."""
-
-    def __init__(self, client: httpx.Client):
-        self.client = client
-
-    @property
-    def csrf(self) -> str:
-        from bs4 import BeautifulSoup
-
-        page = BeautifulSoup(self.client.get("/webhooks").text, "html.parser")
-        return page.select_one("input[name=csrf_token]")["value"]
-
-    def get(self, url: str, htmx: bool = False, **kwargs) -> httpx.Response:
-        return self.client.get(url, headers={"HX-Request": "true"} if htmx else None, **kwargs)
-
-    def post(self, url: str, data: dict | None = None, htmx: bool = False, csrf: bool = True) -> httpx.Response:
-        """A form post as the page would send it: the token in the form, or as htmx's header."""
-        data = dict(data or {})
-        headers = {}
-        if csrf:
-            if htmx:
-                headers["X-CSRF-Token"] = self.csrf
-            else:
-                data["csrf_token"] = self.csrf
-        if htmx:
-            headers["HX-Request"] = "true"
-        return self.client.post(url, data=data, headers=headers)
-
-
-def sign_in(client: httpx.Client, name: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> Dashboard:
-    from bs4 import BeautifulSoup
-
-    page = BeautifulSoup(client.get("/login").text, "html.parser")
-    token = page.select_one("input[name=csrf_token]")["value"]
-    response = client.post("/login", data={"name": name, "password": password, "csrf_token": token})
-    assert response.status_code == 303, response.text
-    return Dashboard(client)
+    return key_for("globex", clock)
 
 
 @pytest.fixture
@@ -343,3 +163,75 @@ def dashboard(api, clock) -> Dashboard:
 
     create_first_admin(ADMIN_USER, ADMIN_PASSWORD, clock())
     return sign_in(api)
+
+
+@pytest.fixture
+def env(settings) -> dict:
+    """The environment of a `hookline` subprocess on the test's database."""
+    return hookline_env(settings)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The URL of the session's server (database `hookline`, role `hookline`)."""
+    # Not under pytest's tmp_path: as root the server runs as `postgres`, and pytest's
+    # folders are closed to other users.
+    folder = tempfile.mkdtemp(prefix="hookline-pg-")
+    started = subprocess.run(
+        [POSTGRES_SCRIPT, "start", folder, "--no-fsync"], capture_output=True, text=True, timeout=600
+    )
+    if started.returncode == CANNOT_INSTALL:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip(f"PostgreSQL tests need a PostgreSQL server: {started.stderr.strip()}")
+    assert started.returncode == 0, started.stderr
+    try:
+        yield started.stdout.strip()
+    finally:
+        subprocess.run([POSTGRES_SCRIPT, "stop", folder], capture_output=True, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _database_url(server_url: str, name: str) -> str:
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres_server: str) -> str:
+    """A migrated database that each test's database is copied from: a copy takes ~40 ms,
+    migrating a new one ~200 ms. Starting on it also runs every migration's no-op path."""
+    import psycopg
+
+    from app.storage.db import open_database
+    from app.storage.migrations import migrate
+
+    name = "hookline_template"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    open_database(_database_url(postgres_server, name))
+    migrate()
+    database.close()  # a template must have no connections when it is copied
+    return name
+
+
+@pytest.fixture
+def empty_pg_url(postgres_server: str) -> str:
+    """A new, empty database for this test, dropped afterwards (with whatever is still
+    connected to it: a killed worker's sessions, threads that have not ended yet)."""
+    yield from _new_database(postgres_server, "template1")
+
+
+@pytest.fixture
+def pg_url(postgres_server: str, migrated_template: str) -> str:
+    """A new database with the current schema for this test, dropped afterwards."""
+    yield from _new_database(postgres_server, migrated_template)
+
+
+def _new_database(server_url: str, template: str):
+    import psycopg
+
+    name = f"hookline_test_{next(_database_numbers)}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    yield _database_url(server_url, name)
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.storage.models import Delivery, Event
-from tests.conftest import ADMIN, serving
-from tests.api.test_api_events import create_webhook
+from tests.helpers import ADMIN, create_webhook, serving
 
 
 def emit_batch(api, items, key=ADMIN):
@@ -107,6 +106,7 @@ def test_a_value_that_is_not_json_is_named_by_item_and_path_and_nothing_is_store
     assert (Event.select().count(), Delivery.select().count()) == (0, 0)
 
 
+@pytest.mark.postgres
 def test_batched_events_keep_their_digits(api):
     body = b'{"events": [{"type": "order.paid", "data": [12345678901234567.89, 1e-7]}, {"type": "order.paid", "data": -0}]}'
     response = api.post("/api/v1/events/batch", content=body, headers={**ADMIN, "content-type": "application/json"})

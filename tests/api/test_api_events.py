@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 
 from app.storage.models import Delivery, Event
-from tests.conftest import ADMIN, serving
+from tests.helpers import ADMIN, create_webhook, serving
 
 
-def create_webhook(api, url="http://127.0.0.1:9/hook", key=ADMIN, **fields) -> dict:
-    response = api.post("/api/v1/webhooks", json={"url": url, **fields}, headers=key)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
+@pytest.mark.postgres
 def test_emit_stores_the_event_and_one_delivery_per_subscriber(api):
     create_webhook(api, events=["order.*"])
     create_webhook(api, events=["user.signed_up"])
@@ -45,6 +40,7 @@ def test_form_posted_event(api):
     assert Event.get_by_id(response.json()["id"]).data == '{"id":3}'
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("where", ["header", "field"])
 def test_idempotency_key_returns_the_first_event_and_creates_nothing(api, where):
     create_webhook(api)
@@ -62,6 +58,7 @@ def test_idempotency_key_returns_the_first_event_and_creates_nothing(api, where)
     assert (Event.select().count(), Delivery.select().count()) == (1, 1)
 
 
+@pytest.mark.postgres
 def test_idempotency_key_expires_after_its_window(api, clock):
     headers = {**ADMIN, "Idempotency-Key": "k1"}
     first = api.post("/api/v1/events", json={"type": "order.paid"}, headers=headers).json()["id"]
@@ -70,6 +67,7 @@ def test_idempotency_key_expires_after_its_window(api, clock):
     assert first != second
 
 
+@pytest.mark.postgres
 def test_idempotency_keys_are_per_tenant(api, tenant_key, other_tenant_key):
     ids = {
         api.post("/api/v1/events", json={"type": "order.paid"}, headers={**key, "Idempotency-Key": "same"}).json()["id"]
@@ -158,6 +156,7 @@ def test_tenant_key_cannot_emit_for_another_tenant(api, tenant_key):
     assert api.post("/api/v1/events", json={"type": "order.paid", "tenant": "acme"}, headers=tenant_key).status_code == 202
 
 
+@pytest.mark.postgres
 def test_events_only_reach_their_own_tenants_webhooks(api, tenant_key, other_tenant_key):
     create_webhook(api, key=tenant_key)
     create_webhook(api, key=other_tenant_key)
@@ -184,6 +183,7 @@ def test_unknown_routes_and_methods_answer_json(api):
 EXACT_DATA = b'{"amount":12345678901234567.89,"account":123456789012345678901234567890,"rate":1e-7,"price":1.10,"plain":2.5}'
 
 
+@pytest.mark.postgres
 def test_the_receiver_gets_every_number_with_the_digits_sent(settings, clock, receiver):
     from standardwebhooks import Webhook as StandardWebhook
 
@@ -199,6 +199,7 @@ def test_the_receiver_gets_every_number_with_the_digits_sent(settings, clock, re
     assert b'"data":' + EXACT_DATA in shown.content, "the API shows the digits that were sent too"
 
 
+@pytest.mark.postgres
 def test_a_form_posted_event_keeps_its_digits_too(api):
     response = api.post("/api/v1/events", data={"type": "order.paid", "data": EXACT_DATA.decode()}, headers=ADMIN)
     assert response.status_code == 202

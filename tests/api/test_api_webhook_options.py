@@ -9,9 +9,7 @@ import pytest
 
 from app.rules.clock import system_clock
 from app.storage.models import Delivery, Event, Webhook
-from tests.conftest import ADMIN, serving
-from tests.api.test_api_events import create_webhook
-from tests.api.test_api_webhooks import emit
+from tests.helpers import ADMIN, create_webhook, emit_over_api, serving
 
 # --- secret rotation ---------------------------------------------------------------------------
 
@@ -225,7 +223,7 @@ def test_the_receiver_gets_only_the_matching_events(live, receiver):
     sent = [("order.created", {"total": 100, "items": [{"sku": "A-1"}]}), ("order.created", {"total": 99, "items": [{"sku": "A-1"}]}),
             ("order.paid", {"total": 300, "items": [{"sku": "B-2"}]}), ("order.paid", {"total": 250, "items": [{"sku": "A-1"}]}),
             ("user.signed_up", {"total": 1000, "items": [{"sku": "A-1"}]}), ("order.paid", "no object at all")]
-    ids = [emit(live, type_name=t, data=d) for t, d in sent]
+    ids = [emit_over_api(live, type_name=t, data=d) for t, d in sent]
     receiver.wait_for(3)
     assert Delivery.select().count() == 3, "filtered-out events created no deliveries to send later"
     assert [json.loads(r.body)["id"] for r in receiver.to("/big")] in ([ids[0], ids[3]], [ids[3], ids[0]])

@@ -5,14 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.storage.models import DELIVERING, FAILED, Delivery, Webhook
-from tests.conftest import ADMIN
-from tests.api.test_api_events import create_webhook
-
-
-def emit(api, headers=ADMIN, type_name="order.created", **extra):
-    response = api.post("/api/v1/events", json={"type": type_name, "data": {"n": 1}, **extra}, headers=headers)
-    assert response.status_code == 202, response.text
-    return response.json()["id"]
+from tests.helpers import ADMIN, create_webhook, emit_over_api
 
 
 def test_secret_is_shown_once(api):
@@ -78,7 +71,7 @@ def test_invalid_webhooks_are_422_naming_the_field(api, fields, field, phrase):
 
 
 def test_plain_http_is_refused_unless_allowed(settings, clock):
-    from tests.conftest import serving
+    from tests.helpers import serving
 
     with serving(settings.replace(allow_http=False), clock, run_sender=False) as client:
         response = client.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/x"}, headers=ADMIN)
@@ -104,7 +97,7 @@ def test_deliveries_newest_first_with_filters_and_pages(api, clock):
     ids = []
     for i in range(5):
         clock.advance(1)
-        ids.append(emit(api, type_name="order.paid" if i % 2 else "order.created"))
+        ids.append(emit_over_api(api, type_name="order.paid" if i % 2 else "order.created"))
     url = f"/api/v1/webhooks/{webhook['id']}/deliveries"
 
     page = api.get(url, params={"limit": 2}, headers=ADMIN).json()
@@ -125,7 +118,7 @@ def test_deliveries_newest_first_with_filters_and_pages(api, clock):
 
 def test_delivery_detail_shows_payload_and_attempts(api):
     webhook = create_webhook(api)
-    event_id = emit(api)
+    event_id = emit_over_api(api)
     (listed,) = api.get(f"/api/v1/webhooks/{webhook['id']}/deliveries", headers=ADMIN).json()["data"]
     detail = api.get(f"/api/v1/deliveries/{listed['id']}", headers=ADMIN).json()
     assert detail["status"] == "pending" and detail["attempt_log"] == []
@@ -134,7 +127,7 @@ def test_delivery_detail_shows_payload_and_attempts(api):
 
 def test_resend_of_a_delivery_in_flight_is_409(api):
     webhook = create_webhook(api)
-    emit(api)
+    emit_over_api(api)
     Delivery.update(status=DELIVERING).execute()
     (delivery,) = api.get(f"/api/v1/webhooks/{webhook['id']}/deliveries", headers=ADMIN).json()["data"]
     response = api.post(f"/api/v1/deliveries/{delivery['id']}/resend", headers=ADMIN)
@@ -143,7 +136,7 @@ def test_resend_of_a_delivery_in_flight_is_409(api):
 
 def test_a_tenant_never_sees_or_touches_another_tenants_rows(api, tenant_key, other_tenant_key):
     theirs = create_webhook(api, key=other_tenant_key)
-    emit(api, headers=other_tenant_key)
+    emit_over_api(api, headers=other_tenant_key)
     delivery_id = Delivery.get().id
     mine = create_webhook(api, key=tenant_key)
 

@@ -10,9 +10,7 @@ import pytest
 from app.storage.models import Delivery, EventType, Tenant
 from app.services.users import create_user
 from app.services.webhooks import create_webhook as create_webhook_row
-from tests.conftest import ADMIN, sign_in
-from tests.api.test_api_events import create_webhook
-from tests.dashboard.test_pages_deliveries import soup
+from tests.helpers import ADMIN, create_webhook, sign_in, soup
 
 
 def names(api, **params) -> list[str]:

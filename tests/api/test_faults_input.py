@@ -10,8 +10,7 @@ from bs4 import BeautifulSoup
 from standardwebhooks import Webhook as StandardWebhook
 
 from app.storage.models import CANCELLED, PENDING, ApiKey, Attempt, Delivery, Event, EventType, Webhook
-from tests.conftest import ADMIN, serving
-from tests.api.test_api_events import create_webhook
+from tests.helpers import ADMIN, create_webhook, serving
 
 JSON = {"content-type": "application/json"}
 
@@ -197,6 +196,7 @@ def test_idempotency_replay_ignores_key_order(api):
     assert again.headers["Idempotent-Replayed"] == "true"
 
 
+@pytest.mark.postgres
 def test_idempotency_tells_amounts_apart_that_one_double_would_not(api):
     """12345678901234567.89 and .88 are the same double: read as floats, the second event
     passed for a replay of the first and was silently dropped."""
@@ -281,11 +281,9 @@ def test_deleting_a_webhook_cancels_its_waiting_deliveries_and_keeps_them_visibl
 
 @pytest.mark.anyio
 async def test_the_sender_never_sends_for_a_deleted_webhook(db, settings, clock, receiver, engine):
-    from app.delivery.dispatcher import Dispatcher
-    from app.delivery.outbound import build_client
     from app.delivery.queue import claim_due, record_results
     from app.services.webhooks import delete_webhook
-    from tests.conftest import NO_JITTER, emit, make_webhook
+    from tests.helpers import NO_JITTER, emit, make_webhook
 
     webhook = make_webhook(settings, clock, receiver.url())
     emit(settings, clock)

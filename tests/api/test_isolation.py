@@ -23,7 +23,7 @@ from app.services.events import emit_event
 from app.services.tenants import get_or_create_tenant
 from app.services.users import create_user
 from app.services.webhooks import create_webhook
-from tests.conftest import Dashboard, ServerThread, sign_in
+from tests.helpers import Dashboard, ServerThread, sign_in
 
 # (the collection segment before the parameter, the parameter) -> the kind of object it names
 PARAMS = {

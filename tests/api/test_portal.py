@@ -11,7 +11,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from app.storage.models import BrowserSession, Webhook
-from tests.conftest import ADMIN, serving
+from tests.helpers import ADMIN, serving
 
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
 IN_AN_IFRAME = {**CROSS_SITE, "Sec-Fetch-Dest": "iframe"}

@@ -7,7 +7,8 @@ from bs4 import BeautifulSoup
 
 from app.config import Settings
 from app.storage.models import Event
-from tests.conftest import ADMIN, ADMIN_PASSWORD, ADMIN_USER, serving
+from app.rules.ratelimit import Rate
+from tests.helpers import ADMIN, ADMIN_PASSWORD, ADMIN_USER, serving
 
 
 def emit(client, headers=ADMIN):
@@ -45,9 +46,9 @@ def test_default_limits_do_not_throttle_a_busy_emitter(settings, clock):
 
 @pytest.fixture
 def tenant_key_factory(clock):
-    from tests.conftest import _key_for
+    from tests.helpers import key_for
 
-    return lambda slug: _key_for(slug, clock)
+    return lambda slug: key_for(slug, clock)
 
 
 def login(client, name, password):

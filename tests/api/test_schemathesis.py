@@ -7,7 +7,7 @@ from __future__ import annotations
 import schemathesis
 from hypothesis import HealthCheck, given, settings as hypothesis_settings
 
-from tests.conftest import ADMIN
+from tests.helpers import ADMIN
 
 CASES_PER_OPERATION = 40
 

@@ -16,7 +16,7 @@ from app.rules import secretbox
 from app.rules.custom_headers import CustomHeaders, is_credential_name, mask
 from app.storage.db import database
 from app.storage.models import Attempt, Tenant, Webhook
-from tests.conftest import ADMIN, ADMIN_PASSWORD, ADMIN_USER, ENCRYPTION_KEY, serving, sign_in
+from tests.helpers import ADMIN, ADMIN_PASSWORD, ADMIN_USER, ENCRYPTION_KEY, serving, sign_in
 
 TOKEN = "Bearer s3cr3t-token-1234"
 SHOWN = "••••1234"

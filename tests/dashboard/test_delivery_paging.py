@@ -15,7 +15,9 @@ from app.services.deliveries import Position, list_deliveries
 from app.services.events import EmitItem, emit_event, emit_events
 from app.services.webhooks import create_webhook
 from app.web.pages import deliveries as pages_deliveries
-from tests.conftest import ADMIN
+from tests.helpers import ADMIN
+
+pytestmark = pytest.mark.postgres  # the database matters: run again by --db=postgres
 
 SAME_MILLISECOND = 1000
 

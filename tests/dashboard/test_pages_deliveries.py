@@ -19,11 +19,7 @@ from app.services.users import create_user
 from app.services.webhooks import create_webhook
 from app.web.charts import CHART_HEIGHT, chart_bars
 from app.web.pages import deliveries as pages_deliveries
-from tests.conftest import sign_in
-
-
-def soup(response: httpx.Response) -> BeautifulSoup:
-    return BeautifulSoup(response.text, "html.parser")
+from tests.helpers import emit_pending, sign_in, soup
 
 
 def setup_deliveries(settings, clock, statuses=(200, 500, None)) -> Webhook:
@@ -43,14 +39,6 @@ def setup_deliveries(settings, clock, statuses=(200, 500, None)) -> Webhook:
         )
         record_results([(claimed, result)], clock(), settings, lambda: 0.5)
     return webhook
-
-
-def emit(settings, clock, count: int = 1) -> None:
-    """Deliveries that stay pending (no sender runs in these tests)."""
-    tenant = Tenant.get(Tenant.slug == "default")
-    for _ in range(count):
-        clock.advance(1)
-        emit_event(tenant, "order.created", {}, settings, clock())
 
 
 def live_pages(page: BeautifulSoup) -> list:
@@ -127,7 +115,7 @@ def test_a_page_refreshes_itself_within_its_bounds(dashboard, settings, clock):
     url = f"/webhooks/{webhook.id}/deliveries"
     first = soup(dashboard.get(url)).select_one("#delivery-table tbody")
     shown = [tr["id"] for tr in first.select("tr")]
-    emit(settings, clock)  # newer than everything shown
+    emit_pending(settings, clock)  # newer than everything shown
     oldest_shown = Delivery.get(Delivery.id == shown[-1].removeprefix("delivery-"))
     Delivery.update(status=PENDING).where(Delivery.id == oldest_shown.id).execute()
 

@@ -9,7 +9,7 @@ from bs4 import BeautifulSoup
 
 from app.storage.models import ApiKey, Tenant
 from app.services.users import create_user
-from tests.conftest import ADMIN, sign_in
+from tests.helpers import ADMIN, sign_in
 
 
 def soup(response: httpx.Response) -> BeautifulSoup:

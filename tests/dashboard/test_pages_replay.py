@@ -11,8 +11,7 @@ import httpx
 from app.storage.models import FAILED, PENDING, SUCCEEDED, Delivery, Tenant, Webhook
 from app.services.users import create_user
 from app.services.webhooks import create_webhook
-from tests.conftest import sign_in
-from tests.dashboard.test_pages_deliveries import emit, soup
+from tests.helpers import emit_pending, sign_in, soup
 
 
 def failed_deliveries(settings, clock, count: int):
@@ -22,7 +21,7 @@ def failed_deliveries(settings, clock, count: int):
                              settings, clock()).webhook
     other = create_webhook(tenant, {"url": "http://127.0.0.1:9/crm", "name": "CRM", "events": ["user.*"]},
                            settings, clock()).webhook
-    emit(settings, clock, count)
+    emit_pending(settings, clock, count)
     Delivery.update(status=FAILED, attempts=8).execute()
     return webhook, other
 

@@ -9,7 +9,7 @@ import pytest
 
 from app.storage.models import Webhook
 from app.web.templating import exact_time
-from tests.dashboard.test_pages_webhooks import create, only_webhook, soup
+from tests.helpers import create_in_dashboard, only_webhook, soup
 
 ADVANCED = {
     "filter": '{"all": [{"path": "data.total", "op": "gte", "value": 100}]}',
@@ -37,7 +37,7 @@ def test_advanced_section_is_closed_by_default_and_every_field_is_labelled(dashb
 
 
 def test_create_with_advanced_fields_stores_them_and_edit_shows_them(dashboard):
-    assert create(dashboard, **ADVANCED).status_code == 201
+    assert create_in_dashboard(dashboard, **ADVANCED).status_code == 201
     webhook = only_webhook()
     assert webhook.filter == {"all": [{"path": "data.total", "op": "gte", "value": 100}]}
     assert (webhook.timeout, webhook.retry_schedule, webhook.rate_limit, webhook.max_in_flight) == (2.5, [0, 5, 300, 7200], 20, 4)
@@ -54,7 +54,7 @@ def test_create_with_advanced_fields_stores_them_and_edit_shows_them(dashboard):
 
 
 def test_emptying_the_fields_restores_the_defaults(dashboard):
-    create(dashboard, **ADVANCED)
+    create_in_dashboard(dashboard, **ADVANCED)
     webhook = only_webhook()
     form = {"name": "Billing", "url": webhook.url, "events": "*", "payload_format": "standard"}
     assert dashboard.post(f"/webhooks/{webhook.id}/edit", form).status_code == 303
@@ -79,7 +79,7 @@ def test_emptying_the_fields_restores_the_defaults(dashboard):
     ],
 )
 def test_invalid_advanced_fields_are_shown_inline_with_the_form_kept(dashboard, field, value, error_id, phrase):
-    response = create(dashboard, htmx=True, **{**ADVANCED, field: value})
+    response = create_in_dashboard(dashboard, htmx=True, **{**ADVANCED, field: value})
     assert response.status_code == 422
     page = soup(response)
     assert phrase in page.select_one(f"#{error_id}").text
@@ -92,7 +92,7 @@ def test_invalid_advanced_fields_are_shown_inline_with_the_form_kept(dashboard, 
 
 
 def test_rotate_keeps_the_old_secret_for_the_grace_and_says_until_when(dashboard, clock, settings):
-    create(dashboard)
+    create_in_dashboard(dashboard)
     old = only_webhook().secret
     edit = soup(dashboard.get(f"/webhooks/{only_webhook().id}/edit"))
     assert [o["value"] for o in edit.select("#rotate-grace option")] == ["", "3600", "604800", "0"]

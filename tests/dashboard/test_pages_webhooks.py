@@ -4,26 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from bs4 import BeautifulSoup
 
 from app.rules.clock import system_clock
 from app.storage.models import Tenant, Webhook
 from app.services.users import create_user
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Dashboard, serving, sign_in
-
-
-def soup(response: httpx.Response) -> BeautifulSoup:
-    return BeautifulSoup(response.text, "html.parser")
-
-
-def create(dashboard: Dashboard, htmx: bool = False, **fields) -> httpx.Response:
-    data = {"name": "Billing", "url": "http://127.0.0.1:9/hook", "events": "order.created", **fields}
-    return dashboard.post("/webhooks", data, htmx=htmx)
-
-
-def only_webhook() -> Webhook:
-    (webhook,) = Webhook.select()
-    return webhook
+from tests.helpers import ADMIN_PASSWORD, ADMIN_USER, create_in_dashboard, only_webhook, serving, sign_in, soup
 
 
 # --- first run, sign-in, CSRF ------------------------------------------------------------
@@ -115,7 +100,7 @@ def test_empty_state_explains_webhooks(dashboard):
 
 
 def test_create_with_a_plain_form_shows_the_secret_once(dashboard):
-    response = create(dashboard, description="ERP sync")
+    response = create_in_dashboard(dashboard, description="ERP sync")
     assert response.status_code == 201
     page = soup(response)
     secret = page.select_one("input#signing-secret")["value"]
@@ -134,7 +119,7 @@ def test_create_with_a_plain_form_shows_the_secret_once(dashboard):
 
 
 def test_create_over_htmx_returns_the_secret_partial(dashboard):
-    response = create(dashboard, htmx=True)
+    response = create_in_dashboard(dashboard, htmx=True)
     assert response.status_code == 201
     assert "<html" not in response.text and "webhooksChanged" in response.headers["hx-trigger"]
     assert soup(response).select_one("input#signing-secret")["value"] == only_webhook().secret
@@ -160,7 +145,7 @@ def test_create_over_htmx_returns_the_secret_partial(dashboard):
     ],
 )
 def test_invalid_form_is_a_422_partial_with_the_error_by_the_field(dashboard, fields, field_id, phrase):
-    response = create(dashboard, htmx=True, description="kept", **fields)
+    response = create_in_dashboard(dashboard, htmx=True, description="kept", **fields)
     assert response.status_code == 422
     page = soup(response)
     assert phrase in page.select_one(f"#{field_id}").text
@@ -185,7 +170,7 @@ def test_new_page_is_a_full_page_without_htmx_and_a_partial_with_it(dashboard):
 
 
 def test_edit_saves_and_keeps_values_on_error(dashboard):
-    create(dashboard, headers="X-Team: billing")
+    create_in_dashboard(dashboard, headers="X-Team: billing")
     webhook = only_webhook()
     page = soup(dashboard.get(f"/webhooks/{webhook.id}/edit"))
     assert page.select_one("#wh-headers").text == "X-Team: billing"
@@ -203,7 +188,7 @@ def test_edit_saves_and_keeps_values_on_error(dashboard):
 
 
 def test_toggle_over_htmx_returns_the_row(dashboard):
-    create(dashboard)
+    create_in_dashboard(dashboard)
     webhook_id = only_webhook().id
     off = dashboard.post(f"/webhooks/{webhook_id}/toggle", {}, htmx=True)
     row = soup(off).select_one(f"tr#webhook-{webhook_id}")
@@ -214,7 +199,7 @@ def test_toggle_over_htmx_returns_the_row(dashboard):
 
 
 def test_inline_rename(dashboard):
-    create(dashboard)
+    create_in_dashboard(dashboard)
     webhook_id = only_webhook().id
     response = dashboard.post(f"/webhooks/{webhook_id}/name", {"name": "Renamed"}, htmx=True)
     assert soup(response).select_one("input[name=name]")["value"] == "Renamed"
@@ -223,7 +208,7 @@ def test_inline_rename(dashboard):
 
 
 def test_delete(dashboard):
-    create(dashboard)
+    create_in_dashboard(dashboard)
     webhook_id = only_webhook().id
     link = soup(dashboard.get("/webhooks")).select_one(f"a[href='/webhooks/{webhook_id}/delete']")
     assert "Delete the webhook" in link["hx-confirm"] and link["hx-post"] == link["href"]
@@ -237,7 +222,7 @@ def test_delete(dashboard):
 
 
 def test_rotate_shows_a_new_secret(dashboard):
-    create(dashboard)
+    create_in_dashboard(dashboard)
     old = only_webhook().secret
     page = soup(dashboard.post(f"/webhooks/{only_webhook().id}/rotate-secret", {}))
     new = page.select_one("#signing-secret")["value"]
@@ -245,14 +230,14 @@ def test_rotate_shows_a_new_secret(dashboard):
 
 
 def test_disabled_by_410_shows_a_banner(dashboard):
-    create(dashboard)
+    create_in_dashboard(dashboard)
     Webhook.update(enabled=False, disabled_reason="The endpoint answered 410 Gone").execute()
     banner = soup(dashboard.get("/webhooks")).select_one(".banner-warning")
     assert "disabled automatically" in banner.text and "410 Gone" in banner.text
 
 
 def test_another_tenants_webhooks_are_invisible(dashboard, api, clock):
-    create(dashboard)
+    create_in_dashboard(dashboard)
     webhook_id = only_webhook().id
     create_user("bob", "b" * 12, Tenant.create(slug="globex", created_at=clock()), clock())
     with httpx.Client(base_url=api.base_url) as other_client:
@@ -269,7 +254,7 @@ def test_admin_switches_tenant(dashboard, clock):
     switcher = soup(dashboard.get("/webhooks")).select_one("select[name=tenant]")
     assert [o["value"] for o in switcher.select("option")] == ["default", "globex"]
     dashboard.post("/tenant", {"tenant": "globex"})
-    create(dashboard)
+    create_in_dashboard(dashboard)
     assert only_webhook().tenant.slug == "globex"
 
 
@@ -287,8 +272,8 @@ def live_dashboard(settings, clock):
 
 def test_send_test_reports_the_first_attempt(live_dashboard, receiver):
     receiver.plan("/broken", 500)
-    create(live_dashboard, url=receiver.url(), name="Good")
-    create(live_dashboard, url=receiver.url("/broken"), name="Broken")
+    create_in_dashboard(live_dashboard, url=receiver.url(), name="Good")
+    create_in_dashboard(live_dashboard, url=receiver.url("/broken"), name="Broken")
     good, broken = Webhook.select().order_by(Webhook.name.desc())
 
     response = live_dashboard.post(f"/webhooks/{good.id}/test", {}, htmx=True)
@@ -321,7 +306,7 @@ def test_send_test_reports_the_first_attempt(live_dashboard, receiver):
 def test_send_test_refuses_data_that_is_not_json_with_an_inline_422(dashboard, data, phrase):
     from app.storage.models import Event
 
-    create(dashboard)
+    create_in_dashboard(dashboard)
     webhook = only_webhook()
     for htmx in (True, False):
         response = dashboard.post(f"/webhooks/{webhook.id}/test", {"type": "order.paid", "data": data}, htmx=htmx)
@@ -333,7 +318,7 @@ def test_send_test_refuses_data_that_is_not_json_with_an_inline_422(dashboard, d
 
 
 def test_send_test_delivers_the_digits_typed(live_dashboard, receiver):
-    create(live_dashboard, url=receiver.url())
+    create_in_dashboard(live_dashboard, url=receiver.url())
     data = '{"amount": 12345678901234567.89, "account": 123456789012345678901234567890, "rate": 1e-7}'
     response = live_dashboard.post(f"/webhooks/{only_webhook().id}/test", {"type": "order.paid", "data": data}, htmx=True)
     assert "Delivered" in response.headers["hx-trigger"]

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from app.rules.clock import system_clock
-from tests.conftest import serving
+from tests.helpers import DESKTOP, TIMEOUT_MS, serving
 
 # Debian's package, installed by scripts/install-browser.sh (`make test` runs it first).
 CHROMIUM = "/usr/bin/chromium"
@@ -22,9 +22,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-TIMEOUT_MS = 5_000  # per action or navigation; expectations keep Playwright's 5 s default
 
 
 @pytest.fixture(scope="module")

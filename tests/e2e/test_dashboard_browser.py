@@ -9,12 +9,13 @@ import os
 import re
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, expect
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
-from tests.e2e.conftest import PHONE
+from tests.helpers import (
+    ADMIN_PASSWORD, ADMIN_USER, PHONE, create_webhook_in_browser, fill_webhook_form, open_create_modal,
+    set_up_admin, webhook_row,
+)
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -27,49 +28,9 @@ def screenshot(page: Page, name: str) -> None:
         page.screenshot(path=SCREENSHOTS / f"{name}.png", animations="disabled", caret="hide")
 
 
-def set_up_admin(page: Page) -> None:
-    page.goto("/")
-    expect(page).to_have_url(re.compile(r"/setup$"))
-    expect(page.get_by_role("heading", name="Welcome to Hookline")).to_be_visible()
-    page.fill("#name", ADMIN_USER)
-    page.fill("#password", ADMIN_PASSWORD)
-    page.fill("#password_confirm", ADMIN_PASSWORD)
-    page.get_by_role("button", name="Create administrator").click()
-    expect(page).to_have_url(re.compile(r"/webhooks$"))
-    expect(page.locator(".empty-state")).to_contain_text("No webhooks yet")
-
-
-def open_create_modal(page: Page) -> None:
-    page.locator(".page-header").get_by_role("link", name="Create webhook").click()
-    expect(page.locator("#modal")).to_be_visible()
-    expect(page.locator("#modal-title")).to_have_text("Create webhook")
-    # htmx focuses the [autofocus] field when the swap settles; typing before that would
-    # race the focus move (a human is not that fast).
-    expect(page.locator("#modal-body")).not_to_have_class(re.compile("htmx-settling"))
-    expect(page.locator("#wh-name")).to_be_focused()  # keyboard users can start typing at once
-
-
-def fill_webhook_form(page: Page, name: str, url: str, event: str = "order.created") -> None:
-    page.fill("#wh-name", name)
-    page.fill("#wh-url", url)
-    page.uncheck("input[data-all-events]")
-    page.check(f"input[name=events][value='{event}']")
-
-
-def create_webhook(page: Page, name: str, url: str, event: str = "order.created") -> None:
-    open_create_modal(page)
-    fill_webhook_form(page, name, url, event)
-    page.locator("#modal").get_by_role("button", name="Create webhook").click()
-    expect(page.locator("#modal-title")).to_have_text("Webhook created")
-
-
 def show_secret(page: Page) -> None:
     """Scroll the dialog back to the secret (see test_secret_starts_in_view_after_create)."""
     page.locator("#modal").evaluate("dialog => { dialog.scrollTop = 0; }")
-
-
-def row(page: Page, name: str):
-    return page.locator("#webhook-table tbody tr").filter(has=page.locator(f"input[name=name][value='{name}']"))
 
 
 def test_new_user_journey(new_context, receiver):
@@ -77,7 +38,7 @@ def test_new_user_journey(new_context, receiver):
     set_up_admin(page)
 
     # Create: the secret is shown once, copied, and gone from the page after Done.
-    create_webhook(page, "Billing service", receiver.url())
+    create_webhook_in_browser(page, "Billing service", receiver.url())
     secret_input = page.locator("#signing-secret")
     expect(secret_input).to_have_value(re.compile(r"^whsec_"))
     secret = secret_input.input_value()
@@ -90,7 +51,7 @@ def test_new_user_journey(new_context, receiver):
     assert page.evaluate("navigator.clipboard.readText()") == secret
     page.locator("#modal").get_by_role("link", name="Done").click()
     expect(page.locator("#modal")).to_be_hidden()
-    billing = row(page, "Billing service")
+    billing = webhook_row(page, "Billing service")
     expect(billing).to_contain_text("order.created")
     expect(billing.locator("td[data-label=URL]")).to_have_text(receiver.url())
     expect(page.locator(".empty-state")).to_have_count(0)
@@ -103,14 +64,14 @@ def test_new_user_journey(new_context, receiver):
     expect(switch).not_to_be_checked()
     expect(billing.get_by_role("button", name="Send test")).to_be_disabled()
     page.reload()
-    expect(row(page, "Billing service")).to_contain_text("Disabled")
+    expect(webhook_row(page, "Billing service")).to_contain_text("Disabled")
     expect(switch).not_to_be_checked()
-    row(page, "Billing service").locator(".toggle").click()
-    expect(row(page, "Billing service")).to_contain_text("Enabled")
+    webhook_row(page, "Billing service").locator(".toggle").click()
+    expect(webhook_row(page, "Billing service")).to_contain_text("Enabled")
     expect(switch).to_be_checked()
 
     # Send test: a toast reports the first attempt; the receiver got a request signed with the secret.
-    row(page, "Billing service").get_by_role("button", name="Send test").click()
+    webhook_row(page, "Billing service").get_by_role("button", name="Send test").click()
     expect(page.locator(".toast").last).to_contain_text(re.compile(r"Delivered: 200 in \d+ ms"))
     (request,) = receiver.wait_for(1)
     assert StandardWebhook(secret).verify(request.body, request.headers)["type"] == "webhook.test"
@@ -118,7 +79,7 @@ def test_new_user_journey(new_context, receiver):
     screenshot(page, "list-desktop")
 
     # The delivery log shows it; a click opens its attempts; the detail is also a page of its own.
-    row(page, "Billing service").get_by_role("link", name="Log").click()
+    webhook_row(page, "Billing service").get_by_role("link", name="Log").click()
     expect(page).to_have_url(re.compile(r"/webhooks/[^/]+/deliveries$"))
     delivery = page.locator("#delivery-table tbody tr").first
     expect(delivery.locator(".pill")).to_have_text("succeeded")
@@ -154,12 +115,12 @@ def test_new_user_journey(new_context, receiver):
     expect(page.locator("input[data-all-events]")).not_to_be_checked()
     page.keyboard.press("Escape")
     expect(page.locator("#modal")).to_be_hidden()
-    expect(row(page, "Broken")).to_have_count(0)
+    expect(webhook_row(page, "Broken")).to_have_count(0)
 
     # Delete, after confirming: the row goes, and with it the last webhook.
     page.once("dialog", lambda dialog: dialog.accept())
-    row(page, "Billing service").get_by_role("link", name="Delete").click()
-    expect(row(page, "Billing service")).to_have_count(0)
+    webhook_row(page, "Billing service").get_by_role("link", name="Delete").click()
+    expect(webhook_row(page, "Billing service")).to_have_count(0)
     expect(page.locator(".toast").last).to_contain_text("Webhook deleted")
     page.reload()
     expect(page.locator(".empty-state")).to_be_visible()
@@ -188,7 +149,7 @@ def test_new_user_journey(new_context, receiver):
 def test_phone_width_shows_cards_and_a_fitting_modal(new_context, receiver):
     page = new_context(viewport=PHONE).new_page()
     set_up_admin(page)
-    create_webhook(page, "Phone hook", receiver.url())
+    create_webhook_in_browser(page, "Phone hook", receiver.url())
     box = page.locator("#modal").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
     assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"]
@@ -196,15 +157,15 @@ def test_phone_width_shows_cards_and_a_fitting_modal(new_context, receiver):
     expect(page.locator("#signing-secret")).to_be_in_viewport()
     screenshot(page, "create-secret-phone")
     page.locator("#modal").get_by_role("link", name="Done").click()
-    expect(row(page, "Phone hook")).to_be_visible()
+    expect(webhook_row(page, "Phone hook")).to_be_visible()
     expect(page.locator("#webhook-table thead")).to_be_hidden()
-    cell = row(page, "Phone hook").locator("td[data-label=Events]")
+    cell = webhook_row(page, "Phone hook").locator("td[data-label=Events]")
     assert cell.bounding_box()["width"] > PHONE["width"] * 0.7, "cells stack as a card"
-    row(page, "Phone hook").get_by_role("button", name="Send test").click()
+    webhook_row(page, "Phone hook").get_by_role("button", name="Send test").click()
     expect(page.locator(".toast").last).to_contain_text("Delivered: 200")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "no sideways scrolling"
     screenshot(page, "list-phone")
-    row(page, "Phone hook").get_by_role("link", name="Log").click()
+    webhook_row(page, "Phone hook").get_by_role("link", name="Log").click()
     expect(page.locator("#delivery-table thead")).to_be_hidden()
     expect(page.locator("#delivery-table tbody tr .pill").first).to_have_text("succeeded")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "no sideways scrolling"
@@ -214,7 +175,7 @@ def test_phone_width_shows_cards_and_a_fitting_modal(new_context, receiver):
 def test_secret_starts_in_view_after_create(new_context, receiver):
     page = new_context(viewport=PHONE).new_page()
     set_up_admin(page)
-    create_webhook(page, "Phone hook", receiver.url())
+    create_webhook_in_browser(page, "Phone hook", receiver.url())
     expect(page.locator("#signing-secret")).to_be_in_viewport(timeout=1_000)
 
 
@@ -237,32 +198,32 @@ def test_core_path_works_without_javascript(new_context, receiver):
     secret = page.locator("#signing-secret").input_value()
     page.get_by_role("link", name="Done").click()
     expect(page).to_have_url(re.compile(r"/webhooks$"))
-    expect(row(page, "No JS")).to_contain_text("all events")
+    expect(webhook_row(page, "No JS")).to_contain_text("all events")
 
-    row(page, "No JS").locator(".toggle").click()
-    expect(row(page, "No JS").get_by_role("switch")).not_to_be_checked()
-    row(page, "No JS").get_by_role("button", name="Save status", exact=True).click()
+    webhook_row(page, "No JS").locator(".toggle").click()
+    expect(webhook_row(page, "No JS").get_by_role("switch")).not_to_be_checked()
+    webhook_row(page, "No JS").get_by_role("button", name="Save status", exact=True).click()
     expect(page.locator(".banner")).to_contain_text("Webhook disabled")
-    expect(row(page, "No JS").get_by_role("switch")).not_to_be_checked()
-    row(page, "No JS").locator(".toggle").click()
-    row(page, "No JS").get_by_role("button", name="Save status", exact=True).click()
+    expect(webhook_row(page, "No JS").get_by_role("switch")).not_to_be_checked()
+    webhook_row(page, "No JS").locator(".toggle").click()
+    webhook_row(page, "No JS").get_by_role("button", name="Save status", exact=True).click()
     expect(page.locator(".banner")).to_contain_text("Webhook enabled")
 
-    row(page, "No JS").get_by_role("button", name="Send test").click()
+    webhook_row(page, "No JS").get_by_role("button", name="Send test").click()
     expect(page.locator(".banner")).to_contain_text(re.compile(r"Delivered: 200 in \d+ ms"))
     (request,) = receiver.wait_for(1)
     StandardWebhook(secret).verify(request.body, request.headers)
 
-    row(page, "No JS").get_by_role("link", name="Log").click()
+    webhook_row(page, "No JS").get_by_role("link", name="Log").click()
     page.locator("#delivery-table tbody tr .pill").first.click()
     expect(page).to_have_url(re.compile(r"/deliveries/[^/]+$"))
     expect(page.locator("section.attempt")).to_contain_text("Attempt 1")
 
     page.goto("/webhooks")
-    row(page, "No JS").get_by_role("link", name="Delete").click()
+    webhook_row(page, "No JS").get_by_role("link", name="Delete").click()
     page.get_by_role("button", name="Delete webhook").click()
     expect(page.locator(".banner")).to_contain_text("Webhook deleted")
-    expect(row(page, "No JS")).to_have_count(0)
+    expect(webhook_row(page, "No JS")).to_have_count(0)
 
 
 def test_events_can_be_picked_without_javascript(new_context):

@@ -14,8 +14,7 @@ from playwright.sync_api import expect
 from app.rules.clock import system_clock
 from app.storage.models import Webhook
 from app.services.users import create_first_admin
-from tests.conftest import ADMIN, ADMIN_PASSWORD, ADMIN_USER, ServerThread, serving
-from tests.e2e.conftest import DESKTOP, TIMEOUT_MS
+from tests.helpers import ADMIN, ADMIN_PASSWORD, ADMIN_USER, DESKTOP, TIMEOUT_MS, ServerThread, serving
 
 
 class CustomerApp(ServerThread):

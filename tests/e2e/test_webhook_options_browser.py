@@ -7,18 +7,18 @@ import re
 from playwright.sync_api import Page, expect
 
 from app.storage.models import Webhook
-from tests.e2e.test_dashboard_browser import create_webhook, row, set_up_admin
+from tests.helpers import create_webhook_in_browser, set_up_admin, webhook_row
 
 
 def open_edit_modal(page: Page, name: str) -> None:
-    row(page, name).get_by_role("link", name="Edit").click()
+    webhook_row(page, name).get_by_role("link", name="Edit").click()
     expect(page.locator("#modal-title")).to_have_text(f"Edit {name}")
     expect(page.locator("#modal-body")).not_to_have_class(re.compile("htmx-settling"))
 
 
 def test_edit_advanced_settings_then_rotate_in_the_modal(page, receiver):
     set_up_admin(page)
-    create_webhook(page, "Sales", receiver.url())
+    create_webhook_in_browser(page, "Sales", receiver.url())
     page.locator("#modal").get_by_role("link", name="Done").click()
     expect(page.locator("#modal")).to_be_hidden()
     open_edit_modal(page, "Sales")

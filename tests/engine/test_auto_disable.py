@@ -17,7 +17,7 @@ from app.storage.models import FAILED, PENDING, Delivery, Webhook
 from app.services.catalog import DISABLED_EVENT_TYPE
 from app.services.tenants import get_or_create_tenant
 from app.services.webhooks import create_webhook, update_webhook
-from tests.conftest import emit, make_webhook
+from tests.helpers import emit, make_webhook
 
 PERIOD = 3600
 

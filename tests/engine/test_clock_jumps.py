@@ -18,7 +18,7 @@ import pytest
 from app.delivery.dispatcher import Dispatcher
 from app.storage.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.queue import claim_due
-from tests.conftest import Reply, emit, eventually_async, make_webhook
+from tests.helpers import Reply, emit, eventually_async, make_webhook
 
 pytestmark = pytest.mark.anyio
 

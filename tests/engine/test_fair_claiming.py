@@ -13,8 +13,7 @@ import pytest
 
 from app.storage.models import DELIVERING, PENDING, SUCCEEDED, Delivery, Webhook
 from app.delivery.queue import claim_due
-from tests.conftest import Receiver, Reply, eventually_async
-from tests.engine.test_dispatch import emit, make_webhook
+from tests.helpers import Receiver, Reply, emit, eventually_async, make_webhook
 
 pytestmark = pytest.mark.anyio
 

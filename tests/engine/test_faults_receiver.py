@@ -24,8 +24,7 @@ from cryptography.x509.oid import NameOID
 from app.storage.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.resolver import GuardedResolver
 from app.delivery.transport import DeliveryTransport
-from tests.conftest import Reply
-from tests.engine.test_dispatch import emit, make_webhook, only_delivery
+from tests.helpers import Reply, emit, make_webhook, only_delivery
 
 pytestmark = pytest.mark.anyio
 

@@ -14,8 +14,7 @@ from app.rules.errors import InvalidInput
 from app.delivery.formats import DEFAULT_TEMPLATES, MAX_TEXT_CHARS, default_body, fallback_body, render, sample_event
 from app.storage.models import Event
 from app.delivery.payloads import validate_template
-from tests.conftest import ADMIN, serving
-from tests.api.test_api_events import create_webhook
+from tests.helpers import ADMIN, create_webhook, serving
 
 HOSTILE = {"note": 'quote " backslash \\ newline \n tag </script> {{ 1 }} & <@everyone>', "emoji": "🎉", "n": 3, "ok": True}
 

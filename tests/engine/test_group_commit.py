@@ -17,7 +17,7 @@ from app.delivery.outbound import build_client
 from app.storage.models import DELIVERING, PENDING, Delivery
 from app.services.events import Lookups
 from app.storage.writer import GroupWriter
-from tests.conftest import NO_JITTER, emit, make_webhook
+from tests.helpers import NO_JITTER, emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 

@@ -25,9 +25,9 @@ import pytest
 from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.policy import Outcome, classify
 from app.services.deliveries import resend_delivery
-from tests.conftest import emit, make_webhook
+from tests.helpers import emit, make_webhook
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 SEED = 20261201
 RANDOM_ANSWERS = 120

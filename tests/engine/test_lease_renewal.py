@@ -17,9 +17,9 @@ import pytest
 
 from app.storage.models import DELIVERING, SUCCEEDED, Attempt, Delivery
 from app.services.webhooks import update_webhook
-from tests.conftest import Receiver, emit, make_webhook
+from tests.helpers import Receiver, emit, make_webhook
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 
 class HeldReceiver(Receiver):

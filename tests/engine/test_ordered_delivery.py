@@ -12,7 +12,7 @@ import pytest
 
 from app.storage.models import FAILED, SUCCEEDED, Delivery, Webhook
 from app.delivery.queue import claim_due
-from tests.engine.test_dispatch import emit, make_webhook
+from tests.helpers import emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 

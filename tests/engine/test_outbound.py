@@ -12,7 +12,7 @@ import pytest
 from app.delivery.dispatcher import Dispatcher
 from app.storage.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.outbound import build_client
-from tests.conftest import Reply, emit, make_webhook
+from tests.helpers import Reply, emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 

@@ -12,8 +12,7 @@ import pytest
 
 from app.rules.clock import system_clock
 from app.storage.models import Webhook
-from tests.conftest import eventually_async
-from tests.engine.test_dispatch import emit, make_webhook
+from tests.helpers import emit, eventually_async, make_webhook
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from app.storage.models import Webhook
 from app.delivery.signing import generate_secret
-from tests.conftest import emit, make_webhook
+from tests.helpers import emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 

@@ -24,7 +24,7 @@ from app.storage.models import SUCCEEDED, Delivery, Event, Webhook
 from app.delivery.render_pool import RenderPool, TemplateFailed
 from app.services.api_keys import create_api_key
 from app.services.tenants import get_or_create_tenant
-from tests.conftest import ADMIN, emit, eventually, make_webhook, serving
+from tests.helpers import ADMIN, emit, make_webhook, serving
 
 TOO_LONG = f"a template may not make a text of more than {formats.MAX_TEXT_CHARS:,} characters"
 NESTED_LOOPS = '{% for a in event.data.s %}{% for b in event.data.s %}{% endfor %}{% endfor %}{"ok": true}'

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from app.storage.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
-from tests.conftest import Reply, emit, make_webhook
+from tests.helpers import Reply, emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 

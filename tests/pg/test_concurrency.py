@@ -13,8 +13,7 @@ from app.storage.migrations import SchemaVersion
 from app.storage.models import Event, EventType, Tenant
 from app.services.catalog import BUILT_IN
 from app.services.events import emit_event
-from tests.conftest import eventually
-from tests.process.test_cli import env, run  # noqa: F401 - env is a fixture
+from tests.helpers import eventually, run_hookline
 
 
 def test_two_requests_with_the_same_idempotency_key_make_one_event(db, settings, clock, pg_url):
@@ -60,7 +59,7 @@ def test_processes_starting_together_on_an_empty_database_migrate_once(env, tmp_
     other (the advisory lock makes them take turns)."""
     env = {**env, "HOOKLINE_DATABASE_URL": empty_pg_url}
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda n: run(["create-key", "--tenant", f"team{n}"], env, tmp_path), range(4)))
+        results = list(pool.map(lambda n: run_hookline(["create-key", "--tenant", f"team{n}"], env, tmp_path), range(4)))
     assert [r.returncode for r in results] == [0] * 4, [r.stderr for r in results]
 
     open_database(empty_pg_url)

@@ -11,7 +11,7 @@ import pytest
 
 from app.storage.db import database
 from app.storage.models import Tenant
-from tests.conftest import eventually
+from tests.helpers import eventually
 
 
 def _backend_pid() -> int:

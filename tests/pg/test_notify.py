@@ -21,8 +21,7 @@ from app.storage.models import SUCCEEDED, Delivery, Tenant
 from app.storage.listen_notify import CHANNEL, waking
 from app.services.deliveries import resend_delivery
 from app.services.events import EmitItem, emit_events
-from tests.conftest import emit, eventually, eventually_async, make_webhook, serving
-from tests.process.test_cli import env, start, stop  # noqa: F401 - env is a fixture
+from tests.helpers import emit, eventually, eventually_async, make_webhook, serving, start_hookline, stop_hookline
 
 # Far beyond every wait below: a delivery that arrives was woken, not swept.
 NO_SWEEP = "60s"
@@ -56,14 +55,14 @@ def probe(pg_url: str) -> None:
 
 def test_a_worker_sends_an_emit_at_once_not_at_its_next_sweep(env, tmp_path, settings, clock, db, pg_url, receiver):
     make_webhook(settings, clock, receiver.url())
-    worker = start(["worker", "--dev"], {**env, "HOOKLINE_SWEEP_INTERVAL": NO_SWEEP}, tmp_path)
+    worker = start_hookline(["worker", "--dev"], {**env, "HOOKLINE_SWEEP_INTERVAL": NO_SWEEP}, tmp_path)
     try:
         eventually(lambda: listeners(pg_url), 30, "the worker to listen")
         emitted = emit(settings, clock)  # this process's connection, not the worker's
         (request,) = receiver.wait_for(1, timeout=10)
         assert request.headers["webhook-id"] == emitted.event_id
     finally:
-        stop(worker)
+        stop_hookline(worker)
 
 
 def test_serve_is_woken_by_emits_from_other_processes(settings, clock, db, pg_url, receiver, as_another_process):

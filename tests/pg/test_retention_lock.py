@@ -15,8 +15,7 @@ import pytest
 from app.storage.db import RETENTION_LOCK
 from app.storage.models import Delivery, Event
 from app.scheduler import run_purge
-from tests.conftest import eventually_async
-from tests.services.test_retention import old_log
+from tests.helpers import eventually_async, old_log
 
 pytestmark = pytest.mark.anyio
 

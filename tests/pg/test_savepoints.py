@@ -25,7 +25,7 @@ from app.services.catalog import emittable_type
 from app.services.events import EmitItem, Lookups, emit_event, emit_events
 from app.services.tenants import NamedTenant, for_write, get_or_create_tenant
 from app.storage.writer import GroupWriter
-from tests.conftest import eventually_async
+from tests.helpers import eventually_async
 
 
 @pytest.fixture

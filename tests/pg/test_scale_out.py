@@ -17,9 +17,7 @@ from app.storage.db import write_transaction
 from app.storage.models import DELIVERING, SUCCEEDED, Attempt, Delivery, Tenant
 from app.services.events import emit_event
 from app.services.webhooks import create_webhook
-from tests.conftest import ADMIN, ADMIN_KEY, Reply, eventually
-from tests.process.test_cli import env, free_port, start, stop  # noqa: F401 - env is a fixture
-from tests.process.test_crash import serve
+from tests.helpers import ADMIN, ADMIN_KEY, Reply, eventually, free_port, serve_hookline, start_hookline, stop_hookline
 
 EVENTS = 2500  # x 2 webhooks: the 5,000 deliveries of the issue
 KILLED_RUN_EVENTS = 500  # enough backlog to keep every process busy up to the kill
@@ -42,14 +40,14 @@ def cluster(env: dict, tmp_path, **overrides: str):
     env = {**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY, "HOOKLINE_LOG_LEVEL": "debug",
            **{f"HOOKLINE_{k.upper()}": v for k, v in overrides.items()}}
     port = free_port()
-    workers = [start(["worker", "--dev"], env, tmp_path) for _ in range(WORKERS)]
-    server = serve(env, port, tmp_path)
+    workers = [start_hookline(["worker", "--dev"], env, tmp_path) for _ in range(WORKERS)]
+    server = serve_hookline(env, port, tmp_path)
     try:
         yield f"http://127.0.0.1:{port}", workers
     finally:
         running = [p for p in (server, *workers) if p.poll() is None]
         with concurrent.futures.ThreadPoolExecutor(len(running)) as pool:  # each waits for its sends in flight
-            list(pool.map(stop, running))
+            list(pool.map(stop_hookline, running))
 
 
 def emit_all(base: str, count: int) -> list[str]:

@@ -9,7 +9,7 @@ from app.rules import secretbox
 from app.storage.db import database, open_database
 from app.storage.migrations import STEPS, SchemaVersion, migrate
 from app.storage.models import Attempt, Delivery, ServerSecret, Webhook
-from tests.storage.schema import created_from_the_models, described
+from tests.helpers import created_from_the_models, described
 
 TOKEN = "Bearer s3cr3t-token-1234"
 

@@ -2,50 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from app.storage.models import Tenant
+from app.storage.models import PENDING, Delivery, Tenant
 from app.services.api_keys import authenticate
 from app.services.events import emit_event
 from app.services.webhooks import create_webhook
-from tests.conftest import ADMIN, ADMIN_KEY, ENCRYPTION_KEY, eventually
-
-HOOKLINE = str(Path(sys.executable).parent / "hookline")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def env(tmp_path, settings):
-    """A clean environment: the project's config.toml, the test's database."""
-    return {
-        "PATH": os.environ["PATH"],
-        "HOOKLINE_CONFIG": str(Path(__file__).parents[2] / "config.toml"),
-        "HOOKLINE_DATABASE_URL": settings.database_url,
-        "HOOKLINE_SWEEP_INTERVAL": "0.2",
-        "HOOKLINE_ENCRYPTION_KEYS": ENCRYPTION_KEY,
-    }
-
-
-def run(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([HOOKLINE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+from tests.helpers import ADMIN, ADMIN_KEY, eventually, free_port, run_hookline, start_hookline, stop_hookline
 
 
 def test_create_key_prints_a_working_key_once(env, tmp_path, db):
-    result = run(["create-key", "--tenant", "acme", "--name", "ci"], env, tmp_path)
+    result = run_hookline(["create-key", "--tenant", "acme", "--name", "ci"], env, tmp_path)
     assert result.returncode == 0, result.stderr
     plaintext = result.stdout.strip()
     assert plaintext.startswith("hl_") and len(plaintext) >= 40
@@ -53,13 +23,13 @@ def test_create_key_prints_a_working_key_once(env, tmp_path, db):
     key = authenticate(plaintext)
     assert key.tenant.slug == "acme" and key.prefix == plaintext[:11] and key.key_hash != plaintext
 
-    admin = run(["create-key", "--admin"], env, tmp_path)
+    admin = run_hookline(["create-key", "--admin"], env, tmp_path)
     assert authenticate(admin.stdout.strip()).is_admin
 
 
 def test_changing_the_configured_admin_key_revokes_the_old_one(env, tmp_path, db):
     for key in ("hl_first_admin_key_000000000000", "hl_second_admin_key_00000000000"):
-        result = run(["create-key", "--tenant", "acme"], {**env, "HOOKLINE_ADMIN_KEY": key}, tmp_path)
+        result = run_hookline(["create-key", "--tenant", "acme"], {**env, "HOOKLINE_ADMIN_KEY": key}, tmp_path)
         assert result.returncode == 0, result.stderr
     assert authenticate("hl_first_admin_key_000000000000") is None
     assert authenticate("hl_second_admin_key_00000000000").is_admin
@@ -70,7 +40,7 @@ def test_config_option_goes_before_or_after_the_command(env, tmp_path, db):
     config.write_text(f'database_url = "{env["HOOKLINE_DATABASE_URL"]}"\n')
     env = {k: v for k, v in env.items() if k not in ("HOOKLINE_CONFIG", "HOOKLINE_DATABASE_URL")}
     for args in (["--config", str(config), "create-key"], ["create-key", "--config", str(config)]):
-        result = run(args, env, tmp_path)
+        result = run_hookline(args, env, tmp_path)
         assert result.returncode == 0, result.stderr
         assert authenticate(result.stdout.strip()) is not None
 
@@ -85,34 +55,15 @@ def test_config_option_goes_before_or_after_the_command(env, tmp_path, db):
     ],
 )
 def test_invalid_configuration_stops_start_up_naming_the_key(env, tmp_path, extra_env, args, phrase):
-    result = run(args, {**env, **extra_env}, tmp_path)
+    result = run_hookline(args, {**env, **extra_env}, tmp_path)
     assert result.returncode == 2
     assert phrase in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def start(args: list[str], env: dict, cwd: Path) -> subprocess.Popen:
-    """Output goes to a file: a pipe nobody reads would block a chatty server."""
-    log = cwd / f"hookline-{len(list(cwd.glob('hookline-*.log')))}.log"
-    with log.open("w") as output:
-        process = subprocess.Popen([HOOKLINE, *args], env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
-    process.log = log
-    return process
-
-
-def stop(process: subprocess.Popen) -> str:
-    """SIGTERM, as a service manager would; uvicorn re-raises it after a clean shutdown."""
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=20)
-    output = process.log.read_text()
-    assert process.returncode in (0, -signal.SIGTERM), output
-    assert "Traceback" not in output, output
-    return output
-
-
 def test_serve_dev_delivers_an_emitted_event(env, tmp_path, receiver):
     port = free_port()
-    process = start(["serve", "--dev", "--port", str(port)], {**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY}, tmp_path)
+    process = start_hookline(["serve", "--dev", "--port", str(port)], {**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY}, tmp_path)
     try:
         base = f"http://127.0.0.1:{port}"
         eventually(lambda: _answers(base, process), 30, "hookline serve to answer")
@@ -124,16 +75,15 @@ def test_serve_dev_delivers_an_emitted_event(env, tmp_path, receiver):
         (request,) = receiver.wait_for(1)
         assert request.headers["webhook-id"] == emitted.json()["id"]
     finally:
-        output = stop(process)
+        output = stop_hookline(process)
     assert "DEVELOPMENT MODE" in output
     assert "Application shutdown complete" in output
 
 
-def test_serve_without_sender_queues_events_for_a_worker(env, tmp_path, receiver):
+def test_serve_without_sender_queues_events_for_a_worker(env, tmp_path, db, receiver):
     port = free_port()
-    env = {**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY, "HOOKLINE_SWEEP_INTERVAL": "0.1"}
-    process = start(["serve", "--dev", "--no-sender", "--port", str(port)], env, tmp_path)
-    worker = None
+    env = {**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY}
+    process = start_hookline(["serve", "--dev", "--no-sender", "--port", str(port)], env, tmp_path)
     try:
         base = f"http://127.0.0.1:{port}"
         eventually(lambda: _answers(base, process), 30, "hookline serve to answer")
@@ -142,15 +92,18 @@ def test_serve_without_sender_queues_events_for_a_worker(env, tmp_path, receiver
         assert hook.status_code == 201, hook.text
         emitted = httpx.post(f"{base}/api/v1/events", json={"type": "order.created", "data": {}}, headers=ADMIN)
         assert emitted.status_code == 202
-        time.sleep(1)  # ten ticks of a sender, had serve one
-        assert receiver.requests == []
-        worker = start(["worker", "--dev"], env, tmp_path)
+    finally:
+        stop_hookline(process)
+    # serve has exited, so it has sent all it ever will (a sender would have been woken by
+    # the emit and drained on SIGTERM): nothing, and the delivery waits for a worker.
+    assert receiver.requests == []
+    assert [(d.status, d.attempts) for d in Delivery.select()] == [(PENDING, 0)]
+    worker = start_hookline(["worker", "--dev"], env, tmp_path)
+    try:
         (request,) = receiver.wait_for(1, timeout=30)
         assert request.headers["webhook-id"] == emitted.json()["id"]
     finally:
-        stop(process)
-        if worker is not None:
-            stop(worker)
+        stop_hookline(worker)
 
 
 def _answers(base: str, process: subprocess.Popen) -> bool:
@@ -164,20 +117,20 @@ def test_worker_sends_what_is_queued_without_serving_http(env, tmp_path, setting
     tenant = Tenant.get(Tenant.slug == "default")
     create_webhook(tenant, {"url": receiver.url()}, settings, clock())
     emitted = emit_event(tenant, "order.paid", {"id": 9}, settings, clock())
-    process = start(["worker", "--dev"], env, tmp_path)
+    process = start_hookline(["worker", "--dev"], env, tmp_path)
     try:
         (request,) = receiver.wait_for(1, timeout=30)
         assert request.headers["webhook-id"] == emitted.event_id
     finally:
-        stop(process)
+        stop_hookline(process)
 
 
 def test_create_user_then_sign_in(env, tmp_path, db):
     from app.services.users import authenticate_user
 
-    result = run(["create-user", "bob", "--tenant", "globex"], {**env, "HOOKLINE_PASSWORD": "b" * 12}, tmp_path)
+    result = run_hookline(["create-user", "bob", "--tenant", "globex"], {**env, "HOOKLINE_PASSWORD": "b" * 12}, tmp_path)
     assert result.returncode == 0, result.stderr
     user = authenticate_user("bob", "b" * 12)
     assert user.tenant.slug == "globex" and not user.is_admin
-    short = run(["create-user", "eve"], {**env, "HOOKLINE_PASSWORD": "short"}, tmp_path)
+    short = run_hookline(["create-user", "eve"], {**env, "HOOKLINE_PASSWORD": "short"}, tmp_path)
     assert short.returncode == 2 and "password: must be at least 10 characters" in short.stderr

@@ -16,26 +16,11 @@ import time
 import httpx
 
 from app.storage.models import DELIVERING, SUCCEEDED, Delivery
-from tests.conftest import ADMIN, ADMIN_KEY, Reply, eventually
-from tests.process.test_cli import env, free_port, start, stop  # noqa: F401 - env is a fixture
+from tests.helpers import ADMIN, ADMIN_KEY, Reply, eventually, free_port, serve_hookline, stop_hookline
 
 EVENTS = 1000
 MAX_CONCURRENCY = 16
 EMITTERS = 8
-
-
-def serve(env: dict, port: int, tmp_path):
-    process = start(["serve", "--dev", "--port", str(port)], env, tmp_path)
-
-    def healthy():
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
-        except httpx.ConnectError:
-            assert process.poll() is None, process.log.read_text()
-            return False
-
-    eventually(healthy, 30, "hookline serve to answer")
-    return process
 
 
 def test_no_accepted_event_is_lost_when_the_server_is_killed(env, tmp_path, receiver, db):
@@ -49,7 +34,7 @@ def test_no_accepted_event_is_lost_when_the_server_is_killed(env, tmp_path, rece
     receiver.plan("/hook", Reply(200, delay=0.1))  # slow: a backlog builds up before the kill
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = serve(env, port, tmp_path)
+    process = serve_hookline(env, port, tmp_path)
     httpx.post(f"{base}/api/v1/webhooks", json={"url": receiver.url()}, headers=ADMIN).raise_for_status()
 
     accepted: list[str] = []
@@ -83,7 +68,7 @@ def test_no_accepted_event_is_lost_when_the_server_is_killed(env, tmp_path, rece
             process.send_signal(signal.SIGKILL)  # mid-stream: emits and sends in flight
             process.wait(timeout=10)
             accepted_before_the_kill = len(accepted)
-            restarted = serve(env, port, tmp_path)
+            restarted = serve_hookline(env, port, tmp_path)
             for future in emitting:
                 future.result()
             assert EVENTS // 2 <= accepted_before_the_kill < EVENTS == len(accepted)
@@ -97,7 +82,7 @@ def test_no_accepted_event_is_lost_when_the_server_is_killed(env, tmp_path, rece
         finally:
             given_up.set()
             if restarted is not None:
-                stop(restarted)
+                stop_hookline(restarted)
             elif process.poll() is None:
                 process.kill()
 

@@ -11,8 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.delivery.queue import claim_due
 from app.web.metrics import bearer_matches
-from tests.conftest import ADMIN, eventually, serving
-from tests.process.test_cli import HOOKLINE, env, free_port, start, stop  # noqa: F401 - env is a fixture
+from tests.helpers import ADMIN, HOOKLINE, eventually, free_port, serving, start_hookline, stop_hookline
 
 TOKEN = "scrape-me-0123456789"
 SCRAPER = {"Authorization": f"Bearer {TOKEN}"}
@@ -132,7 +131,7 @@ def test_queue_gauges_read_the_database(settings, clock):
 def test_worker_serves_its_own_metrics(env, tmp_path, settings, clock, db, receiver):  # noqa: F811
     port = free_port()
     worker_env = {**env, "HOOKLINE_METRICS_TOKEN": TOKEN}
-    process = start(["worker", "--dev", "--metrics-port", str(port)], worker_env, tmp_path)
+    process = start_hookline(["worker", "--dev", "--metrics-port", str(port)], worker_env, tmp_path)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             eventually(lambda: _reachable(client), timeout=30, what="the worker's metrics server")
@@ -148,7 +147,7 @@ def test_worker_serves_its_own_metrics(env, tmp_path, settings, clock, db, recei
             samples = scrape_until(client, lambda s: outcomes(s)["succeeded"] == 1, "the worker's recorded attempt")
             assert samples[("hookline_attempt_duration_seconds_count", frozenset())] == 1
     finally:
-        stop(process)
+        stop_hookline(process)
 
 
 def _reachable(client: httpx.Client) -> bool:

@@ -3,7 +3,6 @@ and hands back what it could not finish, so no delivery waits for a lease to run
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -11,10 +10,9 @@ import httpx
 import pytest
 
 from app.storage.models import DELIVERING, PENDING, Attempt, Delivery
-from tests.conftest import ADMIN, ADMIN_KEY, Reply, eventually
-from tests.process.test_cli import env, free_port, stop  # noqa: F401 - env is a fixture
-from tests.process.test_crash import serve
-from tests.conftest import emit, make_webhook
+from tests.helpers import (
+    ADMIN, ADMIN_KEY, Reply, emit, eventually, eventually_async, free_port, make_webhook, serve_hookline, stop_hookline,
+)
 
 HANG = 30  # longer than any timeout here: the receiver never answers in time
 
@@ -27,15 +25,13 @@ async def test_shutdown_releases_sends_it_cuts_off(db, settings, clock, receiver
         emit(settings, clock)
     dispatcher = engine.dispatcher
     assert await dispatcher.sweep() == 3
-    for _ in range(500):  # the sends run on this loop: wait without blocking it
-        if len(receiver.requests) == 3:
-            break
-        await asyncio.sleep(0.01)
+    await eventually_async(lambda: len(receiver.requests) == 3, what="the three sends at the receiver")
+    clock.advance(5)  # the receiver hangs; the shutdown comes while it does
     with caplog.at_level(logging.WARNING, "hookline.dispatch"):
-        await dispatcher.shutdown(timeout=0.1)
+        await dispatcher.shutdown(timeout=0)  # no time to finish: every send is cut off
     assert await dispatcher.sweep() == 0, "a stopping sender claims nothing"
     assert [(d.status, d.attempts, d.lease_expires_at) for d in Delivery.select()] == [(PENDING, 0, None)] * 3
-    assert all(d.next_attempt_at <= clock() for d in Delivery.select()), "due at once for another process"
+    assert [d.next_attempt_at for d in Delivery.select()] == [clock()] * 3, "due at once for another process"
     assert "released 3 unfinished deliveries" in caplog.text
 
 
@@ -46,7 +42,7 @@ def test_sigterm_during_slow_deliveries(env, tmp_path, receiver, db):
     receiver.plan("/hook", Reply(200, delay=HANG))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = serve(env, port, tmp_path)
+    process = serve_hookline(env, port, tmp_path)
     try:
         httpx.post(f"{base}/api/v1/webhooks", json={"url": receiver.url()}, headers=ADMIN).raise_for_status()
         for n in range(10):
@@ -55,7 +51,7 @@ def test_sigterm_during_slow_deliveries(env, tmp_path, receiver, db):
         eventually(lambda: Delivery.select().where(Delivery.status == DELIVERING).count() == 4, 5, "4 sends in flight")
     finally:
         began = time.monotonic()
-        output = stop(process)
+        output = stop_hookline(process)
         took = time.monotonic() - began
     assert took < request_timeout + 5, f"shutdown took {took:.1f}s"
     assert Delivery.select().where(Delivery.status == DELIVERING).count() == 0, output

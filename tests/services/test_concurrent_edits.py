@@ -5,7 +5,7 @@ never pending for a webhook that no longer exists.
 
 The two requests start together from a barrier, ROUNDS times. SQLite lets one writer in
 at a time, so here these check that each read-modify-write sits inside its write
-transaction; tests/pg runs them again on PostgreSQL, where row locks must do it.
+transaction; `--db=postgres` runs them again on PostgreSQL, where row locks must do it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from app.storage.models import CANCELLED, SUCCEEDED, Delivery, Webhook
 from app.services.deliveries import resend_delivery
 from app.services.trial_sends import send_test_event
 from app.services.webhooks import delete_webhook
-from tests.conftest import ADMIN, emit, make_webhook
+from tests.helpers import ADMIN, emit, make_webhook
+
+pytestmark = pytest.mark.postgres  # the database matters: run again by --db=postgres
 
 ROUNDS = 10
 

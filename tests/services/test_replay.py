@@ -13,8 +13,7 @@ import pytest
 from app.rules.errors import InvalidInput
 from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery
 from app.services.replay import parse_since
-from tests.conftest import ADMIN
-from tests.api.test_api_events import create_webhook
+from tests.helpers import ADMIN, create_webhook
 
 pytestmark = pytest.mark.anyio
 

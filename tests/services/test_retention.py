@@ -15,19 +15,15 @@ from datetime import datetime, timedelta, timezone
 import anyio.to_thread
 import pytest
 from bs4 import BeautifulSoup
-from peewee import chunked
 
 from app.config import ConfigError, load_settings
 from app.rules.crontab import weekday_names
-from app.storage.db import write_transaction
-from app.rules.ids import new_id
 from app.storage.models import CANCELLED, DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Recovery, Tenant
 from app.scheduler import build_scheduler, run_purge
 from app.delivery.queue import claim_due
 from app.services.events import emit_event
 from app.services.retention import purge
-from tests.process.test_cli import HOOKLINE, env  # noqa: F401 - env is a fixture
-from tests.conftest import emit, make_webhook
+from tests.helpers import HOOKLINE, emit, make_webhook, old_log
 
 pytestmark = pytest.mark.anyio
 
@@ -169,26 +165,6 @@ async def test_purges_in_batches(db, settings, clock, receiver, engine):
     assert (report.deliveries, report.attempts, report.events) == (5, 5, 5)
     assert report.batches == 6, "2+2+1 deliveries, then 2+2+1 events, each in its own transaction"
     assert not Delivery.select().exists() and not Event.select().exists()
-
-
-def old_log(settings, clock, count: int, age_days: float = 40) -> None:
-    """`count` succeeded deliveries with an attempt each, written directly: building a big
-    old log through the sender would take minutes. Its webhook hears only user.* events."""
-    when = days_ago(clock, age_days)
-    tenant = Tenant.get(Tenant.slug == "default")
-    webhook = make_webhook(settings, clock, "http://127.0.0.1:9/old", events=["user.signed_up"])
-    events = [new_id("evt") for _ in range(count)]
-    deliveries = [new_id("dlv") for _ in range(count)]
-    with write_transaction():
-        for rows in chunked([{"id": e, "tenant": tenant.id, "type": "user.signed_up", "data": "{}", "created_at": when}
-                             for e in events], 500):
-            Event.insert_many(rows).execute()
-        for rows in chunked([{"id": d, "event": e, "webhook": webhook.id, "status": SUCCEEDED, "attempts": 1,
-                              "created_at": when, "updated_at": when} for d, e in zip(deliveries, events)], 500):
-            Delivery.insert_many(rows).execute()
-        for rows in chunked([{"delivery": d, "number": 1, "started_at": when, "duration_ms": 5, "request_headers": {},
-                              "response_status": 200} for d in deliveries], 500):
-            Attempt.insert_many(rows).execute()
 
 
 async def test_sender_keeps_recording_while_a_purge_runs(db, settings, clock, receiver, engine):

@@ -16,8 +16,7 @@ import pytest
 
 from app.storage.db import SQLITE_PRAGMAS
 from app.storage.models import SUCCEEDED, Delivery, Event, Webhook
-from tests.conftest import ADMIN, serving
-from tests.conftest import emit, make_webhook
+from tests.helpers import ADMIN, emit, make_webhook, serving
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ import pytest
 from app.storage.db import write_transaction
 from app.storage.models import Tenant
 
+pytestmark = pytest.mark.postgres  # the database matters: run again by --db=postgres
+
 
 class Undo(Exception):
     pass

@@ -10,7 +10,7 @@ import pytest
 from app.storage import hotsql
 from app.storage.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Event, Tenant, Webhook
 from app.services.events import emit_event
-from tests.conftest import make_webhook
+from tests.helpers import make_webhook
 
 
 def test_inserted_rows_read_back_like_peewee_wrote_them(db, settings, clock):

@@ -21,7 +21,7 @@ from app.rules import secretbox
 from app.storage.db import database, open_database
 from app.storage.migrations import STEPS, migrate
 from app.storage.models import ApiKey, Attempt, Delivery, ServerSecret, Tenant, User, Webhook
-from tests.storage.schema import created_from_the_models, described
+from tests.helpers import created_from_the_models, described
 
 DUMPS = json.loads((Path(__file__).parent / "databases_before_frozen_migrations.json").read_text())
 TOKEN = "Bearer s3cr3t-token-1234"

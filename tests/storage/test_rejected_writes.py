@@ -11,7 +11,7 @@ import pytest
 from app.rules.errors import InvalidInput
 from app.storage.models import EventType, Tenant
 from app.services.events import emit_event
-from tests.conftest import ADMIN
+from tests.helpers import ADMIN
 
 
 @pytest.fixture

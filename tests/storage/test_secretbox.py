@@ -13,9 +13,7 @@ from app.rules import secretbox
 from app.storage.db import database
 from app.storage.models import Webhook
 from app.rules.secretbox import SecretBox
-from tests.conftest import ENCRYPTION_KEY
-from tests.api.test_api_events import create_webhook
-from tests.process.test_cli import HOOKLINE, env  # noqa: F401 - env is a fixture
+from tests.helpers import ENCRYPTION_KEY, HOOKLINE, create_webhook
 
 
 def test_round_trip_and_no_plaintext_in_the_ciphertext():

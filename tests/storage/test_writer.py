@@ -13,7 +13,7 @@ from app.rules.errors import Conflict, InvalidInput
 from app.storage.models import Delivery, Event, Tenant
 from app.services.events import Lookups, emit_event
 from app.services.tenants import get_or_create_tenant
-from tests.conftest import ADMIN
+from tests.helpers import ADMIN
 
 
 def test_concurrent_emits_are_all_accepted_and_stored(api):

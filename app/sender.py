@@ -1,0 +1,55 @@
+"""The sender: what a process runs to deliver, wired in one place for `serve` and `worker`.
+
+A sending process needs the outbound client, the dispatcher, the scheduler that ticks it,
+and LISTEN/NOTIFY so emits by other processes wake it at once. `serve`'s lifespan and
+`hookline worker` both run exactly this, so the order of start and stop lives here once:
+work left from the last run goes out at start (not at the first tick), and on stop the
+scheduler stops ticking before the dispatcher drains its sends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+
+from app.config import Settings
+from app.delivery.dispatcher import Dispatcher
+from app.delivery.metrics import Metrics
+from app.delivery.outbound import DeliveryClient, build_client
+from app.rules.clock import Clock
+from app.scheduler import build_scheduler
+from app.services.webhook_health import announce_disabled
+from app.storage.listen_notify import waking
+from app.storage.writer import GroupWriter
+
+
+def build_dispatcher(
+    settings: Settings, client: DeliveryClient, clock: Clock, metrics: Metrics, writer: GroupWriter
+) -> Dispatcher:
+    """The one place a process constructs its dispatcher."""
+    return Dispatcher(settings, client, clock, metrics=metrics, writer=writer, on_disabled=announce_disabled)
+
+
+@contextlib.asynccontextmanager
+async def running_sender(
+    settings: Settings,
+    clock: Clock,
+    metrics: Metrics,
+    writer: GroupWriter,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[Dispatcher]:
+    """Sends while the block runs; the caller owns the group-commit writer, which an
+    API-only process (`serve --no-sender`) needs too."""
+    async with build_client(settings, transport) as client:
+        dispatcher = build_dispatcher(settings, client, clock, metrics, writer)
+        scheduler = build_scheduler(dispatcher, settings)
+        scheduler.start()
+        dispatcher.wake()  # work left from the last run goes out now, not at the first tick
+        try:
+            async with waking(settings.database_url, dispatcher.wake):  # emits by other processes
+                yield dispatcher
+        finally:
+            scheduler.shutdown(wait=False)
+            await dispatcher.shutdown(timeout=settings.request_timeout)
