@@ -7,7 +7,6 @@ from bs4 import BeautifulSoup
 
 from app.config import Settings
 from app.storage.models import Event
-from app.rules.ratelimit import Rate
 from tests.helpers import ADMIN, ADMIN_PASSWORD, ADMIN_USER, serving
 
 
