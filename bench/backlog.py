@@ -35,8 +35,6 @@ def _settings(path: Path):
 
 
 def _open(path: Path):
-    from peewee import EnclosedNodeList
-
     from app.rules.clock import system_clock
     from app.services.setup import prepare_database
 
@@ -187,9 +185,3 @@ def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
             mean(rates[full]) / mean(rates[empty]) if mean(rates[empty]) else None, "x", target="≥ 0.9"),
     ]
     return rows
-
-
-if __name__ == "__main__":
-    from bench.run import main
-
-    sys.exit(main(["--only", "backlog", *sys.argv[1:]]))

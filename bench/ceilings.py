@@ -169,10 +169,5 @@ def _child() -> None:
     print(json.dumps(uvloop.run(_load(args.client, args.url, args.requests, args.concurrency))))
 
 
-if __name__ == "__main__":
-    if "--client" in sys.argv:
-        _child()
-    else:
-        from bench.run import main
-
-        sys.exit(main(["--only", "ceilings", *sys.argv[1:]]))
+if __name__ == "__main__":  # the child process `_spawn` starts: python -m bench.ceilings --client …
+    _child()

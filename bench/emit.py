@@ -14,7 +14,6 @@ the queue grows for the whole run; a second open loop at --steady-rate (default 
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from pathlib import Path
 
@@ -75,9 +74,3 @@ def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
             note=steady_note),
         Row("emit", f"{steady}: emit-to-first-attempt p99", percentile(steady_first, 0.99), "ms", "p99"),
     ]
-
-
-if __name__ == "__main__":
-    from bench.run import main
-
-    sys.exit(main(["--only", "emit", *sys.argv[1:]]))

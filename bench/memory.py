@@ -9,7 +9,6 @@ is reported by the throughput part.
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 from bench.common import HooklineServer, ReceiverProcess, RssSampler, Row, emit_closed_loop, wait_until
@@ -45,9 +44,3 @@ def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
         Row("memory", "peak RSS of serve while filling up", rss.peak_mb, "MB", target="≤ 200 MB",
             note=f"largest VmRSS sampled every 50 ms; VmHWM since start {during['VmHWM']:.0f} MB (start-up)"),
     ]
-
-
-if __name__ == "__main__":
-    from bench.run import main
-
-    sys.exit(main(["--only", "memory", *sys.argv[1:]]))

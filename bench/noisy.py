@@ -10,7 +10,6 @@ noisy/baseline should stay ≥ 0.9. The request timeout and retry schedule are s
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from bench.common import ROUNDS, HooklineServer, ReceiverProcess, Row, arrival_latencies_ms, mean, percentile
@@ -67,9 +66,3 @@ def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
     if base["p99"] and noisy["p99"]:
         rows.append(Row("noisy", "healthy p99 latency, baseline / noisy", base["p99"] / noisy["p99"], "x", target="≥ 0.9"))
     return rows
-
-
-if __name__ == "__main__":
-    from bench.run import main
-
-    sys.exit(main(["--only", "noisy", *sys.argv[1:]]))

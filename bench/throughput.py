@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -146,9 +145,3 @@ def _admin_sql(url: str, statement: str) -> None:
         connection.cursor().execute(statement)
     finally:
         connection.close()
-
-
-if __name__ == "__main__":
-    from bench.run import main
-
-    sys.exit(main(["--only", "throughput", *sys.argv[1:]]))

@@ -142,9 +142,3 @@ def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
             result["cpu"] / max(result["delivered"], 1) * 1000, "ms", "cpu"),
         Row("peer", "peer: emit rate", opts.peer_events / result["emit_seconds"], "events/s"),
     ]
-
-
-if __name__ == "__main__":
-    from bench.run import main
-
-    sys.exit(main(["--only", "peer", *sys.argv[1:]]))
