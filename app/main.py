@@ -17,18 +17,18 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app import __version__
-from app.rules.clock import Clock, system_clock
 from app.config import Settings, parse_rate
-from app.storage.db import database
-from app.storage.writer import GroupWriter
-from app.services.events import Lookups
-from app.rules.errors import ServiceError, TooManyRequests, Unauthorized
 from app.delivery.metrics import Metrics
+from app.rules.clock import Clock, system_clock
+from app.rules.errors import ServiceError, TooManyRequests, Unauthorized
 from app.rules.ratelimit import RateLimiter, retry_after_header
 from app.sender import running_sender
 from app.services.api_keys import KeyCache
+from app.services.events import Lookups
 from app.services.server_secrets import signing_keys
 from app.services.setup import prepare_database
+from app.storage.db import database
+from app.storage.writer import GroupWriter
 from app.web import metrics, portal
 from app.web.api import deliveries as api_deliveries, event_types as api_event_types, events as api_events
 from app.web.api import openapi, replay as api_replay, webhooks as api_webhooks

@@ -46,10 +46,10 @@ def _open(path: Path):
 def build(path: Path, rows: int) -> Path:
     """The schema, OLD_WEBHOOKS webhooks, and `rows` finished deliveries with their events
     and attempts. Written to a temporary name and renamed, so a cut-short build is not reused."""
-    from app.storage.db import database
     from app.rules.ids import ulid
-    from app.storage.models import Tenant
     from app.services.webhooks import create_webhook
+    from app.storage.db import database
+    from app.storage.models import Tenant
 
     partial = path.with_suffix(".partial")
     partial.unlink(missing_ok=True)
@@ -108,9 +108,9 @@ def sweep_query(path: Path) -> tuple[float, list[str]]:
     from peewee import EnclosedNodeList
 
     from app.rules.clock import system_clock
+    from app.services.events import emit_event
     from app.storage.db import database
     from app.storage.models import PENDING, DELIVERING, Delivery, Event, Tenant, Webhook
-    from app.services.events import emit_event
 
     settings = _open(path)
     now = system_clock()

@@ -14,11 +14,11 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from app.config import Settings
-from app.storage.db import database
-from app.rules.ids import new_id
-from app.storage.models import PENDING, SUCCEEDED, Delivery, Event, Tenant, Webhook
 from app.delivery.queue import claim_due
+from app.rules.ids import new_id
 from app.services.setup import prepare_database
+from app.storage.db import database
+from app.storage.models import PENDING, SUCCEEDED, Delivery, Event, Tenant, Webhook
 
 WEBHOOKS = 50
 ORDERED = 5

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from app.config import EventTypeSeed, Settings
-from app.storage.db import database
 from app.services.setup import prepare_database
+from app.storage.db import database
 from tests.helpers import (
     ADMIN_KEY, ADMIN_PASSWORD, ADMIN_USER, ENCRYPTION_KEY, NO_JITTER, Dashboard, FakeClock, Receiver, hookline_env,
     key_for, serving, sign_in,

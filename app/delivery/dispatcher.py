@@ -26,20 +26,20 @@ from typing import Callable
 
 import anyio.to_thread
 
-from app.rules.clock import Clock, system_clock
 from app.config import Settings
-from app.storage.db import is_sqlite
 from app.delivery.health import OnDisabled
 from app.delivery.leases import LeaseBook
 from app.delivery.metrics import Metrics
 from app.delivery.outbound import DeliveryClient, send_attempt
-from app.delivery.policy import Failure
-from app.rules.ratelimit import Rate, RateLimiter
 from app.delivery.payloads import PayloadRenderer
+from app.delivery.policy import Failure
 from app.delivery.queue import claim_due, release_claims, renew_leases
 from app.delivery.recorder import GroupRecorder
 from app.delivery.slots import SlotBook
 from app.delivery.types import AttemptResult, ClaimedDelivery
+from app.rules.clock import Clock, system_clock
+from app.rules.ratelimit import Rate, RateLimiter
+from app.storage.db import is_sqlite
 from app.storage.writer import GroupWriter
 
 log = logging.getLogger("hookline.dispatch")

@@ -20,9 +20,9 @@ from datetime import datetime
 from typing import Callable
 
 from app.config import Settings
-from app.storage.models import FAILED, SUCCEEDED, Delivery, Webhook
 from app.delivery.policy import Outcome, auto_disable_reason
 from app.delivery.types import WebhookDisabled
+from app.storage.models import FAILED, SUCCEEDED, Delivery, Webhook
 
 # Tells the tenant that a webhook was switched off. An engine built without one (None)
 # still switches webhooks off, and tells no one.

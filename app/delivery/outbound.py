@@ -17,12 +17,12 @@ import httpx
 
 from app import __version__
 from app.config import Settings
-from app.rules.header_rules import header_problem
 from app.delivery.policy import Failure, parse_retry_after
 from app.delivery.resolver import BlockedAddress, GuardedResolver, check_literal_host
-from app.delivery.types import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery
 from app.delivery.signing import signature_headers
 from app.delivery.transport import MALFORMED_BODY, DeliveryTransport
+from app.delivery.types import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery
+from app.rules.header_rules import header_problem
 
 USER_AGENT = f"Hookline/{__version__}"
 # Read at most this much of a response: enough for the log, and a hostile receiver cannot

@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from app.delivery import formats, render_pool
-from app.rules.clock import Clock
 from app.config import Settings
-from app.rules.errors import InvalidInput
-from app.storage.models import PAYLOAD_FORMATS
-from app.rules.ratelimit import Rate, RateLimiter
+from app.delivery import formats, render_pool
 from app.delivery.types import ClaimedDelivery, Payload
+from app.rules.clock import Clock
+from app.rules.errors import InvalidInput
+from app.rules.ratelimit import Rate, RateLimiter
+from app.storage.models import PAYLOAD_FORMATS
 
 log = logging.getLogger("hookline.payloads")
 

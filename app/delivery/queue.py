@@ -14,13 +14,13 @@ from typing import Callable
 
 import peewee
 
-from app.storage import hotsql
 from app.config import Settings
-from app.storage.db import is_sqlite, write_transaction
-from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Webhook, envelope
 from app.delivery.health import OnDisabled, record_delivery_outcome
 from app.delivery.policy import Outcome, classify, retry_policy
 from app.delivery.types import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery, Payload
+from app.storage import hotsql
+from app.storage.db import is_sqlite, write_transaction
+from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Webhook, envelope
 
 
 def claim_due(

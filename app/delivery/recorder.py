@@ -16,9 +16,9 @@ import logging
 from typing import Awaitable, Callable
 
 from app.config import Settings
+from app.delivery.health import OnDisabled
 from app.delivery.leases import LeaseBook
 from app.delivery.metrics import Metrics
-from app.delivery.health import OnDisabled
 from app.delivery.queue import record_results
 from app.delivery.types import AttemptResult, ClaimedDelivery
 from app.rules.clock import Clock

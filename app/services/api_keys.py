@@ -12,10 +12,10 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.storage.db import write_transaction
 from app.rules.errors import NotFound
-from app.storage.models import ApiKey, Tenant
 from app.services.tenants import NamedTenant, for_write
+from app.storage.db import write_transaction
+from app.storage.models import ApiKey, Tenant
 
 KEY_PREFIX = "hl_"
 DISPLAY_PREFIX_LENGTH = 11  # "hl_" plus 8 characters: enough to tell keys apart in a list

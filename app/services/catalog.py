@@ -6,13 +6,13 @@ from datetime import datetime
 
 import peewee
 
-from app.storage import hotsql
-from app.rules import jsontext
 from app.config import EventTypeSeed
-from app.storage.db import write_transaction
+from app.rules import jsontext
 from app.rules.errors import Conflict, InvalidInput, NotFound, reject_unknown
-from app.storage.models import EventType
 from app.rules.subscriptions import is_valid_type_name
+from app.storage import hotsql
+from app.storage.db import write_transaction
+from app.storage.models import EventType
 
 TEST_EVENT_TYPE = "webhook.test"
 DISABLED_EVENT_TYPE = "webhook.disabled"

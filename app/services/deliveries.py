@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from app.storage.db import is_sqlite, write_transaction
 from app.rules.errors import Conflict, InvalidInput, NotFound
-from app.storage.models import DELIVERING, DELIVERY_STATUSES, PENDING, Attempt, Delivery, Event, Webhook
-from app.storage.listen_notify import deliveries_due
 from app.services.webhooks import get_webhook
+from app.storage.db import is_sqlite, write_transaction
+from app.storage.listen_notify import deliveries_due
+from app.storage.models import DELIVERING, DELIVERY_STATUSES, PENDING, Attempt, Delivery, Event, Webhook
 
 MAX_PAGE_SIZE = 100
 

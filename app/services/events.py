@@ -15,18 +15,18 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from app.storage import hotsql
-from app.rules import jsontext
 from app.config import Settings
-from app.storage.db import write_transaction
+from app.rules import jsontext
 from app.rules.errors import Conflict, InvalidInput, ServiceError
 from app.rules.filters import event_matches
 from app.rules.ids import new_id
-from app.storage.models import Delivery, Event, Tenant, Webhook
-from app.storage.listen_notify import deliveries_due
+from app.rules.subscriptions import matches
 from app.services.catalog import emittable_type
 from app.services.tenants import NamedTenant, for_write
-from app.rules.subscriptions import matches
+from app.storage import hotsql
+from app.storage.db import write_transaction
+from app.storage.listen_notify import deliveries_due
+from app.storage.models import Delivery, Event, Tenant, Webhook
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 

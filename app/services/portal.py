@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from app.config import Settings
-from app.storage.db import write_transaction
 from app.rules.errors import Forbidden
-from app.storage.models import PortalToken, Tenant
 from app.services.server_secrets import signing_keys
 from app.services.sessions import start_session
 from app.services.tenants import NamedTenant, for_write
+from app.storage.db import write_transaction
+from app.storage.models import PortalToken, Tenant
 
 
 def _serializer() -> URLSafeSerializer:

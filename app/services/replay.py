@@ -14,13 +14,13 @@ from datetime import datetime, timezone
 import peewee
 
 from app.rules import jsontext
-from app.storage.db import write_transaction
 from app.rules.errors import InvalidInput, NotFound
 from app.rules.ids import new_id
-from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Recovery, Webhook
-from app.storage.listen_notify import deliveries_due
 from app.services.deliveries import delivery_with_attempts, get_delivery, resend_delivery
 from app.services.webhooks import get_webhook, list_webhooks
+from app.storage.db import write_transaction
+from app.storage.listen_notify import deliveries_due
+from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Recovery, Webhook
 
 
 def parse_since(value: object, now: datetime) -> datetime:

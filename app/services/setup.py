@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from app.config import Settings
 from app.rules import secretbox
 from app.rules.clock import Clock
-from app.config import Settings
-from app.storage.db import exclusive_transaction, open_database, write_transaction
-from app.storage.migrations import migrate
-from app.storage.models import Tenant, Webhook
 from app.services.api_keys import ensure_admin_key
 from app.services.catalog import seed_event_types
 from app.services.tenants import get_or_create_tenant
+from app.storage.db import exclusive_transaction, open_database, write_transaction
+from app.storage.migrations import migrate
+from app.storage.models import Tenant, Webhook
 
 
 def prepare_database(settings: Settings, clock: Clock) -> None:

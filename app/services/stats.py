@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.services.webhooks import get_webhook, list_webhooks
+from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 
 
 @dataclass(frozen=True)

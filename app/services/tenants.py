@@ -13,9 +13,9 @@ from datetime import datetime
 
 import peewee
 
+from app.rules.errors import Forbidden, InvalidInput
 from app.storage import hotsql
 from app.storage.db import write_transaction
-from app.rules.errors import Forbidden, InvalidInput
 from app.storage.models import ApiKey, Tenant
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")

@@ -14,12 +14,12 @@ import anyio
 import anyio.to_thread
 
 from app.config import Settings
-from app.storage.db import write_transaction
 from app.rules.errors import Conflict
-from app.storage.models import Attempt, Delivery, EventType, Webhook
 from app.services.catalog import TEST_EVENT_TYPE, list_event_types
 from app.services.events import emit_event
 from app.services.webhooks import get_webhook
+from app.storage.db import write_transaction
+from app.storage.models import Attempt, Delivery, EventType, Webhook
 
 POLL_SECONDS = 0.05
 

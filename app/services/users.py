@@ -9,11 +9,11 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.storage.db import write_transaction
 from app.rules.errors import Conflict, InvalidInput, NotFound
-from app.storage.models import Tenant, User
 from app.services.sessions import end_user_sessions
 from app.services.tenants import NamedTenant, for_write
+from app.storage.db import write_transaction
+from app.storage.models import Tenant, User
 
 MIN_PASSWORD_LENGTH = 10
 _hasher = PasswordHasher()

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 
 from app.config import Settings
-from app.rules.errors import InvalidInput
-from app.storage.models import Tenant
 from app.delivery.types import WebhookDisabled
+from app.rules.errors import InvalidInput
 from app.services.catalog import DISABLED_EVENT_TYPE
 from app.services.events import emit_event
+from app.storage.models import Tenant
 
 log = logging.getLogger("hookline.health")
 

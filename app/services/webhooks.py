@@ -10,20 +10,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from app.delivery import formats, payloads
 from app.config import Settings
+from app.delivery import formats, payloads
+from app.delivery.signing import generate_secret
 from app.rules import durations
 from app.rules.custom_headers import MASK, CustomHeaders, looks_masked, mask
-from app.storage.db import is_sqlite, write_transaction
 from app.rules.errors import InvalidInput, NotFound, reject_unknown
 from app.rules.filters import validate_filter
 from app.rules.header_rules import header_problem
-from app.storage.models import CANCELLED, DELIVERING, PENDING, ApiKey, Delivery, EventType, Tenant, Webhook
-from app.storage.listen_notify import deliveries_due
-from app.services.tenants import NamedTenant, find_tenant, for_write, refuse_other_tenant
-from app.delivery.signing import generate_secret
 from app.rules.subscriptions import is_valid_pattern, is_wildcard, matches
 from app.rules.webhook_urls import UrlRejected, check_webhook_url
+from app.services.tenants import NamedTenant, find_tenant, for_write, refuse_other_tenant
+from app.storage.db import is_sqlite, write_transaction
+from app.storage.listen_notify import deliveries_due
+from app.storage.models import CANCELLED, DELIVERING, PENDING, ApiKey, Delivery, EventType, Tenant, Webhook
 
 # Per-webhook overrides and options; None (or absent) keeps the global setting.
 OPTIONS = ("filter", "timeout", "retry_schedule", "rate_limit", "max_in_flight", "ordered", "payload_format",

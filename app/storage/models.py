@@ -11,9 +11,9 @@ import peewee
 from peewee import SQL
 
 from app.rules.custom_headers import CustomHeaders
-from app.storage.db import database, is_sqlite
 from app.rules.ids import new_id
 from app.rules.secretbox import secret_box
+from app.storage.db import database, is_sqlite
 
 PENDING, DELIVERING, SUCCEEDED, FAILED = "pending", "delivering", "succeeded", "failed"
 # Ended without a send: its webhook was deleted while it waited.

@@ -10,8 +10,8 @@ from starlette.requests import Request
 
 from app.rules import jsontext
 from app.rules.errors import BadRequest, InvalidInput, ServiceError, TooManyRequests, Unauthorized
-from app.storage.models import ApiKey
 from app.rules.ratelimit import RateLimiter, retry_after_header
+from app.storage.models import ApiKey
 
 JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"

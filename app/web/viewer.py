@@ -15,10 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from app.rules.errors import Forbidden
-from app.storage.models import Tenant, User
 from app.services.sessions import resume_session
 from app.services.tenants import admin_view
 from app.services.users import needs_setup
+from app.storage.models import Tenant, User
 from app.web.sessions import DASHBOARD, PORTAL, session_jar
 
 

@@ -139,8 +139,8 @@ def test_revoked_key_is_refused(api, tenant_key, clock):
 
 
 def test_a_key_revoked_by_another_process_is_refused_within_the_recheck_time(api, tenant_key, clock):
-    from app.storage.models import ApiKey
     from app.services.api_keys import KeyCache
+    from app.storage.models import ApiKey
 
     assert api.post("/api/v1/events", json={"type": "order.paid"}, headers=tenant_key).status_code == 202
     ApiKey.update(revoked_at=clock()).where(ApiKey.tenant.is_null(False)).execute()  # as another process would

@@ -7,9 +7,9 @@ import json
 import httpx
 import pytest
 
-from app.storage.models import Delivery, EventType, Tenant
 from app.services.users import create_user
 from app.services.webhooks import create_webhook as create_webhook_row
+from app.storage.models import Delivery, EventType, Tenant
 from tests.helpers import ADMIN, create_webhook, sign_in, soup
 
 

@@ -16,13 +16,13 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route
 
-from app.storage.db import database
-from app.storage.models import Attempt, Delivery, Event, EventType, Recovery, Tenant, User, Webhook, ApiKey
 from app.services.api_keys import create_api_key
 from app.services.events import emit_event
 from app.services.tenants import get_or_create_tenant
 from app.services.users import create_user
 from app.services.webhooks import create_webhook
+from app.storage.db import database
+from app.storage.models import Attempt, Delivery, Event, EventType, Recovery, Tenant, User, Webhook, ApiKey
 from tests.helpers import Dashboard, ServerThread, sign_in
 
 # (the collection segment before the parameter, the parameter) -> the kind of object it names

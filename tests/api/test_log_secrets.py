@@ -10,9 +10,9 @@ import logging
 
 from bs4 import BeautifulSoup
 
-from app.storage.models import Attempt, Delivery
-from app.services.server_secrets import signing_keys
 from app.delivery.signing import secret_key
+from app.services.server_secrets import signing_keys
+from app.storage.models import Attempt, Delivery
 from tests.helpers import ADMIN, ADMIN_KEY, ADMIN_PASSWORD, ADMIN_USER, Reply, eventually, serving, sign_in
 
 RECEIVER_TOKEN = "Bearer receiver-credential-9876"

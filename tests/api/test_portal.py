@@ -192,8 +192,8 @@ def test_a_copy_of_the_database_cannot_sign_a_portal_link(api, customer, setting
 
     from itsdangerous import URLSafeSerializer
 
-    from app.storage.models import PortalToken
     from app.services.server_secrets import signing_keys
+    from app.storage.models import PortalToken
 
     url = link(api).json()["url"]
     unused = [row.id for row in PortalToken.select()]

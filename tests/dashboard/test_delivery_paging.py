@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from bs4 import BeautifulSoup
 
-from app.storage.models import Delivery, Tenant
 from app.services.deliveries import Position, list_deliveries
 from app.services.events import EmitItem, emit_event, emit_events
 from app.services.webhooks import create_webhook
+from app.storage.models import Delivery, Tenant
 from app.web.pages import deliveries as pages_deliveries
 from tests.helpers import ADMIN
 

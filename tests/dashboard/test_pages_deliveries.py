@@ -9,14 +9,14 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup
 
-from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Tenant, Webhook
-from app.services.deliveries import Position, deliveries_between
 from app.delivery.queue import claim_due, record_results
 from app.delivery.types import AttemptResult
+from app.services.deliveries import Position, deliveries_between
 from app.services.events import emit_event
 from app.services.stats import HourBucket, WindowStats, webhook_stats
 from app.services.users import create_user
 from app.services.webhooks import create_webhook
+from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Tenant, Webhook
 from app.web.charts import CHART_HEIGHT, chart_bars
 from app.web.pages import deliveries as pages_deliveries
 from tests.helpers import emit_pending, sign_in, soup

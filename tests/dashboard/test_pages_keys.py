@@ -7,8 +7,8 @@ import json
 import httpx
 from bs4 import BeautifulSoup
 
-from app.storage.models import ApiKey, Tenant
 from app.services.users import create_user
+from app.storage.models import ApiKey, Tenant
 from tests.helpers import ADMIN, sign_in
 
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import httpx
 
-from app.storage.models import FAILED, PENDING, SUCCEEDED, Delivery, Tenant, Webhook
 from app.services.users import create_user
 from app.services.webhooks import create_webhook
+from app.storage.models import FAILED, PENDING, SUCCEEDED, Delivery, Tenant, Webhook
 from tests.helpers import emit_pending, sign_in, soup
 
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from app.rules.clock import system_clock
-from app.storage.models import Tenant, Webhook
 from app.services.users import create_user
+from app.storage.models import Tenant, Webhook
 from tests.helpers import ADMIN_PASSWORD, ADMIN_USER, create_in_dashboard, only_webhook, serving, sign_in, soup
 
 

@@ -19,10 +19,10 @@ from bs4 import BeautifulSoup
 from cryptography.fernet import Fernet
 from itsdangerous import TimestampSigner, URLSafeSerializer
 
-from app.storage.models import BrowserSession, ServerSecret, User, Webhook
 from app.services.server_secrets import signing_keys
 from app.services.sessions import touch_interval
 from app.services.users import change_password, create_user, login_limit_key, remove_user
+from app.storage.models import BrowserSession, ServerSecret, User, Webhook
 from tests.helpers import ADMIN, ADMIN_PASSWORD, ADMIN_USER, ENCRYPTION_KEY, serving, sign_in
 
 DASHBOARD_COOKIE = "hookline_session"

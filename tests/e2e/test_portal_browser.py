@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import expect
 
 from app.rules.clock import system_clock
-from app.storage.models import Webhook
 from app.services.users import create_first_admin
+from app.storage.models import Webhook
 from tests.helpers import ADMIN, ADMIN_PASSWORD, ADMIN_USER, DESKTOP, TIMEOUT_MS, ServerThread, serving
 
 

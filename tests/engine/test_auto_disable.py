@@ -13,10 +13,10 @@ import pytest
 from bs4 import BeautifulSoup
 from standardwebhooks.webhooks import Webhook as Verifier
 
-from app.storage.models import FAILED, PENDING, Delivery, Webhook
 from app.services.catalog import DISABLED_EVENT_TYPE
 from app.services.tenants import get_or_create_tenant
 from app.services.webhooks import create_webhook, update_webhook
+from app.storage.models import FAILED, PENDING, Delivery, Webhook
 from tests.helpers import emit, make_webhook
 
 PERIOD = 3600

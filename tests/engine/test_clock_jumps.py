@@ -16,8 +16,8 @@ import logging
 import pytest
 
 from app.delivery.dispatcher import Dispatcher
-from app.storage.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.queue import claim_due
+from app.storage.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from tests.helpers import Reply, emit, eventually_async, make_webhook
 
 pytestmark = pytest.mark.anyio

@@ -11,10 +11,10 @@ from datetime import timedelta
 
 import pytest
 
-from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.queue import claim_due, record_results
 from app.services.deliveries import resend_delivery
 from app.services.webhooks import update_webhook
+from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from tests.helpers import NO_JITTER, Reply, emit, make_webhook, only_delivery
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]

@@ -11,8 +11,8 @@ import contextlib
 
 import pytest
 
-from app.storage.models import DELIVERING, PENDING, SUCCEEDED, Delivery, Webhook
 from app.delivery.queue import claim_due
+from app.storage.models import DELIVERING, PENDING, SUCCEEDED, Delivery, Webhook
 from tests.helpers import Receiver, Reply, emit, eventually_async, make_webhook
 
 pytestmark = pytest.mark.anyio

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from app.storage.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.resolver import GuardedResolver
 from app.delivery.transport import DeliveryTransport
+from app.storage.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from tests.helpers import Reply, emit, make_webhook, only_delivery
 
 pytestmark = pytest.mark.anyio

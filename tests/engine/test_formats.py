@@ -9,11 +9,11 @@ import pytest
 from jinja2.sandbox import SecurityError
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
+from app.delivery.formats import DEFAULT_TEMPLATES, MAX_TEXT_CHARS, default_body, fallback_body, render, sample_event
+from app.delivery.payloads import validate_template
 from app.rules.clock import system_clock
 from app.rules.errors import InvalidInput
-from app.delivery.formats import DEFAULT_TEMPLATES, MAX_TEXT_CHARS, default_body, fallback_body, render, sample_event
 from app.storage.models import Event
-from app.delivery.payloads import validate_template
 from tests.helpers import ADMIN, create_webhook, serving
 
 HOSTILE = {"note": 'quote " backslash \\ newline \n tag </script> {{ 1 }} & <@everyone>', "emoji": "🎉", "n": 3, "ok": True}

@@ -14,8 +14,8 @@ import pytest
 
 from app.delivery.dispatcher import Dispatcher
 from app.delivery.outbound import build_client
-from app.storage.models import DELIVERING, PENDING, Delivery
 from app.services.events import Lookups
+from app.storage.models import DELIVERING, PENDING, Delivery
 from app.storage.writer import GroupWriter
 from tests.helpers import NO_JITTER, emit, make_webhook
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import anyio.to_thread
 import pytest
 
-from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.policy import Outcome, classify
 from app.services.deliveries import resend_delivery
+from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from tests.helpers import emit, make_webhook
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]

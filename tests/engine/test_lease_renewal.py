@@ -15,8 +15,8 @@ from datetime import timedelta
 import anyio.to_thread
 import pytest
 
-from app.storage.models import DELIVERING, SUCCEEDED, Attempt, Delivery
 from app.services.webhooks import update_webhook
+from app.storage.models import DELIVERING, SUCCEEDED, Attempt, Delivery
 from tests.helpers import Receiver, emit, make_webhook
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]

@@ -10,8 +10,8 @@ import asyncio
 
 import pytest
 
-from app.storage.models import FAILED, SUCCEEDED, Delivery, Webhook
 from app.delivery.queue import claim_due
+from app.storage.models import FAILED, SUCCEEDED, Delivery, Webhook
 from tests.helpers import emit, make_webhook
 
 pytestmark = pytest.mark.anyio

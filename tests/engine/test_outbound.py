@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from app.delivery.dispatcher import Dispatcher
-from app.storage.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from app.delivery.outbound import build_client
+from app.storage.models import FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Webhook
 from tests.helpers import Reply, emit, make_webhook
 
 pytestmark = pytest.mark.anyio

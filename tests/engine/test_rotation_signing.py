@@ -9,8 +9,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from app.storage.models import Webhook
 from app.delivery.signing import generate_secret
+from app.storage.models import Webhook
 from tests.helpers import emit, make_webhook
 
 pytestmark = pytest.mark.anyio

@@ -19,11 +19,11 @@ import pytest
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from app.delivery import formats
-from app.rules.clock import system_clock
-from app.storage.models import SUCCEEDED, Delivery, Event, Webhook
 from app.delivery.render_pool import RenderPool, TemplateFailed
+from app.rules.clock import system_clock
 from app.services.api_keys import create_api_key
 from app.services.tenants import get_or_create_tenant
+from app.storage.models import SUCCEEDED, Delivery, Event, Webhook
 from tests.helpers import ADMIN, emit, make_webhook, serving
 
 TOO_LONG = f"a template may not make a text of more than {formats.MAX_TEXT_CHARS:,} characters"

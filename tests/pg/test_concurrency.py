@@ -8,11 +8,11 @@ import threading
 
 import psycopg
 
+from app.services.catalog import BUILT_IN
+from app.services.events import emit_event
 from app.storage.db import database, open_database
 from app.storage.migrations import SchemaVersion
 from app.storage.models import Event, EventType, Tenant
-from app.services.catalog import BUILT_IN
-from app.services.events import emit_event
 from tests.helpers import eventually, run_hookline
 
 

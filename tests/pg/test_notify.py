@@ -16,11 +16,11 @@ import anyio.to_thread
 import psycopg
 import pytest
 
-from app.storage import listen_notify
-from app.storage.models import SUCCEEDED, Delivery, Tenant
-from app.storage.listen_notify import CHANNEL, waking
 from app.services.deliveries import resend_delivery
 from app.services.events import EmitItem, emit_events
+from app.storage import listen_notify
+from app.storage.listen_notify import CHANNEL, waking
+from app.storage.models import SUCCEEDED, Delivery, Tenant
 from tests.helpers import emit, eventually, eventually_async, make_webhook, serving, start_hookline, stop_hookline
 
 # Far beyond every wait below: a delivery that arrives was woken, not swept.

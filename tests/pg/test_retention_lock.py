@@ -12,9 +12,9 @@ import logging
 import psycopg
 import pytest
 
+from app.scheduler import run_purge
 from app.storage.db import RETENTION_LOCK
 from app.storage.models import Delivery, Event
-from app.scheduler import run_purge
 from tests.helpers import eventually_async, old_log
 
 pytestmark = pytest.mark.anyio

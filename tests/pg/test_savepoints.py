@@ -19,11 +19,11 @@ import anyio.to_thread
 import psycopg
 import pytest
 
-from app.storage.db import database
-from app.storage.models import Event, EventType, Tenant
 from app.services.catalog import emittable_type
 from app.services.events import EmitItem, Lookups, emit_event, emit_events
 from app.services.tenants import NamedTenant, for_write, get_or_create_tenant
+from app.storage.db import database
+from app.storage.models import Event, EventType, Tenant
 from app.storage.writer import GroupWriter
 from tests.helpers import eventually_async
 

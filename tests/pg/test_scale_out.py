@@ -13,10 +13,10 @@ import signal
 
 import httpx
 
-from app.storage.db import write_transaction
-from app.storage.models import DELIVERING, SUCCEEDED, Attempt, Delivery, Tenant
 from app.services.events import emit_event
 from app.services.webhooks import create_webhook
+from app.storage.db import write_transaction
+from app.storage.models import DELIVERING, SUCCEEDED, Attempt, Delivery, Tenant
 from tests.helpers import ADMIN, ADMIN_KEY, Reply, eventually, free_port, serve_hookline, start_hookline, stop_hookline
 
 EVENTS = 2500  # x 2 webhooks: the 5,000 deliveries of the issue

@@ -7,10 +7,10 @@ import subprocess
 import httpx
 import pytest
 
-from app.storage.models import PENDING, Delivery, Tenant
 from app.services.api_keys import authenticate
 from app.services.events import emit_event
 from app.services.webhooks import create_webhook
+from app.storage.models import PENDING, Delivery, Tenant
 from tests.helpers import ADMIN, ADMIN_KEY, eventually, free_port, run_hookline, start_hookline, stop_hookline
 
 

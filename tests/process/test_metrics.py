@@ -136,9 +136,9 @@ def test_worker_serves_its_own_metrics(env, tmp_path, settings, clock, db, recei
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             eventually(lambda: _reachable(client), timeout=30, what="the worker's metrics server")
             assert client.get("/metrics").status_code == 401
-            from app.storage.models import Tenant
             from app.services.events import emit_event
             from app.services.webhooks import create_webhook
+            from app.storage.models import Tenant
 
             tenant = Tenant.get(Tenant.slug == "default")
             create_webhook(tenant, {"url": receiver.url()}, settings, clock())

@@ -16,12 +16,12 @@ from functools import partial
 
 import pytest
 
-from app.storage.db import database
 from app.rules.errors import Conflict, NotFound
-from app.storage.models import CANCELLED, SUCCEEDED, Delivery, Webhook
 from app.services.deliveries import resend_delivery
 from app.services.trial_sends import send_test_event
 from app.services.webhooks import delete_webhook
+from app.storage.db import database
+from app.storage.models import CANCELLED, SUCCEEDED, Delivery, Webhook
 from tests.helpers import ADMIN, emit, make_webhook
 
 pytestmark = pytest.mark.postgres  # the database matters: run again by --db=postgres

@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 
 from app.rules.errors import InvalidInput
-from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery
 from app.services.replay import parse_since
+from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery
 from tests.helpers import ADMIN, create_webhook
 
 pytestmark = pytest.mark.anyio

@@ -17,12 +17,12 @@ import pytest
 from bs4 import BeautifulSoup
 
 from app.config import ConfigError, load_settings
-from app.rules.crontab import weekday_names
-from app.storage.models import CANCELLED, DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Recovery, Tenant
-from app.scheduler import build_scheduler, run_purge
 from app.delivery.queue import claim_due
+from app.rules.crontab import weekday_names
+from app.scheduler import build_scheduler, run_purge
 from app.services.events import emit_event
 from app.services.retention import purge
+from app.storage.models import CANCELLED, DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Recovery, Tenant
 from tests.helpers import HOOKLINE, emit, make_webhook, old_log
 
 pytestmark = pytest.mark.anyio

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import peewee
 import pytest
 
+from app.services.events import emit_event
 from app.storage import hotsql
 from app.storage.models import DELIVERING, PENDING, SUCCEEDED, Attempt, Delivery, Event, Tenant, Webhook
-from app.services.events import emit_event
 from tests.helpers import make_webhook
 
 

@@ -9,8 +9,8 @@ import dataclasses
 import pytest
 
 from app.rules.errors import InvalidInput
-from app.storage.models import EventType, Tenant
 from app.services.events import emit_event
+from app.storage.models import EventType, Tenant
 from tests.helpers import ADMIN
 
 

@@ -10,9 +10,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from app.rules import secretbox
+from app.rules.secretbox import SecretBox
 from app.storage.db import database
 from app.storage.models import Webhook
-from app.rules.secretbox import SecretBox
 from tests.helpers import ENCRYPTION_KEY, HOOKLINE, create_webhook
 
 

@@ -8,11 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.storage.writer import GroupWriter
 from app.rules.errors import Conflict, InvalidInput
-from app.storage.models import Delivery, Event, Tenant
 from app.services.events import Lookups, emit_event
 from app.services.tenants import get_or_create_tenant
+from app.storage.models import Delivery, Event, Tenant
+from app.storage.writer import GroupWriter
 from tests.helpers import ADMIN
 
 

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 from standardwebhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from app.delivery.signing import generate_secret, signature_headers
 from app.rules.errors import InvalidInput
 from app.rules.filters import GROUPS, OPERATORS, event_matches, validate_filter
 from app.rules.netguard import forbidden_reason
-from app.delivery.signing import generate_secret, signature_headers
 from app.rules.webhook_urls import UrlRejected, check_webhook_url
 
 settings.register_profile("hookline", deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from app.delivery.leases import LeaseBook
-from app.delivery.types import ClaimedDelivery
 from app.delivery.slots import KEEP_ANSWERING_SECONDS, SlotBook
+from app.delivery.types import ClaimedDelivery
 
 LEASE = 30
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

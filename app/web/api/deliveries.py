@@ -13,8 +13,8 @@ from starlette.routing import Route
 from app.rules.errors import InvalidInput
 from app.services import deliveries
 from app.web.inputs import api_key, scope_of
-from app.web.wakeup import wake_sender
 from app.web.serializers import JSONResponse, delivery_detail_json, delivery_json
+from app.web.wakeup import wake_sender
 
 
 async def list_deliveries(request: Request) -> Response:

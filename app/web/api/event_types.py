@@ -13,8 +13,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.rules.errors import Forbidden, InvalidInput
-from app.storage.models import ApiKey
 from app.services import catalog
+from app.storage.models import ApiKey
 from app.web.inputs import api_key, read_fields
 from app.web.serializers import JSONResponse, event_type_json
 

@@ -16,11 +16,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.rules.errors import InvalidInput, ServiceError, reject_unknown
-from app.storage.models import ApiKey
 from app.services import events, tenants
+from app.storage.models import ApiKey
 from app.web.inputs import FORM_TYPE, api_key, client_ip, content_type, parse_json, read_fields, within_rate
-from app.web.wakeup import wake_sender
 from app.web.serializers import JSONResponse
+from app.web.wakeup import wake_sender
 
 EMIT_FIELDS = {"type", "event", "data", "tenant", "idempotency_key"}
 

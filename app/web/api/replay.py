@@ -8,12 +8,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.rules.errors import reject_unknown
-from app.storage.models import Event
 from app.services import replay
 from app.services.replay import Progress
+from app.storage.models import Event
 from app.web.inputs import api_key, read_fields, scope_of
-from app.web.wakeup import wake_sender
 from app.web.serializers import JSONResponse, delivery_json, iso
+from app.web.wakeup import wake_sender
 
 
 def progress_json(progress: Progress) -> dict:

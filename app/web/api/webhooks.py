@@ -16,8 +16,8 @@ from app.rules.errors import reject_unknown
 from app.services import deliveries, tenants, trial_sends, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
 from app.web.inputs import api_key, read_fields, scope_of
-from app.web.wakeup import wake_sender
 from app.web.serializers import JSONResponse, attempt_json, delivery_json, iso, webhook_json
+from app.web.wakeup import wake_sender
 
 
 def _state(request: Request):

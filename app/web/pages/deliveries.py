@@ -21,12 +21,12 @@ from starlette.routing import Route
 from app.config import Settings
 from app.rules import durations
 from app.rules.errors import Conflict, InvalidInput
-from app.storage.models import DELIVERING, DELIVERY_STATUSES, PENDING
 from app.services import catalog, deliveries, replay, retention, stats, webhooks
+from app.storage.models import DELIVERING, DELIVERY_STATUSES, PENDING
 from app.web import charts
-from app.web.wakeup import wake_sender
 from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import viewer
+from app.web.wakeup import wake_sender
 
 PAGE_SIZE = 25
 RECOVER_DEFAULT_WINDOW = timedelta(hours=24)

@@ -8,9 +8,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.rules.errors import InvalidInput
-from app.storage.models import User
 from app.rules.ratelimit import retry_after_header
 from app.services import sessions, tenants, users
+from app.storage.models import User
 from app.web.inputs import client_ip
 from app.web.sessions import DASHBOARD, PORTAL, session_jar
 from app.web.templating import render

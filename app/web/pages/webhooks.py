@@ -19,12 +19,12 @@ from app.delivery import formats
 from app.rules import durations, jsontext
 from app.rules.errors import Conflict, InvalidInput
 from app.rules.filters import EXAMPLE as FILTER_EXAMPLE
-from app.storage.models import PAYLOAD_FORMATS, Attempt
 from app.services import catalog, stats, trial_sends, webhooks
+from app.storage.models import PAYLOAD_FORMATS, Attempt
 from app.web.inputs import inline_error, parse_json
-from app.web.wakeup import wake_sender
 from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import Viewer, viewer
+from app.web.wakeup import wake_sender
 
 SECRET_SNIPPET_LANGUAGES = ("python", "node")
 FORM_FIELDS = ("name", "url", "description", "events", "headers", "secret_headers")
