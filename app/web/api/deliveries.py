@@ -34,7 +34,6 @@ async def list_deliveries(request: Request) -> Response:
 
 async def get_delivery(request: Request) -> Response:
     key = await api_key(request)
-
     delivery, attempts = await run_in_threadpool(deliveries.delivery_with_attempts, request.path_params["id"], scope_of(key))
     return JSONResponse(delivery_detail_json(delivery, attempts))
 

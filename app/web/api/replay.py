@@ -64,7 +64,6 @@ async def get_recovery(request: Request) -> Response:
 
 async def get_event(request: Request) -> Response:
     key = await api_key(request)
-
     event, deliveries = await run_in_threadpool(replay.event_with_deliveries, request.path_params["id"], scope_of(key))
     return JSONResponse(event_json(event, deliveries))
 
