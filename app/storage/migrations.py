@@ -227,6 +227,11 @@ def browser_sessions() -> None:
     server_secret.delete().where(server_secret.name.in_(("session", "portal"))).execute()
 
 
+def drop_server_secrets() -> None:
+    # Nothing has read or written the table since step 10 emptied it.
+    database.execute_sql("DROP TABLE server_secret")
+
+
 # Append only: each step runs once per database, in order; never edit a shipped step.
 STEPS = [
     create_tables,
@@ -239,6 +244,7 @@ STEPS = [
     api_key_last4,
     credential_headers,
     browser_sessions,
+    drop_server_secrets,
 ]
 
 

@@ -374,15 +374,6 @@ class User(BaseModel):
     created_at = UTCDateTimeField()
 
 
-class ServerSecret(BaseModel):
-    """Unused: it held the session and portal signing keys, which a copy of the database
-    must not yield; they derive from the encryption key now (app/services/server_secrets.py)
-    and migration 10 deleted them. The table stays, and the model says what is in it."""
-
-    name = peewee.CharField(primary_key=True, max_length=64)
-    value = peewee.TextField()
-
-
 class PortalToken(BaseModel):
     """One row per portal link, so each link opens a session only once."""
 
