@@ -9,6 +9,7 @@ scheduler stops ticking before the dispatcher drains its sends.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -51,5 +52,10 @@ async def running_sender(
             async with waking(settings.database_url, dispatcher.wake):  # emits by other processes
                 yield dispatcher
         finally:
+            # A tick handed to its task just before the stop would be cancelled by shutdown
+            # and logged as a job error with a traceback; paused, nothing new starts, and one
+            # turn of the loop lets such a tick finish (it only wakes the dispatcher).
+            scheduler.pause()
+            await asyncio.sleep(0)
             scheduler.shutdown(wait=False)
             await dispatcher.shutdown(timeout=settings.request_timeout)

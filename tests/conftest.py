@@ -124,9 +124,9 @@ async def make_engine(settings, clock):
     from app.services.webhook_health import announce_disabled
 
     async with contextlib.AsyncExitStack() as stack:
-        async def make(settings=settings, clock=clock, transport=None, kind=Dispatcher) -> Engine:
+        async def make(settings=settings, clock=clock, transport=None, kind=Dispatcher, writer=None) -> Engine:
             client = await stack.enter_async_context(build_client(settings, transport))
-            dispatcher = kind(settings, client, clock, random=NO_JITTER, on_disabled=announce_disabled)
+            dispatcher = kind(settings, client, clock, random=NO_JITTER, writer=writer, on_disabled=announce_disabled)
             stack.push_async_callback(dispatcher.shutdown, 0)
             return Engine(dispatcher)
 

@@ -86,7 +86,8 @@ class Dispatcher:
         random: Callable[[], float] = random_module.random,
         metrics: Metrics | None = None,
         writer: GroupWriter | None = None,
-        on_disabled: OnDisabled | None = None,  # tells the tenant a webhook was switched off
+        *,
+        on_disabled: OnDisabled,  # tells the tenant a webhook was switched off: the process hands it in
     ):
         self.settings = settings
         self.metrics = metrics or Metrics(clock)

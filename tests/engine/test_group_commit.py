@@ -12,12 +12,10 @@ import socket
 
 import pytest
 
-from app.delivery.dispatcher import Dispatcher
-from app.delivery.outbound import build_client
 from app.services.events import Lookups
 from app.storage.models import DELIVERING, PENDING, Delivery
 from app.storage.writer import GroupWriter
-from tests.helpers import NO_JITTER, emit, make_webhook
+from tests.helpers import emit, make_webhook
 
 pytestmark = pytest.mark.anyio
 
@@ -41,27 +39,26 @@ def silent_url():
         yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
 
 
-async def test_renewals_and_releases_go_through_the_writer_as_claims_do(db, settings, clock, silent_url):
+async def test_renewals_and_releases_go_through_the_writer_as_claims_do(db, settings, clock, silent_url, make_engine):
     settings = settings.replace(request_timeout=10)  # far beyond the test: the send stays in flight
     make_webhook(settings, clock, silent_url)
     emit(settings, clock)
     writer = CountingWriter(clock, lambda: Lookups(settings))
     writer.start()
     try:
-        async with build_client(settings) as client:
-            dispatcher = Dispatcher(settings, client, clock, random=NO_JITTER, writer=writer)
-            assert await dispatcher.sweep() == 1
-            assert writer.writes == 1, "the claim"
-            claimed_lease = Delivery.get().lease_expires_at
+        dispatcher = (await make_engine(settings, writer=writer)).dispatcher
+        assert await dispatcher.sweep() == 1
+        assert writer.writes == 1, "the claim"
+        claimed_lease = Delivery.get().lease_expires_at
 
-            clock.advance(settings.lease_seconds / 2)
-            assert await dispatcher.renew_leases() == 1
-            assert writer.writes == 2, "the renewal"
-            delivery = Delivery.get()
-            assert (delivery.status, delivery.lease_expires_at > claimed_lease) == (DELIVERING, True)
+        clock.advance(settings.lease_seconds / 2)
+        assert await dispatcher.renew_leases() == 1
+        assert writer.writes == 2, "the renewal"
+        delivery = Delivery.get()
+        assert (delivery.status, delivery.lease_expires_at > claimed_lease) == (DELIVERING, True)
 
-            await dispatcher.shutdown(timeout=0)
-            assert writer.writes == 3, "the release"
+        await dispatcher.shutdown(timeout=0)
+        assert writer.writes == 3, "the release"
     finally:
         writer.stop()
     delivery = Delivery.get()
