@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from app.rules import jsontext
-from app.rules.errors import BadRequest, InvalidInput, ServiceError, TooManyRequests, Unauthorized
+from app.rules.errors import BadRequest, InvalidInput, ServiceError, TooManyRequests, Unauthorized, reject_unknown
 from app.rules.ratelimit import RateLimiter, retry_after_header
 from app.storage.models import ApiKey
 
@@ -64,10 +64,13 @@ def content_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def read_fields(request: Request, limit: int, allow_form: bool = False, optional: bool = False) -> dict:
+async def read_fields(
+    request: Request, limit: int, allow_form: bool = False, optional: bool = False, allowed: set[str] | None = None
+) -> dict:
     """A JSON object body (or an urlencoded form where allowed) as a dict.
 
-    `optional` accepts an empty body as `{}`, for actions whose fields all have defaults.
+    `optional` accepts an empty body as `{}`, for actions whose fields all have defaults;
+    `allowed`, for actions with a fixed set of fields, refuses any other by name.
     """
     kind = content_type(request)
     body = await read_body(request, limit)
@@ -77,6 +80,8 @@ async def read_fields(request: Request, limit: int, allow_form: bool = False, op
         value = parse_json(body, field=None)
         if not isinstance(value, dict):
             raise BadRequest("request body must be a JSON object")
+        if allowed is not None:
+            reject_unknown(value, allowed)
         return value
     if allow_form and kind == FORM_TYPE:
         try:

@@ -95,8 +95,7 @@ def _item(index: int, item: object, max_bytes: int) -> dict:
 async def emit_batch(request: Request) -> Response:
     key = await emitting_key(request)
     settings, clock = request.app.state.settings, request.app.state.clock
-    fields = await read_fields(request, MAX_BATCH_BYTES)
-    reject_unknown(fields, {"events"})
+    fields = await read_fields(request, MAX_BATCH_BYTES, allowed={"events"})
     items = fields.get("events")
     if not isinstance(items, list) or not items:
         raise InvalidInput("events", "required: a list of 1 to 1000 events")

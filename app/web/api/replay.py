@@ -7,7 +7,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.rules.errors import reject_unknown
 from app.services import replay
 from app.services.replay import Progress
 from app.storage.models import Event
@@ -44,8 +43,7 @@ def event_json(event: Event, deliveries: list) -> dict:
 async def recover(request: Request) -> Response:
     key = await api_key(request)
     state = request.app.state
-    fields = await read_fields(request, state.settings.max_payload_bytes)
-    reject_unknown(fields, {"since"})
+    fields = await read_fields(request, state.settings.max_payload_bytes, allowed={"since"})
 
     recovery = await run_in_threadpool(
         replay.recover_failed, request.path_params["id"], scope_of(key), fields.get("since"), state.clock()
@@ -71,8 +69,7 @@ async def get_event(request: Request) -> Response:
 async def replay_event(request: Request) -> Response:
     key = await api_key(request)
     state = request.app.state
-    fields = await read_fields(request, state.settings.max_payload_bytes)
-    reject_unknown(fields, {"webhook_id"})
+    fields = await read_fields(request, state.settings.max_payload_bytes, allowed={"webhook_id"})
     delivery = await run_in_threadpool(
         replay.replay_event, request.path_params["id"], fields.get("webhook_id"), scope_of(key), state.clock()
     )

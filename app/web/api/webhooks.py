@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.rules.errors import reject_unknown
 from app.services import deliveries, tenants, trial_sends, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
 from app.web.inputs import api_key, read_fields, scope_of
@@ -67,8 +66,7 @@ async def rotate_secret(request: Request) -> Response:
     """The new secret, shown this once; the old one signs too until the grace ends."""
     key = await api_key(request)
     settings, clock = _state(request).settings, _state(request).clock
-    fields = await read_fields(request, settings.max_payload_bytes, optional=True)
-    reject_unknown(fields, {"grace_seconds"})
+    fields = await read_fields(request, settings.max_payload_bytes, optional=True, allowed={"grace_seconds"})
     rotated = await run_in_threadpool(
         webhooks.rotate_secret, request.path_params["id"], scope_of(key), settings, clock(), fields.get("grace_seconds")
     )
@@ -80,8 +78,7 @@ async def send_test_event(request: Request) -> Response:
     """Send one event to this webhook alone, then report how the first attempt went."""
     key = await api_key(request)
     settings, clock = _state(request).settings, _state(request).clock
-    fields = await read_fields(request, settings.max_payload_bytes, optional=True)
-    reject_unknown(fields, {"type", "data"})
+    fields = await read_fields(request, settings.max_payload_bytes, optional=True, allowed={"type", "data"})
     delivery_id = await run_in_threadpool(
         trial_sends.send_test_event, request.path_params["id"], scope_of(key), settings, clock(),
         fields.get("type", TEST_EVENT_TYPE), fields.get("data"),
