@@ -107,6 +107,9 @@ class Settings:
     login_ip_rate_limit: str = "50/15m"
     # GET /metrics (Prometheus) needs `Authorization: Bearer <metrics_token>`; empty: off.
     metrics_token: str = ""
+    # OpenTelemetry: spans for emit, claim and attempt go to this OTLP/HTTP traces URL, e.g.
+    # "http://127.0.0.1:4318/v1/traces" (needs `pip install 'hookline[otel]'`); empty: off.
+    otlp_endpoint: str = ""
     event_types: tuple[EventTypeSeed, ...] = ()
     dev: bool = False
 
@@ -281,6 +284,8 @@ def _validated(settings: Settings) -> Settings:
          "must be at least 24 characters"),
         ("database_url", settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")),
          "must start with sqlite:/// or postgresql://"),
+        ("otlp_endpoint", not settings.otlp_endpoint or settings.otlp_endpoint.startswith(("http://", "https://")),
+         "must be an http:// or https:// URL such as http://127.0.0.1:4318/v1/traces"),
         ("log_level", settings.log_level.lower() in LOG_LEVELS, f"must be one of {', '.join(LOG_LEVELS)}"),
     ]
     for key, ok, message in checks:

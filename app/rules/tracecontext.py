@@ -39,7 +39,12 @@ _MEMBER = re.compile(rf"^(?:{_SIMPLE_KEY}|{_MULTI_TENANT_KEY})=[\x20-\x2b\x2d-\x
 
 
 class InvalidTraceContext(ValueError):
-    """What is wrong with a header, to follow its name: `traceparent: <message>`."""
+    """What is wrong with a header, said to follow its name (`header`, when known)."""
+
+    def __init__(self, problem: str, header: str | None = None):
+        super().__init__(f"{header}: {problem}" if header else problem)
+        self.problem = problem
+        self.header = header
 
 
 @dataclass(frozen=True)
@@ -116,16 +121,16 @@ def trace_context(traceparent: object, tracestate: object) -> TraceContext | Non
     the spec ties it to the `traceparent` it came with. Errors name the header."""
     if traceparent is None:
         if tracestate is not None:
-            raise InvalidTraceContext(f"{TRACESTATE}: sent without a {TRACEPARENT}")
+            raise InvalidTraceContext(f"sent without a {TRACEPARENT}", TRACESTATE)
         return None
     try:
         parent = parse_traceparent(traceparent)
     except InvalidTraceContext as exc:
-        raise InvalidTraceContext(f"{TRACEPARENT}: {exc}") from None
+        raise InvalidTraceContext(exc.problem, TRACEPARENT) from None
     try:
         state = None if tracestate is None else parse_tracestate(tracestate)
     except InvalidTraceContext as exc:
-        raise InvalidTraceContext(f"{TRACESTATE}: {exc}") from None
+        raise InvalidTraceContext(exc.problem, TRACESTATE) from None
     return TraceContext(parent, state)
 
 
