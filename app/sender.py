@@ -53,7 +53,9 @@ async def running_sender(
         scheduler.start()
         dispatcher.wake()  # work left from the last run goes out now, not at the first tick
         try:
-            async with waking(settings.database_url, dispatcher.wake):  # emits by other processes
+            # Emits by other processes; LISTEN needs a session of its own, past any pooler.
+            async with waking(settings.direct_database_url, dispatcher.wake, settings.database_url,
+                              metrics.wakeup_probe_missed):
                 yield dispatcher
         finally:
             # A tick handed to its task just before the stop would be cancelled by shutdown
