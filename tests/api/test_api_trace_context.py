@@ -152,3 +152,31 @@ def test_no_endpoint_no_tracing(settings):
     assert build_tracing(settings) is None
     with pytest.raises(ConfigError, match="otlp_endpoint"):
         settings.replace(otlp_endpoint="127.0.0.1:4318")
+
+
+def test_spans_reach_an_otlp_collector_when_otlp_endpoint_is_set(settings, receiver):
+    """build_tracing's exporter, against a collector stand-in on 127.0.0.1: what it receives
+    is OTLP/HTTP protobuf, and the spans are the ones the in-memory tests check."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    settings = settings.replace(otlp_endpoint=receiver.url("/v1/traces"))
+    server = ServerThread(create_app(settings, clock=system_clock), lifespan="on").start()
+    try:
+        with httpx.Client(base_url=server.url(), timeout=30) as api:
+            create_webhook(api, url=receiver.url("/hook"))
+            emit(api, [("traceparent", TRACEPARENT)])
+            receiver.wait_for(1, "/hook")
+    finally:
+        server.stop()  # the lifespan's end exports what is queued
+        database.close()
+    exported = [ExportTraceServiceRequest.FromString(request.body) for request in receiver.to("/v1/traces")]
+    assert {request.headers["content-type"] for request in receiver.to("/v1/traces")} == {"application/x-protobuf"}
+    spans = [span for request in exported for resource in request.resource_spans
+             for scope in resource.scope_spans for span in scope.spans]
+    assert {span.name for span in spans} >= {"hookline.emit", "hookline.claim", "hookline.attempt"}
+    attempt = next(span for span in spans if span.name == "hookline.attempt")
+    assert attempt.trace_id.hex() == TRACE and attempt.parent_span_id.hex() == TRACEPARENT[36:52]
+    assert receiver.to("/hook")[0].headers["traceparent"] == f"00-{TRACE}-{attempt.span_id.hex()}-01"
+    (service,) = {attribute.value.string_value for request in exported for resource in request.resource_spans
+                  for attribute in resource.resource.attributes if attribute.key == "service.name"}
+    assert service == "hookline"
