@@ -15,6 +15,7 @@ Claims serve many events at once and are spans of their own, outside the events'
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -36,8 +37,8 @@ def check_installed(settings: Settings) -> None:
     if not settings.otlp_endpoint:
         return
     try:
-        import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
-        import opentelemetry.sdk.trace  # noqa: F401
+        for module in ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"):
+            importlib.import_module(module)
     except ImportError as exc:
         raise ConfigError(f"otlp_endpoint (HOOKLINE_OTLP_ENDPOINT) is set, but OpenTelemetry is not installed "
                           f"({exc.name} is missing): {INSTALL_HINT}, or unset otlp_endpoint") from None
