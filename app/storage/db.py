@@ -170,13 +170,20 @@ def once_across_processes(lock_id: int, direct_url: str):
     up to redo it. PostgreSQL: a session-level try-lock, since the job commits in many
     short transactions and a transaction-scoped lock would end with the first. It is held
     by a connection of its own to `direct_url` (database_direct_url, past any pooler: behind
-    PgBouncer in transaction mode the lock, the job and the unlock each landed on whichever
-    server connection was free, and a lock left on one blocked every later run), closed when
-    the job ends; the server drops the lock if the process dies. SQLite needs none: it
-    serves one machine, and a job run twice there only finds less to do."""
+    PgBouncer in transaction mode the lock, the job and the unlock each land on whichever
+    server connection is free, and a lock left on one blocks every later run), unlocked
+    and closed when the job ends; the server drops the lock if the process dies. SQLite
+    needs none: it serves one machine, and a job run twice there only finds less to do."""
     if is_sqlite():
         yield True
         return
     with psycopg.connect(direct_url.replace("postgres://", "postgresql://", 1), autocommit=True) as connection:
         (held,) = connection.execute("SELECT pg_try_advisory_lock(%s)", (lock_id,)).fetchone()
-        yield held  # closing the connection releases the lock
+        try:
+            yield held
+        finally:
+            # At once: a closed connection's backend drops its locks only as it exits. If
+            # the connection broke, the server has dropped the lock with it.
+            if held:
+                with contextlib.suppress(psycopg.Error):
+                    connection.execute("SELECT pg_advisory_unlock(%s)", (lock_id,))
