@@ -150,8 +150,8 @@ def _collect_garbage_rarely() -> None:
 
 async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     from app.delivery.metrics import Metrics
-    from app.rules.clock import system_clock
     from app.delivery.tracing import build_tracing
+    from app.rules.clock import system_clock
     from app.sender import running_sender
     from app.services.events import Lookups
     from app.services.setup import prepare_database
