@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             settings = settings.for_dev()
         if args.command == "serve":
             settings = settings.replace(**{k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None})
+        if args.command in ("serve", "worker"):
+            from app.delivery.tracing import check_installed
+
+            check_installed(settings)
     except ConfigError as exc:
         print(f"hookline: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -146,6 +150,7 @@ def _collect_garbage_rarely() -> None:
 
 async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     from app.delivery.metrics import Metrics
+    from app.delivery.tracing import build_tracing
     from app.rules.clock import system_clock
     from app.sender import running_sender
     from app.services.events import Lookups
@@ -153,6 +158,7 @@ async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     from app.storage.writer import GroupWriter
 
     prepare_database(settings, system_clock)
+    tracing = build_tracing(settings)
     process_metrics = Metrics()
     metrics_server = None
     if args.metrics_port is not None:
@@ -164,11 +170,13 @@ async def _worker(settings: Settings, args: argparse.Namespace) -> None:
     writer = GroupWriter(system_clock, lambda: Lookups(settings))
     writer.start()
     try:
-        async with running_sender(settings, system_clock, process_metrics, writer):
+        async with running_sender(settings, system_clock, process_metrics, writer, tracing=tracing):
             log.info("worker sweeping %s every %gs", settings.database_url, settings.sweep_interval)
             await stop.wait()
     finally:
         await asyncio.to_thread(writer.stop)
+        if tracing is not None:
+            tracing.shutdown()  # exports the spans still queued
     if metrics_server is not None:
         metrics_server.should_exit = True
 

@@ -41,6 +41,10 @@ class EventTypeSeed:
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///data/hookline.db"
+    # PostgreSQL behind a pooler in transaction mode (PgBouncer): a URL that reaches the
+    # server itself, for what needs a session of its own (LISTEN, the retention lock).
+    # Empty: database_url is direct (docs/deploy.md).
+    database_direct_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     admin_key: str = ""
@@ -107,6 +111,9 @@ class Settings:
     login_ip_rate_limit: str = "50/15m"
     # GET /metrics (Prometheus) needs `Authorization: Bearer <metrics_token>`; empty: off.
     metrics_token: str = ""
+    # OpenTelemetry: spans for emit, claim and attempt go to this OTLP/HTTP traces URL, e.g.
+    # "http://127.0.0.1:4318/v1/traces" (needs `pip install 'hookline[otel]'`); empty: off.
+    otlp_endpoint: str = ""
     event_types: tuple[EventTypeSeed, ...] = ()
     dev: bool = False
 
@@ -114,6 +121,11 @@ class Settings:
         """Local trials: plain http and loopback receivers are allowed."""
         loopback = tuple(dict.fromkeys(self.allow_private_networks + ("127.0.0.0/8", "::1/128")))
         return dataclasses.replace(self, dev=True, allow_http=True, allow_private_networks=loopback)
+
+    @property
+    def direct_database_url(self) -> str:
+        """The connection for session state: LISTEN and session advisory locks."""
+        return self.database_direct_url or self.database_url
 
     def replace(self, **changes: object) -> Settings:
         return _validated(dataclasses.replace(self, **changes))
@@ -281,6 +293,12 @@ def _validated(settings: Settings) -> Settings:
          "must be at least 24 characters"),
         ("database_url", settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")),
          "must start with sqlite:/// or postgresql://"),
+        ("database_direct_url", not settings.database_direct_url or (
+            settings.database_direct_url.startswith(("postgresql://", "postgres://"))
+            and settings.database_url.startswith(("postgresql://", "postgres://"))),
+         "must start with postgresql://, and is for a PostgreSQL database_url behind a pooler only"),
+        ("otlp_endpoint", not settings.otlp_endpoint or settings.otlp_endpoint.startswith(("http://", "https://")),
+         "must be an http:// or https:// URL such as http://127.0.0.1:4318/v1/traces"),
         ("log_level", settings.log_level.lower() in LOG_LEVELS, f"must be one of {', '.join(LOG_LEVELS)}"),
     ]
     for key, ok, message in checks:

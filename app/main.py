@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from app import __version__
 from app.config import Settings, parse_rate
 from app.delivery.metrics import Metrics
+from app.delivery.tracing import Tracing, build_tracing
 from app.rules.clock import Clock, system_clock
 from app.rules.errors import ServiceError, TooManyRequests, Unauthorized
 from app.rules.ratelimit import RateLimiter, retry_after_header
@@ -49,15 +50,18 @@ def create_app(
     clock: Clock = system_clock,
     run_sender: bool = True,
     transport: httpx.AsyncBaseTransport | None = None,
+    tracing: Tracing | None = None,
 ) -> Starlette:
     """`run_sender=False` serves the API and dashboard only (`serve --no-sender`, where
-    `worker` processes send, and tests that drive the dispatcher themselves).
+    `worker` processes send, and tests that drive the dispatcher themselves). `tracing`:
+    the span exporter (app/delivery/tracing.py), else the one `otlp_endpoint` asks for.
 
     The database is prepared here, not in the lifespan, because the session middleware
     needs its keys (derived from the encryption keys it configures) when the app is built.
     """
     prepare_database(settings, clock)
     process_metrics = Metrics(clock)
+    process_tracing = tracing or build_tracing(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -65,6 +69,7 @@ def create_app(
         app.state.clock = clock
         app.state.metrics = process_metrics
         app.state.dispatcher = None
+        app.state.tracing = process_tracing
         app.state.limits = RateLimits(settings)
         app.state.api_keys = KeyCache()
         app.state.writer = GroupWriter(clock, lambda: Lookups(settings))
@@ -73,11 +78,14 @@ def create_app(
             if not run_sender:
                 yield
                 return
-            async with running_sender(settings, clock, process_metrics, app.state.writer, transport) as dispatcher:
+            async with running_sender(settings, clock, process_metrics, app.state.writer, transport,
+                                      process_tracing) as dispatcher:
                 app.state.dispatcher = dispatcher
                 yield
         finally:
             await run_in_threadpool(app.state.writer.stop)  # answers what is queued
+            if process_tracing is not None:
+                process_tracing.shutdown()  # exports the spans still queued
         database.close()
 
     middleware = [

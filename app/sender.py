@@ -19,6 +19,7 @@ from app.config import Settings
 from app.delivery.dispatcher import Dispatcher
 from app.delivery.metrics import Metrics
 from app.delivery.outbound import DeliveryClient, build_client
+from app.delivery.tracing import Tracing
 from app.rules.clock import Clock
 from app.scheduler import build_scheduler
 from app.services.webhook_health import announce_disabled
@@ -27,10 +28,12 @@ from app.storage.writer import GroupWriter
 
 
 def build_dispatcher(
-    settings: Settings, client: DeliveryClient, clock: Clock, metrics: Metrics, writer: GroupWriter
+    settings: Settings, client: DeliveryClient, clock: Clock, metrics: Metrics, writer: GroupWriter,
+    tracing: Tracing | None = None,
 ) -> Dispatcher:
     """The one place a process constructs its dispatcher."""
-    return Dispatcher(settings, client, clock, metrics=metrics, writer=writer, on_disabled=announce_disabled)
+    return Dispatcher(settings, client, clock, metrics=metrics, writer=writer, on_disabled=announce_disabled,
+                      tracing=tracing)
 
 
 @contextlib.asynccontextmanager
@@ -40,16 +43,19 @@ async def running_sender(
     metrics: Metrics,
     writer: GroupWriter,
     transport: httpx.AsyncBaseTransport | None = None,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[Dispatcher]:
     """Sends while the block runs; the caller owns the group-commit writer, which an
-    API-only process (`serve --no-sender`) needs too."""
+    API-only process (`serve --no-sender`) needs too, and the span exporter (`tracing`)."""
     async with build_client(settings, transport) as client:
-        dispatcher = build_dispatcher(settings, client, clock, metrics, writer)
+        dispatcher = build_dispatcher(settings, client, clock, metrics, writer, tracing)
         scheduler = build_scheduler(dispatcher, settings)
         scheduler.start()
         dispatcher.wake()  # work left from the last run goes out now, not at the first tick
         try:
-            async with waking(settings.database_url, dispatcher.wake):  # emits by other processes
+            # Emits by other processes; LISTEN needs a session of its own, past any pooler.
+            async with waking(settings.direct_database_url, dispatcher.wake, settings.database_url,
+                              metrics.wakeup_probe_missed):
                 yield dispatcher
         finally:
             # A tick handed to its task just before the stop would be cancelled by shutdown

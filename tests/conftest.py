@@ -114,9 +114,9 @@ class Engine:
 @pytest.fixture
 async def make_engine(settings, clock):
     """The one place tests build a sender. `await make_engine()` is an engine with the
-    test's settings and clock; `make_engine(other_settings, clock=, transport=, kind=)`
-    one with others (`kind`: a Dispatcher subclass that changes a step). Each call is
-    another process sweeping the same database, with a client of its own; each is shut
+    test's settings and clock; `make_engine(other_settings, clock=, transport=, kind=, tracing=)`
+    one with others (`kind`: a Dispatcher subclass that changes a step; `tracing`: spans
+    exported, app/delivery/tracing.py). Each call is another process sweeping the same database, with a client of its own; each is shut
     down at the end of the test (request `db` or `api` before this fixture: their
     database outlives it)."""
     from app.delivery.dispatcher import Dispatcher
@@ -124,9 +124,11 @@ async def make_engine(settings, clock):
     from app.services.webhook_health import announce_disabled
 
     async with contextlib.AsyncExitStack() as stack:
-        async def make(settings=settings, clock=clock, transport=None, kind=Dispatcher, writer=None) -> Engine:
+        async def make(settings=settings, clock=clock, transport=None, kind=Dispatcher, writer=None,
+                       tracing=None) -> Engine:
             client = await stack.enter_async_context(build_client(settings, transport))
-            dispatcher = kind(settings, client, clock, random=NO_JITTER, writer=writer, on_disabled=announce_disabled)
+            dispatcher = kind(settings, client, clock, random=NO_JITTER, writer=writer, on_disabled=announce_disabled,
+                              tracing=tracing)
             stack.push_async_callback(dispatcher.shutdown, 0)
             return Engine(dispatcher)
 

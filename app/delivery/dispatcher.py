@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random as random_module
+import time
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -36,6 +37,7 @@ from app.delivery.policy import Failure
 from app.delivery.queue import claim_due, release_claims, renew_leases
 from app.delivery.recorder import GroupRecorder
 from app.delivery.slots import SlotBook
+from app.delivery.tracing import Tracing
 from app.delivery.types import AttemptResult, ClaimedDelivery
 from app.rules.clock import Clock, system_clock
 from app.rules.ratelimit import Rate, RateLimiter
@@ -88,8 +90,10 @@ class Dispatcher:
         writer: GroupWriter | None = None,
         *,
         on_disabled: OnDisabled,  # tells the tenant a webhook was switched off: the process hands it in
+        tracing: Tracing | None = None,  # OpenTelemetry spans (app/delivery/tracing.py); None: off
     ):
         self.settings = settings
+        self.tracing = tracing
         self.metrics = metrics or Metrics(clock)
         self.client = client
         self.writer = writer
@@ -132,6 +136,7 @@ class Dispatcher:
                 if self._claims.paused(now):
                     break
                 quotas = self.slots.offer(self._seconds(now))
+                claim_began = time.time_ns()
                 try:
                     batch = await self._write(
                         claim_due, now, wanted, self.settings.lease_seconds,
@@ -144,6 +149,8 @@ class Dispatcher:
                 finally:
                     self.slots.offer_ended()
                 self._claims.succeeded()
+                if self.tracing is not None and batch:
+                    self.tracing.claimed(claim_began, batch)
                 for claimed in batch:
                     self.leases.hold(claimed)
                     self.slots.claimed(claimed, self._seconds(now))
@@ -312,7 +319,10 @@ class Dispatcher:
         started_at = self.clock()
         try:
             body = await self.payloads.body(claimed)  # a tenant's template renders in a bounded process
-            return await send_attempt(self.client.transport, claimed, body, self.settings, started_at)
+            if self.tracing is None:
+                return await send_attempt(self.client.transport, claimed, body, self.settings, started_at)
+            return await self.tracing.attempt(claimed, lambda span_id: send_attempt(
+                self.client.transport, claimed, body, self.settings, started_at, span_id))
         except Exception as exc:
             self._log_unexpected(claimed.webhook_id, exc)
             return AttemptResult(

@@ -53,11 +53,20 @@ class Metrics:
             "hookline_attempt_duration_seconds", "Time from sending a delivery's request to its response",
             buckets=DURATION_BUCKETS, registry=self.registry,
         )
+        self._probes_missed = Counter(
+            "hookline_wakeup_probes_missed",
+            "Probes sent like an emit's wake-up that this process's LISTEN connection never received: wake-ups "
+            "between processes do not arrive (a pooler in transaction mode? set database_direct_url)",
+            registry=self.registry,
+        )
         self.registry.register(QueueCollector(clock))
 
     def events_accepted(self, count: int) -> None:
         """`count` new events; an idempotent replay is none."""
         self._events.inc(count)
+
+    def wakeup_probe_missed(self) -> None:
+        self._probes_missed.inc()
 
     def attempt_recorded(self, status: str, seconds: float) -> None:
         outcome = OUTCOMES.get(status)

@@ -23,6 +23,7 @@ from app.delivery.signing import signature_headers
 from app.delivery.transport import MALFORMED_BODY, DeliveryTransport
 from app.delivery.types import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery
 from app.rules.header_rules import header_problem
+from app.rules.tracecontext import attempt_headers
 
 USER_AGENT = f"Hookline/{__version__}"
 # Read at most this much of a response: enough for the log, and a hostile receiver cannot
@@ -72,10 +73,11 @@ def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None 
 
 async def send_attempt(
     transport: httpx.AsyncBaseTransport, claimed: ClaimedDelivery, body: bytes, settings: Settings,
-    started_at: datetime,
+    started_at: datetime, span_id: str | None = None,
 ) -> AttemptResult:
     """One signed POST; every failure the receiver or the webhook's row can cause becomes an
-    AttemptResult (the dispatcher catches anything else)."""
+    AttemptResult (the dispatcher catches anything else). `span_id`: the attempt's exported
+    span, the parent its `traceparent` names (app/delivery/tracing.py)."""
     if claimed.headers and (refused := _refused_header(claimed, started_at)):
         return refused
     timestamp = int(started_at.timestamp())
@@ -86,6 +88,7 @@ async def send_attempt(
         "User-Agent": USER_AGENT,
         **signature_headers(claimed.secret, claimed.event_id, claimed.event_type, timestamp, body,
                             older=claimed.older_secrets(started_at)),
+        **attempt_headers(claimed.traceparent, claimed.tracestate, span_id),  # after custom ones: never overridden
     }
     began = time.perf_counter()
     status_code = retry_after = response_text = error = failure = None

@@ -58,7 +58,8 @@ def claim_due(
         return []
     claimed.sort(key=lambda row: (row[0] or now, row[1]))  # oldest due first, as they were waiting
     # A batch holds few events (fanned out) and fewer webhooks: read each once.
-    events = {row[0]: row for row in Event.select(Event.id, Event.type, Event.created_at, Event.data)
+    events = {row[0]: row for row in Event.select(Event.id, Event.type, Event.created_at, Event.data,
+                                                  Event.traceparent, Event.tracestate)
               .where(Event.id.in_({row[4] for row in claimed})).tuples()}
     webhooks = {w.id: w for w in Webhook.select().where(Webhook.id.in_({row[5] for row in claimed}))}
     payloads: dict[tuple[str, str], Payload] = {}
@@ -66,7 +67,7 @@ def claim_due(
     def payload(event_id: str, webhook: Webhook) -> Payload:
         key = (event_id, webhook.id if webhook.payload_template else webhook.payload_format)
         if key not in payloads:
-            payloads[key] = Payload(envelope(*events[event_id]), webhook.payload_format, webhook.payload_template,
+            payloads[key] = Payload(envelope(*events[event_id][:4]), webhook.payload_format, webhook.payload_template,
                                     webhook.tenant_id)
         return payloads[key]
 
@@ -92,6 +93,8 @@ def claim_due(
             rate_limit=webhook.rate_limit,
             max_in_flight=webhook.max_in_flight,
             ordered=webhook.ordered,
+            traceparent=events[event_id][4],
+            tracestate=events[event_id][5],
         ))
     return batch
 

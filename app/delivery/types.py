@@ -63,6 +63,9 @@ class ClaimedDelivery:
     rate_limit: float | None
     max_in_flight: int | None
     ordered: bool
+    # The event's W3C trace context (app/rules/tracecontext.py); None: it was emitted without.
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     def older_secrets(self, at: datetime) -> tuple[str, ...]:
         """Secrets that still sign at `at` besides the current one."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -71,12 +72,51 @@ def configure(keys: tuple[str, ...], key_file: str) -> None:
 
 
 def read_or_create_key(path: Path) -> bytes:
-    """The key file is created once, readable by its owner only."""
-    if path.exists():
-        return path.read_bytes().strip()
+    """The key file, created once and readable by its owner only.
+
+    Processes started together in a folder without one all try to create it, so it is
+    never written under its own name: each writes and syncs a key under a temporary name,
+    then hard-links it to the final name, which fails if the name exists. The first link
+    wins; everyone else reads the winner's file, which is complete the moment it has a
+    name (an `O_EXCL` create and then a write let 12 of 30 simultaneous starts fail with
+    FileExistsError, and a reader see an empty file)."""
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        pass
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(key + b"\n")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(key + b"\n")
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return _read_key(path)  # another process linked its key first
+        _sync_folder(path.parent)
+        return key
+    finally:
+        os.unlink(temporary)
+
+
+def _read_key(path: Path) -> bytes:
+    key = path.read_bytes().strip()
+    try:
+        Fernet(key)
+    except ValueError:
+        raise RuntimeError(f"the key file {path} does not hold a Fernet key (empty or damaged); restore it from a "
+                           "backup, or set encryption_keys") from None
     return key
+
+
+def _sync_folder(folder: Path) -> None:
+    """The new name survives a power cut too, not only the file's bytes."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

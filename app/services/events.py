@@ -21,6 +21,7 @@ from app.rules.errors import Conflict, InvalidInput, ServiceError
 from app.rules.filters import event_matches
 from app.rules.ids import new_id
 from app.rules.subscriptions import matches
+from app.rules.tracecontext import TraceContext
 from app.services.catalog import emittable_type
 from app.services.tenants import NamedTenant, for_write
 from app.storage import hotsql
@@ -75,7 +76,8 @@ def _receivers(tenant_id: int):
     return Webhook.enabled_for(tenant_id).select(Webhook.id, Webhook.events, Webhook.filter)
 
 
-_EVENT_ROW = (Event.id, Event.tenant, Event.type, Event.data, Event.idempotency_key, Event.created_at)
+_EVENT_ROW = (Event.id, Event.tenant, Event.type, Event.data, Event.idempotency_key, Event.created_at,
+              Event.traceparent, Event.tracestate)
 _DELIVERY_ROW = (Delivery.id, Delivery.event, Delivery.webhook, Delivery.next_attempt_at, Delivery.created_at,
                  Delivery.updated_at)
 
@@ -89,12 +91,14 @@ def emit_event(
     idempotency_key: str | None = None,
     only_webhook: Webhook | None = None,
     lookups: Lookups | None = None,
+    trace: TraceContext | None = None,
 ) -> Emitted:
     """Accept one event for `tenant`.
 
     `only_webhook` sends it to that webhook alone, whatever it subscribes to or filters: that is how a
     test event travels the normal delivery path without reaching anyone else. `lookups`:
-    shared by the events of one transaction.
+    shared by the events of one transaction. `trace`: the producer's trace context, which
+    every attempt continues (app/rules/tracecontext.py); a replay keeps the first one's.
     """
     lookups = lookups or Lookups(settings)
     data_text = jsontext.dumps(data)  # with the digits the producer sent
@@ -108,9 +112,11 @@ def emit_event(
                 earlier = _claim_idempotency_key(tenant, idempotency_key, type_name, data_text, now, settings.idempotency_ttl)
                 if earlier is not None:
                     return earlier
+            traceparent, tracestate = (trace.traceparent, trace.tracestate) if trace else (None, None)
             event = Event(id=new_id("evt"), tenant=tenant, type=type_name, data=data_text,
                           idempotency_key=idempotency_key, created_at=now)
-            hotsql.insert(_EVENT_ROW, [(event.id, tenant.id, type_name, data_text, idempotency_key, now)])
+            hotsql.insert(_EVENT_ROW, [(event.id, tenant.id, type_name, data_text, idempotency_key, now, traceparent,
+                                        tracestate)])
             first_attempt_at = now + timedelta(seconds=settings.retry_schedule[0])
             targets = [only_webhook] if only_webhook else _subscribers(event, lookups.enabled_webhooks(tenant.id))
             if targets:
@@ -181,6 +187,7 @@ class EmitItem:
     type_name: object
     data: object
     idempotency_key: str | None = None
+    trace: TraceContext | None = None
 
 
 @contextlib.contextmanager
@@ -206,7 +213,7 @@ def emit_events(items: list[EmitItem], settings: Settings, now: datetime) -> lis
             with batch_item(index):
                 tenant = for_write(item.tenant, now, lookups.tenants)
                 emitted.append(emit_event(tenant, item.type_name, item.data, settings, now, item.idempotency_key,
-                                          lookups=lookups))
+                                          lookups=lookups, trace=item.trace))
         return emitted
 
 

@@ -80,7 +80,7 @@ def purge(now: datetime, settings: Settings) -> PurgeReport:
 def scheduled_purge(now: datetime, settings: Settings) -> PurgeReport | None:
     """The scheduled purge, which every sending process schedules: on PostgreSQL one of
     them purges and the others skip (None) instead of repeating its reads and deletes."""
-    with once_across_processes(RETENTION_LOCK) as ours:
+    with once_across_processes(RETENTION_LOCK, settings.direct_database_url) as ours:
         return purge(now, settings) if ours else None
 
 

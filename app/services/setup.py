@@ -15,7 +15,7 @@ from app.storage.models import Tenant, Webhook
 
 def prepare_database(settings: Settings, clock: Clock) -> None:
     secretbox.configure(settings.encryption_keys, settings.encryption_key_file)
-    open_database(settings.database_url)
+    open_database(settings.database_url, behind_pooler=bool(settings.database_direct_url))
     migrate()
     now = clock()
     # Every process seeds the same rows at start: one at a time, or two starting together

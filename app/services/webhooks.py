@@ -34,7 +34,7 @@ MAX_RETRY_DELAY = 7 * 86400
 MAX_RETRIES = 20
 # Hookline sets these itself; a webhook may not change how requests are framed or signed.
 RESERVED_HEADERS = ("content-type", "content-length", "content-encoding", "transfer-encoding", "host",
-                    "user-agent", "connection", "webhook-", "x-webhook-")
+                    "user-agent", "connection", "webhook-", "x-webhook-", "traceparent", "tracestate")
 MAX_HEADERS = 20
 
 

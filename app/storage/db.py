@@ -21,6 +21,7 @@ import weakref
 from pathlib import Path
 
 import peewee
+import psycopg
 
 database = peewee.DatabaseProxy()
 
@@ -51,14 +52,18 @@ SQLITE_PRAGMAS = {
 }
 
 
-def open_database(url: str) -> peewee.Database:
-    """Connect the models to the database at `url`, creating a SQLite file's folder."""
+def open_database(url: str, behind_pooler: bool = False) -> peewee.Database:
+    """Connect the models to the database at `url`, creating a SQLite file's folder.
+    `behind_pooler`: PostgreSQL through a pooler in transaction mode (database_direct_url
+    is set), where statements are not prepared: a statement psycopg prepared on one server
+    connection was looked for on another ("prepared statement _pg3_0 does not exist",
+    PgBouncer before 1.21)."""
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10, lock_type="IMMEDIATE")
     else:
-        db = _PostgresqlDatabase(url.replace("postgres://", "postgresql://", 1))
+        db = _PostgresqlDatabase(url.replace("postgres://", "postgresql://", 1), behind_pooler)
     database.initialize(db)
     return db
 
@@ -76,8 +81,9 @@ class _PostgresqlDatabase(peewee.PostgresqlDatabase):
     so the session's time zone is pinned to UTC for anything PostgreSQL computes.
     """
 
-    def __init__(self, url: str):
-        super().__init__(url, prefer_psycopg3=True, options="-c timezone=UTC")
+    def __init__(self, url: str, behind_pooler: bool = False):
+        unprepared = {"prepare_threshold": None} if behind_pooler else {}
+        super().__init__(url, prefer_psycopg3=True, options="-c timezone=UTC", **unprepared)
 
     def _connect(self):
         conn = super()._connect()
@@ -158,19 +164,26 @@ def exclusive_transaction(lock_id: int = SCHEMA_LOCK):
 
 
 @contextlib.contextmanager
-def once_across_processes(lock_id: int):
+def once_across_processes(lock_id: int, direct_url: str):
     """Yields True in the one process that may run a scheduled job that every process
     schedules (the retention purge), False in the others, which skip it rather than queue
     up to redo it. PostgreSQL: a session-level try-lock, since the job commits in many
-    short transactions and a transaction-scoped lock would end with the first; the server
-    drops it if the process dies. SQLite needs none: it serves one machine, and a job run
-    twice there only finds less to do."""
+    short transactions and a transaction-scoped lock would end with the first. It is held
+    by a connection of its own to `direct_url` (database_direct_url, past any pooler: behind
+    PgBouncer in transaction mode the lock, the job and the unlock each land on whichever
+    server connection is free, and a lock left on one blocks every later run), unlocked
+    and closed when the job ends; the server drops the lock if the process dies. SQLite
+    needs none: it serves one machine, and a job run twice there only finds less to do."""
     if is_sqlite():
         yield True
         return
-    (held,) = database.execute_sql("SELECT pg_try_advisory_lock(%s)", (lock_id,)).fetchone()
-    try:
-        yield held
-    finally:
-        if held:
-            database.execute_sql("SELECT pg_advisory_unlock(%s)", (lock_id,))
+    with psycopg.connect(direct_url.replace("postgres://", "postgresql://", 1), autocommit=True) as connection:
+        (held,) = connection.execute("SELECT pg_try_advisory_lock(%s)", (lock_id,)).fetchone()
+        try:
+            yield held
+        finally:
+            # At once: a closed connection's backend drops its locks only as it exits. If
+            # the connection broke, the server has dropped the lock with it.
+            if held:
+                with contextlib.suppress(psycopg.Error):
+                    connection.execute("SELECT pg_advisory_unlock(%s)", (lock_id,))

@@ -232,6 +232,12 @@ def drop_server_secrets() -> None:
     database.execute_sql("DROP TABLE server_secret")
 
 
+def event_trace_context() -> None:
+    """Step 15: the W3C trace context an event was emitted with (app/rules/tracecontext.py)."""
+    _add_columns("event", traceparent=peewee.CharField(null=True, max_length=55),
+                 tracestate=peewee.CharField(null=True, max_length=512))
+
+
 # Append only: each step runs once per database, in order; never edit a shipped step.
 STEPS = [
     create_tables,
@@ -245,6 +251,7 @@ STEPS = [
     credential_headers,
     browser_sessions,
     drop_server_secrets,
+    event_trace_context,
 ]
 
 

@@ -198,6 +198,10 @@ class Event(BaseModel):
     data = peewee.TextField()
     idempotency_key = peewee.CharField(null=True, max_length=255)
     created_at = UTCDateTimeField()
+    # W3C trace context the producer emitted it with (app/rules/tracecontext.py): every
+    # attempt sends a child of `traceparent`, and `tracestate` as it came.
+    traceparent = peewee.CharField(null=True, max_length=55)
+    tracestate = peewee.CharField(null=True, max_length=512)
 
     class Meta:
         indexes = ((("tenant", "idempotency_key"), True),)

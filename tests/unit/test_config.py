@@ -95,6 +95,8 @@ allow_private_networks = ["10.0.0.0/8", "fd00::/8"]
         ("HOOKLINE_ALLOW_PRIVATE_NETWORKS", '["10.0.0.0/8", "::1/128"]', "allow_private_networks", ("10.0.0.0/8", "::1/128")),
         ("HOOKLINE_ALLOW_PRIVATE_NETWORKS", "10.0.0.0/8, ::1/128", "allow_private_networks", ("10.0.0.0/8", "::1/128")),
         ("HOOKLINE_ALLOW_PRIVATE_NETWORKS", "", "allow_private_networks", ()),
+        ("HOOKLINE_OTLP_ENDPOINT", "http://127.0.0.1:4318/v1/traces", "otlp_endpoint",
+         "http://127.0.0.1:4318/v1/traces"),
     ],
 )
 def test_environment_values(config_file, name, text, field, value):
@@ -179,6 +181,11 @@ def test_parse_duration_rejects(value, message):
          r"max_in_flight_per_webhook \(HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK\): must be at least 1"),
         ("max_payload_bytes = 1000", {}, r"max_payload_bytes \(HOOKLINE_MAX_PAYLOAD_BYTES\): must be at least 1024"),
         ('database_url = "mysql://db/hookline"', {}, r"database_url \(HOOKLINE_DATABASE_URL\): must start with sqlite:///"),
+        ('database_direct_url = "mysql://db/hookline"', {"HOOKLINE_DATABASE_URL": "postgresql://pool/hookline"},
+         r"database_direct_url \(HOOKLINE_DATABASE_DIRECT_URL\): must start with postgresql://"),
+        ('database_direct_url = "postgresql://db/hookline"', {"HOOKLINE_DATABASE_URL": "sqlite:///h.db"},
+         r"database_direct_url \(HOOKLINE_DATABASE_DIRECT_URL\): .* for a PostgreSQL database_url behind a pooler"),
+        ('otlp_endpoint = "127.0.0.1:4318"', {}, r"otlp_endpoint \(HOOKLINE_OTLP_ENDPOINT\): must be an http:// or https:// URL"),
         ("", {"HOOKLINE_LOG_LEVEL": "verbose"}, r"log_level \(HOOKLINE_LOG_LEVEL\): must be one of debug, info"),
         ('template_cpu_limit = "0s"', {}, r"template_cpu_limit \(HOOKLINE_TEMPLATE_CPU_LIMIT\): must be between 1ms and 10s"),
         ("", {"HOOKLINE_TEMPLATE_CPU_LIMIT": "1m"}, r"template_cpu_limit \(HOOKLINE_TEMPLATE_CPU_LIMIT\): must be between"),
@@ -234,6 +241,18 @@ def test_invalid_event_types(config_file, toml, message):
 def test_for_dev_allows_http_and_loopback(networks, expected):
     settings = Settings(allow_private_networks=networks).for_dev()
     assert (settings.dev, settings.allow_http, settings.allow_private_networks) == (True, True, expected)
+
+
+@pytest.mark.parametrize(
+    "environ, direct",
+    [
+        ({"HOOKLINE_DATABASE_URL": "postgresql://db/hookline"}, "postgresql://db/hookline"),
+        ({"HOOKLINE_DATABASE_URL": "postgresql://pool:6432/hookline",
+          "HOOKLINE_DATABASE_DIRECT_URL": "postgresql://db:5432/hookline"}, "postgresql://db:5432/hookline"),
+    ],
+)
+def test_listen_and_locks_use_the_direct_url_if_there_is_one(config_file, environ, direct):
+    assert load_settings(config_file(""), environ).direct_database_url == direct
 
 
 def test_replace_validates():

@@ -60,6 +60,12 @@ EMIT_BODY = {
                    "idempotency_key": {"type": "string"}, "tenant": {"type": "string"}},
     "additionalProperties": False,
 }
+# W3C Trace Context (app/rules/tracecontext.py): headers of a single emit, fields of a batch item.
+TRACE_FIELDS = {"traceparent": {"type": "string", "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"},
+                "tracestate": {"type": "string"}}
+TRACE_HEADERS = [{"name": name, "in": "header", "required": False, "schema": schema}
+                 for name, schema in TRACE_FIELDS.items()]
+BATCH_ITEM = {**EMIT_BODY, "properties": {**EMIT_BODY["properties"], **TRACE_FIELDS}}
 
 SCHEMAS = {
     "Error": {
@@ -90,7 +96,7 @@ PATHS = {
         "post": {
             "summary": "Emit an event to every subscribed webhook of the tenant",
             "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                            "schema": {"type": "string", "minLength": 1, "maxLength": 255}}],
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255}}, *TRACE_HEADERS],
             "requestBody": {"required": True, **_json(EMIT_BODY)},
             "responses": _answers(202, {"type": "object", "properties": {"id": {"type": "string"},
                                                                           "deliveries": {"type": "integer"}}},
@@ -100,9 +106,10 @@ PATHS = {
     "/api/v1/events/batch": {
         "post": {
             "summary": "Emit up to 1,000 events in one transaction; an error names the item",
+            "parameters": TRACE_HEADERS,  # the default of items that send no trace context of their own
             "requestBody": {"required": True, **_json({
                 "type": "object", "required": ["events"], "additionalProperties": False,
-                "properties": {"events": {"type": "array", "items": EMIT_BODY, "minItems": 1, "maxItems": 1000}},
+                "properties": {"events": {"type": "array", "items": BATCH_ITEM, "minItems": 1, "maxItems": 1000}},
             })},
             "responses": _answers(202, {"type": "object"}, 400, 403, 409, 413, 415, 422),
         },
