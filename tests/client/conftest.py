@@ -51,7 +51,13 @@ class HoldingProxy(ServerThread):
         self.requests: list[bytes] = []
         self.answers: list[httpx.Response] = []
         self._retried = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         super().__init__(self.app)
+
+    def release(self) -> None:
+        """Let a held answer go (to a client that is no longer there), before stopping."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._retried.set)
 
     async def app(self, scope, receive, send):
         body = b""
@@ -61,6 +67,7 @@ class HoldingProxy(ServerThread):
             if not message.get("more_body"):
                 break
         self.requests.append(body)
+        self._loop = asyncio.get_running_loop()
         first = len(self.requests) == 1
         if not first:
             self._retried.set()
@@ -86,4 +93,5 @@ def holding_proxy(hookline):
 
     yield start
     if proxy is not None:
+        proxy.release()
         proxy.stop()
