@@ -144,7 +144,7 @@ class AsyncHookline:
                 log.exception("the spool sender failed; trying again shortly")
                 await _wait(self._stop, 1.0)
                 continue
-            _spool.log_verdict(verdict, outcome)
+            _spool.log_verdict(verdict, outcome, pace.failures)
             if verdict.wait is not None:
                 await _wait(self._stop, verdict.wait)
 

@@ -180,6 +180,7 @@ class SpoolFile:
         with self._state:
             self._pending -= count
             self._bytes -= size
+            self._state.notify_all()
 
     def take(self, max_events: int) -> Future:
         """The oldest events, at most `max_events` and what one batch request may carry."""
@@ -276,18 +277,19 @@ class SpoolFile:
             if not isinstance(exc, Exception):
                 raise
             return
-        settled = [op for op in ops if op.kind == "settle"]
-        if settled:
-            (oldest,) = connection.execute("SELECT min(created_at) FROM events").fetchone()
-            with self._state:
-                for op in settled:
+        # The first row by seq (the rowid: no scan) is the oldest.
+        first = connection.execute("SELECT created_at FROM events ORDER BY seq LIMIT 1").fetchone()
+        with self._state:
+            for op in ops:
+                if op.kind == "settle":
                     delivered, rejected = op.args
                     gone = delivered + [row for row, _ in rejected]
                     self._pending -= len(gone)
                     self._bytes -= sum(row.size for row in gone)
                     self._rejected += len(rejected)
-                self._oldest = oldest
-                self._state.notify_all()
+            # Appends reserved but not yet written keep the age they were given when reserved.
+            self._oldest = first[0] if first else (self._oldest if self._pending else None)
+            self._state.notify_all()
         for op in ops:
             op.future.set_result(None)
 
@@ -386,9 +388,12 @@ class Pace:
         return decided
 
 
-def log_verdict(decided: Verdict, outcome: object) -> None:
+def log_verdict(decided: Verdict, outcome: object, failures: int) -> None:
+    """A refusal is an error; an outage a warning when it starts (not one per retry)."""
     for row, error in decided.rejected:
         log.error("Hookline refused spooled event %s for good (%s); it is kept in the spool's `rejected` table",
                   row.body.get("idempotency_key"), error)
     if decided.wait is not None:
-        log.warning("Hookline did not take the spooled events (%s); next try in %.1f s", outcome, decided.wait)
+        level = logging.WARNING if failures == 1 else logging.DEBUG
+        log.log(level, "Hookline did not take the spooled events (%s); trying again in %.1f s, and on with backoff",
+                outcome, decided.wait)

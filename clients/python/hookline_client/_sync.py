@@ -152,7 +152,7 @@ class Hookline:
                 log.exception("the spool sender failed; trying again shortly")
                 self._stop.wait(1.0)
                 continue
-            _spool.log_verdict(verdict, outcome)
+            _spool.log_verdict(verdict, outcome, pace.failures)
             if verdict.wait is not None:
                 self._stop.wait(verdict.wait)
 
