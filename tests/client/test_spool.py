@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from hookline_client import AsyncHookline, Hookline, SpoolFull, SpoolLimits, SpoolLocked, Spooled
-from hookline_client import _core, _spool, errors
+from hookline_client import _core, _sending, _spool, errors
 from hookline_client.types import Emitted
 from tests.helpers import ADMIN_KEY
 
@@ -145,14 +145,14 @@ UNREACHABLE = errors.Unreachable("ConnectError", request_sent=False)
     (1, failure(400), [], [1], None, False),
 ])
 def test_the_sending_rule(sent, outcome, delivered, rejected, wait, one_by_one):
-    decided = _spool.verdict(rows(sent), outcome, failures=1, random=0.0)
+    decided = _sending.verdict(rows(sent), outcome, failures=1, random=0.0)
     assert [r.seq for r in decided.delivered] == delivered
     assert [r.seq for r, _ in decided.rejected] == rejected
     assert (decided.wait, decided.one_by_one) == (wait, one_by_one)
 
 
 def test_pace_backs_off_and_sends_one_by_one_after_a_refused_batch():
-    pace = _spool.Pace()
+    pace = _sending.Pace()
     waits = [pace.after(rows(2), UNREACHABLE, 0.0).wait for _ in range(8)]
     assert waits == [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0]  # half of 30 s at random() == 0: capped, never giving up
     assert pace.batch_size() == _core.MAX_BATCH_EVENTS

@@ -13,7 +13,7 @@ from typing import Any, TypeVar, Unpack
 
 import httpx
 
-from hookline_client import _core, _spool, errors
+from hookline_client import _core, _sending, _spool, errors
 from hookline_client._http import answer_of, client_headers, request_args, unreachable
 from hookline_client.types import (
     CreatedWebhook, DeliveryDetail, DeliveryPage, Delivery, Emitted, Event, EventType, Spooled, TestSend, Webhook,
@@ -126,7 +126,7 @@ class AsyncHookline:
 
     async def _send_spool(self) -> None:
         assert self._spool is not None
-        pace = _spool.Pace()
+        pace = _sending.Pace()
         while not self._stop.is_set():
             self._wake.clear()
             try:
@@ -135,7 +135,7 @@ class AsyncHookline:
                     await self._wake.wait()
                     continue
                 try:
-                    outcome: Any = await self._send(_spool.spool_call(rows))
+                    outcome: Any = await self._send(_sending.spool_call(rows))
                 except errors.HooklineError as exc:
                     outcome = exc
                 verdict = pace.after(rows, outcome, self._random())
@@ -144,7 +144,7 @@ class AsyncHookline:
                 log.exception("the spool sender failed; trying again shortly")
                 await _wait(self._stop, 1.0)
                 continue
-            _spool.log_verdict(verdict, outcome, pace.failures)
+            _sending.log_verdict(verdict, outcome, pace.failures)
             if verdict.wait is not None:
                 await _wait(self._stop, verdict.wait)
 

@@ -15,18 +15,15 @@ not one each (`synchronous=FULL` in WAL mode: a commit survives a crash of the m
 not only of the process). The file is locked (flock on `<path>.lock`) for as long as a
 client has it open: two senders of one spool would send its events out of order.
 
-`verdict` is the sending rule, pure: what to delete, what to set aside as rejected, and
-how long to wait, for an answer to the events sent.
+What the sender does with Hookline's answer is decided in _sending.py.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import os
 import queue
-import re
 import sqlite3
 import threading
 import time
@@ -36,9 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hookline_client import _core, errors
-from hookline_client.types import Emitted
-
-log = logging.getLogger("hookline_client.spool")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -67,10 +61,6 @@ class SpoolLimits:
     max_events: int = 100_000
     max_bytes: int = 256 * 1024 * 1024
     max_age: float = 24 * 3600
-
-
-# A spool waits as long as it must: the app may outlive a long outage.
-SPOOL_BACKOFF = _core.RetryPolicy(max_attempts=0, base_delay=0.5, max_delay=30.0)
 
 
 @dataclass(frozen=True)
@@ -321,79 +311,3 @@ def _resolve(op: _Op, function: Callable[..., Any], *args: Any) -> None:
         op.future.set_result(function(*args))
     except Exception as exc:
         op.future.set_exception(exc)
-
-
-# The sending rule.
-
-def spool_call(rows: list[Row]) -> _core.Call[list[Emitted]]:
-    """One event alone goes through POST /api/v1/events, a backlog through the batch endpoint."""
-    if len(rows) == 1:
-        single = _core.emit_call(rows[0].body)
-        return _core.Call(single.method, single.path, single.body, invalid=single.invalid,
-                          read=lambda answer: [single.read(answer)])
-    return _core.batch_call([row.body for row in rows])
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What to do after sending `rows`: delete `delivered`, set `rejected` aside, wait
-    `wait` seconds before sending again (None: go on at once), and send the next events
-    one at a time (`one_by_one`) to find which of them the server refused."""
-
-    delivered: list[Row]
-    rejected: list[tuple[Row, errors.APIError]]
-    wait: float | None = None
-    one_by_one: bool = False
-
-
-_BATCH_ITEM = re.compile(r"^events\[(\d+)\]")
-
-
-def verdict(rows: list[Row], outcome: list[Emitted] | errors.HooklineError, failures: int,
-            random: float) -> Verdict:
-    """`failures`: sends in a row that failed, this one included if it did."""
-    if not isinstance(outcome, errors.HooklineError):
-        return Verdict(delivered=rows, rejected=[])
-    waiting = Verdict([], [], wait=SPOOL_BACKOFF.backoff(failures, getattr(outcome, "retry_after", None), random))
-    if not isinstance(outcome, errors.APIError) or outcome.status in _core.NOTHING_DONE or outcome.status >= 500:
-        return waiting  # not stored; Hookline will be back
-    if isinstance(outcome, errors.AuthError):
-        return waiting  # the key is wrong or revoked: keep the events until someone fixes it
-    if len(rows) == 1:
-        return Verdict([], [(rows[0], outcome)])
-    item = _BATCH_ITEM.match(outcome.field or "")
-    if item and int(item.group(1)) < len(rows):
-        return Verdict([], [(rows[int(item.group(1))], outcome)])
-    return Verdict([], [], one_by_one=True)  # a batch refused as a whole: find the culprit
-
-
-class Pace:
-    """The sender's state between sends: failed sends in a row (for the backoff), and how
-    many events are still to be sent one at a time after a batch was refused as a whole."""
-
-    def __init__(self) -> None:
-        self.failures = 0
-        self.singles = 0
-
-    def batch_size(self) -> int:
-        return 1 if self.singles else _core.MAX_BATCH_EVENTS
-
-    def after(self, rows: list[Row], outcome: list[Emitted] | errors.HooklineError, random: float) -> Verdict:
-        decided = verdict(rows, outcome, self.failures + 1, random)
-        self.failures = self.failures + 1 if decided.wait is not None else 0
-        if decided.one_by_one:
-            self.singles = len(rows)
-        elif self.singles and (decided.delivered or decided.rejected):
-            self.singles -= 1
-        return decided
-
-
-def log_verdict(decided: Verdict, outcome: object, failures: int) -> None:
-    """A refusal is an error; an outage a warning when it starts (not one per retry)."""
-    for row, error in decided.rejected:
-        log.error("Hookline refused spooled event %s for good (%s); it is kept in the spool's `rejected` table",
-                  row.body.get("idempotency_key"), error)
-    if decided.wait is not None:
-        level = logging.WARNING if failures == 1 else logging.DEBUG
-        log.log(level, "Hookline did not take the spooled events (%s); trying again in %.1f s, and on with backoff",
-                outcome, decided.wait)

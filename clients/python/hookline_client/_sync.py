@@ -12,7 +12,7 @@ from typing import Any, TypeVar, Unpack
 
 import httpx
 
-from hookline_client import _core, _spool, errors
+from hookline_client import _core, _sending, _spool, errors
 from hookline_client._http import answer_of, client_headers, request_args, unreachable
 from hookline_client.types import (
     CreatedWebhook, DeliveryDetail, DeliveryPage, Delivery, Emitted, Event, EventType, Spooled, TestSend, Webhook,
@@ -134,7 +134,7 @@ class Hookline:
 
     def _send_spool(self) -> None:
         assert self._spool is not None
-        pace = _spool.Pace()
+        pace = _sending.Pace()
         while not self._stop.is_set():
             self._wake.clear()
             try:
@@ -143,7 +143,7 @@ class Hookline:
                     self._wake.wait()
                     continue
                 try:
-                    outcome: Any = self._send(_spool.spool_call(rows))
+                    outcome: Any = self._send(_sending.spool_call(rows))
                 except errors.HooklineError as exc:
                     outcome = exc
                 verdict = pace.after(rows, outcome, self._random())
@@ -152,7 +152,7 @@ class Hookline:
                 log.exception("the spool sender failed; trying again shortly")
                 self._stop.wait(1.0)
                 continue
-            _spool.log_verdict(verdict, outcome, pace.failures)
+            _sending.log_verdict(verdict, outcome, pace.failures)
             if verdict.wait is not None:
                 self._stop.wait(verdict.wait)
 
