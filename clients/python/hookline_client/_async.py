@@ -50,7 +50,7 @@ class AsyncHookline:
         self.deliveries = AsyncDeliveries(self)
         self.event_types = AsyncEventTypes(self)
         self._spool = _spool.SpoolFile(spool, spool_limits) if spool is not None else None
-        self._sender: asyncio.Task | None = None
+        self._sender: asyncio.Task[None] | None = None
         self._closed = False
 
     async def __aenter__(self) -> AsyncHookline:
@@ -79,16 +79,17 @@ class AsyncHookline:
         if self._spool is not None:
             return await self._spooled(bodies)
         emitted: list[Emitted] = []
-        for run in _core.batches(bodies):
+        for run in _core.batches([len(_core.dumps(body)) for body in bodies]):
             try:
-                emitted += await self.call(_core.batch_call([bodies[i] for i in run]))
+                stored = await self.call(_core.batch_call([bodies[i] for i in run]))
             except errors.HooklineError as exc:
                 if not emitted:
                     raise
                 raise _core.PartialBatch(emitted, exc) from exc
+            emitted += stored
         return emitted
 
-    async def _spooled(self, bodies: list[dict]) -> list[Spooled]:
+    async def _spooled(self, bodies: list[_core.Body]) -> list[Spooled]:
         assert self._spool is not None
         self.start()
         await asyncio.wrap_future(self._spool.append(bodies))

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from hookline_client import errors
-from hookline_client.types import Emitted, Event
+from hookline_client.types import (
+    CreatedWebhook, Delivery, DeliveryDetail, DeliveryPage, Emitted, Event, EventType, TestSend, Webhook,
+)
 
 T = TypeVar("T")
 
@@ -25,6 +27,8 @@ MAX_BATCH_EVENTS = 1000  # POST /api/v1/events/batch takes at most this many
 # The batch endpoint refuses bodies over 8 MiB; stay well below (the envelope adds a little).
 MAX_BATCH_BYTES = 7 * 1024 * 1024
 EMIT_FIELDS = ("type", "data", "tenant", "idempotency_key")
+
+Body = dict[str, Any]  # a JSON object, as sent
 
 
 @dataclass(frozen=True)
@@ -144,16 +148,16 @@ def new_idempotency_key() -> str:
     return f"hlc_{uuid.uuid4().hex}"
 
 
-def emit_body(type: str, data: object, tenant: str | None, idempotency_key: str | None) -> dict:
+def emit_body(type: str, data: object, tenant: str | None, idempotency_key: str | None) -> Body:
     """The body of POST /api/v1/events (and one item of a batch), always with a key: the
     same key on every retry is what makes a retry after a lost answer safe."""
-    body = {"type": type, "data": data, "idempotency_key": idempotency_key or new_idempotency_key()}
+    body: Body = {"type": type, "data": data, "idempotency_key": idempotency_key or new_idempotency_key()}
     if tenant is not None:
         body["tenant"] = tenant
     return body
 
 
-def event_body(event: Event | Mapping[str, Any]) -> dict:
+def event_body(event: Event | Mapping[str, Any]) -> Body:
     """One item of `emit_many`, checked here: a typo would otherwise cost the whole batch."""
     unknown = sorted(set(event) - set(EMIT_FIELDS))
     if unknown or "type" not in event:
@@ -170,22 +174,20 @@ def _emitted_batch(answer: Answer) -> list[Emitted]:
     return [Emitted(item["id"], item["deliveries"], bool(item.get("replayed"))) for item in answer.json()["data"]]
 
 
-def emit_call(body: dict) -> Call[Emitted]:
+def emit_call(body: Body) -> Call[Emitted]:
     return Call("POST", "/api/v1/events", body, invalid=errors.InvalidEvent, read=_emitted)
 
 
-def batch_call(bodies: list[dict]) -> Call[list[Emitted]]:
+def batch_call(bodies: list[Body]) -> Call[list[Emitted]]:
     return Call("POST", "/api/v1/events/batch", {"events": bodies}, invalid=errors.InvalidEvent, read=_emitted_batch)
 
 
-def batches(bodies: Iterable[dict], sizes: Iterable[int] | None = None) -> Iterator[list[int]]:
-    """Indexes of `bodies` split into runs the batch endpoint takes: at most 1,000 events
-    and MAX_BATCH_BYTES each. `sizes`: the bodies' JSON lengths, when already known."""
-    bodies = list(bodies)
-    lengths = list(sizes) if sizes is not None else [len(dumps(b)) for b in bodies]
+def batches(sizes: Sequence[int]) -> Iterator[list[int]]:
+    """Indexes of events whose JSON bodies are `sizes` bytes long, split into runs the batch
+    endpoint takes: at most 1,000 events and MAX_BATCH_BYTES each."""
     run: list[int] = []
     run_bytes = 0
-    for index, length in enumerate(lengths):
+    for index, length in enumerate(sizes):
         if run and (len(run) == MAX_BATCH_EVENTS or run_bytes + length + 1 > MAX_BATCH_BYTES):
             yield run
             run, run_bytes = [], 0
@@ -223,7 +225,7 @@ class RetryPolicy:
 
     def backoff(self, failures: int, retry_after: float | None, random: float) -> float:
         """The wait after the `failures`-th failure in a row; `random` in [0, 1)."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (failures - 1))
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (failures - 1))
         wait = ceiling * (0.5 + random / 2)
         return max(wait, retry_after) if retry_after is not None else wait
 
@@ -232,11 +234,14 @@ class RetryPolicy:
         """Seconds to wait before attempt `failures + 1`, or None: raise `failure`."""
         if failures >= self.max_attempts or not worth_retrying(failure, repeatable):
             return None
-        wait = self.backoff(failures, getattr(failure, "retry_after", None), random)
+        wait = self.backoff(failures, retry_after_of(failure), random)
         return wait if elapsed + wait <= self.max_elapsed else None
 
 
-NO_RETRIES = RetryPolicy(max_attempts=1)
+def retry_after_of(failure: errors.HooklineError) -> float | None:
+    return failure.retry_after if isinstance(failure, errors.APIError) else None
+
+
 
 # The server says nothing was done: over a rate limit, or its database was unavailable.
 NOTHING_DONE = {429, 503}
@@ -281,20 +286,20 @@ def _params(**values: object) -> dict[str, str]:
     return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in values.items() if v is not None}
 
 
-def list_webhooks(tenant: str | None) -> Call[list]:
+def list_webhooks(tenant: str | None) -> Call[list[Webhook]]:
     return Call("GET", "/api/v1/webhooks", params=_params(tenant=tenant), read=lambda a: a.json()["data"])
 
 
-def create_webhook(url: str, fields: Mapping[str, Any], tenant: str | None) -> Call[Any]:
+def create_webhook(url: str, fields: Mapping[str, Any], tenant: str | None) -> Call[CreatedWebhook]:
     body = {"url": url, **fields, **({"tenant": tenant} if tenant is not None else {})}
     return Call("POST", "/api/v1/webhooks", body, repeatable=False)
 
 
-def get_webhook(webhook_id: str) -> Call[Any]:
+def get_webhook(webhook_id: str) -> Call[Webhook]:
     return Call("GET", _path("/api/v1/webhooks/{}", webhook_id))
 
 
-def update_webhook(webhook_id: str, fields: Mapping[str, Any]) -> Call[Any]:
+def update_webhook(webhook_id: str, fields: Mapping[str, Any]) -> Call[Webhook]:
     return Call("PATCH", _path("/api/v1/webhooks/{}", webhook_id), dict(fields))
 
 
@@ -302,35 +307,35 @@ def delete_webhook(webhook_id: str) -> Call[None]:
     return Call("DELETE", _path("/api/v1/webhooks/{}", webhook_id), read=_none)
 
 
-def send_test(webhook_id: str, type: str | None, data: object) -> Call[Any]:
+def send_test(webhook_id: str, type: str | None, data: object) -> Call[TestSend]:
     body = {k: v for k, v in (("type", type), ("data", data)) if v is not None}
     return Call("POST", _path("/api/v1/webhooks/{}/test", webhook_id), body, repeatable=False)
 
 
 def list_deliveries(webhook_id: str, status: str | None, event_type: str | None, limit: int | None,
-                    before: str | None) -> Call[Any]:
+                    before: str | None) -> Call[DeliveryPage]:
     params = _params(status=status, event_type=event_type, limit=limit, before=before)
     return Call("GET", _path("/api/v1/webhooks/{}/deliveries", webhook_id), params=params)
 
 
-def get_delivery(delivery_id: str) -> Call[Any]:
+def get_delivery(delivery_id: str) -> Call[DeliveryDetail]:
     return Call("GET", _path("/api/v1/deliveries/{}", delivery_id))
 
 
-def resend_delivery(delivery_id: str) -> Call[Any]:
+def resend_delivery(delivery_id: str) -> Call[Delivery]:
     return Call("POST", _path("/api/v1/deliveries/{}/resend", delivery_id), repeatable=False)
 
 
-def list_event_types(include_archived: bool) -> Call[list]:
+def list_event_types(include_archived: bool) -> Call[list[EventType]]:
     return Call("GET", "/api/v1/event-types", params=_params(include_archived=include_archived),
                 read=lambda a: a.json()["data"])
 
 
-def get_event_type(name: str) -> Call[Any]:
+def get_event_type(name: str) -> Call[EventType]:
     return Call("GET", _path("/api/v1/event-types/{}", name))
 
 
-def create_event_type(name: str, description: str | None, example: object) -> Call[Any]:
+def create_event_type(name: str, description: str | None, example: object) -> Call[EventType]:
     body: dict[str, Any] = {"name": name}
     if description is not None:
         body["description"] = description
@@ -339,5 +344,5 @@ def create_event_type(name: str, description: str | None, example: object) -> Ca
     return Call("POST", "/api/v1/event-types", body, repeatable=False)
 
 
-def update_event_type(name: str, fields: Mapping[str, Any]) -> Call[Any]:
+def update_event_type(name: str, fields: Mapping[str, Any]) -> Call[EventType]:
     return Call("PATCH", _path("/api/v1/event-types/{}", name), dict(fields))

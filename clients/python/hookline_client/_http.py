@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from hookline_client import __version__, _core, errors
@@ -25,7 +27,7 @@ def answer_of(response: httpx.Response) -> _core.Answer:
     return _core.Answer(response.status_code, response.headers, response.content)
 
 
-def request_args(call: _core.Call) -> dict:
+def request_args(call: _core.Call[Any]) -> dict[str, Any]:
     """httpx.request's keyword arguments for `call` (after the method and path)."""
     content = call.content()
     headers = {"Content-Type": "application/json"} if content is not None else None

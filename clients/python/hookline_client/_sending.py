@@ -47,7 +47,7 @@ def verdict(rows: list[Row], outcome: list[Emitted] | errors.HooklineError, fail
     """`failures`: sends in a row that failed, this one included if it did."""
     if not isinstance(outcome, errors.HooklineError):
         return Verdict(delivered=rows, rejected=[])
-    waiting = Verdict([], [], wait=SPOOL_BACKOFF.backoff(failures, getattr(outcome, "retry_after", None), random))
+    waiting = Verdict([], [], wait=SPOOL_BACKOFF.backoff(failures, _core.retry_after_of(outcome), random))
     if not isinstance(outcome, errors.APIError) or outcome.status in _core.NOTHING_DONE or outcome.status >= 500:
         return waiting  # not stored; Hookline will be back
     if isinstance(outcome, errors.AuthError):

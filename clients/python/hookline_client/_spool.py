@@ -66,22 +66,22 @@ class SpoolLimits:
 @dataclass(frozen=True)
 class Row:
     seq: int
-    body: dict
+    body: dict[str, Any]
     size: int
 
 
 @dataclass
 class _Op:
     kind: str  # append, settle, take, stop
-    args: tuple = ()
-    future: Future = field(default_factory=Future)
+    args: tuple[Any, ...] = ()
+    future: Future[Any] = field(default_factory=Future)
 
 
 class SpoolFile:
     """The spool's SQLite file and the one thread that reads and writes it. Every method
     returns a concurrent Future (the sync client waits on it, the async one awaits it)."""
 
-    def __init__(self, path: str | os.PathLike, limits: SpoolLimits = SpoolLimits(),
+    def __init__(self, path: str | os.PathLike[str], limits: SpoolLimits = SpoolLimits(),
                  clock: Callable[[], float] = time.time):
         self.path = os.fspath(path)
         self.limits = limits
@@ -97,7 +97,7 @@ class SpoolFile:
         self._pending = self._bytes = self._rejected = 0
         self._oldest: float | None = None
         self._closed = False
-        opened: Future = Future()
+        opened: Future[None] = Future()
         self._thread = threading.Thread(target=self._run, args=(opened,), name="hookline-spool", daemon=True)
         self._thread.start()
         try:
@@ -135,7 +135,7 @@ class SpoolFile:
 
     # Called by the client.
 
-    def append(self, bodies: list[dict]) -> Future:
+    def append(self, bodies: list[dict[str, Any]]) -> Future[None]:
         """Spool `bodies` (emit bodies with their idempotency keys), in one transaction;
         the future is done when they are committed. Raises SpoolFull at once, writing
         nothing, when they do not fit the limits."""
@@ -151,7 +151,7 @@ class SpoolFile:
             if self._oldest is None:
                 self._oldest = now
         op = _Op("append", (texts, size, now))
-        op.future.add_done_callback(lambda f: f.exception() and self._unreserve(len(texts), size))
+        op.future.add_done_callback(lambda done: self._unreserve(len(texts), size) if done.exception() else None)
         self._ops.put(op)
         return op.future
 
@@ -172,13 +172,13 @@ class SpoolFile:
             self._bytes -= size
             self._state.notify_all()
 
-    def take(self, max_events: int) -> Future:
+    def take(self, max_events: int) -> Future[list[Row]]:
         """The oldest events, at most `max_events` and what one batch request may carry."""
         op = _Op("take", (max_events,))
         self._ops.put(op)
         return op.future
 
-    def settle(self, delivered: list[Row], rejected: list[tuple[Row, errors.APIError]]) -> Future:
+    def settle(self, delivered: list[Row], rejected: list[tuple[Row, errors.APIError]]) -> Future[None]:
         """Delete what Hookline stored; move what it refused to `rejected`."""
         op = _Op("settle", (delivered, rejected))
         self._ops.put(op)
@@ -202,7 +202,7 @@ class SpoolFile:
 
     # The spool's thread.
 
-    def _run(self, opened: Future) -> None:
+    def _run(self, opened: Future[None]) -> None:
         try:
             connection = self._open()
         except BaseException as exc:
@@ -302,7 +302,7 @@ class SpoolFile:
         rows = [Row(seq, json.loads(body), len(body.encode("utf-8"))) for seq, body in found]
         if not rows:
             return rows
-        first = next(_core.batches(rows, [row.size for row in rows]))
+        first = next(_core.batches([row.size for row in rows]))
         return rows[: len(first)]
 
 

@@ -85,16 +85,17 @@ class Hookline:
         if self._spool is not None:
             return self._spooled(bodies)
         emitted: list[Emitted] = []
-        for run in _core.batches(bodies):
+        for run in _core.batches([len(_core.dumps(body)) for body in bodies]):
             try:
-                emitted += self.call(_core.batch_call([bodies[i] for i in run]))
+                stored = self.call(_core.batch_call([bodies[i] for i in run]))
             except errors.HooklineError as exc:
                 if not emitted:
                     raise
                 raise _core.PartialBatch(emitted, exc) from exc
+            emitted += stored
         return emitted
 
-    def _spooled(self, bodies: list[dict]) -> list[Spooled]:
+    def _spooled(self, bodies: list[_core.Body]) -> list[Spooled]:
         assert self._spool is not None
         self._spool.append(bodies).result()
         self._wake.set()
