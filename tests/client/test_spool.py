@@ -12,7 +12,7 @@ import pytest
 from hookline_client import AsyncHookline, Hookline, SpoolFull, SpoolLimits, SpoolLocked, Spooled
 from hookline_client import _core, _sending, _spool, errors
 from hookline_client.types import Emitted
-from tests.helpers import ADMIN_KEY
+from tests.helpers import ADMIN_KEY, make_webhook
 
 
 class Clock:
@@ -165,15 +165,19 @@ def test_pace_backs_off_and_sends_one_by_one_after_a_refused_batch():
     assert pace.batch_size() == _core.MAX_BATCH_EVENTS
 
 
-def test_a_spooled_client_delivers_when_hookline_comes_up_and_sets_refusals_aside(hookline, receiver, spool_path):
+def test_a_spooled_client_delivers_after_a_restart_and_sets_refusals_aside(hookline, receiver, spool_path,
+                                                                           settings, clock):
+    client = Hookline(hookline.url, ADMIN_KEY, spool=str(spool_path))  # Hookline is down
+    first = client.emit("order.created", {"n": 1})
+    spooled = client.emit_many([{"type": "order.shipped", "data": {}}, {"type": "order.paid", "data": {"n": 2}}])
+    assert isinstance(first, Spooled) and [type(s) for s in spooled] == [Spooled, Spooled]
+    assert client.pending == 3 and not client.flush(timeout=0.01)
+    client.close(timeout=0)
+
+    make_webhook(settings, clock, receiver.url())
+    hookline.start()
     with Hookline(hookline.url, ADMIN_KEY, spool=str(spool_path)) as client:
-        first = client.emit("order.created", {"n": 1})
-        spooled = client.emit_many([{"type": "order.shipped", "data": {}}, {"type": "order.paid", "data": {"n": 2}}])
-        assert isinstance(first, Spooled) and [type(s) for s in spooled] == [Spooled, Spooled]
-        assert client.pending == 3 and not client.flush(timeout=0.01)
-        hookline.start()
-        with Hookline(hookline.url, ADMIN_KEY) as direct:
-            direct.webhooks.create(receiver.url())
+        assert client.pending == 3
         assert client.flush(timeout=30)
         assert (client.pending, client.rejected, client.oldest_age) == (0, 1, None)
     received = receiver.wait_for(2)
