@@ -203,3 +203,17 @@ async def test_an_async_spooled_client_delivers_its_backlog(hookline, receiver, 
     keys = [s.idempotency_key for s in spooled]
     assert len(set(keys)) == 50
     assert sorted(json.loads(r.body)["data"]["n"] for r in received) == list(range(50))
+
+
+def test_a_spool_that_cannot_be_written_says_so_and_counts_nothing(spool_path):
+    spool = _spool.SpoolFile(spool_path)
+    try:
+        spool.append([body(0)]).result()
+        with sqlite3.connect(spool_path) as other:  # inserts fail from now on, as on a full disk
+            other.execute("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        other.close()
+        with pytest.raises(errors.SpoolError, match=f"could not write to the spool {spool_path}: disk full"):
+            spool.append([body(1), body(2)]).result()
+        assert spool.pending == 1
+    finally:
+        spool.close()

@@ -43,6 +43,7 @@ class AsyncHookline:
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
     ):
+        self._owns_http = http is None
         self._http = http or httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=client_headers(api_key),
                                                timeout=timeout)
         self._retry, self._sleep, self._clock, self._random = retry, sleep, clock, random
@@ -123,7 +124,8 @@ class AsyncHookline:
                 await self._sender
             await asyncio.to_thread(self._spool.close)
         self._closed = True
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
 
     async def _send_spool(self) -> None:
         assert self._spool is not None

@@ -151,7 +151,6 @@ class SpoolFile:
             if self._oldest is None:
                 self._oldest = now
         op = _Op("append", (texts, size, now))
-        op.future.add_done_callback(lambda done: self._unreserve(len(texts), size) if done.exception() else None)
         self._ops.put(op)
         return op.future
 
@@ -165,12 +164,6 @@ class SpoolFile:
             raise errors.SpoolFull(f"the spool holds {self._pending} events, at most {limits.max_events} may wait")
         if self._bytes + size > limits.max_bytes:
             raise errors.SpoolFull(f"the spool holds {self._bytes} bytes of events, at most {limits.max_bytes} may wait")
-
-    def _unreserve(self, count: int, size: int) -> None:
-        with self._state:
-            self._pending -= count
-            self._bytes -= size
-            self._state.notify_all()
 
     def take(self, max_events: int) -> Future[list[Row]]:
         """The oldest events, at most `max_events` and what one batch request may carry."""
@@ -262,8 +255,16 @@ class SpoolFile:
         except BaseException as exc:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
+            failure = errors.SpoolError(f"could not write to the spool {self.path}: {exc}")
+            failure.__cause__ = exc
+            with self._state:  # what the appends reserved is free again
+                for op in ops:
+                    if op.kind == "append":
+                        self._pending -= len(op.args[0])
+                        self._bytes -= op.args[1]
+                self._state.notify_all()
             for op in ops:
-                op.future.set_exception(exc)
+                op.future.set_exception(failure)
             if not isinstance(exc, Exception):
                 raise
             return

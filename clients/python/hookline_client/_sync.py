@@ -22,6 +22,7 @@ from hookline_client.types import (
 T = TypeVar("T")
 log = logging.getLogger("hookline_client")
 
+
 class Hookline:
     """A client of one Hookline server, safe to share between threads.
 
@@ -30,7 +31,7 @@ class Hookline:
     With `spool="path.db"`, emits are written to that SQLite file and return `Spooled` at
     once; a background thread delivers them in order (see _spool.py). `sleep`, `clock`
     and `random` are injectable for tests of the retry timing; `http` replaces the httpx
-    client (its base URL, headers and timeout are then the caller's).
+    client (its base URL, headers and timeout are then the caller's, and so is closing it).
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class Hookline:
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
     ):
+        self._owns_http = http is None
         self._http = http or httpx.Client(base_url=base_url.rstrip("/"), headers=client_headers(api_key), timeout=timeout)
         self._retry, self._sleep, self._clock, self._random = retry, sleep, clock, random
         self.webhooks = Webhooks(self)
@@ -124,14 +126,15 @@ class Hookline:
 
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what the spool holds for up to `timeout` seconds, then stop; what is
-        left stays in the file for the next start. Closes the HTTP connections."""
+        left stays in the file for the next start. Closes the HTTP connections it opened."""
         if self._spool is not None and not self._stop.is_set():
             self.flush(timeout)
             self._stop.set()
             self._wake.set()
             self._sender.join()
             self._spool.close()
-        self._http.close()
+        if self._owns_http:
+            self._http.close()
 
     def _send_spool(self) -> None:
         assert self._spool is not None

@@ -92,7 +92,7 @@ class ServerError(APIError):
 
 
 class SpoolError(HooklineError):
-    """The local spool cannot take the event."""
+    """The local spool cannot take the event (the disk is full, the file unwritable...)."""
 
 
 class SpoolFull(SpoolError):
