@@ -10,7 +10,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from hookline_client import (
-    AsyncHookline, AuthError, Hookline, InvalidEvent, NotFound, PermissionDenied, RetryPolicy, Unreachable,
+    AsyncHookline, AuthError, Hookline, InvalidEvent, NotFound, PermissionDenied, RateLimited, RetryPolicy,
+    Unreachable,
 )
 from tests.helpers import ADMIN_KEY, eventually
 
@@ -171,3 +172,29 @@ def test_a_timeout_after_the_commit_is_retried_into_the_same_event(hookline, rec
         eventually(lambda: direct.deliveries.list(webhook["id"], status="succeeded")["data"])
         assert [d["event_id"] for d in direct.deliveries.list(webhook["id"])["data"]] == [emitted.id]
     assert [r.headers["webhook-id"] for r in receiver.requests] == [emitted.id]
+
+
+def test_a_rate_limited_emit_waits_as_long_as_retry_after_says(hookline):
+    hookline.env["HOOKLINE_EMIT_RATE_LIMIT"] = "1/10s"
+    hookline.start()
+    waits = []
+    with Hookline(hookline.url, ADMIN_KEY, retry=RetryPolicy(max_attempts=2, max_elapsed=60),
+                  sleep=waits.append) as client:
+        client.emit("order.created", {})
+        with pytest.raises(RateLimited) as limited:
+            client.emit("order.created", {})  # no time passes in the injected sleep: refused again
+    assert waits == [limited.value.retry_after] and 1 <= limited.value.retry_after <= 10
+    assert "too many events for this API key" in limited.value.message
+
+
+@pytest.mark.anyio
+async def test_the_async_client_retries_within_the_policy_too(hookline):
+    waits = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async with AsyncHookline(hookline.url, ADMIN_KEY, retry=RetryPolicy(max_attempts=4), sleep=sleep) as client:
+        with pytest.raises(Unreachable):
+            await client.emit("order.created", {})  # Hookline never started
+    assert len(waits) == 3 and waits[0] < waits[2]
