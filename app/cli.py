@@ -1,4 +1,5 @@
-"""`hookline serve | worker | create-key | create-user | set-password | remove-user | reencrypt | purge | trigger`."""
+"""`hookline serve | worker | create-key | create-user | set-password | remove-user | reencrypt | purge
+| trigger`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 import signal
 import sys
 
+from app import trigger
 from app.config import ConfigError, Settings, load_settings
 
 log = logging.getLogger("hookline")
@@ -84,9 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         parents=[config_option],
     )
 
-    add_trigger_command(commands, config_option)
+    trigger.add_parser(commands)
 
     args = parser.parse_args(argv)
+    if args.command == "trigger":  # a client of a server, maybe a remote one: no config of its own
+        return trigger.run_trigger(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
     try:
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     commands_by_name = {
         "serve": run_serve, "worker": run_worker, "create-key": run_create_key,
         "create-user": run_create_user, "set-password": run_set_password, "remove-user": run_remove_user,
-        "reencrypt": run_reencrypt, "purge": run_purge, "trigger": run_trigger,
+        "reencrypt": run_reencrypt, "purge": run_purge,
     }
     return commands_by_name[args.command](settings, args)
 
@@ -293,133 +297,3 @@ def run_purge(settings: Settings, args: argparse.Namespace) -> int:
     print(f"Purged {report.deliveries} deliveries, {report.attempts} attempts, {report.events} events "
           f"and {report.recoveries} recoveries in {report.batches} batches.")
     return 0
-
-
-# `hookline trigger`: a client of a running server's API, not of its database.
-
-DEFAULT_SERVER = "http://127.0.0.1:8000"
-FINAL_STATUSES = {"succeeded", "failed", "cancelled"}
-WAIT_POLL_SECONDS = 0.2
-
-
-def add_trigger_command(commands, config_option: argparse.ArgumentParser) -> None:
-    trigger = commands.add_parser(
-        "trigger", help="emit one event through a server's API (the type's example payload unless --data)",
-        parents=[config_option],
-    )
-    trigger.add_argument("type", help="event type, e.g. order.created")
-    trigger.add_argument("--data", help="the event's data as JSON (default: the type's example from the catalog)")
-    trigger.add_argument("--tenant", help="tenant to emit for (admin keys; default: the key's own)")
-    trigger.add_argument("--wait", action="store_true", help="follow the deliveries and print each attempt's outcome")
-    trigger.add_argument("--timeout", type=float, default=30.0,
-                         help="with --wait: stop waiting after this many seconds (default: 30)")
-    trigger.add_argument("--server", default=DEFAULT_SERVER, help=f"Hookline's URL (default: {DEFAULT_SERVER})")
-    trigger.add_argument("--api-key", help="API key (default: $HOOKLINE_API_KEY)")
-
-
-class TriggerFailed(Exception):
-    """What the user is told, on one line, before `trigger` exits with status 1."""
-
-
-def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
-    """Uses httpx, which the server depends on anyway, rather than the hookline-client
-    distribution: the server must install without it, and a developer's one-off trigger
-    wants a failure shown at once, not retried."""
-    import os
-
-    import httpx
-
-    api_key = args.api_key or os.environ.get("HOOKLINE_API_KEY", "")
-    if not api_key:
-        print("hookline: trigger needs an API key: --api-key or HOOKLINE_API_KEY", file=sys.stderr)
-        return 2
-    try:
-        if args.data is not None:
-            _strict_json(args.data)
-    except ValueError as exc:
-        print(f"hookline: --data is not JSON: {exc}", file=sys.stderr)
-        return 2
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would bury the answer
-    headers = {"Authorization": f"Bearer {api_key}"}
-    try:
-        with httpx.Client(base_url=args.server.rstrip("/"), headers=headers, timeout=15) as api:
-            return _trigger(api, args)
-    except TriggerFailed as exc:
-        print(f"hookline: {exc}", file=sys.stderr)
-    except httpx.HTTPError as exc:
-        print(f"hookline: cannot reach {args.server}: {exc or type(exc).__name__}", file=sys.stderr)
-    return 1
-
-
-def _strict_json(text: str) -> None:
-    """Raise ValueError unless `text` is JSON as the server accepts it (no NaN or Infinity)."""
-    import json
-
-    def refuse(constant: str) -> object:
-        raise ValueError(f"{constant} is not a JSON number")
-
-    json.loads(text, parse_constant=refuse)
-
-
-def _api(api, method: str, path: str, **kwargs) -> dict:
-    """The answer's JSON, or TriggerFailed with the server's own message."""
-    response = api.request(method, path, **kwargs)
-    if response.status_code >= 400:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = f"HTTP {response.status_code} from {response.url}"
-        raise TriggerFailed(message)
-    return response.json()
-
-
-def _trigger(api, args: argparse.Namespace) -> int:
-    """The body is written around --data as typed, so numbers keep their digits (`1.10`
-    stays `1.10`, as the server keeps them)."""
-    import json
-    from urllib.parse import quote
-
-    data = args.data
-    if data is None:
-        example = _api(api, "GET", f"/api/v1/event-types/{quote(args.type, safe='')}")["example"]
-        data = "{}" if example is None else json.dumps(example)
-        print(f"data: {'the catalog has no example, sending {}' if example is None else 'the example of ' + args.type}",
-              file=sys.stderr)
-    tenant = f',"tenant":{json.dumps(args.tenant)}' if args.tenant else ""
-    body = f'{{"type":{json.dumps(args.type)},"data":{data}{tenant}}}'
-    emitted = _api(api, "POST", "/api/v1/events", content=body.encode(), headers={"Content-Type": "application/json"})
-    count = emitted["deliveries"]
-    print(f"{emitted['id']} {args.type}: {count} {'delivery' if count == 1 else 'deliveries'}")
-    if not args.wait or not count:
-        return 0
-    return _follow(api, emitted["id"], args.timeout)
-
-
-def _follow(api, event_id: str, timeout: float) -> int:
-    """Print each delivery's attempts as they happen, until all are final or `timeout`;
-    0 when every delivery succeeded."""
-    import time
-
-    shown: dict[str, int] = {}  # delivery id -> attempts printed
-    deadline = time.monotonic() + timeout
-    while True:
-        deliveries = _api(api, "GET", f"/api/v1/events/{event_id}")["deliveries"]
-        for delivery in deliveries:
-            if delivery["attempts"] > shown.get(delivery["id"], 0):
-                shown[delivery["id"]] = delivery["attempts"]
-                print(_outcome_line(_api(api, "GET", f"/api/v1/deliveries/{delivery['id']}")))
-        if all(d["status"] in FINAL_STATUSES for d in deliveries):
-            return 0 if all(d["status"] == "succeeded" for d in deliveries) else 1
-        if time.monotonic() >= deadline:
-            waiting = sum(d["status"] not in FINAL_STATUSES for d in deliveries)
-            print(f"still waiting after {timeout:g} s: {waiting} of {len(deliveries)} deliveries", file=sys.stderr)
-            return 1
-        time.sleep(WAIT_POLL_SECONDS)
-
-
-def _outcome_line(delivery: dict) -> str:
-    attempt = delivery["attempt_log"][-1] if delivery["attempt_log"] else {}
-    answer = attempt.get("response_status") or attempt.get("error") or "no answer"
-    took = f" in {attempt['duration_ms']} ms" if attempt.get("duration_ms") is not None else ""
-    then = {"pending": f"next attempt at {delivery['next_attempt_at']}"}.get(delivery["status"], delivery["status"])
-    return f"  {delivery['id']} -> {delivery['webhook_id']}: attempt {delivery['attempts']}: {answer}{took} ({then})"

@@ -5,6 +5,7 @@ so the catalog's example payloads are the ones a fresh install has."""
 from __future__ import annotations
 
 import json
+import os
 
 import httpx
 import pytest
@@ -22,9 +23,10 @@ def server(env, tmp_path):
     stop_hookline(process)
 
 
-def trigger(server: str, env: dict, cwd, *args: str, key: str | None = ADMIN_KEY):
-    """`hookline trigger` with the key in HOOKLINE_API_KEY, as a developer would export it."""
-    env = {k: v for k, v in env.items() if k != "HOOKLINE_DATABASE_URL"}  # a client of the API, not of the database
+def trigger(server: str, cwd, *args: str, key: str | None = ADMIN_KEY):
+    """`hookline trigger` as a developer runs it, with the key exported as HOOKLINE_API_KEY
+    and nothing else: no config file, no database, no HOOKLINE_* settings."""
+    env = {name: os.environ[name] for name in ("PATH", "PYTHONPATH") if name in os.environ}
     if key is not None:
         env["HOOKLINE_API_KEY"] = key
     result = run_hookline(["trigger", *args, "--server", server], env, cwd)
@@ -38,9 +40,9 @@ def make_webhook(server: str, url: str, **fields) -> dict:
     return response.json()
 
 
-def test_trigger_sends_the_catalog_example_and_waits_for_the_outcome(server, env, tmp_path, receiver):
+def test_trigger_sends_the_catalog_example_and_waits_for_the_outcome(server, tmp_path, receiver):
     webhook = make_webhook(server, receiver.url(), events=["order.*"])
-    result = trigger(server, env, tmp_path, "order.created", "--wait")
+    result = trigger(server, tmp_path, "order.created", "--wait")
     assert result.returncode == 0, result.stderr
     event_line, outcome = result.stdout.splitlines()
     event_id = event_line.split()[0]
@@ -54,10 +56,10 @@ def test_trigger_sends_the_catalog_example_and_waits_for_the_outcome(server, env
     assert payload["data"] == {"id": "ord_1001", "total": 4990, "currency": "EUR"}  # config.toml's example
 
 
-def test_trigger_with_data_and_tenant_without_waiting(server, env, tmp_path, receiver):
+def test_trigger_with_data_and_tenant_without_waiting(server, tmp_path, receiver):
     make_webhook(server, receiver.url(), tenant="acme")
     make_webhook(server, receiver.url("/other"), tenant="globex")
-    result = trigger(server, env, tmp_path, "order.paid", "--data", '{"id": "ord_9", "amount": 1.10}',
+    result = trigger(server, tmp_path, "order.paid", "--data", '{"id": "ord_9", "amount": 1.10}',
                      "--tenant", "acme")
     assert result.returncode == 0, result.stderr
     assert result.stdout.endswith(" order.paid: 1 delivery\n")
@@ -65,14 +67,14 @@ def test_trigger_with_data_and_tenant_without_waiting(server, env, tmp_path, rec
     assert request.path == "/hook" and json.loads(request.body)["data"] == {"id": "ord_9", "amount": 1.10}
     assert b'"amount":1.10' in request.body  # the digits as typed
 
-    nobody = trigger(server, env, tmp_path, "user.signed_up", "--wait")
+    nobody = trigger(server, tmp_path, "user.signed_up", "--wait")
     assert nobody.returncode == 0 and nobody.stdout.endswith(" user.signed_up: 0 deliveries\n")
 
 
-def test_wait_reports_a_failed_delivery_and_exits_1(server, env, tmp_path, receiver):
+def test_wait_reports_a_failed_delivery_and_exits_1(server, tmp_path, receiver):
     receiver.plan("/hook", 500)
     make_webhook(server, receiver.url(), retry_schedule=[0])  # one attempt, then failed for good
-    result = trigger(server, env, tmp_path, "order.created", "--data", "{}", "--wait")
+    result = trigger(server, tmp_path, "order.created", "--data", "{}", "--wait")
     assert result.returncode == 1
     assert result.stdout.splitlines()[1].endswith(" ms (failed)") and ": attempt 1: 500 in " in result.stdout
 
@@ -80,31 +82,31 @@ def test_wait_reports_a_failed_delivery_and_exits_1(server, env, tmp_path, recei
 @pytest.mark.parametrize("args, key, phrase", [
     (["order.created", "--data", "{nope"], ADMIN_KEY, "--data is not JSON: Expecting property name"),
     (["order.created", "--data", "NaN"], ADMIN_KEY, "--data is not JSON: NaN is not a JSON number"),
-    (["order.created"], None, "trigger needs an API key: --api-key or HOOKLINE_API_KEY"),
+    (["order.created"], None, "needs an API key: --api-key or $HOOKLINE_API_KEY"),
 ])
-def test_bad_arguments_stop_before_any_request(env, tmp_path, args, key, phrase):
-    result = trigger(f"http://127.0.0.1:{free_port()}", env, tmp_path, *args, key=key)
+def test_bad_arguments_stop_before_any_request(tmp_path, args, key, phrase):
+    result = trigger(f"http://127.0.0.1:{free_port()}", tmp_path, *args, key=key)
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == f"hookline: {phrase}" + result.stderr.split(phrase, 1)[1]
+    assert result.stderr == f"hookline trigger: {phrase}" + result.stderr.split(phrase, 1)[1]
 
 
 REFUSALS = [
-    (["order.shipped"], ADMIN_KEY, "hookline: no event type 'order.shipped'"),
-    (["order.shipped", "--data", "{}"], ADMIN_KEY, "hookline: type: unknown event type 'order.shipped'"),
-    (["order.created"], "hl_wrong_key_0000000000000000000", "hookline: invalid or revoked API key"),
-    (["order.created", "--data", "{}", "--tenant", "Bad Slug"], ADMIN_KEY, "hookline: tenant: "),
+    (["order.shipped"], ADMIN_KEY, "hookline trigger: no event type 'order.shipped'"),
+    (["order.shipped", "--data", "{}"], ADMIN_KEY, "hookline trigger: type: unknown event type 'order.shipped'"),
+    (["order.created"], "hl_wrong_key_0000000000000000000", "hookline trigger: invalid or revoked API key"),
+    (["order.created", "--data", "{}", "--tenant", "Bad Slug"], ADMIN_KEY, "hookline trigger: tenant: "),
 ]
 
 
-def test_what_the_server_refuses_is_one_line_in_its_words(server, env, tmp_path):
+def test_what_the_server_refuses_is_one_line_in_its_words(server, tmp_path):
     for args, key, start in REFUSALS:
-        result = trigger(server, env, tmp_path, *args, key=key)
+        result = trigger(server, tmp_path, *args, key=key)
         assert (result.returncode, result.stdout) == (1, ""), args
         assert result.stderr.startswith(start) and result.stderr.count("\n") == 1, result.stderr
 
 
-def test_an_unreachable_server_is_named(env, tmp_path):
+def test_an_unreachable_server_is_named(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
-    result = trigger(url, env, tmp_path, "order.created", "--data", "{}")
+    result = trigger(url, tmp_path, "order.created", "--data", "{}")
     assert result.returncode == 1
-    assert result.stderr.startswith(f"hookline: cannot reach {url}: ")
+    assert result.stderr.startswith(f"hookline trigger: cannot reach {url}: ")
