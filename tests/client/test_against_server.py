@@ -10,8 +10,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from hookline_client import (
-    AsyncHookline, AuthError, Hookline, InvalidEvent, NotFound, PermissionDenied, RateLimited, RetryPolicy,
-    Unreachable,
+    AsyncHookline, AuthError, Hookline, InvalidEvent, NotFound, PartialBatch, PermissionDenied, RateLimited,
+    RetryPolicy, Unreachable,
 )
 from tests.helpers import ADMIN_KEY, eventually
 
@@ -61,6 +61,11 @@ def test_errors_are_typed_and_carry_the_servers_message(hookline):
         assert in_batch.value.field == "events[1].type"
         with pytest.raises(NotFound):
             client.webhooks.get("wh_missing")
+        events = [{"type": "order.created", "data": {"n": n}} for n in range(1001)] + [{"type": "nope", "data": {}}]
+        with pytest.raises(PartialBatch) as partly:  # 1,000 per request: the second batch fails alone
+            client.emit_many(events)
+        assert len(partly.value.emitted) == 1000 and partly.value.error.field == "events[1].type"
+        assert [e.replayed for e in client.emit_many(events[1000:1001])] == [False]
     with Hookline(hookline.url, "hl_not_a_key_000000000000000000") as stranger, pytest.raises(AuthError) as denied:
         stranger.emit("order.created", {})
     assert denied.value.message == "invalid or revoked API key"
