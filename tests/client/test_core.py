@@ -202,6 +202,8 @@ def test_answers_become_results():
     (_core.get_webhook("wh/1"), "GET", "/api/v1/webhooks/wh%2F1", None, True),
     (_core.create_webhook("https://x", {"events": ["a.*"]}, "acme"), "POST", "/api/v1/webhooks", None, False),
     (_core.send_test("wh_1", None, None), "POST", "/api/v1/webhooks/wh_1/test", None, False),
+    (_core.delete_webhook("wh_1"), "DELETE", "/api/v1/webhooks/wh_1", None, False),
+    (_core.update_webhook("wh_1", {"enabled": False}), "PATCH", "/api/v1/webhooks/wh_1", None, True),
     (_core.list_deliveries("wh_1", "failed", None, 10, None), "GET", "/api/v1/webhooks/wh_1/deliveries",
      {"status": "failed", "limit": "10"}, True),
     (_core.resend_delivery("dlv_1"), "POST", "/api/v1/deliveries/dlv_1/resend", None, False),

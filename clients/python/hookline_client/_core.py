@@ -55,9 +55,9 @@ def _json(answer: Answer) -> Any:
 class Call(Generic[T]):
     """One API request and how to read its answer.
 
-    `repeatable`: sending it twice does no more than sending it once (reads, updates,
-    deletes, and emits, which carry an idempotency key), so it may be sent again when its
-    answer was lost. Others (create a webhook, resend, test) are sent again only when they
+    `repeatable`: sending it twice does no more than sending it once (reads, updates, and
+    emits, which carry an idempotency key), so it may be sent again when its answer was
+    lost. Others (create or delete a webhook, resend, test) are sent again only when they
     certainly never arrived, or the server said it did nothing (429, 503).
     """
 
@@ -304,7 +304,8 @@ def update_webhook(webhook_id: str, fields: Mapping[str, Any]) -> Call[Webhook]:
 
 
 def delete_webhook(webhook_id: str) -> Call[None]:
-    return Call("DELETE", _path("/api/v1/webhooks/{}", webhook_id), read=_none)
+    """Not repeated after a lost answer: the repeat of a delete that happened is a 404."""
+    return Call("DELETE", _path("/api/v1/webhooks/{}", webhook_id), repeatable=False, read=_none)
 
 
 def send_test(webhook_id: str, type: str | None, data: object) -> Call[TestSend]:
