@@ -107,7 +107,7 @@ def _trigger(api: httpx.Client, args: argparse.Namespace) -> int:
 
 
 def _follow(api: httpx.Client, event_id: str, timeout: float) -> int:
-    """Print each delivery's attempts as they happen, until all are final or `timeout`
+    """Print each attempt of each delivery once, until every delivery is final or `timeout`
     passed; 0 when every delivery succeeded."""
     shown: dict[str, int] = {}  # delivery id -> attempts printed
     deadline = time.monotonic() + timeout
@@ -115,8 +115,10 @@ def _follow(api: httpx.Client, event_id: str, timeout: float) -> int:
         deliveries = _api(api, "GET", f"/api/v1/events/{event_id}")["deliveries"]
         for delivery in deliveries:
             if delivery["attempts"] > shown.get(delivery["id"], 0):
-                shown[delivery["id"]] = delivery["attempts"]
-                print(outcome_line(_api(api, "GET", f"/api/v1/deliveries/{delivery['id']}")), flush=True)
+                detail = _api(api, "GET", f"/api/v1/deliveries/{delivery['id']}")
+                for line in attempt_lines(detail, shown.get(delivery["id"], 0)):
+                    print(line, flush=True)
+                shown[delivery["id"]] = len(detail["attempt_log"])
         if all(d["status"] in FINAL_STATUSES for d in deliveries):
             return 0 if all(d["status"] == "succeeded" for d in deliveries) else 1
         if time.monotonic() >= deadline:
@@ -125,10 +127,20 @@ def _follow(api: httpx.Client, event_id: str, timeout: float) -> int:
         time.sleep(WAIT_POLL_SECONDS)
 
 
-def outcome_line(delivery: dict) -> str:
-    """One delivery after its latest attempt: `  dlv_… -> wh_…: attempt 2: 500 in 3 ms (next attempt at …)`."""
-    attempt = delivery["attempt_log"][-1] if delivery["attempt_log"] else {}
-    answer = attempt.get("response_status") or attempt.get("error") or "no answer"
-    took = f" in {attempt['duration_ms']} ms" if attempt.get("duration_ms") is not None else ""
-    then = f"next attempt at {delivery['next_attempt_at']}" if delivery["status"] == "pending" else delivery["status"]
-    return f"  {delivery['id']} -> {delivery['webhook_id']}: attempt {delivery['attempts']}: {answer}{took} ({then})"
+def attempt_lines(delivery: dict, already_shown: int) -> list[str]:
+    """A line per attempt not shown yet, such as `  dlv_… -> wh_…: attempt 2: 500 in 3 ms
+    (next attempt at …)`; the last one says where the delivery stands, earlier ones
+    (missed between two polls) that they were retried."""
+    log = delivery["attempt_log"]
+    if delivery["status"] == "pending":
+        now = f"next attempt at {delivery['next_attempt_at']}"
+    else:
+        now = delivery["status"]
+    lines = []
+    for attempt in log[already_shown:]:
+        answer = attempt["response_status"] or attempt["error"] or "no answer"
+        took = f" in {attempt['duration_ms']} ms" if attempt["duration_ms"] is not None else ""
+        then = now if attempt is log[-1] else "retried"
+        where = f"{delivery['id']} -> {delivery['webhook_id']}"
+        lines.append(f"  {where}: attempt {attempt['number']}: {answer}{took} ({then})")
+    return lines

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
 
+from app.trigger import attempt_lines
 from tests.helpers import ADMIN, ADMIN_KEY, free_port, run_hookline, serve_hookline, stop_hookline
 
 
@@ -71,12 +72,16 @@ def test_trigger_with_data_and_tenant_without_waiting(server, tmp_path, receiver
     assert nobody.returncode == 0 and nobody.stdout.endswith(" user.signed_up: 0 deliveries\n")
 
 
-def test_wait_reports_a_failed_delivery_and_exits_1(server, tmp_path, receiver):
+def test_wait_follows_retries_to_a_failure_and_exits_1(server, tmp_path, receiver):
     receiver.plan("/hook", 500)
-    make_webhook(server, receiver.url(), retry_schedule=[0])  # one attempt, then failed for good
+    make_webhook(server, receiver.url(), retry_schedule=[0, 0.2])  # two attempts, then failed for good
     result = trigger(server, tmp_path, "order.created", "--data", "{}", "--wait")
     assert result.returncode == 1
-    assert result.stdout.splitlines()[1].endswith(" ms (failed)") and ": attempt 1: 500 in " in result.stdout
+    first, second = result.stdout.splitlines()[1:]
+    assert ": attempt 1: 500 in " in first
+    assert " ms (next attempt at 20" in first or first.endswith(" ms (retried)")  # retried between two polls
+    assert ": attempt 2: 500 in " in second and second.endswith(" ms (failed)")
+    assert len(receiver.requests) == 2
 
 
 @pytest.mark.parametrize("args, key, phrase", [
@@ -110,3 +115,22 @@ def test_an_unreachable_server_is_named(tmp_path):
     result = trigger(url, tmp_path, "order.created", "--data", "{}")
     assert result.returncode == 1
     assert result.stderr.startswith(f"hookline trigger: cannot reach {url}: ")
+
+
+def attempt(number: int, status: int | None, error: str | None = None) -> dict:
+    return {"number": number, "response_status": status, "error": error, "duration_ms": 3 if status else None}
+
+
+@pytest.mark.parametrize("status, log, shown, lines", [
+    ("succeeded", [attempt(1, 200)], 0, ["attempt 1: 200 in 3 ms (succeeded)"]),
+    ("pending", [attempt(1, 500)], 0, ["attempt 1: 500 in 3 ms (next attempt at 2026-12-02T10:00:00Z)"]),
+    ("failed", [attempt(1, 500), attempt(2, None, "timed out after 10 s")], 1,
+     ["attempt 2: timed out after 10 s (failed)"]),
+    ("succeeded", [attempt(1, 500), attempt(2, 502), attempt(3, 200)], 1,
+     ["attempt 2: 502 in 3 ms (retried)", "attempt 3: 200 in 3 ms (succeeded)"]),
+    ("cancelled", [attempt(1, 500)], 1, []),
+])
+def test_each_attempt_is_one_line_once(status, log, shown, lines):
+    delivery = {"id": "dlv_1", "webhook_id": "wh_1", "status": status, "attempt_log": log,
+                "next_attempt_at": "2026-12-02T10:00:00Z" if status == "pending" else None}
+    assert attempt_lines(delivery, shown) == [f"  dlv_1 -> wh_1: {line}" for line in lines]
