@@ -1,4 +1,5 @@
-"""`hookline serve | worker | create-key | create-user | set-password | remove-user | reencrypt | purge`."""
+"""`hookline serve | worker | create-key | create-user | set-password | remove-user | reencrypt | purge
+| trigger`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 import signal
 import sys
 
+from app import trigger
 from app.config import ConfigError, Settings, load_settings
 
 log = logging.getLogger("hookline")
@@ -84,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         parents=[config_option],
     )
 
+    trigger.add_parser(commands)
+
     args = parser.parse_args(argv)
+    if args.command == "trigger":  # a client of a server, maybe a remote one: no config of its own
+        return trigger.run_trigger(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
     try:
