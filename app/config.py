@@ -20,11 +20,13 @@ from pathlib import Path
 
 from app.rules import durations
 from app.rules.crontab import crontab_trigger
+from app.rules.mail import is_address, parse_smtp_url
 from app.rules.ratelimit import Rate
 
 DEFAULT_CONFIG_PATH = "config.toml"
 
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.*-]+(:\d+)?$")
+_PUBLIC_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d+)?(/[^\s?#]*)?$")
 
 
 class ConfigError(Exception):
@@ -107,6 +109,17 @@ class Settings:
     login_ip_rate_limit: str = "50/15m"
     # GET /metrics (Prometheus) needs `Authorization: Bearer <metrics_token>`; empty: off.
     metrics_token: str = ""
+    # Mail to each tenant's owners when a webhook starts failing, is disabled or recovers
+    # (docs/operations.md). Empty smtp_url: no mail. smtp_ca_file: a CA bundle (PEM) to trust
+    # instead of the system's, for a server with a private or self-signed certificate.
+    smtp_url: str = ""
+    smtp_ca_file: str = ""
+    mail_from: str = ""
+    # "Starts failing": this many deliveries in a row ended failed.
+    notify_failing_after: int = 5
+    # The dashboard's address as its users reach it ("https://hooks.example.com"), for the
+    # links in mails; empty: mails name the page without a link.
+    public_url: str = ""
     event_types: tuple[EventTypeSeed, ...] = ()
     dev: bool = False
 
@@ -282,6 +295,11 @@ def _validated(settings: Settings) -> Settings:
         ("database_url", settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")),
          "must start with sqlite:/// or postgresql://"),
         ("log_level", settings.log_level.lower() in LOG_LEVELS, f"must be one of {', '.join(LOG_LEVELS)}"),
+        ("notify_failing_after", settings.notify_failing_after >= 1, "must be at least 1"),
+        ("mail_from", not settings.smtp_url or is_address(settings.mail_from),
+         "must be an address such as hookline@example.com when smtp_url is set"),
+        ("public_url", not settings.public_url or _PUBLIC_URL.match(settings.public_url),
+         "must be an http(s) URL such as https://hooks.example.com"),
     ]
     for key, ok, message in checks:
         if not ok:
@@ -295,4 +313,9 @@ def _validated(settings: Settings) -> Settings:
         ) from None
     for key in RATE_LIMITS:
         parse_rate(key, getattr(settings, key))
+    if settings.smtp_url:
+        try:
+            parse_smtp_url(settings.smtp_url)
+        except ValueError as exc:
+            raise ConfigError(f"smtp_url (HOOKLINE_SMTP_URL): {exc}") from None
     return settings

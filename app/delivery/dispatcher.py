@@ -27,7 +27,7 @@ from typing import Callable
 import anyio.to_thread
 
 from app.config import Settings
-from app.delivery.health import OnDisabled
+from app.delivery.health import HealthObserver
 from app.delivery.leases import LeaseBook
 from app.delivery.metrics import Metrics
 from app.delivery.outbound import DeliveryClient, send_attempt
@@ -87,7 +87,7 @@ class Dispatcher:
         metrics: Metrics | None = None,
         writer: GroupWriter | None = None,
         *,
-        on_disabled: OnDisabled,  # tells the tenant a webhook was switched off: the process hands it in
+        observe_health: HealthObserver,  # tells the tenant what changed a webhook's health: the process hands it in
     ):
         self.settings = settings
         self.metrics = metrics or Metrics(clock)
@@ -106,7 +106,7 @@ class Dispatcher:
         self._in_flight: set[asyncio.Task] = set()  # one task per send, until it is recorded
         self._background: set[asyncio.Task] = set()  # sweeps started by wake(), renewals, the recorder
         self.recorder = GroupRecorder(settings, clock, random, self.metrics, self.leases, self._lease_turn,
-                                      self._write, self._start_background, on_disabled)
+                                      self._write, self._start_background, observe_health)
         self._stopping = False
         self._sweeping = False  # a sweep is running: another would only claim the same
         self._sweep_again = False  # something became due while it ran: it claims once more

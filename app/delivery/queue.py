@@ -15,7 +15,7 @@ from typing import Callable
 import peewee
 
 from app.config import Settings
-from app.delivery.health import OnDisabled, record_delivery_outcome
+from app.delivery.health import HealthObserver, record_delivery_outcome
 from app.delivery.policy import Outcome, classify, retry_policy
 from app.delivery.types import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery, Payload
 from app.storage import hotsql
@@ -110,12 +110,12 @@ def record_results(
     now: datetime,
     settings: Settings,
     random: Callable[[], float],
-    on_disabled: OnDisabled | None = None,
+    observe_health: HealthObserver | None = None,
 ) -> list[str]:
     """Log the attempts and move their deliveries on, in one transaction (a group commit:
     a commit per attempt would cap throughput at the disk's commit rate); returns the new
-    statuses. A webhook this switches off is handed to `on_disabled` in that transaction
-    (app/delivery/health.py)."""
+    statuses. What changes a webhook's health is handed to `observe_health` in that
+    transaction (app/delivery/health.py)."""
     with write_transaction():
         steps = [_next_step(claimed, result, now, settings, random) for claimed, result in results]
         # Rows that move the same way go in one statement: when a claim's sends all got the
@@ -135,8 +135,8 @@ def record_results(
             if claimed.id in moved:
                 # One reset per webhook and group: the same outcome again changes nothing.
                 if not (outcome is Outcome.SUCCEEDED and claimed.webhook_id in healthy):
-                    record_delivery_outcome(claimed.webhook_id, outcome, status, result.status_code, result.error,
-                                            now, settings, on_disabled)
+                    record_delivery_outcome(claimed, outcome, status, result.status_code, result.error,
+                                            now, settings, observe_health)
                 if outcome is Outcome.SUCCEEDED:
                     healthy.add(claimed.webhook_id)
                 elif status == FAILED:

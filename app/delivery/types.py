@@ -87,8 +87,7 @@ class AttemptResult:
 
 @dataclass(frozen=True)
 class WebhookDisabled:
-    """A webhook the engine has just switched off (app/delivery/health.py), for whoever tells
-    the tenant (the `on_disabled` the process wires in)."""
+    """A webhook the engine has just switched off (app/delivery/health.py)."""
 
     webhook_id: str
     tenant_id: int
@@ -97,3 +96,41 @@ class WebhookDisabled:
     reason: str
     consecutive_failures: int
     disabled_at: datetime
+    failing_since: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryFailed:
+    """A delivery ended `failed` (its last attempt made, or refused for good), so its
+    webhook's failure streak grew to `consecutive_failures`."""
+
+    webhook_id: str
+    tenant_id: int
+    name: str
+    url: str
+    consecutive_failures: int
+    failing_since: datetime
+    delivery_id: str
+    event_id: str
+    event_type: str
+    attempts: int
+    last_error: str
+    failed_at: datetime
+
+
+@dataclass(frozen=True)
+class WebhookRecovered:
+    """A success ended a failure streak of `failures` deliveries."""
+
+    webhook_id: str
+    tenant_id: int
+    name: str
+    url: str
+    failures: int
+    failing_since: datetime | None
+    recovered_at: datetime
+
+
+# What the engine tells the process's health observer, inside the recording transaction.
+HealthChange = DeliveryFailed | WebhookDisabled | WebhookRecovered

@@ -89,12 +89,14 @@ def emit_event(
     idempotency_key: str | None = None,
     only_webhook: Webhook | None = None,
     lookups: Lookups | None = None,
+    excluding: str | None = None,
 ) -> Emitted:
     """Accept one event for `tenant`.
 
     `only_webhook` sends it to that webhook alone, whatever it subscribes to or filters: that is how a
     test event travels the normal delivery path without reaching anyone else. `lookups`:
-    shared by the events of one transaction.
+    shared by the events of one transaction. `excluding`: a webhook id it never goes to
+    (an operational event about a failing webhook, app/services/webhook_health.py).
     """
     lookups = lookups or Lookups(settings)
     data_text = jsontext.dumps(data)  # with the digits the producer sent
@@ -113,6 +115,8 @@ def emit_event(
             hotsql.insert(_EVENT_ROW, [(event.id, tenant.id, type_name, data_text, idempotency_key, now)])
             first_attempt_at = now + timedelta(seconds=settings.retry_schedule[0])
             targets = [only_webhook] if only_webhook else _subscribers(event, lookups.enabled_webhooks(tenant.id))
+            if excluding is not None:
+                targets = [w for w in targets if w.id != excluding]
             if targets:
                 hotsql.insert(_DELIVERY_ROW, [(new_id("dlv"), event.id, w.id, first_attempt_at, now, now) for w in targets])
                 deliveries_due()  # PostgreSQL sends one per transaction, whatever the events in it

@@ -21,6 +21,7 @@ from app.rules.header_rules import header_problem
 from app.rules.subscriptions import is_valid_pattern, is_wildcard, matches
 from app.rules.webhook_urls import UrlRejected, check_webhook_url
 from app.services.tenants import NamedTenant, find_tenant, for_write, refuse_other_tenant
+from app.services.webhook_health import announce_secret_rotated
 from app.storage.db import is_sqlite, write_transaction
 from app.storage.listen_notify import deliveries_due
 from app.storage.models import CANCELLED, DELIVERING, PENDING, ApiKey, Delivery, EventType, Tenant, Webhook
@@ -150,6 +151,7 @@ def rotate_secret(
         webhook.secret = secret
         webhook.updated_at = now
         webhook.save(only=[Webhook.secret, Webhook.previous_secret, Webhook.previous_secret_expires_at, Webhook.updated_at])
+        announce_secret_rotated(webhook, settings, now)
     return NewWebhook(webhook, secret)
 
 

@@ -120,6 +120,17 @@ _BROWSER_SESSION = _as_shipped(
     expires_at=peewee.DateTimeField(index=True))
 
 
+# Step 12 (issue 17, "step 16" of that session's plan): the owner's mail notices.
+_MAIL_NOTICE = _as_shipped(
+    "mail_notice",
+    indexes=((("status", "next_attempt_at"), False), (("webhook", "sent_at"), False)),
+    id=_id(), tenant=_tenant_key(), webhook=peewee.ForeignKeyField(_WEBHOOK, on_delete="CASCADE"),
+    kind=peewee.CharField(max_length=16), facts=peewee.TextField(), status=peewee.CharField(max_length=16),
+    attempts=peewee.IntegerField(), next_attempt_at=peewee.DateTimeField(), lease=peewee.CharField(null=True, max_length=40),
+    lease_expires_at=peewee.DateTimeField(null=True), last_error=peewee.TextField(null=True),
+    created_at=peewee.DateTimeField(), sent_at=peewee.DateTimeField(null=True))
+
+
 def _create(*tables: type[peewee.Model]) -> None:
     database.create_tables(tables, safe=False)
 
@@ -232,6 +243,14 @@ def drop_server_secrets() -> None:
     database.execute_sql("DROP TABLE server_secret")
 
 
+def owner_notifications() -> None:
+    """Mail to a tenant's owners about failing webhooks: whom to tell, since when a webhook
+    fails, and the outbox of notices."""
+    _add_columns("tenant", notify=peewee.TextField(null=True))
+    _add_columns("webhook", failing_since=peewee.DateTimeField(null=True))
+    _create(_MAIL_NOTICE)
+
+
 # Append only: each step runs once per database, in order; never edit a shipped step.
 STEPS = [
     create_tables,
@@ -245,6 +264,7 @@ STEPS = [
     credential_headers,
     browser_sessions,
     drop_server_secrets,
+    owner_notifications,
 ]
 
 

@@ -101,6 +101,9 @@ class BaseModel(peewee.Model):
 class Tenant(BaseModel):
     slug = peewee.CharField(unique=True, max_length=64)
     created_at = UTCDateTimeField()
+    # Who gets the owner's mails about failing webhooks; None: the tenant's users whose
+    # names are addresses (app/services/notifications.py).
+    notify = JSONField(null=True)
 
     DEFAULT = "default"
 
@@ -163,6 +166,7 @@ class Webhook(BaseModel):
     payload_format = peewee.CharField(max_length=16, default="standard")
     payload_template = peewee.TextField(null=True)  # custom Jinja2 (sandboxed) for chat formats
     consecutive_failures = peewee.IntegerField(default=0)
+    failing_since = UTCDateTimeField(null=True)  # when the current failure streak began
     last_success_at = UTCDateTimeField(null=True)
     disabled_reason = peewee.TextField(null=True)
     created_at = UTCDateTimeField()
@@ -362,6 +366,34 @@ class Attempt(BaseModel):
 
     class Meta:
         indexes = ((("delivery", "number"), False),)
+
+
+class MailNotice(BaseModel):
+    """Something the tenant's owners are to be mailed about one webhook (it started failing,
+    was disabled, recovered): written in the transaction that recorded the change, sent
+    later by the mail job (app/services/notifications.py). The notices of a webhook due
+    together go out as one mail, at most one an hour; a send claims them with a lease, as
+    deliveries are claimed."""
+
+    id = _id_field("mail")
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    webhook = peewee.ForeignKeyField(Webhook, on_delete="CASCADE")
+    kind = peewee.CharField(max_length=16)  # failing | disabled | recovered
+    facts = JSONField()  # what the mail says: name, host, last error, failing since (never a secret)
+    status = peewee.CharField(max_length=16, default=PENDING)  # pending | sent
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = UTCDateTimeField()
+    lease = peewee.CharField(null=True, max_length=40)
+    lease_expires_at = UTCDateTimeField(null=True)
+    last_error = peewee.TextField(null=True)
+    created_at = UTCDateTimeField()
+    sent_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("status", "next_attempt_at"), False),
+            (("webhook", "sent_at"), False),
+        )
 
 
 class User(BaseModel):
