@@ -20,6 +20,16 @@ from app.rules.subscriptions import is_valid_pattern, is_valid_type_name, matche
         (["user.*", "order.paid"], "order.paid", True),
         (["user.*", "order.paid"], "order.created", False),
         ([], "order.created", False),
+        # Operational events: never through `*`, only by name or family.
+        (["*"], "webhook.disabled", False),
+        (["*"], "delivery.exhausted", False),
+        (["*"], "webhook.test", True),
+        (["webhook.disabled"], "webhook.disabled", True),
+        (["webhook.*"], "webhook.failing", True),
+        (["webhook.*"], "delivery.exhausted", False),
+        (["delivery.*"], "delivery.exhausted", True),
+        (["*", "webhook.recovered"], "webhook.recovered", True),
+        (["*", "webhook.recovered"], "webhook.secret_rotated", False),
     ],
 )
 def test_matches(patterns, event_type, expected):
