@@ -26,8 +26,6 @@ from datetime import datetime, timedelta
 from typing import Callable
 from urllib.parse import urlsplit
 
-import peewee
-
 from app.config import Settings
 from app.delivery.types import DeliveryFailed, HealthChange, WebhookDisabled, WebhookRecovered
 from app.rules.errors import InvalidInput, NotFound
@@ -172,8 +170,9 @@ def _claim_due(now: datetime) -> list[_Claim]:
             of_webhook = MailNotice.webhook == webhook_id
             if MailNotice.select().where(of_webhook & (MailNotice.lease_expires_at > now)).exists():
                 continue
-            last_sent = MailNotice.select(peewee.fn.MAX(MailNotice.sent_at)).where(
-                of_webhook & (MailNotice.status == SENT)).scalar(convert=True)
+            newest = (MailNotice.select(MailNotice.sent_at).where(of_webhook & (MailNotice.status == SENT))
+                      .order_by(MailNotice.sent_at.desc()).first())
+            last_sent = newest.sent_at if newest else None
             if last_sent is not None and now < last_sent + MAIL_INTERVAL:
                 MailNotice.update(next_attempt_at=last_sent + MAIL_INTERVAL).where(of_webhook & due).execute()
                 continue
