@@ -209,6 +209,21 @@ def _purge(now: datetime) -> None:
 
 
 @dataclass(frozen=True)
+class NotificationSettings:
+    """The dashboard's notifications page for one tenant."""
+
+    chosen: list[str] | None  # the addresses set for the tenant; None: the default
+    recipients: list[str]  # who gets mail now
+    status: MailStatus
+
+
+def notification_settings(tenant_id: int, settings: Settings) -> NotificationSettings:
+    return NotificationSettings(Tenant.get_by_id(tenant_id).notify, recipients(tenant_id),
+                                mail_status(settings, tenant_id))
+
+
+
+@dataclass(frozen=True)
 class MailStatus:
     enabled: bool  # smtp_url is set
     pending: int
