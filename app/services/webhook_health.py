@@ -21,12 +21,12 @@ from datetime import datetime
 from app.config import Settings
 from app.delivery.types import DeliveryFailed, HealthChange, WebhookDisabled, WebhookRecovered
 from app.rules.errors import InvalidInput
-from app.rules.subscriptions import OPERATIONAL_TYPES
+from app.rules.subscriptions import OPERATIONAL_TYPES, matches
 from app.services import notifications
 from app.services.catalog import (
     DISABLED_EVENT_TYPE, EXHAUSTED_EVENT_TYPE, FAILING_EVENT_TYPE, RECOVERED_EVENT_TYPE, SECRET_ROTATED_EVENT_TYPE,
 )
-from app.services.events import emit_event
+from app.services.events import Lookups, emit_event
 from app.storage.models import Tenant, Webhook
 
 log = logging.getLogger("hookline.health")
@@ -101,10 +101,15 @@ def announce_secret_rotated(webhook: Webhook, settings: Settings, now: datetime)
 
 def _emit(tenant_id: int, type_name: str, data: dict, settings: Settings, now: datetime, about: str | None) -> None:
     """`about`: the webhook the event is about, while it is failing (it does not get it).
-    An event that emitting refuses (its type archived by hand) is logged, not raised: the
-    change it reports stands either way."""
+
+    Only when one of the tenant's webhooks takes it: a dead receiver's backlog ends in a
+    `delivery.exhausted` per delivery, and stored for no one that doubled its rows. An
+    event that emitting refuses is logged, not raised: the change it reports stands."""
+    lookups = Lookups(settings)
+    if not any(w.id != about and matches(w.events, type_name) for w in lookups.enabled_webhooks(tenant_id)):
+        return
     try:
-        emit_event(Tenant.get_by_id(tenant_id), type_name, data, settings, now, excluding=about)
+        emit_event(Tenant.get_by_id(tenant_id), type_name, data, settings, now, excluding=about, lookups=lookups)
     except InvalidInput as exc:
         log.warning("no %s event was sent for webhook %s: %s", type_name, data.get("webhook_id", data.get("id")),
                     exc.message)

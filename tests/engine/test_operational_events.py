@@ -169,3 +169,14 @@ async def test_two_failing_subscribers_cannot_feed_each_other(db, settings, cloc
     assert [e["type"] for e in operational(receiver, "/b")] == ["delivery.exhausted"]
     assert sorted(t for (t,) in Event.select(Event.type).tuples()) == ["delivery.exhausted"] * 2 + ["order.created"]
     assert await engine.run() == 0, "nothing left to send"
+
+
+@pytest.mark.anyio
+async def test_no_event_is_stored_for_no_one(db, settings, clock, receiver, engine):
+    """A dead receiver's backlog would otherwise add a delivery.exhausted per delivery."""
+    receiver.plan("/dead", 500)
+    make_webhook(settings, clock, receiver.url("/dead"), events=["*", "delivery.exhausted"])
+    make_webhook(settings, clock, receiver.url("/orders"), events=["order.*"])
+    for _ in range(3):
+        await step(settings, clock, engine)
+    assert {t for (t,) in Event.select(Event.type).tuples()} == {"order.created"}
