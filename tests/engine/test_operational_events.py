@@ -81,6 +81,7 @@ async def test_exhausted_goes_to_its_subscribers_only(db, settings, clock, recei
 
 
 @pytest.mark.anyio
+@pytest.mark.postgres
 async def test_failing_at_50_70_and_90_percent_then_disabled(db, settings, clock, receiver, engine):
     receiver.plan("/dead", 500)
     dead = make_webhook(settings, clock, receiver.url("/dead"), name="Billing",
@@ -112,6 +113,7 @@ async def test_failing_at_50_70_and_90_percent_then_disabled(db, settings, clock
 
 
 @pytest.mark.anyio
+@pytest.mark.postgres
 async def test_recovered_after_a_streak(db, settings, clock, receiver, engine):
     receiver.plan("/flaky", 500, 500, 200)
     flaky = make_webhook(settings, clock, receiver.url("/flaky"), name="Shop", events=["order.*", "webhook.recovered"])
@@ -155,6 +157,7 @@ async def test_secret_rotated_names_no_secret(db, settings, clock, receiver, eng
 
 
 @pytest.mark.anyio
+@pytest.mark.postgres
 async def test_two_failing_subscribers_cannot_feed_each_other(db, settings, clock, receiver, engine):
     """A's failure is news for B and B's for A; their failures to take that news are no news."""
     receiver.plan("/a", 500)

@@ -74,6 +74,7 @@ def gone_webhook(settings, clock, receiver, name="Billing") -> Webhook:
 
 
 @pytest.mark.anyio
+@pytest.mark.postgres
 async def test_failing_then_recovered_and_failing_again_in_one_summary(owner, settings, clock, receiver,
                                                                        mail_server, make_engine):
     settings = smtp(settings, mail_server.port)
@@ -233,6 +234,7 @@ async def test_a_hanging_smtp_server_holds_up_no_delivery(owner, settings, clock
 
 
 @pytest.mark.anyio
+@pytest.mark.postgres
 async def test_a_second_process_never_sends_a_notice_being_sent(owner, settings, clock, receiver, mail_server,
                                                                 make_engine):
     settings = smtp(settings, mail_server.port)
