@@ -45,7 +45,7 @@ LEASE = timedelta(minutes=2)  # longer than a send may take (mail.SMTP_TIMEOUT, 
 MAX_BACKOFF_MINUTES = 60
 KEEP_SENT = timedelta(days=7)  # the record of what was mailed, then purged by the job
 MAX_ADDRESSES = 20
-CLAIM_WEBHOOKS = 20  # mails per run of the job
+MAILS_PER_RUN = 20
 
 
 def queue_notice(change: HealthChange, settings: Settings) -> None:
@@ -128,10 +128,20 @@ class _Claim:
 
 
 def send_due_mail(now: datetime, settings: Settings, send: Callable = mail.send) -> MailReport:
-    """One run of the mail job: claim what is due, send a mail per webhook, record how it
-    went. Blocking (SMTP, the database): the scheduler runs it in a worker thread."""
+    """One run of the mail job: claim a webhook's due notices, mail them, record how it
+    went, and on to the next, up to MAILS_PER_RUN. Blocking (SMTP, the database): the
+    scheduler runs it in a worker thread.
+
+    One claim at a time, each just before its send: claimed all at once, the last of a run
+    could wait behind slow sends until its lease ran out and another process sent it too.
+    A failed send ends the run: the server is likely down or refusing, and trying every
+    other mail against it would only make the run as long as their timeouts."""
     report = MailReport()
-    for claim in _claim_due(now):
+    passed: set[str] = set()  # webhooks this run has looked at
+    for _ in range(MAILS_PER_RUN):
+        claim = _claim_next(now, passed)
+        if claim is None:
+            break
         addresses = recipients(claim.tenant_id)
         if not addresses:
             log.info("no one to mail about webhook %s: tenant %d has no notification addresses", claim.webhook_id,
@@ -147,7 +157,7 @@ def send_due_mail(now: datetime, settings: Settings, send: Callable = mail.send)
             report.failed += 1
             report.last_error = mail.describe(exc)
             _retry_later(claim, now, report.last_error)
-            continue
+            break
         _finish(claim, SENT, now)
         log.info("mailed %d owners of tenant %d about webhook %s (%d notices)", len(addresses), claim.tenant_id,
                  claim.webhook_id, len(claim.notices))
@@ -156,32 +166,33 @@ def send_due_mail(now: datetime, settings: Settings, send: Callable = mail.send)
     return report
 
 
-def _claim_due(now: datetime) -> list[_Claim]:
-    """The due notices of up to CLAIM_WEBHOOKS webhooks, each webhook's under a lease of
-    its own. A webhook mailed within the hour is put off until the hour is over; one whose
-    mail is being sent by another run is left to it."""
+def _claim_next(now: datetime, passed: set[str]) -> _Claim | None:
+    """The due notices of the next webhook not yet `passed`, under a lease. A webhook
+    mailed within the hour is put off until the hour is over; one whose mail another run
+    is sending is left to it."""
     free = MailNotice.lease_expires_at.is_null() | (MailNotice.lease_expires_at <= now)
     due = (MailNotice.status == PENDING) & (MailNotice.next_attempt_at <= now) & free
-    claims = []
     with write_transaction():
-        webhooks = [webhook_id for (webhook_id,) in
-                    MailNotice.select(MailNotice.webhook).where(due).distinct().limit(CLAIM_WEBHOOKS).tuples()]
-        for webhook_id in webhooks:
+        while True:
+            oldest = (MailNotice.select(MailNotice.webhook).where(due & MailNotice.webhook.not_in(passed))
+                      .order_by(MailNotice.next_attempt_at).first())
+            if oldest is None:
+                return None
+            webhook_id = oldest.webhook_id
+            passed.add(webhook_id)
             of_webhook = MailNotice.webhook == webhook_id
             if MailNotice.select().where(of_webhook & (MailNotice.lease_expires_at > now)).exists():
                 continue
             newest = (MailNotice.select(MailNotice.sent_at).where(of_webhook & (MailNotice.status == SENT))
                       .order_by(MailNotice.sent_at.desc()).first())
-            last_sent = newest.sent_at if newest else None
-            if last_sent is not None and now < last_sent + MAIL_INTERVAL:
-                MailNotice.update(next_attempt_at=last_sent + MAIL_INTERVAL).where(of_webhook & due).execute()
+            if newest is not None and now < newest.sent_at + MAIL_INTERVAL:
+                MailNotice.update(next_attempt_at=newest.sent_at + MAIL_INTERVAL).where(of_webhook & due).execute()
                 continue
             lease = new_id("lease")
             MailNotice.update(lease=lease, lease_expires_at=now + LEASE).where(of_webhook & due).execute()
             notices = list(MailNotice.select().where(MailNotice.lease == lease).order_by(MailNotice.created_at))
-            if notices:
-                claims.append(_Claim(lease, webhook_id, notices[0].tenant_id, notices))
-    return claims
+            if notices:  # none: another process took them between the two statements
+                return _Claim(lease, webhook_id, notices[0].tenant_id, notices)
 
 
 def _finish(claim: _Claim, status: str, now: datetime) -> None:

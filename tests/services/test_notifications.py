@@ -200,16 +200,18 @@ async def test_a_refusing_server_is_retried_with_backoff_and_shows_in_metrics(ow
 
 
 @pytest.mark.anyio
-async def test_no_server_listening_is_retried_later(owner, settings, clock, receiver, make_engine):
+async def test_no_server_listening_is_retried_later_and_ends_the_run(owner, settings, clock, receiver, make_engine):
     settings = smtp(settings, free_port())
     engine = await make_engine(settings)
-    gone_webhook(settings, clock, receiver)
+    gone_webhook(settings, clock, receiver, name="First")
+    gone_webhook(settings, clock, receiver, name="Second")
     await step(settings, clock, engine)
     report = send_due_mail(clock(), settings)
-    assert (report.sent, report.failed) == (0, 1)
+    assert (report.sent, report.failed) == (0, 1), "the other mail waits for the next run"
     assert report.last_error.startswith("ConnectionRefusedError")
-    (notice,) = MailNotice.select()
-    assert (notice.status, notice.attempts, notice.next_attempt_at) == ("pending", 1, clock() + timedelta(minutes=1))
+    tried, waiting = MailNotice.select().order_by(MailNotice.attempts.desc())
+    assert (tried.status, tried.attempts, tried.next_attempt_at) == ("pending", 1, clock() + timedelta(minutes=1))
+    assert (waiting.status, waiting.attempts, waiting.next_attempt_at) == ("pending", 0, clock())
 
 
 @pytest.mark.anyio
