@@ -34,6 +34,13 @@ def is_valid_pattern(pattern: str) -> bool:
     return is_valid_type_name(pattern.removesuffix(".*"))
 
 
+def is_operational(pattern: str) -> bool:
+    """An operational type, or a family with one in it: what `*` does not cover."""
+    if pattern.endswith(".*"):
+        return any(name.startswith(pattern[:-1]) for name in OPERATIONAL_TYPES)
+    return pattern in OPERATIONAL_TYPES
+
+
 def matches(patterns: list[str], event_type: str) -> bool:
     for pattern in patterns:
         if pattern == event_type or (pattern == ALL and event_type not in OPERATIONAL_TYPES):

@@ -1,5 +1,6 @@
 """The notifications page: whom the tenant's mail goes to, and a banner when mail is off or
-not getting out (read from the outbox, whichever process failed to send)."""
+not getting out (read from the outbox, whichever process failed to send). And the webhook
+form's events, where "All events" leaves the operational ones to tick."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from app.delivery.types import WebhookDisabled
 from app.services import notifications
 from app.services.users import create_user
-from app.storage.models import Tenant
+from app.storage.models import Tenant, Webhook
 from tests.helpers import ADMIN, free_port, make_webhook, soup
 
 
@@ -100,3 +101,15 @@ def test_not_in_the_customer_portal(dashboard, api):
                                                                     "csrf_token": token})):
             assert refused.status_code == 403 and "not available in the customer portal" in refused.text
     assert default_tenant().notify is None
+
+
+def test_all_events_leaves_the_operational_ones_to_tick(dashboard):
+    """`*` does not cover Hookline's own events, so the form keeps them next to it."""
+    page = soup(dashboard.get("/webhooks/new"))
+    outside = {box["value"] for box in page.select("input[name=events][data-outside-all]")}
+    assert outside == {"webhook.*", "delivery.*", "delivery.exhausted", "webhook.disabled", "webhook.failing",
+                       "webhook.recovered", "webhook.secret_rotated"}
+    created = dashboard.post("/webhooks", {"name": "Ops", "url": "http://127.0.0.1:9/hook",
+                                           "events": ["*", "order.created", "webhook.disabled"]})
+    assert created.status_code == 201
+    assert Webhook.get(Webhook.name == "Ops").events == ["*", "webhook.disabled"]

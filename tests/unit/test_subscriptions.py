@@ -1,6 +1,6 @@
 import pytest
 
-from app.rules.subscriptions import is_valid_pattern, is_valid_type_name, matches
+from app.rules.subscriptions import is_operational, is_valid_pattern, is_valid_type_name, matches
 
 
 @pytest.mark.parametrize(
@@ -81,3 +81,12 @@ def test_is_valid_type_name(name, valid):
 )
 def test_is_valid_pattern(pattern, valid):
     assert is_valid_pattern(pattern) is valid
+
+
+@pytest.mark.parametrize(
+    ("pattern", "operational"),
+    [("webhook.disabled", True), ("delivery.exhausted", True), ("webhook.*", True), ("delivery.*", True),
+     ("webhook.test", False), ("order.*", False), ("*", False), ("webhooks.*", False), ("deliveryx.*", False)],
+)
+def test_is_operational(pattern, operational):
+    assert is_operational(pattern) is operational
