@@ -51,7 +51,7 @@ def record_delivery_outcome(
     if observe is not None:
         observe(DeliveryFailed(webhook.id, webhook.tenant_id, webhook.name, webhook.url, webhook.consecutive_failures,
                                webhook.failing_since, claimed.id, claimed.event_id, claimed.event_type,
-                               claimed.attempts + 1, last_error, now), settings)
+                               claimed.attempts + 1, last_error, now, settings.auto_disable_failures), settings)
     if not webhook.enabled:
         return
     if outcome is Outcome.GONE:

@@ -117,6 +117,7 @@ class DeliveryFailed:
     attempts: int
     last_error: str
     failed_at: datetime
+    auto_disable_failures: int  # the streak that switches this webhook off (0: never)
 
 
 @dataclass(frozen=True)

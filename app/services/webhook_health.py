@@ -71,11 +71,11 @@ def _delivery_failed(failed: DeliveryFailed, settings: Settings) -> None:
             "event_id": failed.event_id, "event_type": failed.event_type, "attempts": failed.attempts,
             "last_error": failed.last_error, "failed_at": _time(failed.failed_at),
         }, settings, failed.failed_at, about=failed.webhook_id)
-    percent = failing_percent(failed.consecutive_failures, settings.auto_disable_failures)
+    percent = failing_percent(failed.consecutive_failures, failed.auto_disable_failures)
     if percent is not None:
         _emit(failed.tenant_id, FAILING_EVENT_TYPE, {
             **_webhook(failed), "consecutive_failures": failed.consecutive_failures,
-            "auto_disable_failures": settings.auto_disable_failures, "percent": percent,
+            "auto_disable_failures": failed.auto_disable_failures, "percent": percent,
             "failing_since": _time(failed.failing_since), "last_error": failed.last_error,
         }, settings, failed.failed_at, about=failed.webhook_id)
     if failed.consecutive_failures == settings.notify_failing_after:
