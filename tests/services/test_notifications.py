@@ -296,3 +296,16 @@ async def test_nothing_is_queued_while_mail_is_off(owner, settings, clock, recei
     await step(settings, clock, engine)
     assert Webhook.select().where(Webhook.enabled == False).count() == 1  # noqa: E712 - SQL
     assert MailNotice.select().count() == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mail_on", [True, False])
+async def test_the_mail_job_runs_in_every_sender_when_mail_is_on(db, settings, make_engine, mail_on):
+    from app.scheduler import build_scheduler
+
+    settings = smtp(settings, free_port()) if mail_on else settings
+    scheduler = build_scheduler((await make_engine(settings)).dispatcher, settings)
+    job = scheduler.get_job("send-owner-mail")
+    assert (job is not None) is mail_on
+    if mail_on:
+        assert (job.func, job.args[1], job.max_instances) == (run_mail, settings, 1)
