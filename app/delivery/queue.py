@@ -17,10 +17,14 @@ import peewee
 from app.config import Settings
 from app.delivery.health import OnDisabled, record_delivery_outcome
 from app.delivery.policy import Outcome, classify, retry_policy
+from app.delivery.signed_request import Contract
 from app.delivery.types import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery, Payload
+from app.rules.contracts import Message
 from app.storage import hotsql
 from app.storage.db import is_sqlite, write_transaction
-from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Webhook, envelope
+from app.storage.models import (
+    DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Tenant, Webhook, envelope,
+)
 
 
 def claim_due(
@@ -60,7 +64,9 @@ def claim_due(
     # A batch holds few events (fanned out) and fewer webhooks: read each once.
     events = {row[0]: row for row in Event.select(Event.id, Event.type, Event.created_at, Event.data)
               .where(Event.id.in_({row[4] for row in claimed})).tuples()}
-    webhooks = {w.id: w for w in Webhook.select().where(Webhook.id.in_({row[5] for row in claimed}))}
+    webhooks = {w.id: w for w in Webhook.select(Webhook, Tenant).join(Tenant)
+                .where(Webhook.id.in_({row[5] for row in claimed}))}
+    contracts: dict[str, Contract] = {}
     payloads: dict[tuple[str, str], Payload] = {}
 
     def payload(event_id: str, webhook: Webhook) -> Payload:
@@ -73,12 +79,15 @@ def claim_due(
     batch = []
     for _, delivery_id, attempts, attempts_before_recovery, event_id, webhook_id in claimed:
         webhook = webhooks[webhook_id]
+        if webhook_id not in contracts:
+            contracts[webhook_id] = Contract(headers=webhook.headers)
+        event_type, created_at, data = events[event_id][1:]
         batch.append(ClaimedDelivery(
             id=delivery_id,
             attempts=attempts,
             lease_expires_at=lease,
             event_id=event_id,
-            event_type=events[event_id][1],
+            event_type=event_type,
             payload=payload(event_id, webhook),
             webhook_id=webhook_id,
             url=webhook.url,
@@ -92,6 +101,9 @@ def claim_due(
             rate_limit=webhook.rate_limit,
             max_in_flight=webhook.max_in_flight,
             ordered=webhook.ordered,
+            contract=contracts[webhook_id],
+            message=Message(event_id, event_type, created_at, data, webhook.tenant.slug, webhook_id, webhook.name,
+                            delivery_id),
         ))
     return batch
 

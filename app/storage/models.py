@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import peewee
 from peewee import SQL
 
+from app.rules.contracts import standard_envelope
 from app.rules.custom_headers import CustomHeaders
 from app.rules.ids import new_id
 from app.rules.secretbox import secret_box
@@ -206,12 +207,8 @@ class Event(BaseModel):
         return envelope(self.id, self.type, self.created_at, self.data)
 
 
-def envelope(event_id: str, type_name: str, created_at: datetime, data: str) -> bytes:
-    """An event's request body: `{"id","type","timestamp","data"}` as compact JSON, `data`
-    spliced in as stored so every retry sends the same bytes."""
-    timestamp = created_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    head = json.dumps({"id": event_id, "type": type_name, "timestamp": timestamp}, separators=(",", ":"))
-    return (head[:-1] + ',"data":' + data + "}").encode()
+# An event's request body under Hookline's own contract (app/rules/contracts.py).
+envelope = standard_envelope
 
 
 class Delivery(BaseModel):
