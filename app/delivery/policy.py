@@ -120,6 +120,14 @@ def auto_disable_reason(
             f"{quiet_since:%Y-%m-%d %H:%M} UTC; last error: {last_error}")
 
 
+def attempts_disable_reason(failed_attempts: int, max_attempts: int, last_error: str) -> str | None:
+    """The `attempts` rule (app/rules/contracts.py AutoDisable): off after `max_attempts`
+    failed attempts in a row, retries included, whatever the time they took."""
+    if failed_attempts < max_attempts:
+        return None
+    return f"{failed_attempts} attempts in a row failed; last error: {last_error}"
+
+
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
     """Seconds from a `Retry-After` header: delta-seconds or an HTTP date; None if unusable.
 

@@ -14,14 +14,16 @@ their placeholders filled in, and the signatures last: no other header can repla
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from app import __version__
+from app.config import Settings
 from app.delivery.signing import SigningKeys, signature_headers
 from app.rules.contracts import (
-    DEFAULT_SIGNATURES, Envelope, Message, Signature, attempt_values, header_template, signature_headers_of,
-    standard_envelope,
+    DEFAULT_SIGNATURES, AutoDisable, Envelope, Layer, Message, Resolved, Signature, attempt_values, header_template,
+    resolve, signature_headers_of, standard_envelope,
 )
 
 USER_AGENT = f"Hookline/{__version__}"
@@ -42,6 +44,46 @@ class Contract:
 
 
 DEFAULT_CONTRACT = Contract()
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """The installation's contract (config.toml), under every tenant's."""
+
+    layer: Layer = Layer()
+    auto_disable: AutoDisable = AutoDisable()
+
+
+HOOKLINE_DEFAULTS = Defaults()
+
+
+def installation_defaults(settings: Settings) -> Defaults:
+    return _defaults(settings.signatures, settings.envelope, settings.auto_disable_rule,
+                     settings.auto_disable_failures, settings.auto_disable_period)
+
+
+@functools.lru_cache(maxsize=16)
+def _defaults(signatures: str, envelope: str, rule: str, failures: int, period: float) -> Defaults:
+    auto_disable = AutoDisable("never", 0, 0) if rule == "never" or failures == 0 else AutoDisable(
+        rule, failures, period if rule == "deliveries" else 0)
+    return Defaults(Layer(signatures=signatures or None, envelope=envelope or None), auto_disable)
+
+
+def contract_of(webhook, defaults: Defaults) -> tuple[Contract, Resolved]:
+    """A webhook row's contract as it applies (its tenant row joined): precedence is
+    `contracts.resolve`'s; the headers are the webhook's own."""
+    tenant = webhook.tenant
+    resolved = resolve(
+        Layer(webhook.signatures, webhook.envelope, webhook.auto_disable, _schedule(webhook.retry_schedule)),
+        Layer(tenant.signatures, tenant.envelope, tenant.auto_disable, _schedule(tenant.retry_schedule)),
+        defaults.layer, defaults.auto_disable,
+    )
+    dropped = frozenset(name.lower() for name in webhook.dropped_headers or ())
+    return Contract(resolved.signatures, resolved.envelope, webhook.headers, dropped), resolved
+
+
+def _schedule(value: list | None) -> tuple[float, ...] | None:
+    return None if value is None else tuple(value)
 
 
 @dataclass(frozen=True)

@@ -574,6 +574,10 @@ class AutoDisable:
     failures: int = 5
     period: float = 86400
 
+    @property
+    def counts_attempts(self) -> bool:
+        return self.rule == "attempts"
+
     def as_json(self) -> dict:
         if self.rule == "never":
             return {"rule": "never"}
@@ -603,6 +607,49 @@ def parse_auto_disable(value: object, field_name: str = "auto_disable") -> AutoD
     if period > MAX_AUTO_DISABLE_PERIOD:
         raise InvalidInput(f"{field_name}.period", "must be at most 30 days")
     return AutoDisable("deliveries", failures, period)
+
+
+# -- retry schedules ---------------------------------------------------------------------
+
+MAX_RETRIES = 20
+MAX_RETRY_DELAY = 7 * 86400
+
+
+def parse_retry_schedule(value: object, field_name: str = "retry_schedule") -> list[float] | None:
+    """A webhook's or a tenant's schedule: the wait before each attempt, in seconds (entry
+    0 only counts as an attempt: the first one's time is set when the event is emitted)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_RETRIES:
+        raise InvalidInput(field_name, f"must be a list of 1 to {MAX_RETRIES} delays such as [0, \"5s\", \"5m\", "
+                                       "\"2h\"], or null for the default")
+    delays = []
+    for index, item in enumerate(value):
+        try:
+            delay = durations.parse(item)
+        except ValueError as exc:
+            raise InvalidInput(field_name, f"[{index}] {exc}") from None
+        if delay > MAX_RETRY_DELAY:
+            raise InvalidInput(field_name, f"[{index}] {item!r} is longer than 7 days")
+        delays.append(delay)
+    return delays
+
+
+def stored_parts(fields: Mapping[str, object]) -> dict[str, str | None]:
+    """The contract parts present in `fields` (an API body), checked, as stored: canonical
+    JSON text; null sets a part back to the level above."""
+    parsers = {
+        "signatures": lambda value: jsontext.dumps(signatures_json(parse_signatures(value))),
+        "envelope": lambda value: parse_envelope(value).text,
+        "auto_disable": lambda value: jsontext.dumps(parse_auto_disable(value).as_json()),
+    }
+    return {key: None if fields[key] is None else parser(fields[key]) for key, parser in parsers.items() if key in fields}
+
+
+def shown_parts(signatures: str | None, envelope: str | None, auto_disable: str | None) -> dict[str, object]:
+    """Stored contract parts as the API shows them (None: not set at this level)."""
+    return {name: None if text is None else jsontext.loads_stored(text)
+            for name, text in (("signatures", signatures), ("envelope", envelope), ("auto_disable", auto_disable))}
 
 
 # -- one webhook's contract, resolved ----------------------------------------------------
