@@ -23,8 +23,11 @@ from typing import Callable
 import peewee
 
 from app.config import Settings
-from app.delivery.policy import Outcome, auto_disable_reason
-from app.delivery.types import ClaimedDelivery, DeliveryFailed, HealthChange, WebhookDisabled, WebhookRecovered
+from app.delivery.policy import Outcome, attempts_disable_reason, auto_disable_reason
+from app.delivery.types import (
+    ClaimedDelivery, DeliveryFailed, HealthChange, StreakGrew, WebhookDisabled, WebhookRecovered,
+)
+from app.rules.contracts import AutoDisable
 from app.storage.models import FAILED, SUCCEEDED, Delivery, Webhook
 
 # Tells the tenant about a change of a webhook's health. An engine built without one (None)
@@ -36,60 +39,78 @@ def record_delivery_outcome(
     claimed: ClaimedDelivery, outcome: Outcome, status: str, status_code: int | None, error: str | None,
     now: datetime, settings: Settings, observe: HealthObserver | None,
 ) -> None:
-    """A success ends the streak; a delivery that ended `failed` extends it and may end the
-    webhook. Retries still pending count for nothing yet."""
-    webhook_id = claimed.webhook_id
+    """A success ends the streaks; a delivery that ended `failed` extends the deliveries'
+    streak, and under the `attempts` rule every failed attempt extends the attempts' streak;
+    either may end the webhook. The rule is the claim's `auto_disable`: the webhook's own,
+    its tenant's or the installation's, resolved at claim."""
+    webhook_id, rule = claimed.webhook_id, claimed.auto_disable
     if outcome is Outcome.SUCCEEDED:
         _record_success(webhook_id, now, settings, observe)
         return
-    if status != FAILED:
+    if status != FAILED and not rule.counts_attempts:
         return
-    webhook = _extend_streak(webhook_id, now)
+    webhook = _extend_streaks(webhook_id, now, status == FAILED, rule.counts_attempts)
     if webhook is None:
         return
     last_error = error or f"HTTP {status_code}"
     if observe is not None:
-        observe(DeliveryFailed(webhook.id, webhook.tenant_id, webhook.name, webhook.url, webhook.consecutive_failures,
-                               webhook.failing_since, claimed.id, claimed.event_id, claimed.event_type,
-                               claimed.attempts + 1, last_error, now, settings.auto_disable_failures), settings)
+        _report_failure(webhook, claimed, status, rule, last_error, now, settings, observe)
     if not webhook.enabled:
         return
     if outcome is Outcome.GONE:
         reason = f"The endpoint answered {status_code} Gone on {now:%Y-%m-%d %H:%M} UTC"
+    elif rule.counts_attempts:
+        reason = attempts_disable_reason(webhook.consecutive_failed_attempts, rule.failures, last_error)
+    elif rule.rule == "deliveries" and status == FAILED:
+        reason = auto_disable_reason(webhook.consecutive_failures, _quiet_since(webhook), now, rule.failures,
+                                     rule.period, last_error)
     else:
-        reason = auto_disable_reason(
-            webhook.consecutive_failures, _quiet_since(webhook), now,
-            settings.auto_disable_failures, settings.auto_disable_period,
-            last_error,
-        )
+        reason = None
     if reason and _disable(webhook, reason, now) and observe is not None:
         observe(WebhookDisabled(webhook.id, webhook.tenant_id, webhook.name, webhook.url, reason,
                                 webhook.consecutive_failures, now, webhook.failing_since, last_error), settings)
 
 
+def _report_failure(webhook: Webhook, claimed: ClaimedDelivery, status: str, rule: AutoDisable, last_error: str,
+                    now: datetime, settings: Settings, observe: HealthObserver) -> None:
+    """A delivery that ended failed, and the streak the webhook's rule counts, which grew."""
+    if status == FAILED:
+        observe(DeliveryFailed(webhook.id, webhook.tenant_id, webhook.name, webhook.url, webhook.consecutive_failures,
+                               webhook.failing_since, claimed.id, claimed.event_id, claimed.event_type,
+                               claimed.attempts + 1, last_error, now), settings)
+    if rule.rule != "never":
+        streak = webhook.consecutive_failed_attempts if rule.counts_attempts else webhook.consecutive_failures
+        observe(StreakGrew(webhook.id, webhook.tenant_id, webhook.name, webhook.url, streak, rule.failures,
+                           rule.rule, webhook.failing_since, last_error, now), settings)
+
+
 def _record_success(webhook_id: str, now: datetime, settings: Settings, observe: HealthObserver | None) -> None:
     """One statement when the webhook was healthy, the common case by far. Ending a streak
-    is conditional too: of two processes that both saw it, one reports the recovery."""
-    healthy = (Webhook.consecutive_failures == 0) & (Webhook.id == webhook_id)
-    if Webhook.update(last_success_at=now).where(healthy).execute():
+    is conditional too: of two processes that both saw it, one reports the recovery, which
+    is a success after deliveries failed for good (failed attempts alone were retries)."""
+    failing = (Webhook.consecutive_failures > 0) | (Webhook.consecutive_failed_attempts > 0)
+    if Webhook.update(last_success_at=now).where((Webhook.id == webhook_id) & ~failing).execute():
         return
     webhook = Webhook.get_or_none(Webhook.id == webhook_id)
     if webhook is None:
         return
-    ended = (Webhook.update(consecutive_failures=0, last_success_at=now)
-             .where((Webhook.id == webhook_id) & (Webhook.consecutive_failures > 0)).execute())
-    if ended and observe is not None:
+    ended = (Webhook.update(consecutive_failures=0, consecutive_failed_attempts=0, last_success_at=now)
+             .where((Webhook.id == webhook_id) & failing).execute())
+    if ended and webhook.consecutive_failures and observe is not None:
         observe(WebhookRecovered(webhook.id, webhook.tenant_id, webhook.name, webhook.url,
                                  webhook.consecutive_failures, webhook.failing_since, now), settings)
 
 
-def _extend_streak(webhook_id: str, now: datetime) -> Webhook | None:
-    """One more failed delivery in a row; the first of a streak marks when it began failing."""
-    starts = (Webhook.consecutive_failures == 0) | Webhook.failing_since.is_null()
-    Webhook.update(
-        consecutive_failures=Webhook.consecutive_failures + 1,
-        failing_since=peewee.Case(None, [(starts, now)], Webhook.failing_since),
-    ).where(Webhook.id == webhook_id).execute()
+def _extend_streaks(webhook_id: str, now: datetime, delivery_failed: bool, count_attempts: bool) -> Webhook | None:
+    """One more failed delivery (and attempt) in a row; the first failure of a streak marks
+    when the webhook began failing."""
+    streaks = {Webhook.consecutive_failed_attempts: Webhook.consecutive_failed_attempts + 1} if count_attempts else {}
+    if delivery_failed:
+        streaks[Webhook.consecutive_failures] = Webhook.consecutive_failures + 1
+    starts = ((Webhook.consecutive_failures == 0) & (Webhook.consecutive_failed_attempts == 0)) | \
+        Webhook.failing_since.is_null()
+    streaks[Webhook.failing_since] = peewee.Case(None, [(starts, now)], Webhook.failing_since)
+    Webhook.update(streaks).where(Webhook.id == webhook_id).execute()
     return Webhook.get_or_none(Webhook.id == webhook_id)
 
 

@@ -52,12 +52,14 @@ BUILT_IN = (
     ),
     EventTypeSeed(
         FAILING_EVENT_TYPE,
-        "A webhook's deliveries keep failing: its streak of failed deliveries crossed 50 %, 70 % or 90 % of"
-        " the number that switches it off (auto_disable_failures)." + _OPERATIONAL,
+        "A webhook keeps failing: the streak its auto-disable rule counts (failed deliveries, or failed"
+        " attempts under the attempts rule) reached 50 %, 70 % or 90 % of the threshold that switches it off."
+        + _OPERATIONAL,
         {
             **_WEBHOOK,
-            "consecutive_failures": 7,
-            "auto_disable_failures": 10,
+            "failures": 7,
+            "threshold": 10,
+            "rule": "deliveries",
             "percent": 70,
             "failing_since": "2026-11-20T10:02:00.000000Z",
             "last_error": "connection refused",

@@ -19,7 +19,7 @@ import logging
 from datetime import datetime
 
 from app.config import Settings
-from app.delivery.types import DeliveryFailed, HealthChange, WebhookDisabled, WebhookRecovered
+from app.delivery.types import DeliveryFailed, HealthChange, StreakGrew, WebhookDisabled, WebhookRecovered
 from app.rules.errors import InvalidInput
 from app.rules.subscriptions import OPERATIONAL_TYPES, matches
 from app.services import notifications
@@ -31,7 +31,7 @@ from app.storage.models import Tenant, Webhook
 
 log = logging.getLogger("hookline.health")
 
-# webhook.failing goes out as a streak crosses these shares of auto_disable_failures.
+# webhook.failing goes out as a streak reaches these shares of the webhook's switch-off threshold.
 FAILING_PERCENTS = (50, 70, 90)
 
 
@@ -40,6 +40,8 @@ def observe_health(change: HealthChange, settings: Settings) -> None:
     match change:
         case DeliveryFailed():
             _delivery_failed(change, settings)
+        case StreakGrew():
+            _streak_grew(change, settings)
         case WebhookDisabled():
             announce_disabled(change, settings)
             notifications.queue_notice(change, settings)
@@ -52,16 +54,15 @@ def observe_health(change: HealthChange, settings: Settings) -> None:
                 notifications.queue_notice(change, settings)
 
 
-def failing_percent(consecutive_failures: int, auto_disable_failures: int) -> int | None:
+def failing_percent(streak: int, threshold: int) -> int | None:
     """The share of the switch-off threshold this streak just reached, or None.
 
     Each share is the streak of `floor(threshold * share)`; where two shares fall on the
     same count (a small threshold) that count reports the larger one, and a count of 0
     reports nothing. None when webhooks are never switched off (threshold 0).
     """
-    reached = [percent for percent in FAILING_PERCENTS
-               if auto_disable_failures * percent // 100 == consecutive_failures]
-    return max(reached) if reached and consecutive_failures > 0 else None
+    reached = [percent for percent in FAILING_PERCENTS if threshold * percent // 100 == streak]
+    return max(reached) if reached and streak > 0 else None
 
 
 def _delivery_failed(failed: DeliveryFailed, settings: Settings) -> None:
@@ -71,15 +72,17 @@ def _delivery_failed(failed: DeliveryFailed, settings: Settings) -> None:
             "event_id": failed.event_id, "event_type": failed.event_type, "attempts": failed.attempts,
             "last_error": failed.last_error, "failed_at": _time(failed.failed_at),
         }, settings, failed.failed_at, about=failed.webhook_id)
-    percent = failing_percent(failed.consecutive_failures, failed.auto_disable_failures)
-    if percent is not None:
-        _emit(failed.tenant_id, FAILING_EVENT_TYPE, {
-            **_webhook(failed), "consecutive_failures": failed.consecutive_failures,
-            "auto_disable_failures": failed.auto_disable_failures, "percent": percent,
-            "failing_since": _time(failed.failing_since), "last_error": failed.last_error,
-        }, settings, failed.failed_at, about=failed.webhook_id)
     if failed.consecutive_failures == settings.notify_failing_after:
         notifications.queue_notice(failed, settings)
+
+
+def _streak_grew(grew: StreakGrew, settings: Settings) -> None:
+    percent = failing_percent(grew.streak, grew.threshold)
+    if percent is not None:
+        _emit(grew.tenant_id, FAILING_EVENT_TYPE, {
+            **_webhook(grew), "failures": grew.streak, "threshold": grew.threshold, "rule": grew.rule,
+            "percent": percent, "failing_since": _time(grew.failing_since), "last_error": grew.last_error,
+        }, settings, grew.at, about=grew.webhook_id)
 
 
 def announce_disabled(disabled: WebhookDisabled, settings: Settings) -> None:

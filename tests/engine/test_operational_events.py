@@ -99,9 +99,8 @@ async def test_failing_at_50_70_and_90_percent_then_disabled(db, settings, clock
     failing = [Verifier(watcher.secret).verify(r.body, r.headers) for r in receiver.to("/watch")
                if json.loads(r.body)["type"] == "webhook.failing"]
     assert [e["data"] for e in failing] == [
-        {"id": dead.id, "name": "Billing", "url": receiver.url("/dead"), "consecutive_failures": count,
-         "auto_disable_failures": 10, "percent": percent, "failing_since": stamp(first_failure),
-         "last_error": "HTTP 500"}
+        {"id": dead.id, "name": "Billing", "url": receiver.url("/dead"), "failures": count, "threshold": 10,
+         "rule": "deliveries", "percent": percent, "failing_since": stamp(first_failure), "last_error": "HTTP 500"}
         for count, percent in ((5, 50), (7, 70), (9, 90))
     ]
     assert [e["timestamp"] for e in failing] == list(crossings.values())
