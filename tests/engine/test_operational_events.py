@@ -182,3 +182,21 @@ async def test_no_event_is_stored_for_no_one(db, settings, clock, receiver, engi
     for _ in range(3):
         await step(settings, clock, engine)
     assert {t for (t,) in Event.select(Event.type).tuples()} == {"order.created"}
+
+
+@pytest.mark.anyio
+async def test_under_the_attempts_rule_failing_counts_failed_attempts(db, settings, clock, receiver, engine):
+    receiver.plan("/flaky", 500)
+    flaky = make_webhook(settings, clock, receiver.url("/flaky"), events=["order.*"], retry_schedule=[0] * 8,
+                         auto_disable={"rule": "attempts", "failures": 4})
+    make_webhook(settings, clock, receiver.url("/watch"), events=["webhook.*"])
+    clock.advance(1)
+    emit(settings, clock)
+    for _ in range(8):
+        await engine.run()
+
+    assert len(receiver.to("/flaky")) == 4 and Webhook.get_by_id(flaky.id).enabled is False
+    failing = [e["data"] for e in operational(receiver, "/watch", "webhook.failing")]
+    assert [(d["failures"], d["threshold"], d["rule"], d["percent"]) for d in failing] == [
+        (2, 4, "attempts", 70), (3, 4, "attempts", 90)], "70 % and 50 % both fall on 2 of 4"
+    assert [e["type"] for e in operational(receiver, "/watch")] == ["webhook.failing"] * 2 + ["webhook.disabled"]
