@@ -61,18 +61,30 @@ def queue_notice(change: HealthChange, settings: Settings) -> None:
                                               change.last_error, change.reason)
         case WebhookRecovered():
             kind, at, count, error, reason = RECOVERED, change.recovered_at, change.failures, None, None
+    host = urlsplit(change.url).hostname or ""
     facts = {
         "name": change.name,
-        "host": urlsplit(change.url).hostname or "",  # the path and query may hold a receiver's token
+        "host": host,  # the path and query may hold a receiver's token
         "at": at.isoformat(),
         "failing_since": change.failing_since.isoformat() if change.failing_since else None,
         "consecutive_failures": count,
-        "last_error": error,
-        "reason": reason,
+        "last_error": _without_url(error, change.url, host),
+        "reason": _without_url(reason, change.url, host),
     }
     with write_transaction():
         MailNotice.create(tenant=change.tenant_id, webhook=change.webhook_id, kind=kind, facts=facts,
                           next_attempt_at=at, created_at=at)
+
+
+def _without_url(text: str | None, url: str, host: str) -> str | None:
+    """An error that quotes the webhook's URL (an invalid one, say) names its host instead."""
+    if text is None:
+        return None
+    parts = urlsplit(url)
+    for quoted in (url, parts.path + ("?" + parts.query if parts.query else ""), parts.query):
+        if len(quoted) > 1:
+            text = text.replace(quoted, host if quoted == url else "…")
+    return text
 
 
 # --- whom to tell

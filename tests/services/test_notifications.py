@@ -309,3 +309,18 @@ async def test_the_mail_job_runs_in_every_sender_when_mail_is_on(db, settings, m
     assert (job is not None) is mail_on
     if mail_on:
         assert (job.func, job.args[1], job.max_instances) == (run_mail, settings, 1)
+
+
+def test_an_error_quoting_the_url_names_its_host_in_the_mail(db, settings, clock):
+    from app.delivery.types import WebhookDisabled
+
+    settings = smtp(settings, free_port())
+    webhook = make_webhook(settings, clock, "http://127.0.0.1:9/hook?token=query-secret-123", name="Billing")
+    url = webhook.url
+    notifications.queue_notice(WebhookDisabled(webhook.id, webhook.tenant_id, "Billing", url,
+                                               f"invalid URL: {url!r}", 1, clock(), None,
+                                               "invalid URL: /hook?token=query-secret-123"), settings)
+    (notice,) = MailNotice.select()
+    assert notice.facts["reason"] == "invalid URL: '127.0.0.1'"
+    assert notice.facts["last_error"] == "invalid URL: …"
+    assert "query-secret-123" not in str(notice.facts)
