@@ -18,13 +18,16 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.rules import durations
+from app.rules import contracts, durations, jsontext
 from app.rules.crontab import crontab_trigger
+from app.rules.errors import InvalidInput
+from app.rules.mail import is_address, parse_smtp_url
 from app.rules.ratelimit import Rate
 
 DEFAULT_CONFIG_PATH = "config.toml"
 
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.*-]+(:\d+)?$")
+_PUBLIC_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d+)?(/[^\s?#]*)?$")
 
 
 class ConfigError(Exception):
@@ -94,6 +97,13 @@ class Settings:
     # and nothing succeeded for auto_disable_period.
     auto_disable_failures: int = 5
     auto_disable_period: float = 86400
+    # "deliveries": the rule above; "attempts": disabled after auto_disable_failures failed
+    # attempts in a row, retries included; "never". Tenants and webhooks may set their own.
+    auto_disable_rule: str = "deliveries"
+    # The delivery contract of every tenant that sets none (docs/contracts.md), as JSON text:
+    # the signatures list and the envelope template. Empty: Hookline's own.
+    signatures: str = ""
+    envelope: str = ""
     # Retention: a cron job (crontab syntax, UTC) purges attempts and succeeded deliveries
     # older than retention_succeeded, failed ones older than retention_failed.
     retention_cron: str = "17 3 * * *"
@@ -114,6 +124,17 @@ class Settings:
     # OpenTelemetry: spans for emit, claim and attempt go to this OTLP/HTTP traces URL, e.g.
     # "http://127.0.0.1:4318/v1/traces" (needs `pip install 'hookline[otel]'`); empty: off.
     otlp_endpoint: str = ""
+    # Mail to each tenant's owners when a webhook starts failing, is disabled or recovers
+    # (docs/operations.md). Empty smtp_url: no mail. smtp_ca_file: a CA bundle (PEM) to trust
+    # instead of the system's, for a server with a private or self-signed certificate.
+    smtp_url: str = ""
+    smtp_ca_file: str = ""
+    mail_from: str = ""
+    # "Starts failing": this many deliveries in a row ended failed.
+    notify_failing_after: int = 5
+    # The dashboard's address as its users reach it ("https://hooks.example.com"), for the
+    # links in mails; empty: mails name the page without a link.
+    public_url: str = ""
     event_types: tuple[EventTypeSeed, ...] = ()
     dev: bool = False
 
@@ -186,6 +207,8 @@ def _parse_env(key: str, text: str) -> object:
 def _coerce(name: str, value: object) -> object:
     key = name.removeprefix("HOOKLINE_").lower()
     kind = _FIELDS[key].type
+    if key in CONTRACT_KEYS:
+        return _contract_part(name, key, value)
     if kind == "str":
         if not isinstance(value, str):
             raise ConfigError(f"{name}: expected a string")
@@ -225,6 +248,28 @@ def _coerce(name: str, value: object) -> object:
                 raise ConfigError(f"{name}: {item!r} is not a CIDR network") from None
         return tuple(value)
     raise AssertionError(f"no coercion for {key}")
+
+
+CONTRACT_KEYS = {"signatures": contracts.parse_signatures, "envelope": contracts.parse_envelope}
+
+
+def _contract_part(name: str, key: str, value: object) -> str:
+    """A TOML value (or JSON text, from the environment) of a contract key, checked as the
+    API checks it, as canonical JSON text."""
+    if isinstance(value, str):
+        if not value.strip():
+            return ""
+        try:
+            value = jsontext.loads(value)
+        except jsontext.JSONTextError as exc:
+            raise ConfigError(f"{name}: not valid JSON ({exc.reason})") from None
+    try:
+        CONTRACT_KEYS[key](value)
+        return jsontext.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: not JSON ({exc})") from None
+    except InvalidInput as exc:
+        raise ConfigError(f"{name}: {exc.message}") from None
 
 
 def _is_fernet_key(text: str) -> bool:
@@ -300,6 +345,13 @@ def _validated(settings: Settings) -> Settings:
         ("otlp_endpoint", not settings.otlp_endpoint or settings.otlp_endpoint.startswith(("http://", "https://")),
          "must be an http:// or https:// URL such as http://127.0.0.1:4318/v1/traces"),
         ("log_level", settings.log_level.lower() in LOG_LEVELS, f"must be one of {', '.join(LOG_LEVELS)}"),
+        ("notify_failing_after", settings.notify_failing_after >= 1, "must be at least 1"),
+        ("mail_from", not settings.smtp_url or is_address(settings.mail_from),
+         "must be an address such as hookline@example.com when smtp_url is set"),
+        ("public_url", not settings.public_url or _PUBLIC_URL.match(settings.public_url),
+         "must be an http(s) URL such as https://hooks.example.com"),
+        ("auto_disable_rule", settings.auto_disable_rule in contracts.AUTO_DISABLE_RULES,
+         f"must be one of {', '.join(contracts.AUTO_DISABLE_RULES)}"),
     ]
     for key, ok, message in checks:
         if not ok:
@@ -313,4 +365,11 @@ def _validated(settings: Settings) -> Settings:
         ) from None
     for key in RATE_LIMITS:
         parse_rate(key, getattr(settings, key))
+    if settings.smtp_url:
+        try:
+            parse_smtp_url(settings.smtp_url)
+        except ValueError as exc:
+            raise ConfigError(f"smtp_url (HOOKLINE_SMTP_URL): {exc}") from None
+    for key in CONTRACT_KEYS:
+        _contract_part(f"{key} (HOOKLINE_{key.upper()})", key, getattr(settings, key))
     return settings

@@ -32,9 +32,9 @@ from app.storage.db import database
 from app.storage.writer import GroupWriter
 from app.web import metrics, portal
 from app.web.api import deliveries as api_deliveries, event_types as api_event_types, events as api_events
-from app.web.api import openapi, replay as api_replay, webhooks as api_webhooks
+from app.web.api import openapi, replay as api_replay, tenants as api_tenants, webhooks as api_webhooks
 from app.web.pages import deliveries as pages_deliveries, event_types as pages_event_types, keys as pages_keys
-from app.web.pages import signin, webhooks as pages_webhooks
+from app.web.pages import notifications as pages_notifications, signin, webhooks as pages_webhooks
 from app.web.security import CSRFMiddleware, FormTextMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
 from app.web.sessions import SessionMiddleware, cookie_options
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
@@ -104,11 +104,13 @@ def create_app(
             *api_deliveries.routes,
             *api_event_types.routes,
             *api_replay.routes,
+            *api_tenants.routes,
             *openapi.routes,
             *signin.routes,
             *pages_webhooks.routes,
             *pages_deliveries.routes,
             *pages_keys.routes,
+            *pages_notifications.routes,
             *pages_event_types.routes,
             *portal.routes,
             Mount("/static", StaticFiles(directory=str(TEMPLATES_DIR.parent / "static")), name="static"),

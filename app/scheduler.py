@@ -4,7 +4,8 @@ Each process keeps its own in-memory job store: APScheduler 3 job stores must ne
 shared between processes, and the delivery leases in the database already coordinate
 several processes sweeping the same queue. Every process that sends also schedules the
 retention purge; on PostgreSQL an advisory lock lets one of them run it and the others
-skip (on SQLite, one machine, two runs at once only find less to do).
+skip (on SQLite, one machine, two runs at once only find less to do). The owners' mail
+job runs in every sending process too; its notices are claimed under leases.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.config import Settings
 from app.delivery.dispatcher import Dispatcher
+from app.services.notifications import send_due_mail
 from app.services.retention import retention_trigger, scheduled_purge
 
 log = logging.getLogger("hookline.retention")
+mail_log = logging.getLogger("hookline.mail")
+MAIL_INTERVAL_SECONDS = 15  # how often due owner mail is looked for
 
 
 def build_scheduler(dispatcher: Dispatcher, settings: Settings) -> AsyncIOScheduler:
@@ -59,7 +63,29 @@ def build_scheduler(dispatcher: Dispatcher, settings: Settings) -> AsyncIOSchedu
         coalesce=True,
         misfire_grace_time=3600,  # a process busy or starting at 03:17 still purges a bit later
     )
+    if settings.smtp_url:
+        scheduler.add_job(
+            run_mail,
+            "interval",
+            seconds=MAIL_INTERVAL_SECONDS,
+            args=[dispatcher, settings],
+            id="send-owner-mail",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
     return scheduler
+
+
+async def run_mail(dispatcher: Dispatcher, settings: Settings) -> None:
+    """In a worker thread, away from the sends: an SMTP server that hangs holds this job
+    alone (the next run waits, max_instances=1), never a delivery."""
+    try:
+        report = await anyio.to_thread.run_sync(send_due_mail, dispatcher.clock(), settings)
+    except Exception:
+        mail_log.exception("the owners' mail job failed; the next run retries")
+        return
+    dispatcher.metrics.mail_sent(report.sent, report.failed)
 
 
 async def run_purge(dispatcher: Dispatcher, settings: Settings) -> None:

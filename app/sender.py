@@ -22,7 +22,7 @@ from app.delivery.outbound import DeliveryClient, build_client
 from app.delivery.tracing import Tracing
 from app.rules.clock import Clock
 from app.scheduler import build_scheduler
-from app.services.webhook_health import announce_disabled
+from app.services.webhook_health import observe_health
 from app.storage.listen_notify import waking
 from app.storage.writer import GroupWriter
 
@@ -32,7 +32,7 @@ def build_dispatcher(
     tracing: Tracing | None = None,
 ) -> Dispatcher:
     """The one place a process constructs its dispatcher."""
-    return Dispatcher(settings, client, clock, metrics=metrics, writer=writer, on_disabled=announce_disabled,
+    return Dispatcher(settings, client, clock, metrics=metrics, writer=writer, observe_health=observe_health,
                       tracing=tracing)
 
 

@@ -28,10 +28,14 @@ SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # any valid base64 will 
 
 
 def _signed(event_id: str, body: bytes) -> dict[str, str]:
-    from app.delivery.signing import signature_headers
+    """The headers of Hookline's default contract (app/delivery/signed_request.py)."""
+    from app.delivery.signed_request import DEFAULT_CONTRACT, build_request
+    from app.delivery.signing import SigningKeys
+    from app.rules.contracts import Message
 
-    return {"Content-Type": "application/json",
-            **signature_headers(SECRET, event_id, "order.created", int(time.time()), body)}
+    now = datetime.now(timezone.utc)
+    message = Message(event_id, "order.created", now, "{}", "default", "ceiling", "ceiling", event_id)
+    return build_request(DEFAULT_CONTRACT, SigningKeys((SECRET,)), message, int(now.timestamp()), 1, body).headers
 
 
 def _client(name: str, concurrency: int):
@@ -77,6 +81,7 @@ class _Shipped:
     async def post(self, url, event_id, body):
         from app.delivery.outbound import send_attempt
         from app.delivery.types import ClaimedDelivery, Payload
+        from app.rules.contracts import Message
 
         now = datetime.now(timezone.utc)
         claimed = ClaimedDelivery(
@@ -85,6 +90,7 @@ class _Shipped:
             webhook_id="ceiling", url=url, secret=SECRET, headers={}, previous_secret=None,
             previous_secret_expires_at=None, timeout=None, retry_schedule=None, attempts_before_recovery=0,
             rate_limit=None, max_in_flight=None, ordered=False,
+            message=Message(event_id, "order.created", now, "{}", "default", "ceiling", "ceiling", event_id),
         )
         result = await send_attempt(self.client.transport, claimed, body, self.settings, now)
         return result.status_code or 599

@@ -42,7 +42,7 @@
   // Only done here: without JavaScript they stay usable and the server ignores them under "*".
   function syncAllEvents(root) {
     root.querySelectorAll("input[data-all-events]").forEach(function (all) {
-      all.form.querySelectorAll("input[name=events]:not([data-all-events])").forEach(function (box) {
+      all.form.querySelectorAll("input[name=events]:not([data-all-events]):not([data-outside-all])").forEach(function (box) {
         box.disabled = all.checked;
       });
     });

@@ -121,13 +121,13 @@ async def make_engine(settings, clock):
     database outlives it)."""
     from app.delivery.dispatcher import Dispatcher
     from app.delivery.outbound import build_client
-    from app.services.webhook_health import announce_disabled
+    from app.services.webhook_health import observe_health
 
     async with contextlib.AsyncExitStack() as stack:
         async def make(settings=settings, clock=clock, transport=None, kind=Dispatcher, writer=None,
                        tracing=None) -> Engine:
             client = await stack.enter_async_context(build_client(settings, transport))
-            dispatcher = kind(settings, client, clock, random=NO_JITTER, writer=writer, on_disabled=announce_disabled,
+            dispatcher = kind(settings, client, clock, random=NO_JITTER, writer=writer, observe_health=observe_health,
                               tracing=tracing)
             stack.push_async_callback(dispatcher.shutdown, 0)
             return Engine(dispatcher)

@@ -37,6 +37,21 @@ ADMIN_USER, ADMIN_PASSWORD = "ada", "correct horse battery"
 NO_JITTER = lambda: 0.5  # noqa: E731 - random() == 0.5 puts the ±jitter at exactly zero
 
 
+def signed_headers(secret, msg_id, event_type, timestamp, body, older=(), contract=None, signing_keys=()) -> dict:
+    """The signature and default headers of one attempt with `body`, as the sender makes
+    them (app/delivery/signed_request.py), without the framing ones."""
+    from app.delivery.signed_request import DEFAULT_CONTRACT, build_request
+    from app.delivery.signing import SigningKeys
+    from app.rules.contracts import Message
+
+    message = Message(msg_id, event_type, datetime(2026, 1, 1, tzinfo=timezone.utc), "{}", "acme", "wh_1", "", "dlv_1")
+    request = build_request(contract or DEFAULT_CONTRACT, SigningKeys((secret, *older), signing_keys), message,
+                            timestamp, 1, body=body)
+    headers = dict(request.headers)
+    del headers["Content-Type"], headers["User-Agent"]
+    return headers
+
+
 # Waiting for work in other threads and processes, bounded.
 
 def eventually(check, timeout: float = 10, what: str = "the condition"):
@@ -357,6 +372,80 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class MailServer:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1, in a thread of its own, keeping every
+    message it accepted. `reply` is what it answers to DATA ("250 OK", or a refusal such as
+    "550 5.7.1 Relaying denied"). With `certificate` (the paths of a PEM certificate and
+    key) it requires STARTTLS before MAIL and takes AUTH, recording each login."""
+
+    def __init__(self, reply: str = "250 OK", certificate: tuple[Path, Path] | None = None):
+        import ssl
+
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+
+        self.reply = reply
+        self.messages: list = []  # aiosmtpd envelopes: mail_from, rcpt_tos, content (bytes)
+        self.logins: list[tuple[str, str]] = []
+        self.data_started = threading.Event()  # a DATA command has arrived
+        self.release = threading.Event()  # set beforehand: DATA is answered at once
+        self.release.set()
+        self.port = free_port()
+        options: dict = {}
+        if certificate is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*certificate)
+
+            def authenticate(server, session, envelope, mechanism, auth_data):
+                self.logins.append((auth_data.login.decode(), auth_data.password.decode()))
+                return AuthResult(success=True)
+
+            options = {"tls_context": context, "require_starttls": True, "authenticator": authenticate}
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
+
+    async def handle_DATA(self, server, session, envelope):
+        self.data_started.set()
+        await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 30)
+        if self.reply.startswith("250"):
+            self.messages.append(envelope)
+        return self.reply
+
+    def start(self) -> MailServer:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.release.set()
+        self._controller.stop()
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no system trusts, and its key, as PEM files."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certificate_path, key_path = folder / "smtp-cert.pem", folder / "smtp-key.pem"
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return certificate_path, key_path
 
 
 def hookline_env(settings) -> dict:

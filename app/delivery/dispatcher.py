@@ -28,7 +28,7 @@ from typing import Callable
 import anyio.to_thread
 
 from app.config import Settings
-from app.delivery.health import OnDisabled
+from app.delivery.health import HealthObserver
 from app.delivery.leases import LeaseBook
 from app.delivery.metrics import Metrics
 from app.delivery.outbound import DeliveryClient, send_attempt
@@ -36,6 +36,7 @@ from app.delivery.payloads import PayloadRenderer
 from app.delivery.policy import Failure
 from app.delivery.queue import claim_due, release_claims, renew_leases
 from app.delivery.recorder import GroupRecorder
+from app.delivery.signed_request import installation_defaults
 from app.delivery.slots import SlotBook
 from app.delivery.tracing import Tracing
 from app.delivery.types import AttemptResult, ClaimedDelivery
@@ -89,7 +90,7 @@ class Dispatcher:
         metrics: Metrics | None = None,
         writer: GroupWriter | None = None,
         *,
-        on_disabled: OnDisabled,  # tells the tenant a webhook was switched off: the process hands it in
+        observe_health: HealthObserver,  # tells the tenant what changed a webhook's health: the process hands it in
         tracing: Tracing | None = None,  # OpenTelemetry spans (app/delivery/tracing.py); None: off
     ):
         self.settings = settings
@@ -110,7 +111,7 @@ class Dispatcher:
         self._in_flight: set[asyncio.Task] = set()  # one task per send, until it is recorded
         self._background: set[asyncio.Task] = set()  # sweeps started by wake(), renewals, the recorder
         self.recorder = GroupRecorder(settings, clock, random, self.metrics, self.leases, self._lease_turn,
-                                      self._write, self._start_background, on_disabled)
+                                      self._write, self._start_background, observe_health)
         self._stopping = False
         self._sweeping = False  # a sweep is running: another would only claim the same
         self._sweep_again = False  # something became due while it ran: it claims once more
@@ -140,7 +141,7 @@ class Dispatcher:
                 try:
                     batch = await self._write(
                         claim_due, now, wanted, self.settings.lease_seconds,
-                        self.settings.max_in_flight_per_webhook, quotas,
+                        self.settings.max_in_flight_per_webhook, quotas, installation_defaults(self.settings),
                     )
                 except Exception as exc:
                     # e.g. the database is unavailable: nothing was claimed

@@ -22,7 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app.rules.clock import Clock, system_clock
-from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Delivery, Webhook
+from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Delivery, MailNotice, Webhook
 
 # No `*_created` series next to each counter: the text format turns them into extra
 # series that dashboards do not use (the library's switch is process-wide).
@@ -59,7 +59,14 @@ class Metrics:
             "between processes do not arrive (a pooler in transaction mode? set database_direct_url)",
             registry=self.registry,
         )
+        self._mail_sent = Counter("hookline_mail_sent", "Mails to tenants' owners handed to the SMTP server",
+                                  registry=self.registry)
+        self._mail_failures = Counter(
+            "hookline_mail_failures", "Mails to tenants' owners the SMTP server refused or could not be reached for"
+            " (each is tried again later)", registry=self.registry,
+        )
         self.registry.register(QueueCollector(clock))
+        self.registry.register(MailCollector())
 
     def events_accepted(self, count: int) -> None:
         """`count` new events; an idempotent replay is none."""
@@ -73,6 +80,11 @@ class Metrics:
         if outcome is not None:
             self._attempts.labels(outcome=outcome).inc()
             self._duration.observe(seconds)
+
+    def mail_sent(self, sent: int, failed: int) -> None:
+        """One run of the mail job (app/services/notifications.py)."""
+        self._mail_sent.inc(sent)
+        self._mail_failures.inc(failed)
 
     def exposition(self) -> bytes:
         """The text format; reads the database, so call it from a thread."""
@@ -118,5 +130,24 @@ class QueueCollector(Collector):
              gauges.in_flight),
             ("hookline_webhooks_disabled", "Webhooks that are disabled (by hand, after 410 Gone, or automatically)",
              gauges.webhooks_disabled),
+        ):
+            yield GaugeMetricFamily(name, documentation, value=value)
+
+
+class MailCollector(Collector):
+    """The owners' mail waiting, read when Prometheus scrapes: notices queue in every
+    process that records attempts and any process may send them, so only the database
+    knows. A failing count above 0 means the SMTP server is refusing or unreachable."""
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        pending = MailNotice.select().where(MailNotice.status == PENDING)
+        for name, documentation, value in (
+            ("hookline_mail_pending", "Notices for tenants' owners not mailed yet (due, waiting for the hourly"
+             " limit, or retrying)", pending.count()),
+            ("hookline_mail_failing", "Notices whose last send failed and that wait for a retry",
+             pending.where(MailNotice.last_error.is_null(False)).count()),
         ):
             yield GaugeMetricFamily(name, documentation, value=value)

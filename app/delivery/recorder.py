@@ -16,7 +16,7 @@ import logging
 from typing import Awaitable, Callable
 
 from app.config import Settings
-from app.delivery.health import OnDisabled
+from app.delivery.health import HealthObserver
 from app.delivery.leases import LeaseBook
 from app.delivery.metrics import Metrics
 from app.delivery.queue import record_results
@@ -40,7 +40,7 @@ class GroupRecorder:
         lease_turn: asyncio.Lock,
         write: Callable[..., Awaitable],
         spawn: Callable[[Awaitable], asyncio.Task],
-        on_disabled: OnDisabled | None = None,
+        observe_health: HealthObserver | None = None,
     ):
         self.settings = settings
         self.clock = clock
@@ -50,7 +50,7 @@ class GroupRecorder:
         self.lease_turn = lease_turn
         self.write = write  # runs a database write (the dispatcher's, through its group-commit writer)
         self.spawn = spawn  # starts a task that the dispatcher's drain waits for
-        self.on_disabled = on_disabled  # tells the tenant a webhook was switched off
+        self.observe_health = observe_health  # tells the tenant what changed a webhook's health
         self._waiting: list[tuple[ClaimedDelivery, AttemptResult, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
 
@@ -94,13 +94,13 @@ class GroupRecorder:
         """
         try:
             return await self.write(record_results, held, self.clock(), self.settings, self.random,
-                                    self.on_disabled)
+                                    self.observe_health)
         except Exception as exc:
             first = exc
         bare = [(claimed, dataclasses.replace(result, response_body=None)) for claimed, result in held]
         try:
             statuses = await self.write(record_results, bare, self.clock(), self.settings, self.random,
-                                        self.on_disabled)
+                                        self.observe_health)
         except Exception:
             log.exception("could not record %d attempts", len(held))
             return [UNRECORDED] * len(held)

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.delivery.policy import Failure
+from app.delivery.signed_request import DEFAULT_CONTRACT, Contract
+from app.delivery.signing import SigningKeys
+from app.rules.contracts import AutoDisable, Message
 from app.rules.custom_headers import CustomHeaders
 
 # How much of a receiver's answer the attempt log keeps, in characters.
@@ -63,15 +66,24 @@ class ClaimedDelivery:
     rate_limit: float | None
     max_in_flight: int | None
     ordered: bool
+    # The webhook's contract as it applies (webhook > tenant > config > Hookline's), and
+    # what its placeholders say: app/delivery/signed_request.py builds the request from both.
+    contract: Contract = DEFAULT_CONTRACT
+    message: Message | None = None
+    signing_key: str | None = None  # whsk_, for the ed25519 scheme
+    previous_signing_key: str | None = None  # expires with previous_secret
+    auto_disable: AutoDisable = AutoDisable()
     # The event's W3C trace context (app/rules/tracecontext.py); None: it was emitted without.
     traceparent: str | None = None
     tracestate: str | None = None
 
-    def older_secrets(self, at: datetime) -> tuple[str, ...]:
-        """Secrets that still sign at `at` besides the current one."""
-        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > at:
-            return (self.previous_secret,)
-        return ()
+    def signing_keys(self, at: datetime) -> SigningKeys:
+        """The secrets and key pairs that sign at `at`, newest first: the previous ones too
+        until their grace ends."""
+        overlap = self.previous_secret_expires_at is not None and self.previous_secret_expires_at > at
+        secrets = (self.secret, self.previous_secret) if overlap and self.previous_secret else (self.secret,)
+        keys = (self.signing_key, self.previous_signing_key if overlap else None)
+        return SigningKeys(secrets, tuple(key for key in keys if key))
 
 
 @dataclass(frozen=True)
@@ -90,8 +102,7 @@ class AttemptResult:
 
 @dataclass(frozen=True)
 class WebhookDisabled:
-    """A webhook the engine has just switched off (app/delivery/health.py), for whoever tells
-    the tenant (the `on_disabled` the process wires in)."""
+    """A webhook the engine has just switched off (app/delivery/health.py)."""
 
     webhook_id: str
     tenant_id: int
@@ -100,3 +111,59 @@ class WebhookDisabled:
     reason: str
     consecutive_failures: int
     disabled_at: datetime
+    failing_since: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryFailed:
+    """A delivery ended `failed` (its last attempt made, or refused for good), so its
+    webhook's failure streak grew to `consecutive_failures`."""
+
+    webhook_id: str
+    tenant_id: int
+    name: str
+    url: str
+    consecutive_failures: int
+    failing_since: datetime
+    delivery_id: str
+    event_id: str
+    event_type: str
+    attempts: int
+    last_error: str
+    failed_at: datetime
+
+
+@dataclass(frozen=True)
+class StreakGrew:
+    """The failure streak that the webhook's auto-disable rule counts grew to `streak` of
+    the `threshold` that switches it off: failed deliveries (rule `deliveries`), or failed
+    attempts, retries included (rule `attempts`)."""
+
+    webhook_id: str
+    tenant_id: int
+    name: str
+    url: str
+    streak: int
+    threshold: int
+    rule: str
+    failing_since: datetime
+    last_error: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class WebhookRecovered:
+    """A success ended a failure streak of `failures` deliveries."""
+
+    webhook_id: str
+    tenant_id: int
+    name: str
+    url: str
+    failures: int
+    failing_since: datetime | None
+    recovered_at: datetime
+
+
+# What the engine tells the process's health observer, inside the recording transaction.
+HealthChange = DeliveryFailed | StreakGrew | WebhookDisabled | WebhookRecovered

@@ -16,24 +16,69 @@ from app.storage.models import EventType
 
 TEST_EVENT_TYPE = "webhook.test"
 DISABLED_EVENT_TYPE = "webhook.disabled"
+EXHAUSTED_EVENT_TYPE = "delivery.exhausted"
+FAILING_EVENT_TYPE = "webhook.failing"
+RECOVERED_EVENT_TYPE = "webhook.recovered"
+SECRET_ROTATED_EVENT_TYPE = "webhook.secret_rotated"
+_WEBHOOK = {"id": "wh_01M846PXSBJ5W7RMJEFKESKNTE", "name": "Billing service", "url": "https://billing.example.com/hooks"}
+_OPERATIONAL = " Operational: only webhooks that name it or its family (`webhook.*`, `delivery.*`) get it, never `*`."
 BUILT_IN = (
     EventTypeSeed(TEST_EVENT_TYPE, "Sent by the Send test action to check an endpoint.", {"message": "Hello from Hookline"}),
     EventTypeSeed(
         DISABLED_EVENT_TYPE,
         "Hookline switched off one of your webhooks because its endpoint kept failing (or answered 410 Gone);"
-        " sent to your other webhooks that subscribe to it.",
+        " sent to your other webhooks that subscribe to it." + _OPERATIONAL,
         {
-            "id": "wh_01M846PXSBJ5W7RMJEFKESKNTE",
-            "name": "Billing service",
-            "url": "https://billing.example.com/hooks",
+            **_WEBHOOK,
             "reason": "5 deliveries in a row failed and nothing succeeded since 2026-11-20 10:00 UTC;"
                       " last error: connection refused",
             "consecutive_failures": 5,
             "disabled_at": "2026-11-21T10:00:00.000000Z",
         },
     ),
+    EventTypeSeed(
+        EXHAUSTED_EVENT_TYPE,
+        "A delivery ended failed: its last attempt was made, or the endpoint refused it for good." + _OPERATIONAL,
+        {
+            "id": "dlv_01M846Q2Z0A1B2C3D4E5F6G7H8",
+            "webhook_id": _WEBHOOK["id"],
+            "webhook_name": _WEBHOOK["name"],
+            "event_id": "evt_01M846PZ9Y8X7W6V5T4S3R2Q1P",
+            "event_type": "order.created",
+            "attempts": 8,
+            "last_error": "HTTP 503",
+            "failed_at": "2026-11-21T09:58:00.000000Z",
+        },
+    ),
+    EventTypeSeed(
+        FAILING_EVENT_TYPE,
+        "A webhook keeps failing: the streak its auto-disable rule counts (failed deliveries, or failed"
+        " attempts under the attempts rule) reached 50 %, 70 % or 90 % of the threshold that switches it off."
+        + _OPERATIONAL,
+        {
+            **_WEBHOOK,
+            "failures": 7,
+            "threshold": 10,
+            "rule": "deliveries",
+            "percent": 70,
+            "failing_since": "2026-11-20T10:02:00.000000Z",
+            "last_error": "connection refused",
+        },
+    ),
+    EventTypeSeed(
+        RECOVERED_EVENT_TYPE,
+        "A delivery succeeded after a webhook's deliveries had failed." + _OPERATIONAL,
+        {**_WEBHOOK, "failures": 3, "failing_since": "2026-11-20T10:02:00.000000Z",
+         "recovered_at": "2026-11-20T11:30:00.000000Z"},
+    ),
+    EventTypeSeed(
+        SECRET_ROTATED_EVENT_TYPE,
+        "A webhook's signing secret was rotated; the old one signs too until previous_secret_expires_at"
+        " (null: it stopped at once). The secrets themselves are never sent." + _OPERATIONAL,
+        {**_WEBHOOK, "rotated_at": "2026-11-21T08:00:00.000000Z",
+         "previous_secret_expires_at": "2026-11-22T08:00:00.000000Z"},
+    ),
 )
-
 
 def seed_event_types(seeds: tuple[EventTypeSeed, ...], now: datetime) -> None:
     """Add the configured types that are missing; never overwrite edits made since."""

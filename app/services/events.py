@@ -92,6 +92,7 @@ def emit_event(
     only_webhook: Webhook | None = None,
     lookups: Lookups | None = None,
     trace: TraceContext | None = None,
+    excluding: str | None = None,
 ) -> Emitted:
     """Accept one event for `tenant`.
 
@@ -99,6 +100,8 @@ def emit_event(
     test event travels the normal delivery path without reaching anyone else. `lookups`:
     shared by the events of one transaction. `trace`: the producer's trace context, which
     every attempt continues (app/rules/tracecontext.py); a replay keeps the first one's.
+    `excluding`: a webhook id it never goes to (an operational event about a failing
+    webhook, app/services/webhook_health.py).
     """
     lookups = lookups or Lookups(settings)
     data_text = jsontext.dumps(data)  # with the digits the producer sent
@@ -119,6 +122,8 @@ def emit_event(
                                         tracestate)])
             first_attempt_at = now + timedelta(seconds=settings.retry_schedule[0])
             targets = [only_webhook] if only_webhook else _subscribers(event, lookups.enabled_webhooks(tenant.id))
+            if excluding is not None:
+                targets = [w for w in targets if w.id != excluding]
             if targets:
                 hotsql.insert(_DELIVERY_ROW, [(new_id("dlv"), event.id, w.id, first_attempt_at, now, now) for w in targets])
                 deliveries_due()  # PostgreSQL sends one per transaction, whatever the events in it

@@ -21,12 +21,15 @@ of `CustomHeaders`, which decides what counts as a secret.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import json
 import operator
 
 import peewee
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playhouse.migrate import SchemaMigrator, migrate as apply
 
 from app.rules.custom_headers import CREDENTIAL_WORDS, CustomHeaders
@@ -118,6 +121,17 @@ _BROWSER_SESSION = _as_shipped(
     user=peewee.ForeignKeyField(_USER, null=True, on_delete="CASCADE"), tenant=_tenant_key(null=True),
     created_at=peewee.DateTimeField(), last_seen_at=peewee.DateTimeField(),
     expires_at=peewee.DateTimeField(index=True))
+
+
+# Step 14 (issue 17): the owners' mail notices.
+_MAIL_NOTICE = _as_shipped(
+    "mail_notice",
+    indexes=((("status", "next_attempt_at"), False), (("webhook", "sent_at"), False)),
+    id=_id(), tenant=_tenant_key(), webhook=peewee.ForeignKeyField(_WEBHOOK, on_delete="CASCADE"),
+    kind=peewee.CharField(max_length=16), facts=peewee.TextField(), status=peewee.CharField(max_length=16),
+    attempts=peewee.IntegerField(), next_attempt_at=peewee.DateTimeField(), lease=peewee.CharField(null=True, max_length=40),
+    lease_expires_at=peewee.DateTimeField(null=True), last_error=peewee.TextField(null=True),
+    created_at=peewee.DateTimeField(), sent_at=peewee.DateTimeField(null=True))
 
 
 def _create(*tables: type[peewee.Model]) -> None:
@@ -233,9 +247,49 @@ def drop_server_secrets() -> None:
 
 
 def event_trace_context() -> None:
-    """Step 15: the W3C trace context an event was emitted with (app/rules/tracecontext.py)."""
+    """Step 12: the W3C trace context an event was emitted with (app/rules/tracecontext.py)."""
     _add_columns("event", traceparent=peewee.CharField(null=True, max_length=55),
                  tracestate=peewee.CharField(null=True, max_length=512))
+def delivery_contracts() -> None:
+    """Delivery contracts (app/rules/contracts.py): per webhook and as tenant defaults, the
+    signatures, the envelope and the auto-disable rule (JSON texts; NULL: the level above),
+    the default headers a webhook drops, a failed-attempt streak, and an Ed25519 key pair
+    per webhook for the `ed25519` scheme, encrypted like the secrets. Every webhook gets its
+    key pair here, so a contract that turns ed25519 on later finds one; the format of this
+    day: `whsk_` + base64 of the 32-byte seed and the 32-byte public key."""
+    _add_columns(
+        "webhook",
+        signatures=peewee.TextField(null=True),
+        envelope=peewee.TextField(null=True),
+        auto_disable=peewee.TextField(null=True),
+        dropped_headers=peewee.TextField(null=True),
+        signing_key=peewee.TextField(null=True),
+        previous_signing_key=peewee.TextField(null=True),
+        consecutive_failed_attempts=peewee.IntegerField(default=0),
+    )
+    _add_columns(
+        "tenant",
+        signatures=peewee.TextField(null=True),
+        envelope=peewee.TextField(null=True),
+        auto_disable=peewee.TextField(null=True),
+        retry_schedule=peewee.TextField(null=True),
+    )
+    webhook = peewee.Table("webhook", ("id", "signing_key")).bind(database)
+    for (row_id,) in list(webhook.select(webhook.id).tuples()):
+        webhook.update({webhook.signing_key: secret_box.encrypt(_new_signing_key())}).where(
+            webhook.id == row_id).execute()
+
+
+def _new_signing_key() -> str:
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return "whsk_" + base64.b64encode(private.private_bytes_raw() + public).decode()
+def owner_notifications() -> None:
+    """Mail to a tenant's owners about failing webhooks: whom to tell, since when a webhook
+    fails, and the outbox of notices."""
+    _add_columns("tenant", notify=peewee.TextField(null=True))
+    _add_columns("webhook", failing_since=peewee.DateTimeField(null=True))
+    _create(_MAIL_NOTICE)
 
 
 # Append only: each step runs once per database, in order; never edit a shipped step.
@@ -252,6 +306,8 @@ STEPS = [
     browser_sessions,
     drop_server_secrets,
     event_trace_context,
+    delivery_contracts,
+    owner_notifications,
 ]
 
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import peewee
 from peewee import SQL
 
+from app.rules.contracts import standard_envelope
 from app.rules.custom_headers import CustomHeaders
 from app.rules.ids import new_id
 from app.rules.secretbox import secret_box
@@ -101,6 +102,15 @@ class BaseModel(peewee.Model):
 class Tenant(BaseModel):
     slug = peewee.CharField(unique=True, max_length=64)
     created_at = UTCDateTimeField()
+    # Who gets the owner's mails about failing webhooks; None: the tenant's users whose
+    # names are addresses (app/services/notifications.py).
+    notify = JSONField(null=True)
+    # Contract defaults of the tenant's webhooks (app/rules/contracts.py); None: the
+    # installation's. JSON texts, compiled once per distinct text.
+    signatures = peewee.TextField(null=True)
+    envelope = peewee.TextField(null=True)
+    auto_disable = peewee.TextField(null=True)
+    retry_schedule = JSONField(null=True)
 
     DEFAULT = "default"
 
@@ -163,7 +173,20 @@ class Webhook(BaseModel):
     payload_format = peewee.CharField(max_length=16, default="standard")
     payload_template = peewee.TextField(null=True)  # custom Jinja2 (sandboxed) for chat formats
     consecutive_failures = peewee.IntegerField(default=0)
+    failing_since = UTCDateTimeField(null=True)  # when the current failure streak began
+    # Failed attempts in a row, retries included: counted for the `attempts` auto-disable rule.
+    consecutive_failed_attempts = peewee.IntegerField(default=0)
     last_success_at = UTCDateTimeField(null=True)
+    # The delivery contract (app/rules/contracts.py) as JSON texts; None: the tenant's.
+    signatures = peewee.TextField(null=True)
+    envelope = peewee.TextField(null=True)
+    auto_disable = peewee.TextField(null=True)
+    # Default headers (User-Agent, X-Webhook-Event, X-Webhook-Timestamp) this webhook does not send.
+    dropped_headers = JSONField(null=True)
+    # The Ed25519 key pair of the `ed25519` scheme (whsk_…); the previous one signs until
+    # previous_secret_expires_at, as the previous secret does.
+    signing_key = EncryptedTextField(null=True)
+    previous_signing_key = EncryptedTextField(null=True)
     disabled_reason = peewee.TextField(null=True)
     created_at = UTCDateTimeField()
     updated_at = UTCDateTimeField()
@@ -173,11 +196,14 @@ class Webhook(BaseModel):
 
     @classmethod
     def reencrypt_all(cls) -> int:
-        """Rewrite every secret, signing secrets and secret header values, with the first
-        encryption key (plaintext ones get encrypted)."""
-        rows = list(cls.select(cls.id, cls.secret, cls.headers))
+        """Rewrite every secret, signing secrets, key pairs and secret header values, with the
+        first encryption key (plaintext ones get encrypted)."""
+        rows = list(cls.select(cls.id, cls.secret, cls.previous_secret, cls.headers, cls.signing_key,
+                               cls.previous_signing_key))
         for row in rows:
-            cls.update(secret=row.secret, headers=row.headers).where(cls.id == row.id).execute()
+            cls.update(secret=row.secret, previous_secret=row.previous_secret, headers=row.headers,
+                       signing_key=row.signing_key, previous_signing_key=row.previous_signing_key,
+                       ).where(cls.id == row.id).execute()
         return len(rows)
 
     @classmethod
@@ -210,12 +236,8 @@ class Event(BaseModel):
         return envelope(self.id, self.type, self.created_at, self.data)
 
 
-def envelope(event_id: str, type_name: str, created_at: datetime, data: str) -> bytes:
-    """An event's request body: `{"id","type","timestamp","data"}` as compact JSON, `data`
-    spliced in as stored so every retry sends the same bytes."""
-    timestamp = created_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    head = json.dumps({"id": event_id, "type": type_name, "timestamp": timestamp}, separators=(",", ":"))
-    return (head[:-1] + ',"data":' + data + "}").encode()
+# An event's request body under Hookline's own contract (app/rules/contracts.py).
+envelope = standard_envelope
 
 
 class Delivery(BaseModel):
@@ -366,6 +388,34 @@ class Attempt(BaseModel):
 
     class Meta:
         indexes = ((("delivery", "number"), False),)
+
+
+class MailNotice(BaseModel):
+    """Something the tenant's owners are to be mailed about one webhook (it started failing,
+    was disabled, recovered): written in the transaction that recorded the change, sent
+    later by the mail job (app/services/notifications.py). The notices of a webhook due
+    together go out as one mail, at most one an hour; a send claims them with a lease, as
+    deliveries are claimed."""
+
+    id = _id_field("mail")
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    webhook = peewee.ForeignKeyField(Webhook, on_delete="CASCADE")
+    kind = peewee.CharField(max_length=16)  # failing | disabled | recovered
+    facts = JSONField()  # what the mail says: name, host, last error, failing since (never a secret)
+    status = peewee.CharField(max_length=16, default=PENDING)  # pending | sent
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = UTCDateTimeField()
+    lease = peewee.CharField(null=True, max_length=40)
+    lease_expires_at = UTCDateTimeField(null=True)
+    last_error = peewee.TextField(null=True)
+    created_at = UTCDateTimeField()
+    sent_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("status", "next_attempt_at"), False),
+            (("webhook", "sent_at"), False),
+        )
 
 
 class User(BaseModel):

@@ -18,6 +18,7 @@ from starlette.templating import Jinja2Templates
 
 from app import __version__
 from app.rules import jsontext
+from app.rules.subscriptions import is_operational
 from app.web.security import csrf_token
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
@@ -66,6 +67,7 @@ templates.env.filters.update(
     family_colour=family_colour, relative_time=relative_time, exact_time=exact_time, pretty_json=pretty_json
 )
 templates.env.globals.update(version=__version__, htmx_script="htmx-2.0.11.min.js")
+templates.env.tests.update(operational=is_operational)
 
 
 def is_htmx(request: Request) -> bool:

@@ -69,7 +69,7 @@ async def test_recover_resends_exactly_the_failed_ones_since(api, sender, receiv
     receiver.plan("/hook", 400, 400, 400, 200)  # old, then two recent failures; the rest succeed
     receiver.plan("/other", 400, 200)
     webhook = create_webhook(api, url=receiver.url(), events=["order.*"])
-    other = create_webhook(api, url=receiver.url("/other"), events=["user.*"])
+    create_webhook(api, url=receiver.url("/other"), events=["user.*"])
     old = emit(api)
     await sender.run()
     clock.advance(3600)

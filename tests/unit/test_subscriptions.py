@@ -1,6 +1,6 @@
 import pytest
 
-from app.rules.subscriptions import is_valid_pattern, is_valid_type_name, matches
+from app.rules.subscriptions import is_operational, is_valid_pattern, is_valid_type_name, matches
 
 
 @pytest.mark.parametrize(
@@ -20,6 +20,16 @@ from app.rules.subscriptions import is_valid_pattern, is_valid_type_name, matche
         (["user.*", "order.paid"], "order.paid", True),
         (["user.*", "order.paid"], "order.created", False),
         ([], "order.created", False),
+        # Operational events: never through `*`, only by name or family.
+        (["*"], "webhook.disabled", False),
+        (["*"], "delivery.exhausted", False),
+        (["*"], "webhook.test", True),
+        (["webhook.disabled"], "webhook.disabled", True),
+        (["webhook.*"], "webhook.failing", True),
+        (["webhook.*"], "delivery.exhausted", False),
+        (["delivery.*"], "delivery.exhausted", True),
+        (["*", "webhook.recovered"], "webhook.recovered", True),
+        (["*", "webhook.recovered"], "webhook.secret_rotated", False),
     ],
 )
 def test_matches(patterns, event_type, expected):
@@ -71,3 +81,12 @@ def test_is_valid_type_name(name, valid):
 )
 def test_is_valid_pattern(pattern, valid):
     assert is_valid_pattern(pattern) is valid
+
+
+@pytest.mark.parametrize(
+    ("pattern", "operational"),
+    [("webhook.disabled", True), ("delivery.exhausted", True), ("webhook.*", True), ("delivery.*", True),
+     ("webhook.test", False), ("order.*", False), ("*", False), ("webhooks.*", False), ("deliveryx.*", False)],
+)
+def test_is_operational(pattern, operational):
+    assert is_operational(pattern) is operational

@@ -19,6 +19,7 @@ from app.delivery import formats
 from app.rules import durations, jsontext
 from app.rules.errors import Conflict, InvalidInput
 from app.rules.filters import EXAMPLE as FILTER_EXAMPLE
+from app.rules.subscriptions import is_operational
 from app.services import catalog, stats, trial_sends, webhooks
 from app.storage.models import PAYLOAD_FORMATS, Attempt
 from app.web.inputs import inline_error, parse_json
@@ -56,7 +57,8 @@ def _fields_from_form(form: FormData) -> dict:
         "name": form.get("name", ""),
         "url": form.get("url", ""),
         "description": form.get("description", ""),
-        "events": ["*"] if "*" in events else events,
+        # `*` covers every other box but Hookline's own operational events (app/rules/subscriptions.py).
+        "events": ["*", *filter(is_operational, events)] if "*" in events else events,
         "headers": _parse_headers(form.get("headers", "")),
         "secret_headers": form.get("secret_headers", "").replace(",", " ").split(),
         "filter": parse_json(filter_text, field="filter") if filter_text else None,
