@@ -443,3 +443,17 @@ def test_a_change_that_the_secret_cannot_sign_is_refused(api):
     response = api.patch("/api/v1/tenants/acme", json={"signatures": [{"scheme": "standard"}]}, headers=ADMIN)
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "signatures" and inheriting["id"] in response.json()["error"]["message"]
+
+
+async def test_a_stored_secret_that_cannot_sign_its_contract_fails_the_attempt_saying_so(api, engine, receiver):
+    """A row saved before the rules (or changed by hand): nothing goes out unsigned."""
+    from app.storage.models import Webhook
+
+    webhook = create_webhook(api, url=receiver.url("/unsigned"))
+    Webhook.update(secret="plain-secret-0123456789").where(Webhook.id == webhook["id"]).execute()
+    emit(api)
+    await engine.run()
+    assert receiver.to("/unsigned") == []
+    delivery = only_delivery(api, webhook["id"])
+    assert delivery["status"] == "failed", "a permanent failure: retrying cannot help"
+    assert delivery["last_error"].startswith("cannot sign: the standard scheme needs a whsec_ secret")
