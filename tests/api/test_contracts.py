@@ -169,6 +169,7 @@ async def test_saas_ops_center_any_text_secret_and_webhook_id_in_the_envelope(ap
     assert await retries_at(api, engine, clock, webhook["id"]) == [60, 300, 900, 3600, 7200]
 
 
+@pytest.mark.postgres
 async def test_audit_trail_timestamped_hmac_delivery_id_and_disabled_after_5_failed_attempts(
         api, engine, receiver, clock):
     """`X-Audit-Trail-Signature: sha256=<hex HMAC(secret, "{timestamp}.{body}")>`,
@@ -340,6 +341,7 @@ async def test_hmac_rotation_with_a_secret_brought_to_rotate_secret(api, engine,
 
 # -- tenant defaults -------------------------------------------------------------------------
 
+@pytest.mark.postgres
 async def test_a_tenant_default_is_inherited_by_a_new_webhook_and_overridden_by_its_own(api, engine, receiver, clock):
     acme = key_for("acme", clock)
     defaults = {"signatures": [{"scheme": "hmac", "header": "X-Acme-Signature", "value": "v1={digest}"}],
@@ -427,6 +429,7 @@ def test_bad_contracts_are_422_naming_the_field(api, fields, field, phrase):
     assert phrase in error["message"]
 
 
+@pytest.mark.postgres
 def test_a_change_that_the_secret_cannot_sign_is_refused(api):
     plain = "0123456789abcdef"
     webhook = create_webhook(api, secret=plain, signatures=[HMAC])
