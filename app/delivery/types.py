@@ -9,14 +9,15 @@ to import another to speak to it (outbound.py used to import them from the queue
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.delivery.policy import Failure
 from app.delivery.signed_request import DEFAULT_CONTRACT, Contract
 from app.delivery.signing import SigningKeys
-from app.rules.contracts import AutoDisable, Message
+from app.rules.contracts import AutoDisable
 from app.rules.custom_headers import CustomHeaders
+from app.rules.placeholders import Message
 
 # How much of a receiver's answer the attempt log keeps, in characters.
 MAX_RESPONSE_BODY_CHARS = 1000
@@ -70,8 +71,8 @@ class ClaimedDelivery:
     # what its placeholders say: app/delivery/signed_request.py builds the request from both.
     contract: Contract = DEFAULT_CONTRACT
     message: Message | None = None
-    signing_key: str | None = None  # whsk_, for the ed25519 scheme
-    previous_signing_key: str | None = None  # expires with previous_secret
+    signing_key: str | None = field(default=None, repr=False)  # whsk_, for the ed25519 scheme
+    previous_signing_key: str | None = field(default=None, repr=False)  # expires with previous_secret
     auto_disable: AutoDisable = AutoDisable()
     # The event's W3C trace context (app/rules/tracecontext.py); None: it was emitted without.
     traceparent: str | None = None
