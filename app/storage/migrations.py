@@ -232,6 +232,11 @@ def drop_server_secrets() -> None:
     database.execute_sql("DROP TABLE server_secret")
 
 
+def listen_sessions() -> None:
+    """Ephemeral webhooks of `hookline listen` sessions, and the lease that ends them."""
+    _add_columns("webhook", listen_expires_at=peewee.DateTimeField(null=True))
+
+
 # Append only: each step runs once per database, in order; never edit a shipped step.
 STEPS = [
     create_tables,
@@ -245,6 +250,7 @@ STEPS = [
     credential_headers,
     browser_sessions,
     drop_server_secrets,
+    listen_sessions,  # step 13 once the step 12 of another branch lands before it
 ]
 
 

@@ -3,7 +3,8 @@
 The layers, top to bottom; a module may import its own layer (sideways, within a folder)
 or any layer below it, never one above:
 
-    process   app.main, app.cli, app.scheduler, app.sender   the ASGI app, commands, jobs
+    process   app.main, app.cli, app.scheduler, app.sender   the ASGI app, commands, jobs,
+              app.listen                                     and the `listen` client
     web       app.web.*                                      HTTP only
     services  app.services.*                                 use-cases, transactions
     delivery  app.delivery.*                                 one signed request
@@ -27,7 +28,7 @@ import pytest
 
 APP = Path(__file__).resolve().parents[2] / "app"
 LAYERS = ("process", "web", "services", "delivery", "storage", "rules")
-PROCESS = {"app.main", "app.cli", "app.scheduler", "app.sender"}
+PROCESS = {"app.main", "app.cli", "app.scheduler", "app.sender", "app.listen"}
 SHARED = {"app.config": {"rules"}, "app": set()}  # importable by all -> the layers they may import
 DIRECTION = " → ".join(LAYERS) + " (app.config and app: importable by all)"
 
