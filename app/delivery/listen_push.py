@@ -213,6 +213,11 @@ class ListenHub:
             await self.tick()
             await asyncio.sleep(self.settings.sweep_interval)
 
+    async def drain(self) -> None:
+        """Wait until every claim and push has finished (recorded, or dropped with its stream)."""
+        while pending := set(self._tasks):
+            await asyncio.wait(pending)
+
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
