@@ -38,10 +38,11 @@ def acme(clock, db) -> dict:
 class Session:
     """A `hookline listen` subprocess, once it printed its signing secret."""
 
-    def __init__(self, server: str, key: dict, forward_to: str, env: dict, cwd, *args: str):
+    def __init__(self, server: str, key: dict, forward_to: str, env: dict, cwd, *args: str, reconnect_attempts=0):
         api_key = key["Authorization"].removeprefix("Bearer ")
         self.process = start_hookline(
-            ["listen", "--forward-to", forward_to, "--server", server, "--reconnect-attempts", "0", *args],
+            ["listen", "--forward-to", forward_to, "--server", server, "--reconnect-attempts", str(reconnect_attempts),
+             *args],
             {**env, "HOOKLINE_API_KEY": api_key}, cwd)
 
     def started(self) -> Session:
@@ -174,3 +175,31 @@ def test_a_server_that_is_gone_ends_the_cli_with_a_clear_message(env, tmp_path):
     output = process.log.read_text()
     assert f"Connection to {server} lost (connection refused); reconnecting in 1s" in output
     assert output.endswith(f"hookline listen: lost {server} (connection refused); gave up after 1 reconnection attempts\n")
+
+
+def test_a_server_restart_ends_the_session_and_the_cli_reconnects_with_its_secret(env, tmp_path, acme, receiver):
+    port = free_port()
+    server = f"http://127.0.0.1:{port}"
+    server_env = {**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY}
+    first_server = serve_hookline(server_env, port, tmp_path)
+    session = Session(server, acme, receiver.url("/hook"), env, tmp_path, reconnect_attempts=5)
+    try:
+        session.started()
+        # uvicorn waits for open requests before it stops: the stream is told to end first.
+        stop_hookline(first_server)
+        assert Webhook.get_by_id(session.webhook.id).deleted_at is not None
+        eventually(lambda: "lost (the server is shutting down); reconnecting in 1s" in session.output(), 10,
+                   "the CLI to notice")
+        second_server = serve_hookline(server_env, port, tmp_path)
+        try:
+            eventually(lambda: "Reconnected; same signing secret." in session.output(), 30, "the CLI to reconnect")
+            event_id = emit(server, acme)
+            (request,) = receiver.wait_for(1, "/hook")
+            assert verified(session, request)["id"] == event_id
+        finally:
+            assert "Stopped; the session is closed" in session.interrupt()
+            stop_hookline(second_server)
+    finally:
+        if session.process.poll() is None:
+            session.process.kill()
+            session.process.wait()

@@ -16,6 +16,8 @@ from app.services.tenants import named
 from app.storage.models import CANCELLED, DELIVERING, FAILED, PENDING, SUCCEEDED, Delivery, Webhook
 from tests.helpers import NO_JITTER, emit, make_webhook
 
+pytestmark = pytest.mark.postgres  # the session's claims and leases are SQL of their own: run again by --db=postgres
+
 
 def open_session(settings, clock, events=("*",), secret=None, tenant="default"):
     return listen_sessions.open_session(named(tenant), list(events), "http://localhost:3000/webhooks", secret,
