@@ -7,31 +7,49 @@ from __future__ import annotations
 import json
 import re
 import signal
+from types import SimpleNamespace
 
 import httpx
 import pytest
 import standardwebhooks
 
+from app.config import Settings
+from app.rules.clock import system_clock
+from app.services.setup import prepare_database
+from app.storage.db import database
 from app.storage.models import CANCELLED, PENDING, SUCCEEDED, Delivery, Webhook
-from tests.helpers import ADMIN_KEY, eventually, free_port, key_for, serve_hookline, start_hookline, stop_hookline
+from tests.helpers import ADMIN_KEY, ENCRYPTION_KEY, eventually, free_port, hookline_env, key_for, serve_hookline
+from tests.helpers import start_hookline, stop_hookline
 
 # The first attempt at once, a retry 0.2 s after a failure, the next an hour later: a test
 # sees a retry without waiting, or a delivery that stays pending while it looks.
 RETRY_SCHEDULE = "0,0.2,3600"
 
 
-@pytest.fixture
-def server(env, tmp_path, db):
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One `hookline serve` for the module (a start costs seconds): every test ends its
+    sessions, and keys and receivers are each test's own."""
+    folder = tmp_path_factory.mktemp("listen")
+    settings = Settings(database_url=f"sqlite:///{folder}/hookline.db", admin_key=ADMIN_KEY,
+                        encryption_keys=(ENCRYPTION_KEY,))
+    prepare_database(settings, system_clock)  # the test reads the same file
+    env = {**hookline_env(settings), "HOOKLINE_ADMIN_KEY": ADMIN_KEY, "HOOKLINE_RETRY_SCHEDULE": RETRY_SCHEDULE}
     port = free_port()
-    process = serve_hookline({**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY, "HOOKLINE_RETRY_SCHEDULE": RETRY_SCHEDULE},
-                             port, tmp_path)
-    yield f"http://127.0.0.1:{port}"
+    process = serve_hookline(env, port, folder)
+    yield SimpleNamespace(url=f"http://127.0.0.1:{port}", env=env, folder=folder)
     output = stop_hookline(process)
+    database.close()
     assert "ERROR" not in output, output
 
 
 @pytest.fixture
-def acme(clock, db) -> dict:
+def server(shared) -> str:
+    return shared.url
+
+
+@pytest.fixture
+def acme(shared, clock) -> dict:
     return key_for("acme", clock)
 
 
@@ -62,11 +80,11 @@ class Session:
 
 
 @pytest.fixture
-def listen(server, env, tmp_path):
+def listen(shared):
     sessions = []
 
     def start(key: dict, forward_to: str, *args: str) -> Session:
-        sessions.append(Session(server, key, forward_to, env, tmp_path, *args))
+        sessions.append(Session(shared.url, key, forward_to, shared.env, shared.folder, *args))
         return sessions[-1].started()
 
     yield start
@@ -160,9 +178,9 @@ def test_another_tenants_events_never_reach_a_session(server, acme, clock, liste
                                    & (Delivery.webhook == session.webhook.id)).count() == 0
 
 
-def test_a_refused_key_is_one_line_and_no_traceback(server, env, tmp_path):
-    process = start_hookline(["listen", "--forward-to", "http://127.0.0.1:9/hook", "--server", server],
-                             {**env, "HOOKLINE_API_KEY": "hl_not_a_key"}, tmp_path)
+def test_a_refused_key_is_one_line_and_no_traceback(shared):
+    process = start_hookline(["listen", "--forward-to", "http://127.0.0.1:9/hook", "--server", shared.url],
+                             {**shared.env, "HOOKLINE_API_KEY": "hl_not_a_key"}, shared.folder)
     assert process.wait(timeout=30) == 2
     assert process.log.read_text() == "hookline listen: invalid or revoked API key\n"
 
@@ -177,12 +195,12 @@ def test_a_server_that_is_gone_ends_the_cli_with_a_clear_message(env, tmp_path):
     assert output.endswith(f"hookline listen: lost {server} (connection refused); gave up after 1 reconnection attempts\n")
 
 
-def test_a_server_restart_ends_the_session_and_the_cli_reconnects_with_its_secret(env, tmp_path, acme, receiver):
+def test_a_server_restart_ends_the_session_and_the_cli_reconnects_with_its_secret(shared, acme, receiver, tmp_path):
+    """Another `serve` on the module's database, stopped and started again on its port."""
     port = free_port()
     server = f"http://127.0.0.1:{port}"
-    server_env = {**env, "HOOKLINE_ADMIN_KEY": ADMIN_KEY}
-    first_server = serve_hookline(server_env, port, tmp_path)
-    session = Session(server, acme, receiver.url("/hook"), env, tmp_path, reconnect_attempts=5)
+    first_server = serve_hookline(shared.env, port, tmp_path)
+    session = Session(server, acme, receiver.url("/hook"), shared.env, tmp_path, reconnect_attempts=5)
     try:
         session.started()
         # uvicorn waits for open requests before it stops: the stream is told to end first.
@@ -190,7 +208,7 @@ def test_a_server_restart_ends_the_session_and_the_cli_reconnects_with_its_secre
         assert Webhook.get_by_id(session.webhook.id).deleted_at is not None
         eventually(lambda: "lost (the server is shutting down); reconnecting in 1s" in session.output(), 10,
                    "the CLI to notice")
-        second_server = serve_hookline(server_env, port, tmp_path)
+        second_server = serve_hookline(shared.env, port, tmp_path)
         try:
             eventually(lambda: "Reconnected; same signing secret." in session.output(), 30, "the CLI to reconnect")
             event_id = emit(server, acme)
