@@ -61,9 +61,6 @@ def create_app(
     """
     prepare_database(settings, clock)
     process_metrics = Metrics(clock)
-    # Made here, not in the lifespan: `hookline serve` ends its streams before uvicorn waits
-    # for open requests to finish, which is before the lifespan's shutdown.
-    listen_hub = ListenHub(settings, clock, end_expired)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -75,8 +72,8 @@ def create_app(
         app.state.api_keys = KeyCache()
         app.state.writer = GroupWriter(clock, lambda: Lookups(settings))
         app.state.writer.start()
-        app.state.listen_hub = listen_hub
         # Every web process holds the streams of its own listen sessions, with or without a sender.
+        app.state.listen_hub = listen_hub = ListenHub(settings, clock, end_expired)
         listen_ticks = asyncio.create_task(listen_hub.run(), name="hookline-listen-sessions")
         try:
             if not run_sender:

@@ -147,7 +147,8 @@ class ListenHub:
 
     @property
     def lease_seconds(self) -> float:
-        """A session's lease and a pushed delivery's: renewed every third of it."""
+        """A session's lease (renewed every third of it) and a pushed delivery's, which no
+        push outlasts: a push waits request_timeout at most, and settings keep that shorter."""
         return self.settings.lease_seconds
 
     @property
