@@ -1,16 +1,17 @@
 """`hookline serve | worker | create-key | create-user | set-password | remove-user | reencrypt | purge
-| trigger`."""
+| trigger | listen`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
 import sys
 
-from app import trigger
+from app import listen, trigger
 from app.config import ConfigError, Settings, load_settings
 
 log = logging.getLogger("hookline")
@@ -87,10 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     trigger.add_parser(commands)
+    listen.add_parser(commands)
 
     args = parser.parse_args(argv)
-    if args.command == "trigger":  # a client of a server, maybe a remote one: no config of its own
+    # Clients of a server, maybe a remote one: no config of their own.
+    if args.command == "trigger":
         return trigger.run_trigger(args)
+    if args.command == "listen":
+        return listen.run_listen(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
     try:
@@ -127,8 +132,20 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     # while sending 5 deliveries for each (docs/benchmarks.md).
     app = create_app(settings, run_sender=not args.no_sender)
     _collect_garbage_rarely()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", server_header=False)
-    return 0
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", server_header=False)
+    server = uvicorn.Server(config)
+    shut_down = server.shutdown
+
+    async def end_listen_streams_then_shut_down(sockets=None) -> None:
+        """uvicorn waits for open requests before the lifespan ends: a `hookline listen`
+        stream never ends by itself, so it is told to first (its CLI reconnects)."""
+        app.state.listen_hub.end_all()
+        await shut_down(sockets)
+
+    server.shutdown = end_listen_streams_then_shut_down
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run
+        server.run()
+    return 0 if server.started else 3  # uvicorn.run's exit status when it could not start
 
 
 def run_worker(settings: Settings, args: argparse.Namespace) -> int:

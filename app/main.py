@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -18,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from app import __version__
 from app.config import Settings, parse_rate
+from app.delivery.listen_push import ListenHub
 from app.delivery.metrics import Metrics
 from app.delivery.tracing import Tracing, build_tracing
 from app.rules.clock import Clock, system_clock
@@ -26,13 +28,15 @@ from app.rules.ratelimit import RateLimiter, retry_after_header
 from app.sender import running_sender
 from app.services.api_keys import KeyCache
 from app.services.events import Lookups
+from app.services.listen_sessions import end_expired
 from app.services.server_secrets import signing_keys
 from app.services.setup import prepare_database
 from app.storage.db import database
 from app.storage.writer import GroupWriter
 from app.web import metrics, portal
 from app.web.api import deliveries as api_deliveries, event_types as api_event_types, events as api_events
-from app.web.api import openapi, replay as api_replay, tenants as api_tenants, webhooks as api_webhooks
+from app.web.api import listen as api_listen, openapi, replay as api_replay, tenants as api_tenants
+from app.web.api import webhooks as api_webhooks
 from app.web.pages import deliveries as pages_deliveries, event_types as pages_event_types, keys as pages_keys
 from app.web.pages import notifications as pages_notifications, signin, webhooks as pages_webhooks
 from app.web.security import CSRFMiddleware, FormTextMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
@@ -74,6 +78,9 @@ def create_app(
         app.state.api_keys = KeyCache()
         app.state.writer = GroupWriter(clock, lambda: Lookups(settings))
         app.state.writer.start()
+        # Every web process holds the streams of its own listen sessions, with or without a sender.
+        app.state.listen_hub = listen_hub = ListenHub(settings, clock, end_expired)
+        listen_ticks = asyncio.create_task(listen_hub.run(), name="hookline-listen-sessions")
         try:
             if not run_sender:
                 yield
@@ -83,6 +90,9 @@ def create_app(
                 app.state.dispatcher = dispatcher
                 yield
         finally:
+            listen_ticks.cancel()
+            await asyncio.gather(listen_ticks, return_exceptions=True)
+            await listen_hub.close()
             await run_in_threadpool(app.state.writer.stop)  # answers what is queued
             if process_tracing is not None:
                 process_tracing.shutdown()  # exports the spans still queued
@@ -105,6 +115,7 @@ def create_app(
             *api_event_types.routes,
             *api_replay.routes,
             *api_tenants.routes,
+            *api_listen.routes,
             *openapi.routes,
             *signin.routes,
             *pages_webhooks.routes,

@@ -70,6 +70,17 @@ def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None 
     )
 
 
+def request_headers(claimed: ClaimedDelivery, body: bytes, started_at: datetime, span_id: str | None = None) -> dict[str, str]:
+    """The headers of one attempt of `claimed`: its contract's (app/delivery/signed_request.py),
+    then the event's trace context, which no custom header overrides. A listen session's push
+    (app/delivery/listen_push.py) carries the same, so a local app verifies exactly what its
+    production endpoint will. Raises signing.CannotSign when the keys do not fit."""
+    headers = build_request(claimed.contract, claimed.signing_keys(started_at), claimed.message,
+                            int(started_at.timestamp()), claimed.attempts + 1, body).headers
+    headers.update(attempt_headers(claimed.traceparent, claimed.tracestate, span_id))
+    return headers
+
+
 async def send_attempt(
     transport: httpx.AsyncBaseTransport, claimed: ClaimedDelivery, body: bytes, settings: Settings,
     started_at: datetime, span_id: str | None = None,
@@ -80,14 +91,11 @@ async def send_attempt(
     `traceparent` names (app/delivery/tracing.py)."""
     if claimed.contract.headers and (refused := _refused_header(claimed, started_at)):
         return refused
-    timestamp = int(started_at.timestamp())
     timeout = settings.request_timeout if claimed.timeout is None else claimed.timeout
     try:
-        headers = build_request(claimed.contract, claimed.signing_keys(started_at), claimed.message, timestamp,
-                                claimed.attempts + 1, body).headers
+        headers = request_headers(claimed, body, started_at, span_id)
     except CannotSign as exc:
         return AttemptResult(started_at, 0, {}, error=f"cannot sign: {exc}", failure=Failure.CANNOT_SIGN)
-    headers.update(attempt_headers(claimed.traceparent, claimed.tracestate, span_id))  # after the contract's: never overridden
     began = time.perf_counter()
     status_code = retry_after = response_text = error = failure = None
     try:

@@ -28,6 +28,11 @@ from app.storage.models import (
 )
 
 
+# What a claim's UPDATE … RETURNING gives back, in this order, for claimed_deliveries.
+CLAIM_RETURNING = (Delivery.next_attempt_at, Delivery.id, Delivery.attempts, Delivery.attempts_before_recovery,
+                   Delivery.event, Delivery.webhook)
+
+
 def claim_due(
     now: datetime,
     limit: int,
@@ -57,11 +62,18 @@ def claim_due(
         claimed = list(
             Delivery.update(status=DELIVERING, lease_expires_at=lease, updated_at=now)
             .where(Delivery.id.in_(due))
-            .returning(Delivery.next_attempt_at, Delivery.id, Delivery.attempts, Delivery.attempts_before_recovery,
-                       Delivery.event, Delivery.webhook)
+            .returning(*CLAIM_RETURNING)
             .tuples()
             .execute()
         )
+    return claimed_deliveries(claimed, lease, now, defaults)
+
+
+def claimed_deliveries(
+    claimed: list[tuple], lease: datetime, now: datetime, defaults: Defaults,
+) -> list[ClaimedDelivery]:
+    """What each claimed row (CLAIM_RETURNING) needs for its send, oldest due first: also
+    the claims of listen sessions (app/delivery/listen_push.py)."""
     if not claimed:
         return []
     claimed.sort(key=lambda row: (row[0] or now, row[1]))  # oldest due first, as they were waiting

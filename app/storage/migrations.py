@@ -292,6 +292,11 @@ def owner_notifications() -> None:
     _create(_MAIL_NOTICE)
 
 
+def listen_sessions() -> None:
+    """Step 15: ephemeral webhooks of `hookline listen` sessions, and the lease that ends them."""
+    _add_columns("webhook", listen_expires_at=peewee.DateTimeField(null=True))
+
+
 # Append only: each step runs once per database, in order; never edit a shipped step.
 STEPS = [
     create_tables,
@@ -308,6 +313,7 @@ STEPS = [
     event_trace_context,
     delivery_contracts,
     owner_notifications,
+    listen_sessions,
 ]
 
 

@@ -193,6 +193,14 @@ class Webhook(BaseModel):
     # Deleted webhooks are kept (hidden, never sent to) so their cancelled deliveries stay
     # in the log.
     deleted_at = UTCDateTimeField(null=True)
+    # Set: an ephemeral webhook of a `hookline listen` session, whose deliveries go down its
+    # stream, not over HTTP; the session's lease, renewed by the web process holding the
+    # stream, and ended by any process once it runs out (app/services/listen_sessions.py).
+    listen_expires_at = UTCDateTimeField(null=True)
+
+    @property
+    def is_listen_session(self) -> bool:
+        return self.listen_expires_at is not None
 
     @classmethod
     def reencrypt_all(cls) -> int:
@@ -293,6 +301,9 @@ class Delivery(BaseModel):
         claim, and building it with Peewee's query objects cost more CPU (1.6 ms) than
         SQLite took to run it. The quotas travel as one JSON parameter, so the text does
         not change with them.
+
+        A listen session's webhook is never offered: the web process that holds its stream
+        claims its deliveries itself (app/delivery/listen_push.py).
         """
         stamp = cls.next_attempt_at.db_value
         quotas_json = json.dumps(dict(quotas or {}))
@@ -338,7 +349,7 @@ def _due_sql(param: str, sqlite: bool) -> str:
     def oldest(condition: str, order: str) -> str:
         return f"""
             SELECT d.id FROM delivery d JOIN webhook w ON w.id = d.webhook_id
-            WHERE {condition} AND w.enabled AND w.deleted_at IS NULL
+            WHERE {condition} AND w.enabled AND w.deleted_at IS NULL AND w.listen_expires_at IS NULL
               AND (NOT w.ordered OR NOT EXISTS (
                     SELECT 1 FROM delivery older
                     WHERE older.webhook_id = d.webhook_id AND older.status IN ('{PENDING}', '{DELIVERING}')

@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 
 from app.services.api_keys import create_api_key
 from app.services.events import emit_event
+from app.services.listen_sessions import open_session
 from app.services.tenants import get_or_create_tenant
 from app.services.users import create_user
 from app.services.webhooks import create_webhook
@@ -35,6 +36,7 @@ PARAMS = {
     ("tenants", "tenant"): "tenant",
     ("event-types", "name"): "event_type",
     ("event-types", "id"): "event_type",
+    ("listen", "id"): "listen_session",
 }
 # Global or admin-only objects: a tenant's caller may not change them at all, so only the
 # refusal is checked (no "own object" control call).
@@ -52,6 +54,8 @@ BODIES = {
     ("PATCH", "/api/v1/webhooks/{id}"): lambda mine: {"name": "pwned", "enabled": False},
     ("POST", "/api/v1/webhooks/{id}/recover"): lambda mine: {"since": "2020-01-01T00:00:00Z"},
     ("POST", "/api/v1/events/{id}/replay"): lambda mine: {"webhook_id": mine["webhook"]},
+    ("POST", "/api/v1/listen/{id}/results"): lambda mine: {"delivery_id": mine["delivery"], "status_code": 200,
+                                                            "duration_ms": 1},
 }
 REFUSED = {403, 404}
 PASSWORD = "isolation test password"
@@ -65,6 +69,7 @@ def owned_objects(slug: str, settings, now) -> dict[str, str]:
     delivery = Delivery.get(Delivery.event == emitted.event_id)
     Attempt.create(delivery=delivery, number=1, started_at=now, duration_ms=1, request_headers={}, response_status=500)
     recovery = Recovery.create(webhook=webhook, since=now, total=0, created_at=now)
+    session = open_session(tenant, ["*"], f"http://localhost:3000/{slug}", None, settings, now).webhook
     return {
         "webhook": webhook.id,
         "delivery": delivery.id,
@@ -73,6 +78,7 @@ def owned_objects(slug: str, settings, now) -> dict[str, str]:
         "recovery": recovery.id,
         "tenant": slug,
         "event_type": "order.created",
+        "listen_session": session.id,
     }
 
 

@@ -347,3 +347,18 @@ def test_a_form_that_is_not_utf8_is_refused_with_the_reason(dashboard, name):
     response = dashboard.client.post("/webhooks", content=good,
                                      headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 201 and Webhook.get().name == "café", "the same form in UTF-8 is saved"
+
+
+def test_a_live_listen_session_is_marked_in_the_list_and_not_editable(dashboard, settings, clock):
+    from app.services.listen_sessions import open_session
+    from app.services.tenants import named
+
+    session = open_session(named("default"), ["*"], "http://localhost:3000/webhooks", None, settings, clock()).webhook
+    assert create_in_dashboard(dashboard, name="Billing", url="https://billing.example.com/hook").status_code == 201
+    page = soup(dashboard.get("/webhooks"))
+    row = page.select_one(f"#webhook-{session.id}")
+    assert row.select_one("[data-label=Status]").get_text(strip=True) == "live session"
+    assert row.select_one("[data-label=URL]").get_text(strip=True) == "http://localhost:3000/webhooks"
+    assert [a.get_text() for a in row.select("a")] == ["Log"] and not row.select("form, input")
+    other = page.select_one(f"#webhook-{Webhook.get(Webhook.name == 'Billing').id}")
+    assert "live session" not in other.get_text() and other.select_one("input[role=switch]")

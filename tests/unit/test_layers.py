@@ -4,7 +4,7 @@ The layers, top to bottom; a module may import its own layer (sideways, within a
 or any layer below it, never one above:
 
     process   app.main, app.cli, app.scheduler, app.sender   the ASGI app, commands, jobs,
-              app.trigger                                    and the `trigger` client
+              app.trigger app.listen                         and the `trigger` and `listen` clients
     web       app.web.*                                      HTTP only
     services  app.services.*                                 use-cases, transactions
     delivery  app.delivery.*                                 one signed request
@@ -28,7 +28,7 @@ import pytest
 
 APP = Path(__file__).resolve().parents[2] / "app"
 LAYERS = ("process", "web", "services", "delivery", "storage", "rules")
-PROCESS = {"app.main", "app.cli", "app.scheduler", "app.sender", "app.trigger"}
+PROCESS = {"app.main", "app.cli", "app.scheduler", "app.sender", "app.trigger", "app.listen"}
 SHARED = {"app.config": {"rules"}, "app": set()}  # importable by all -> the layers they may import
 DIRECTION = " → ".join(LAYERS) + " (app.config and app: importable by all)"
 

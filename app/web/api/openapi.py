@@ -277,6 +277,39 @@ PATHS = {
             "responses": _answers(200, _ref("Tenant"), 400, 403, 413, 415, 422),
         },
     },
+    "/api/v1/listen": {
+        "get": {
+            "summary": "Open a `hookline listen` session: an ephemeral webhook of the key's tenant whose deliveries "
+                       "stream down this response (text/event-stream: `session`, then `delivery` per attempt, `end` "
+                       "when the server shuts down) until the client disconnects; the webhook is then removed and its "
+                       "pending deliveries cancelled",
+            "x-streaming": True,
+            "parameters": [
+                {"name": "forward_to", "in": "query", "required": True, "schema": {"type": "string", "format": "uri"},
+                 "description": "The CLI's local URL, shown in the dashboard; Hookline never requests it"},
+                {"name": "events", "in": "query", "required": False, "schema": {"type": "string", "default": "*"},
+                 "description": "Event types or wildcards, comma-separated"},
+                {"name": "tenant", "in": "query", "required": False, "schema": {"type": "string"}},
+                {"name": "Hookline-Listen-Secret", "in": "header", "required": False, "schema": {"type": "string"},
+                 "description": "The signing secret of a previous session, kept by a reconnecting CLI"},
+            ],
+            "responses": {**_answers(200, None, 403, 422),
+                          "200": {"description": "the session's events", "content": {"text/event-stream": {}}}},
+        },
+    },
+    "/api/v1/listen/{id}/results": {
+        "parameters": ID,
+        "post": {
+            "summary": "Report what the local URL answered to a pushed delivery: the attempt's outcome",
+            "requestBody": {"required": True, **_json({
+                "type": "object", "required": ["delivery_id", "duration_ms"], "additionalProperties": False,
+                "properties": {"delivery_id": {"type": "string"}, "status_code": {"type": ["integer", "null"]},
+                               "duration_ms": {"type": "integer"}, "response_body": {"type": ["string", "null"]},
+                               "error": {"type": ["string", "null"]}},
+            })},
+            "responses": _answers(204, None, 400, 404, 413, 415, 422),
+        },
+    },
     "/api/v1/tenants/{tenant}/portal-link": {
         "parameters": [{"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}}],
         "post": {"summary": "Admin keys: a single-use dashboard link for a tenant",

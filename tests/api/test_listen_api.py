@@ -1,0 +1,72 @@
+"""The listen endpoints' answers to bad requests: a 4xx naming the field, never a 5xx. The
+stream itself is tested with the real CLI (tests/process/test_listen.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.rules.errors import InvalidInput
+from app.web.api.listen import local_answer
+from tests.helpers import ADMIN
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"forward_to": "localhost:3000"}, "forward_to"),
+    ({}, "forward_to"),
+    ({"forward_to": "http://localhost:3000/w", "events": "order..x"}, "events"),
+])
+def test_a_stream_that_cannot_open_answers_422_naming_the_field(api, params, field):
+    response = api.get("/api/v1/listen", params=params, headers=ADMIN)
+    assert response.status_code == 422 and response.json()["error"]["field"] == field
+
+
+def test_a_stream_needs_a_key(api):
+    response = api.get("/api/v1/listen", params={"forward_to": "http://localhost:3000/w"})
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_stream_refuses_another_tenant_for_a_tenant_key(api, tenant_key):
+    response = api.get("/api/v1/listen", params={"forward_to": "http://localhost:3000/w", "tenant": "globex"},
+                       headers=tenant_key)
+    assert response.status_code == 403 and response.json()["error"]["field"] == "tenant"
+
+
+def test_a_result_nobody_waits_for_is_a_404(api):
+    response = api.post("/api/v1/listen/wh_nope/results", json={"delivery_id": "dlv_x", "status_code": 200,
+                                                                 "duration_ms": 3}, headers=ADMIN)
+    assert response.status_code == 404 and "timed out, or the session ended" in response.json()["error"]["message"]
+
+
+def test_a_result_with_an_unknown_field_is_refused_by_name(api):
+    response = api.post("/api/v1/listen/wh_x/results", json={"delivery_id": "d", "duration_ms": 1, "extra": 1},
+                        headers=ADMIN)
+    assert response.status_code == 422 and response.json()["error"]["field"] == "extra"
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"status_code": 200, "duration_ms": 1}, "delivery_id"),
+    ({"delivery_id": "d", "status_code": 99, "duration_ms": 1}, "status_code"),
+    ({"delivery_id": "d", "status_code": True, "duration_ms": 1}, "status_code"),
+    ({"delivery_id": "d", "status_code": 200, "duration_ms": -1}, "duration_ms"),
+    ({"delivery_id": "d", "status_code": 200, "duration_ms": 1.5}, "duration_ms"),
+    ({"delivery_id": "d", "status_code": 200, "duration_ms": 1, "response_body": 5}, "response_body"),
+    ({"delivery_id": "d", "status_code": None, "duration_ms": 1}, "error"),
+])
+def test_bad_results_name_their_field(api, fields, field):
+    response = api.post("/api/v1/listen/wh_x/results", json=fields, headers=ADMIN)
+    assert response.status_code == 422 and response.json()["error"]["field"] == field
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({"status_code": 500, "duration_ms": 7, "response_body": "x" * 5000},
+     (500, 7, "x" * 4096, None)),
+    ({"status_code": None, "duration_ms": 0, "error": "connection refused"}, (None, 0, None, "connection refused")),
+])
+def test_a_local_answer_is_read_from_the_report(fields, expected):
+    answer = local_answer({"delivery_id": "d", **fields})
+    assert (answer.status_code, answer.duration_ms, answer.response_body, answer.error) == expected
+
+
+def test_a_local_answer_without_status_or_error_is_refused():
+    with pytest.raises(InvalidInput):
+        local_answer({"delivery_id": "d", "status_code": None, "duration_ms": 1})
