@@ -31,7 +31,8 @@ from app.storage.db import database
 from app.storage.writer import GroupWriter
 from app.web import metrics, portal
 from app.web.api import deliveries as api_deliveries, event_types as api_event_types, events as api_events
-from app.web.api import openapi, replay as api_replay, webhooks as api_webhooks
+from app.web.api import event_log as api_event_log, openapi, replay as api_replay, stats as api_stats
+from app.web.api import webhooks as api_webhooks
 from app.web.pages import deliveries as pages_deliveries, event_types as pages_event_types, keys as pages_keys
 from app.web.pages import signin, webhooks as pages_webhooks
 from app.web.security import CSRFMiddleware, FormTextMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
@@ -92,6 +93,8 @@ def create_app(
             Route("/healthz", healthz),
             *metrics.routes,
             *api_events.routes,
+            *api_event_log.routes,
+            *api_stats.routes,
             *api_webhooks.routes,
             *api_deliveries.routes,
             *api_event_types.routes,

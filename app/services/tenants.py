@@ -95,3 +95,12 @@ def for_write(tenant: Tenant | NamedTenant, now: datetime, found: dict | None = 
 def refuse_other_tenant(key: ApiKey, requested: object) -> None:
     if not key.is_admin and requested is not None and requested != key.tenant.slug:
         raise Forbidden(f"tenant: this API key belongs to tenant {key.tenant.slug!r}", "tenant")
+
+
+def reading_tenant(key: ApiKey, slug: str | None) -> Tenant | None:
+    """Whose rows a read is of: the key's own tenant; for an admin key, the tenant it names
+    (`default` if none). None: a tenant that does not exist, which has no rows."""
+    refuse_other_tenant(key, slug)
+    if not key.is_admin:
+        return key.tenant
+    return find_tenant(slug or Tenant.DEFAULT)

@@ -232,6 +232,13 @@ def drop_server_secrets() -> None:
     database.execute_sql("DROP TABLE server_secret")
 
 
+def event_log_indexes() -> None:
+    """GET /api/v1/events reads one tenant's events newest first, of one type or of all,
+    within a time range; with these, a page reads about its own rows (bench/event_queries.py)."""
+    _index("event", "tenant_id", "type", "created_at", "id")
+    _index("event", "tenant_id", "created_at", "id")
+
+
 # Append only: each step runs once per database, in order; never edit a shipped step.
 STEPS = [
     create_tables,
@@ -245,6 +252,7 @@ STEPS = [
     credential_headers,
     browser_sessions,
     drop_server_secrets,
+    event_log_indexes,
 ]
 
 

@@ -41,6 +41,19 @@ class UTCDateTimeField(peewee.DateTimeField):
         return value
 
 
+HOUR_FORMAT = "%Y-%m-%d %H"
+
+
+def hour_of(column: UTCDateTimeField):
+    """The UTC hour a stored time falls in, as `YYYY-MM-DD HH` text (HOUR_FORMAT) on either
+    backend, so a count per hour is grouped in SQL rather than row by row in Python."""
+    if is_sqlite():  # the naive UTC text `YYYY-MM-DD HH:MM:SS.ffffff`
+        hour = peewee.fn.SUBSTR(column, 1, 13)
+    else:
+        hour = peewee.fn.TO_CHAR(column, "YYYY-MM-DD HH24")
+    return hour.coerce(False)  # text, not read back as the column's datetime
+
+
 class JSONField(peewee.TextField):
     """Compact JSON text: the same bytes everywhere, readable in any SQL shell."""
 
@@ -200,7 +213,12 @@ class Event(BaseModel):
     created_at = UTCDateTimeField()
 
     class Meta:
-        indexes = ((("tenant", "idempotency_key"), True),)
+        indexes = (
+            (("tenant", "idempotency_key"), True),
+            # The event log's pages (app/services/event_log.py): one type, or every type.
+            (("tenant", "type", "created_at", "id"), False),
+            (("tenant", "created_at", "id"), False),
+        )
 
     def envelope(self) -> bytes:
         return envelope(self.id, self.type, self.created_at, self.data)
