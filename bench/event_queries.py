@@ -6,7 +6,8 @@ are written to a fresh SQLite file (raw executemany, 10,000 rows per transaction
 Then each query shape runs through the service the API calls (app/services/event_log.py)
 SAMPLES times after a warm-up: the median and the slowest are reported, and the query plan
 of each shape is printed (EXPLAIN QUERY PLAN, EXPLAIN ANALYZE). The target: a type +
-time-range page in at most 50 ms on either database.
+time-range page in at most 50 ms on either database. A `where` page is evaluated in Python
+over at most SCAN_CAP rows (app/services/event_log.py says why): its figure is that bound's cost.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def _query(params: dict):
 
 
 def measure(label: str, params: dict, backend: str) -> tuple[Row, list[str]]:
-    from app.services.event_log import _in_order, list_events
+    from app.services.event_log import SCAN_CAP, _in_order, list_events
     from app.storage.db import database
     from app.storage.models import Tenant
 
@@ -136,7 +137,8 @@ def measure(label: str, params: dict, backend: str) -> tuple[Row, list[str]]:
     sql, values = _in_order(tenant.id, query, query.before).limit(query.limit + 1).sql()
     explain = "EXPLAIN QUERY PLAN " if backend == "SQLite" else "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "
     plan = [str(line[-1]) for line in database.execute_sql(explain + sql, values)]
-    row = Row("event_queries", f"{backend}: {label}", median, "ms", target=f"≤ {TARGET_MS} ms",
+    target = f"≤ {TARGET_MS} ms" if "where" not in params else f"reads ≤ {SCAN_CAP:,} rows"
+    row = Row("event_queries", f"{backend}: {label}", median, "ms", target=target,
               note=f"slowest {slowest:.1f} ms of {SAMPLES}, {found} events")
     return row, plan
 

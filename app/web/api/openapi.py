@@ -153,7 +153,7 @@ PATHS = {
                 {"name": "where", "in": "query", "required": False, "style": "form", "explode": True,
                  "schema": {"type": "array", "items": {"type": "string"}},
                  "description": "A payload condition such as `data.order_id eq 1234`, or a filter in its JSON form "
-                                "(docs/filters.md); repeated: all must hold. Evaluated over at most 2,000 events "
+                                "(docs/filters.md); repeated: all must hold. Evaluated over at most 1,000 events "
                                 "per request: a page may then be short, and next_cursor goes on from there."},
                 {"name": "limit", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
