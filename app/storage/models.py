@@ -50,7 +50,7 @@ def hour_of(column: UTCDateTimeField):
     if is_sqlite():  # the naive UTC text `YYYY-MM-DD HH:MM:SS.ffffff`
         hour = peewee.fn.SUBSTR(column, 1, 13)
     else:
-        hour = peewee.fn.TO_CHAR(column, "YYYY-MM-DD HH24")
+        hour = peewee.fn.TO_CHAR(column, SQL("'YYYY-MM-DD HH24'"))  # literal: GROUP BY must repeat it exactly
     return hour.coerce(False)  # text, not read back as the column's datetime
 
 
