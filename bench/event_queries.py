@@ -117,7 +117,7 @@ def _query(params: dict):
 
 
 def measure(label: str, params: dict, backend: str) -> tuple[Row, list[str]]:
-    from app.services.event_log import SCAN_CAP, _in_order, list_events
+    from app.services.event_log import SCAN_CAP, in_log_order, list_events
     from app.storage.db import database
     from app.storage.models import Tenant
 
@@ -134,7 +134,7 @@ def measure(label: str, params: dict, backend: str) -> tuple[Row, list[str]]:
     once()
     timings = [once() for _ in range(SAMPLES)]
     median, slowest, found = statistics.median(t for t, _ in timings), max(t for t, _ in timings), timings[0][1]
-    sql, values = _in_order(tenant.id, query, query.before).limit(query.limit + 1).sql()
+    sql, values = in_log_order(tenant.id, query, query.before).limit(query.limit + 1).sql()
     explain = "EXPLAIN QUERY PLAN " if backend == "SQLite" else "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "
     plan = [str(line[-1]) for line in database.execute_sql(explain + sql, values)]
     target = f"≤ {TARGET_MS} ms" if "where" not in params else f"reads ≤ {SCAN_CAP:,} rows"

@@ -227,9 +227,14 @@ class Event(BaseModel):
 def envelope(event_id: str, type_name: str, created_at: datetime, data: str) -> bytes:
     """An event's request body: `{"id","type","timestamp","data"}` as compact JSON, `data`
     spliced in as stored so every retry sends the same bytes."""
-    timestamp = created_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    timestamp = envelope_timestamp(created_at)
     head = json.dumps({"id": event_id, "type": type_name, "timestamp": timestamp}, separators=(",", ":"))
     return (head[:-1] + ',"data":' + data + "}").encode()
+
+
+def envelope_timestamp(created_at: datetime) -> str:
+    """The envelope's `timestamp`: UTC to the microsecond, with a Z."""
+    return created_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Delivery(BaseModel):

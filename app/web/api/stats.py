@@ -43,7 +43,11 @@ async def tenant_stats(request: Request) -> Response:
     key = await api_key(request)
     period, slug = request.query_params.get("period", DEFAULT_PERIOD), request.query_params.get("tenant")
     now = request.app.state.clock()
-    numbers = await run_in_threadpool(lambda: stats.tenant_period_stats(tenants.reading_tenant(key, slug), now, period))
+
+    def numbers_of_tenant():
+        return stats.tenant_period_stats(tenants.reading_tenant(key, slug), now, period)
+
+    numbers = await run_in_threadpool(numbers_of_tenant)
     return JSONResponse(period_stats_json(period, numbers))
 
 
