@@ -103,6 +103,8 @@ def shapes(now: datetime) -> list[tuple[str, dict]]:
         ("type + 30-day range, first page of 100", {"type": "order.paid", "limit": 100,
                                                     "since": (now - timedelta(days=30)).isoformat()}),
         ("family order.* + 1-day range, first page", {"type": "order.*", **day}),
+        ("family order.* + 30-day range, first page", {"type": "order.*",
+                                                       "since": (now - timedelta(days=30)).isoformat()}),
         ("every type, newest page", {}),
         ("type + where data.total eq 11, 1-day range", {"type": "order.paid", **day, "where": ["data.total eq 11"]}),
         ("type + where matching nothing (scan cap)", {"type": "order.paid", **day, "where": ["data.total eq 7"]}),
