@@ -233,7 +233,7 @@ def drop_server_secrets() -> None:
 
 
 def event_log_indexes() -> None:
-    """GET /api/v1/events reads one tenant's events newest first, of one type or of all,
+    """Step 14: GET /api/v1/events reads one tenant's events newest first, of one type or of all,
     within a time range; with these, a page reads about its own rows (bench/event_queries.py)."""
     _index("event", "tenant_id", "type", "created_at", "id")
     _index("event", "tenant_id", "created_at", "id")
