@@ -33,7 +33,7 @@ from app.services.replay import get_event
 from app.storage.models import Delivery, Event, Tenant, Webhook, envelope_timestamp
 
 MAX_PAGE_SIZE = 100
-SCAN_CAP = 1000  # rows one request with a `where` reads at most (~75 µs each: bench/event_queries.py)
+SCAN_CAP = 1000  # rows one request with a `where` reads at most (50-90 µs each: docs/benchmarks.md)
 SCAN_BATCH = 200
 
 
