@@ -35,7 +35,8 @@ from app.storage.db import database
 from app.storage.writer import GroupWriter
 from app.web import metrics, portal
 from app.web.api import deliveries as api_deliveries, event_types as api_event_types, events as api_events
-from app.web.api import listen as api_listen, openapi, replay as api_replay, tenants as api_tenants
+from app.web.api import event_log as api_event_log, listen as api_listen, openapi, replay as api_replay
+from app.web.api import stats as api_stats, tenants as api_tenants
 from app.web.api import webhooks as api_webhooks
 from app.web.pages import deliveries as pages_deliveries, event_types as pages_event_types, keys as pages_keys
 from app.web.pages import notifications as pages_notifications, signin, webhooks as pages_webhooks
@@ -110,6 +111,8 @@ def create_app(
             Route("/healthz", healthz),
             *metrics.routes,
             *api_events.routes,
+            *api_event_log.routes,
+            *api_stats.routes,
             *api_webhooks.routes,
             *api_deliveries.routes,
             *api_event_types.routes,

@@ -1,67 +1,21 @@
 """Delivery logs and manual resend, scoped to a tenant like every read.
 
-The log sorts newest first by (created_at, id), and its cursors are that sort key itself:
-ids alone do not follow created_at (two processes make ids in their own order, and a
-batch's rows share the `now` taken before its ids), so "ids below the last one shown"
-skipped or repeated rows at page edges.
+The log sorts newest first by (created_at, id); its cursors are app/services/log_positions.py's.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from app.rules.errors import Conflict, InvalidInput, NotFound
+from app.services.log_positions import Page, Position
 from app.services.webhooks import get_webhook
 from app.storage.db import is_sqlite, write_transaction
 from app.storage.listen_notify import deliveries_due
 from app.storage.models import DELIVERING, DELIVERY_STATUSES, PENDING, Attempt, Delivery, Event, Webhook
 
 MAX_PAGE_SIZE = 100
-
-
-_CURSOR = re.compile(r"^(\d{1,17})-(dlv_[0-9A-Z]{26})$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where a delivery sits in the log: its sort key, and the cursor that names it."""
-
-    created_at: datetime
-    id: str
-
-    @classmethod
-    def of(cls, delivery: Delivery) -> Position:
-        return cls(delivery.created_at, delivery.id)
-
-    @property
-    def cursor(self) -> str:
-        """`<microseconds since 1970>-<delivery id>`: text that fits a URL and an HTML id."""
-        return f"{(self.created_at - _EPOCH) // _MICROSECOND}-{self.id}"
-
-    @classmethod
-    def parse(cls, cursor: str, field: str) -> Position:
-        match = _CURSOR.match(cursor)
-        if match is None:
-            raise InvalidInput(field, "is not a cursor of this log: use the next_cursor of the previous page")
-        return cls(_EPOCH + int(match[1]) * _MICROSECOND, match[2])
-
-    def older(self):
-        """The rows after this one in the log."""
-        return (Delivery.created_at < self.created_at) | ((Delivery.created_at == self.created_at) & (Delivery.id < self.id))
-
-    def this_or_newer(self):
-        """This row and the ones before it in the log."""
-        return (Delivery.created_at > self.created_at) | ((Delivery.created_at == self.created_at) & (Delivery.id >= self.id))
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Delivery]
-    next_cursor: str | None
 
 
 def list_deliveries(
@@ -82,7 +36,7 @@ def list_deliveries(
     if event_type:
         query = query.where(Event.type == event_type)
     if before:
-        query = query.where(Position.parse(before, "before").older())
+        query = query.where(Position.parse(before, "before").older(Delivery))
     rows = list(query.limit(limit + 1))
     next_cursor = Position.of(rows[limit - 1]).cursor if len(rows) > limit else None
     return Page(rows[:limit], next_cursor)
@@ -185,9 +139,9 @@ def deliveries_between(
     """
     if status is not None and status not in DELIVERY_STATUSES:
         raise InvalidInput("status", f"must be one of {', '.join(DELIVERY_STATUSES)}")
-    query = Delivery.for_webhook(webhook.id).where(Position.parse(through, "through").this_or_newer())
+    query = Delivery.for_webhook(webhook.id).where(Position.parse(through, "through").this_or_newer(Delivery))
     if before:
-        query = query.where(Position.parse(before, "before").older())
+        query = query.where(Position.parse(before, "before").older(Delivery))
     if status:
         query = query.where(Delivery.status == status)
     if event_type:

@@ -9,11 +9,11 @@ and the log shows one row per pair with every attempt in it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import peewee
 
-from app.rules import jsontext
+from app.rules.clock import parse_instant
 from app.rules.errors import InvalidInput, NotFound
 from app.rules.ids import new_id
 from app.services.deliveries import delivery_with_attempts, get_delivery, resend_delivery
@@ -24,15 +24,7 @@ from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, 
 
 
 def parse_since(value: object, now: datetime) -> datetime:
-    """An ISO 8601 time, read as UTC when it names no offset (the dashboard's form says UTC)."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput("since", "required: an ISO 8601 time such as \"2026-01-31T09:00:00Z\"")
-    try:
-        since = datetime.fromisoformat(value.strip())
-        # an offset can push the first or last representable day out of range
-        since = since.replace(tzinfo=timezone.utc) if since.tzinfo is None else since.astimezone(timezone.utc)
-    except (ValueError, OverflowError):
-        raise InvalidInput("since", f"{value!r} is not an ISO 8601 time such as \"2026-01-31T09:00:00Z\"") from None
+    since = parse_instant(value, "since")
     if since > now:
         raise InvalidInput("since", "is in the future; nothing can have failed since then")
     return since
@@ -119,10 +111,6 @@ def deliveries_of(event: Event) -> list[Delivery]:
 def event_with_deliveries(event_id: str, tenant_id: int | None) -> tuple[Event, list[Delivery]]:
     event = get_event(event_id, tenant_id)
     return event, deliveries_of(event)
-
-
-def event_data(event: Event) -> object:
-    return jsontext.loads_stored(event.data)
 
 
 def replay_event(event_id: str, webhook_id: object, tenant_id: int | None, now: datetime) -> Delivery:

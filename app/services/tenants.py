@@ -149,3 +149,12 @@ def _refuse_unfit_secrets(tenant: Tenant) -> None:
     for webhook in inheriting:
         if not contracts.is_standard_secret(webhook.secret):
             raise InvalidInput("signatures", f"webhook {webhook.id} would inherit it: {contracts.STANDARD_SECRET_NEEDED}")
+
+
+def reading_tenant(key: ApiKey, slug: str | None) -> Tenant | None:
+    """Whose rows a read is of: the key's own tenant; for an admin key, the tenant it names
+    (`default` if none). None: a tenant that does not exist, which has no rows."""
+    refuse_other_tenant(key, slug)
+    if not key.is_admin:
+        return key.tenant
+    return find_tenant(slug or Tenant.DEFAULT)

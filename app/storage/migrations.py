@@ -250,8 +250,10 @@ def event_trace_context() -> None:
     """Step 12: the W3C trace context an event was emitted with (app/rules/tracecontext.py)."""
     _add_columns("event", traceparent=peewee.CharField(null=True, max_length=55),
                  tracestate=peewee.CharField(null=True, max_length=512))
+
+
 def delivery_contracts() -> None:
-    """Delivery contracts (app/rules/contracts.py): per webhook and as tenant defaults, the
+    """Step 13: delivery contracts (app/rules/contracts.py): per webhook and as tenant defaults, the
     signatures, the envelope and the auto-disable rule (JSON texts; NULL: the level above),
     the default headers a webhook drops, a failed-attempt streak, and an Ed25519 key pair
     per webhook for the `ed25519` scheme, encrypted like the secrets. Every webhook gets its
@@ -284,8 +286,10 @@ def _new_signing_key() -> str:
     private = Ed25519PrivateKey.generate()
     public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     return "whsk_" + base64.b64encode(private.private_bytes_raw() + public).decode()
+
+
 def owner_notifications() -> None:
-    """Mail to a tenant's owners about failing webhooks: whom to tell, since when a webhook
+    """Step 14: mail to a tenant's owners about failing webhooks: whom to tell, since when a webhook
     fails, and the outbox of notices."""
     _add_columns("tenant", notify=peewee.TextField(null=True))
     _add_columns("webhook", failing_since=peewee.DateTimeField(null=True))
@@ -295,6 +299,13 @@ def owner_notifications() -> None:
 def listen_sessions() -> None:
     """Step 15: ephemeral webhooks of `hookline listen` sessions, and the lease that ends them."""
     _add_columns("webhook", listen_expires_at=peewee.DateTimeField(null=True))
+
+
+def event_log_indexes() -> None:
+    """Step 16: GET /api/v1/events reads one tenant's events newest first, of one type or of all,
+    within a time range; with these, a page reads about its own rows (bench/event_queries.py)."""
+    _index("event", "tenant_id", "type", "created_at", "id")
+    _index("event", "tenant_id", "created_at", "id")
 
 
 # Append only: each step runs once per database, in order; never edit a shipped step.
@@ -314,6 +325,7 @@ STEPS = [
     delivery_contracts,
     owner_notifications,
     listen_sessions,
+    event_log_indexes,
 ]
 
 

@@ -42,6 +42,19 @@ class UTCDateTimeField(peewee.DateTimeField):
         return value
 
 
+HOUR_FORMAT = "%Y-%m-%d %H"
+
+
+def hour_of(column: UTCDateTimeField):
+    """The UTC hour a stored time falls in, as `YYYY-MM-DD HH` text (HOUR_FORMAT) on either
+    backend, so a count per hour is grouped in SQL rather than row by row in Python."""
+    if is_sqlite():  # the naive UTC text `YYYY-MM-DD HH:MM:SS.ffffff`
+        hour = peewee.fn.SUBSTR(column, 1, 13)
+    else:
+        hour = peewee.fn.TO_CHAR(column, SQL("'YYYY-MM-DD HH24'"))  # literal: GROUP BY must repeat it exactly
+    return hour.coerce(False)  # text, not read back as the column's datetime
+
+
 class JSONField(peewee.TextField):
     """Compact JSON text: the same bytes everywhere, readable in any SQL shell."""
 
@@ -238,7 +251,12 @@ class Event(BaseModel):
     tracestate = peewee.CharField(null=True, max_length=512)
 
     class Meta:
-        indexes = ((("tenant", "idempotency_key"), True),)
+        indexes = (
+            (("tenant", "idempotency_key"), True),
+            # The event log's pages (app/services/event_log.py): one type, or every type.
+            (("tenant", "type", "created_at", "id"), False),
+            (("tenant", "created_at", "id"), False),
+        )
 
     def envelope(self) -> bytes:
         return envelope(self.id, self.type, self.created_at, self.data)
@@ -246,6 +264,11 @@ class Event(BaseModel):
 
 # An event's request body under Hookline's own contract (app/rules/contracts.py).
 envelope = standard_envelope
+
+
+def envelope_timestamp(created_at: datetime) -> str:
+    """The envelope's `timestamp`: UTC to the microsecond, with a Z."""
+    return created_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Delivery(BaseModel):

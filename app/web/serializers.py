@@ -11,7 +11,7 @@ from app.config import Settings
 from app.delivery.signed_request import installation_defaults
 from app.delivery.signing import public_key
 from app.rules import contracts, jsontext
-from app.storage.models import Attempt, Delivery, EventType, Tenant, Webhook
+from app.storage.models import Attempt, Delivery, Event, EventType, Tenant, Webhook
 
 
 class JSONResponse(responses.JSONResponse):
@@ -129,4 +129,25 @@ def event_type_json(event_type: EventType) -> dict:
         "example": event_type.example,
         "created_at": iso(event_type.created_at),
         "archived_at": iso(event_type.archived_at),
+    }
+
+
+def event_json(event: Event) -> dict:
+    """An event as its producer sent it; `data` with the digits it was sent with."""
+    return {
+        "id": event.id,
+        "type": event.type,
+        "data": jsontext.loads_stored(event.data),
+        "created_at": iso(event.created_at),
+    }
+
+
+def fan_out_json(delivery: Delivery) -> dict:
+    """One delivery of an event's fan-out: where it went, how it went, and where to read more."""
+    webhook = delivery.webhook
+    return {
+        **delivery_json(delivery),
+        "webhook": {"id": webhook.id, "name": webhook.name, "url": webhook.url,
+                    "deleted": webhook.deleted_at is not None},
+        "links": {"delivery": f"/api/v1/deliveries/{delivery.id}", "webhook": f"/api/v1/webhooks/{webhook.id}"},
     }

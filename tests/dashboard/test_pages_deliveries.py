@@ -266,7 +266,7 @@ def test_stats_numbers(dashboard, settings, clock):
     assert (day.succeeded, day.failed, day.pending) == (2, 1, 1)
     assert day.success_rate == pytest.approx(2 / 3)
     assert (day.p50_ms, day.p95_ms) == (20, 40), "nearest rank over the attempts 10, 20, 30, 40 ms"
-    assert numbers.week == WindowStats(168, 2, 1, 1, 20, 40)
+    assert numbers.week == WindowStats(168, 2, 1, 1, 0, 4, 20, 40, 40)
     assert [h.start for h in numbers.hours] == sorted(h.start for h in numbers.hours) and len(numbers.hours) == 24
     assert numbers.hours[-1].start <= clock() < numbers.hours[-1].start + timedelta(hours=1)
     assert sum(h.succeeded for h in numbers.hours) == 2

@@ -96,35 +96,83 @@ TRACE_HEADERS = [{"name": name, "in": "header", "required": False, "schema": sch
                  for name, schema in TRACE_FIELDS.items()]
 BATCH_ITEM = {**EMIT_BODY, "properties": {**EMIT_BODY["properties"], **TRACE_FIELDS}}
 
-SCHEMAS = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {"error": {"type": "object", "required": ["message"],
-                                 "properties": {"message": {"type": "string"}, "field": {"type": "string"}}}},
-    },
-    "Webhook": {
-        "type": "object",
-        "properties": {**WEBHOOK_FIELDS, "id": {"type": "string"}, "tenant": {"type": "string"},
-                       "public_key": {"type": ["string", "null"], "description": "whpk_…: verifies ed25519 signatures"},
-                       "disabled_reason": {"type": ["string", "null"]}, "consecutive_failures": {"type": "integer"},
-                       "created_at": TIME, "updated_at": TIME},
-    },
-    "Tenant": {
-        "type": "object",
-        "properties": {**TENANT_FIELDS, "slug": {"type": "string"}, "created_at": TIME,
-                       "inherited": {"type": "object", "description": "What applies where the tenant sets nothing"}},
-    },
-    "Delivery": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"}, "event_id": {"type": "string"}, "event_type": {"type": "string"},
-            "webhook_id": {"type": "string"}, "status": {"type": "string"}, "attempts": {"type": "integer"},
-            "next_attempt_at": TIME, "last_status_code": {"type": ["integer", "null"]},
-            "last_error": {"type": ["string", "null"]}, "created_at": TIME, "updated_at": TIME,
-        },
-    },
+def _exact(properties: dict, optional: tuple[str, ...] = ()) -> dict:
+    """An object with exactly these properties, all present but `optional`: what the answers
+    hold, so schemathesis's response check catches a field added, renamed or dropped."""
+    return {"type": "object", "required": [name for name in properties if name not in optional],
+            "properties": properties, "additionalProperties": False}
+
+
+def _list_of(item: dict, **more: dict) -> dict:
+    return _exact({"data": {"type": "array", "items": item}, **more})
+
+
+STRING, INTEGER, STRING_OR_NULL = {"type": "string"}, {"type": "integer"}, {"type": ["string", "null"]}
+INTEGER_OR_NULL = {"type": ["integer", "null"]}
+ANY_JSON: dict = {}
+CURSOR = {"type": ["string", "null"], "description": "Pass as `before` for the next page; null on the last."}
+DELIVERY_FIELDS = {
+    "id": STRING, "event_id": STRING, "event_type": STRING, "webhook_id": STRING,
+    "status": {"type": "string", "enum": ["pending", "delivering", "succeeded", "failed", "cancelled"]},
+    "attempts": INTEGER, "next_attempt_at": TIME, "last_status_code": INTEGER_OR_NULL,
+    "last_error": STRING_OR_NULL, "created_at": TIME, "updated_at": TIME,
 }
+EVENT_FIELDS = {"id": STRING, "type": STRING, "data": ANY_JSON, "created_at": TIME}
+COUNTS = {"succeeded": INTEGER, "failed": INTEGER, "pending": INTEGER, "cancelled": INTEGER}
+
+WEBHOOK_ANSWER = {
+    **WEBHOOK_FIELDS, "id": STRING, "tenant": STRING, "description": STRING, "url": STRING,
+    "filter": {"type": ["object", "null"]}, "timeout": {"type": ["number", "null"]},
+    "retry_schedule": {"type": ["array", "null"], "items": {"type": "number"}},
+    "previous_secret_expires_at": TIME, "disabled_reason": STRING_OR_NULL,
+    "consecutive_failures": INTEGER, "created_at": TIME, "updated_at": TIME,
+    "public_key": {"type": ["string", "null"], "description": "whpk_…: verifies ed25519 signatures"},
+}
+
+SCHEMAS = {
+    "Error": _exact({"error": _exact({"message": STRING, "field": STRING}, optional=("field",))}),
+    "Webhook": _exact(WEBHOOK_ANSWER),
+    "Tenant": _exact({
+        **TENANT_FIELDS, "slug": STRING, "created_at": TIME,
+        "inherited": _exact({
+            "signatures": {"type": "array", "items": {"type": "object"}}, "envelope": {"type": ["object", "null"]},
+            "auto_disable": {"type": "object"}, "retry_schedule": {"type": "array", "items": {"type": "number"}},
+        }),
+    }),
+    "CreatedWebhook": _exact({**WEBHOOK_ANSWER, "secret": {"type": "string", "description": "shown this once"}}),
+    "Delivery": _exact(DELIVERY_FIELDS),
+    "Attempt": _exact({
+        "number": INTEGER, "started_at": TIME, "duration_ms": INTEGER,
+        "request_headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "response_status": INTEGER_OR_NULL, "response_body": STRING_OR_NULL, "error": STRING_OR_NULL,
+    }),
+    "DeliveryDetail": _exact({**DELIVERY_FIELDS, "payload": ANY_JSON,
+                              "attempt_log": {"type": "array", "items": _ref("Attempt")}}),
+    "Event": _exact(EVENT_FIELDS),
+    "EventType": _exact({"name": STRING, "description": STRING, "example": ANY_JSON, "created_at": TIME,
+                         "archived_at": TIME}),
+    "FanOutDelivery": _exact({
+        **DELIVERY_FIELDS,
+        "webhook": _exact({"id": STRING, "name": STRING, "url": STRING, "deleted": {"type": "boolean"}}),
+        "links": _exact({"delivery": STRING, "webhook": STRING}),
+    }),
+    "Stats": _exact({
+        "period": {"type": "string", "enum": ["24h", "7d", "30d"]},
+        "counts": _exact(COUNTS),
+        "success_rate": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                         "description": "succeeded / (succeeded + failed); null when none finished"},
+        "attempts": INTEGER,
+        "latency_ms": _exact({"p50": INTEGER_OR_NULL, "p95": INTEGER_OR_NULL, "p99": INTEGER_OR_NULL}),
+        "hours": {"type": "array", "description": "every UTC hour of the period, oldest first, the current one last",
+                  "items": _exact({"start": {"type": "string", "format": "date-time"}, **COUNTS})},
+    }),
+    "Progress": _exact({"id": STRING, "webhook_id": STRING, "since": TIME, "created_at": TIME, "total": INTEGER,
+                        "succeeded": INTEGER, "failed": INTEGER, "pending": INTEGER, "done": {"type": "boolean"}}),
+}
+PERIOD = [{"name": "period", "in": "query", "required": False,
+           "schema": {"type": "string", "enum": ["24h", "7d", "30d"], "default": "24h"}}]
+TENANT_QUERY = {"name": "tenant", "in": "query", "required": False, "schema": {"type": "string"},
+                "description": "Admin keys: the tenant to read (default: `default`); a tenant key may name only its own."}
 
 PATHS = {
     "/api/v1/events": {
@@ -133,9 +181,29 @@ PATHS = {
             "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                             "schema": {"type": "string", "minLength": 1, "maxLength": 255}}, *TRACE_HEADERS],
             "requestBody": {"required": True, **_json(EMIT_BODY)},
-            "responses": _answers(202, {"type": "object", "properties": {"id": {"type": "string"},
-                                                                          "deliveries": {"type": "integer"}}},
-                                  400, 403, 409, 413, 415, 422),
+            "responses": _answers(202, _exact({"id": STRING, "deliveries": INTEGER}), 400, 403, 409, 413, 415, 422),
+        },
+        "get": {
+            "summary": "The tenant's events, newest first, a page at a time",
+            "parameters": [
+                TENANT_QUERY,
+                {"name": "type", "in": "query", "required": False, "schema": {"type": "string"},
+                 "description": "An exact type (`order.created`) or a family (`order.*`, also `order.item.added`)"},
+                {"name": "since", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"},
+                 "description": "Created at or after (ISO 8601; UTC if no offset)"},
+                {"name": "until", "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"},
+                 "description": "Created before"},
+                {"name": "where", "in": "query", "required": False, "style": "form", "explode": True,
+                 "schema": {"type": "array", "items": {"type": "string"}},
+                 "description": "A payload condition such as `data.order_id eq 1234`, or a filter in its JSON form "
+                                "(docs/filters.md); repeated: all must hold. Evaluated over at most 1,000 events "
+                                "per request: a page may then be short, and next_cursor goes on from there."},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
+                {"name": "before", "in": "query", "required": False, "schema": {"type": "string"},
+                 "description": "The next_cursor of the previous page"},
+            ],
+            "responses": _answers(200, _list_of(_ref("Event"), next_cursor=CURSOR), 403, 422),
         },
     },
     "/api/v1/events/batch": {
@@ -146,12 +214,31 @@ PATHS = {
                 "type": "object", "required": ["events"], "additionalProperties": False,
                 "properties": {"events": {"type": "array", "items": BATCH_ITEM, "minItems": 1, "maxItems": 1000}},
             })},
-            "responses": _answers(202, {"type": "object"}, 400, 403, 409, 413, 415, 422),
+            "responses": _answers(202, _list_of(_exact({"id": STRING, "deliveries": INTEGER,
+                                                        "replayed": {"type": "boolean", "const": True}},
+                                                       optional=("replayed",))),
+                                  400, 403, 409, 413, 415, 422),
         },
     },
     "/api/v1/events/{id}": {
         "parameters": ID,
-        "get": {"summary": "One event with its deliveries", "responses": _answers(200, {"type": "object"}, 404)},
+        "get": {"summary": "One event with its deliveries",
+                "responses": _answers(200, _exact({**EVENT_FIELDS, "deliveries": {"type": "array",
+                                                                                  "items": _ref("Delivery")}}), 404)},
+    },
+    "/api/v1/events/{id}/deliveries": {
+        "parameters": ID,
+        "get": {"summary": "Where one event went: each webhook's delivery, its status, attempts and last error",
+                "responses": _answers(200, _list_of(_ref("FanOutDelivery"), event=_ref("Event")), 404)},
+    },
+    "/api/v1/stats": {
+        "get": {"summary": "Delivery statistics of a tenant's webhooks over a period (UTC hours)",
+                "parameters": [TENANT_QUERY, *PERIOD], "responses": _answers(200, _ref("Stats"), 403, 404, 422)},
+    },
+    "/api/v1/webhooks/{id}/stats": {
+        "parameters": ID,
+        "get": {"summary": "One webhook's delivery statistics over a period: the dashboard's Stats tab",
+                "parameters": PERIOD, "responses": _answers(200, _ref("Stats"), 404, 422)},
     },
     "/api/v1/events/{id}/replay": {
         "parameters": ID,
@@ -167,14 +254,14 @@ PATHS = {
         "get": {
             "summary": "List webhooks",
             "parameters": [{"name": "tenant", "in": "query", "required": False, "schema": {"type": "string"}}],
-            "responses": _answers(200, {"type": "object", "properties": {"data": {"type": "array", "items": _ref("Webhook")}}}, 403),
+            "responses": _answers(200, _list_of(_ref("Webhook")), 403),
         },
         "post": {
             "summary": "Create a webhook; the answer holds its signing secret, once",
             "requestBody": {"required": True, **_json({"type": "object", "required": ["url"], "additionalProperties": False,
                                                        "properties": {**WEBHOOK_FIELDS, "tenant": {"type": "string"},
                                                                       "secret": SECRET}})},
-            "responses": _answers(201, _ref("Webhook"), 400, 403, 413, 415, 422),
+            "responses": _answers(201, _ref("CreatedWebhook"), 400, 403, 413, 415, 422),
         },
     },
     "/api/v1/webhooks/{id}": {
@@ -196,7 +283,8 @@ PATHS = {
             "requestBody": {"required": False, **_json({"type": "object", "additionalProperties": False,
                                                         "properties": {"grace_seconds": {"type": "number"},
                                                                        "secret": SECRET}})},
-            "responses": _answers(200, {"type": "object"}, 400, 404, 415, 422),
+            "responses": _answers(200, _exact({"secret": STRING, "public_key": STRING_OR_NULL,
+                                               "previous_secret_expires_at": TIME}), 400, 404, 415, 422),
         },
     },
     "/api/v1/webhooks/{id}/recover": {
@@ -205,12 +293,12 @@ PATHS = {
             "summary": "Send again every failed delivery of this webhook created since a time",
             "requestBody": {"required": True, **_json({"type": "object", "required": ["since"], "additionalProperties": False,
                                                        "properties": {"since": {"type": "string", "format": "date-time"}}})},
-            "responses": _answers(202, {"type": "object"}, 400, 404, 415, 422),
+            "responses": _answers(202, _exact({"id": STRING, "total": INTEGER}), 400, 404, 415, 422),
         },
     },
     "/api/v1/recoveries/{id}": {
         "parameters": ID,
-        "get": {"summary": "Progress of a recover action", "responses": _answers(200, {"type": "object"}, 404)},
+        "get": {"summary": "Progress of a recover action", "responses": _answers(200, _ref("Progress"), 404)},
     },
     "/api/v1/webhooks/{id}/test": {
         "parameters": ID,
@@ -218,7 +306,12 @@ PATHS = {
             "summary": "Send one event to this webhook alone and report the first attempt",
             "requestBody": {"required": False, **_json({"type": "object", "additionalProperties": False,
                                                         "properties": {"type": {"type": "string"}, "data": {}}})},
-            "responses": _answers(200, {"type": "object"}, 400, 404, 409, 413, 415, 422),
+            "responses": {
+                **_answers(200, _exact({"delivery": _ref("Delivery"), "attempt": _ref("Attempt")}),
+                           400, 404, 409, 413, 415, 422),
+                "202": {"description": "the first attempt did not finish in time",
+                        **_json(_exact({"delivery": _ref("Delivery"), "attempt": {"type": "null"}}))},
+            },
         },
     },
     "/api/v1/webhooks/{id}/deliveries": {
@@ -231,13 +324,12 @@ PATHS = {
                 {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"}},
                 {"name": "before", "in": "query", "required": False, "schema": {"type": "string"}},
             ],
-            "responses": _answers(200, {"type": "object", "properties": {"data": {"type": "array", "items": _ref("Delivery")}}},
-                                  404, 422),
+            "responses": _answers(200, _list_of(_ref("Delivery"), next_cursor=CURSOR), 404, 422),
         },
     },
     "/api/v1/deliveries/{id}": {
         "parameters": ID,
-        "get": {"summary": "One delivery with its payload and attempts", "responses": _answers(200, _ref("Delivery"), 404)},
+        "get": {"summary": "One delivery with its payload and attempts", "responses": _answers(200, _ref("DeliveryDetail"), 404)},
     },
     "/api/v1/deliveries/{id}/resend": {
         "parameters": ID,
@@ -247,23 +339,23 @@ PATHS = {
         "get": {
             "summary": "The event-type catalog",
             "parameters": [{"name": "include_archived", "in": "query", "required": False, "schema": {"type": "boolean"}}],
-            "responses": _answers(200, {"type": "object"}, 422),
+            "responses": _answers(200, _list_of(_ref("EventType")), 422),
         },
         "post": {
             "summary": "Admin keys: add an event type",
             "requestBody": {"required": True, **_json({"type": "object", "required": ["name"], "additionalProperties": False,
                                                        "properties": {"name": {"type": "string"}, **EVENT_TYPE_FIELDS}})},
-            "responses": _answers(201, {"type": "object"}, 400, 403, 409, 413, 415, 422),
+            "responses": _answers(201, _ref("EventType"), 400, 403, 409, 413, 415, 422),
         },
     },
     "/api/v1/event-types/{name}": {
         "parameters": NAME,
-        "get": {"summary": "One event type", "responses": _answers(200, {"type": "object"}, 404)},
+        "get": {"summary": "One event type", "responses": _answers(200, _ref("EventType"), 404)},
         "patch": {
             "summary": "Admin keys: change an event type's description or example, archive or unarchive it",
             "requestBody": {"required": True, **_json({"type": "object", "additionalProperties": False,
                                                        "properties": {**EVENT_TYPE_FIELDS, "archived": {"type": "boolean"}}})},
-            "responses": _answers(200, {"type": "object"}, 400, 403, 404, 413, 415, 422),
+            "responses": _answers(200, _ref("EventType"), 400, 403, 404, 413, 415, 422),
         },
     },
     "/api/v1/tenants/{tenant}": {
@@ -313,7 +405,7 @@ PATHS = {
     "/api/v1/tenants/{tenant}/portal-link": {
         "parameters": [{"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}}],
         "post": {"summary": "Admin keys: a single-use dashboard link for a tenant",
-                 "responses": _answers(201, {"type": "object"}, 403, 422)},
+                 "responses": _answers(201, _exact({"url": STRING, "expires_at": TIME}), 403, 422)},
     },
 }
 

@@ -11,7 +11,7 @@ from app.services import replay
 from app.services.replay import Progress
 from app.storage.models import Event
 from app.web.inputs import api_key, read_fields, scope_of
-from app.web.serializers import JSONResponse, delivery_json, iso
+from app.web.serializers import JSONResponse, delivery_json, event_json, iso
 from app.web.wakeup import wake_sender
 
 
@@ -30,14 +30,8 @@ def progress_json(progress: Progress) -> dict:
     }
 
 
-def event_json(event: Event, deliveries: list) -> dict:
-    return {
-        "id": event.id,
-        "type": event.type,
-        "data": replay.event_data(event),
-        "created_at": iso(event.created_at),
-        "deliveries": [delivery_json(d) for d in deliveries],
-    }
+def event_with_deliveries_json(event: Event, deliveries: list) -> dict:
+    return {**event_json(event), "deliveries": [delivery_json(d) for d in deliveries]}
 
 
 async def recover(request: Request) -> Response:
@@ -63,7 +57,7 @@ async def get_recovery(request: Request) -> Response:
 async def get_event(request: Request) -> Response:
     key = await api_key(request)
     event, deliveries = await run_in_threadpool(replay.event_with_deliveries, request.path_params["id"], scope_of(key))
-    return JSONResponse(event_json(event, deliveries))
+    return JSONResponse(event_with_deliveries_json(event, deliveries))
 
 
 async def replay_event(request: Request) -> Response:
