@@ -11,7 +11,7 @@ from bs4 import BeautifulSoup
 
 from app.delivery.queue import claim_due, record_results
 from app.delivery.types import AttemptResult
-from app.services.deliveries import Position, deliveries_between
+from app.services.deliveries import LogFilter, Position, deliveries_between
 from app.services.events import emit_event
 from app.services.stats import HourBucket, WindowStats, webhook_stats
 from app.services.users import create_user
@@ -56,7 +56,7 @@ def test_log_lists_deliveries_newest_first(dashboard, settings, clock):
     assert rows[2].select_one("td[data-label=Duration]").text == "10 ms"
     time = rows[0].select_one("time")
     assert time["title"].endswith("UTC") and time["datetime"].startswith(str(clock().year)) and time.text.endswith("ago")
-    assert [th["scope"] for th in page.select("thead th")] == ["col"] * 6
+    assert [th["scope"] for th in page.select("thead th")] == ["col"] * 7
     assert page.select_one(".tabs a[aria-current=page]").text == "Deliveries"
     assert page.select_one("h1").text == "Billing"
     assert all(row["id"] == f"delivery-{row.select_one('a')['href'].rsplit('/', 1)[1]}" for row in rows)
@@ -71,7 +71,7 @@ def test_filters_and_partial(dashboard, settings, clock):
     page = soup(dashboard.get(url))
     form = page.select_one("form.filters")
     assert (form["method"], form["action"], form["hx-get"], form["hx-target"]) == ("get", url, url, "#delivery-list")
-    assert {label["for"] for label in form.select("label")} == {s["id"] for s in form.select("select")}
+    assert {label["for"] for label in form.select("label")} == {s["id"] for s in form.select("select, input")}
 
     succeeded = soup(dashboard.get(url, params={"status": "succeeded"})).select("#delivery-list tbody tr")
     assert len(succeeded) == 1
@@ -79,7 +79,7 @@ def test_filters_and_partial(dashboard, settings, clock):
     assert paid.status_code == 200 and "<html" not in paid.text and "HX-Request" in paid.headers["vary"]
     fragment = soup(paid)
     assert fragment.find().get("id") == "delivery-list" and not fragment.select("form.filters")
-    assert [c.text for c in fragment.select("tbody code")] == ["order.paid"]
+    assert [c.text for c in fragment.select("tbody td[data-label=Event] code")] == ["order.paid"]
     nothing = soup(dashboard.get(url, params={"status": "delivering"}, htmx=True))
     assert "match these filters" in nothing.select_one(".empty-state").text
 
@@ -162,7 +162,7 @@ def test_deliveries_between_is_bounded_by_cursors(dashboard, settings, clock):
     ids, cursors = [d.id for d in rows], [Position.of(d).cursor for d in rows]
     assert [d.id for d in deliveries_between(webhook, through=cursors[2])] == ids[:3]
     assert [d.id for d in deliveries_between(webhook, through=cursors[3], before=cursors[1])] == ids[2:]
-    assert [d.id for d in deliveries_between(webhook, through=cursors[3], status=SUCCEEDED)] == [ids[1], ids[3]]
+    assert [d.id for d in deliveries_between(webhook, through=cursors[3], filters=LogFilter(SUCCEEDED))] == [ids[1], ids[3]]
 
 
 def test_detail_shows_every_attempt(dashboard, settings, clock):
