@@ -73,7 +73,9 @@ def test_event_type_created_in_the_modal_then_archived(new_context, hookline):
     expect(page.locator("#modal")).to_be_hidden()
     row = page.locator("#event-type-table tr", has_text="invoice.paid")
     expect(row).to_contain_text("active")
-    row.get_by_role("button", name="Archive").click()
+    row.get_by_role("link", name="Archive").click()  # asks first (issue 16, defect 10)
+    page.locator("#modal").get_by_role("button", name="Archive invoice.paid").click()
+    expect(page.locator("#modal")).to_be_hidden()
     expect(row).to_contain_text("archived")
     refused = httpx.post(f"{hookline}/api/v1/events", json={"type": "invoice.paid"}, headers=ADMIN)
     assert refused.status_code == 422 and refused.json()["error"]["field"] == "type"
