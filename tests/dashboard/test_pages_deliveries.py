@@ -17,7 +17,7 @@ from app.services.stats import HourBucket, WindowStats, webhook_stats
 from app.services.users import create_user
 from app.services.webhooks import create_webhook
 from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Tenant, Webhook
-from app.web.charts import CHART_HEIGHT, chart_bars
+from app.web.charts import CHART_HEIGHT, axis_top, chart
 from app.web.pages import deliveries as pages_deliveries
 from tests.helpers import emit_pending, sign_in, soup
 
@@ -309,16 +309,17 @@ def test_empty_stats_page(dashboard, settings, clock):
 @pytest.mark.parametrize(
     ("hours", "expected"),
     [
-        # (succeeded, failed, pending) per hour -> (kind, y, height) of each segment, bottom up
+        # (succeeded, failed, pending) per hour -> (kind, y, height) of each segment, bottom up;
+        # the axis tops at 4, 4 and 2 (the busiest hour's 4, 3 and 2, rounded up: see axis_top)
         ([(3, 1, 0), (0, 0, 0)], [[("succeeded", 30, 90), ("failed", 0, 30)], []]),
-        ([(1, 1, 1)], [[("succeeded", 80, 40), ("failed", 40, 40), ("pending", 0, 40)]]),
+        ([(1, 1, 1)], [[("succeeded", 90, 30), ("failed", 60, 30), ("pending", 30, 30)]]),
         ([(0, 2, 0), (1, 0, 0)], [[("failed", 0, 120)], [("succeeded", 60, 60)]]),
         ([(1, 1, 1), (0, 0, 4)], [[("succeeded", 90, 30), ("failed", 60, 30), ("pending", 30, 30)], [("pending", 0, 120)]]),
     ],
 )
 def test_chart_geometry(hours, expected):
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    bars = chart_bars([HourBucket(start + timedelta(hours=i), *counts) for i, counts in enumerate(hours)])
+    bars = chart([HourBucket(start + timedelta(hours=i), *counts) for i, counts in enumerate(hours)]).bars
     assert [[(s.kind, s.y, s.height) for s in bar.segments] for bar in bars] == expected
     assert all(sum(s.height for s in bar.segments) <= CHART_HEIGHT for bar in bars)
     assert [bar.x for bar in bars] == [i * 20 for i in range(len(hours))] and bars[0].label == "00"
@@ -326,9 +327,25 @@ def test_chart_geometry(hours, expected):
 
 def test_chart_stacks_never_overflow():
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    bars = chart_bars([HourBucket(start, 1, 1, 1), HourBucket(start, 2, 2, 3)])  # thirds and sevenths
-    assert [sum(s.height for s in bar.segments) for bar in bars] == [round(3 / 7 * CHART_HEIGHT), CHART_HEIGHT]
+    bars = chart([HourBucket(start, 1, 1, 1), HourBucket(start, 2, 2, 3)]).bars  # eighths of an axis to 8
+    assert [sum(s.height for s in bar.segments) for bar in bars] == [round(3 / 8 * CHART_HEIGHT), round(7 / 8 * CHART_HEIGHT)]
     assert all(s.y >= 0 for bar in bars for s in bar.segments)
+
+
+@pytest.mark.parametrize(
+    ("peak", "top"),
+    [(0, 1), (1, 1), (2, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 20), (25, 40), (45, 60), (81, 100), (1234, 2000)],
+)
+def test_the_y_axis_tops_at_a_round_value(peak, top):
+    assert axis_top(peak) == top
+
+
+def test_y_axis_ticks_are_whole_numbers_on_their_grid_lines():
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    ticks = chart([HourBucket(start, 7, 2, 0)]).ticks
+    assert [(t.value, t.y, t.percent) for t in ticks] == [(0, CHART_HEIGHT, 0), (5, CHART_HEIGHT // 2, 50), (10, 0, 100)]
+    empty = chart([HourBucket(start, 0, 0, 0)]).ticks
+    assert [(t.value, t.percent) for t in empty] == [(0, 0), (1, 100)], "no half deliveries on the axis"
 
 
 @pytest.mark.parametrize(

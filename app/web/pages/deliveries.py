@@ -214,7 +214,7 @@ async def stats_page(request: Request) -> Response:
     webhook, numbers = await run_in_threadpool(stats.stats_tab, request.path_params["id"], who.tenant.id, now)
     context = {
         "viewer": who, "nav": "webhooks", "tab": "stats", "webhook": webhook, "stats": numbers,
-        "bars": charts.chart_bars(numbers.hours), "chart_height": charts.CHART_HEIGHT,
+        "chart": charts.chart(numbers.hours), "chart_height": charts.CHART_HEIGHT,
         "chart_width": charts.CHART_WIDTH, "bar_width": charts.BAR_WIDTH,
         "retention_note": retention_note(request.app.state.settings, now),
     }
