@@ -13,7 +13,10 @@ from tests.helpers import sign_in, soup
 def test_archive_opens_a_confirmation_and_only_its_form_archives(dashboard):
     row = soup(dashboard.get("/event-types")).select_one("#event-type-order-created")
     link = row.find("a", string="Archive")
-    assert (link["href"], link["hx-get"], link["hx-target"]) == (("/event-types/order.created/archive",) * 2 + ("#modal-body",))
+    assert (link["href"], link["hx-get"]) == ("/event-types/order.created/archive",) * 2
+    # Into the dialog, not inheriting the table's own outerHTML swap (which replaced
+    # #modal-body itself, so the dialog opened once and never again).
+    assert {(a["hx-target"], a["hx-swap"]) for a in row.select("a[hx-get]")} == {("#modal-body", "innerHTML")}
     assert not row.select("[hx-confirm]") and not row.select("form[action$=archive]"), "one click no longer archives"
 
     dialog = dashboard.get(link["hx-get"], htmx=True)
