@@ -42,6 +42,7 @@ def test_every_row_shows_its_event_and_delivery_id_with_a_copy_button(dashboard,
         assert [b["aria-label"] for b in buttons] == ["Copy event id", "Copy delivery id"]
 
 
+@pytest.mark.postgres
 def test_search_finds_a_delivery_by_its_event_id_or_its_own_id(dashboard, log):
     url, (oldest, middle, newest) = log
     assert shown(soup(dashboard.get(url, params={"search": middle.event_id}))) == [middle.id]
@@ -55,6 +56,7 @@ def test_search_finds_a_delivery_by_its_event_id_or_its_own_id(dashboard, log):
     assert too_long.status_code == 422 and "search" in too_long.text
 
 
+@pytest.mark.postgres
 def test_time_range_narrows_the_log_and_its_links_keep_it(dashboard, log, clock):
     url, (oldest, middle, newest) = log
     since, until = middle.created_at.strftime("%Y-%m-%dT%H:%M"), newest.created_at.strftime("%Y-%m-%dT%H:%M")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from bs4 import BeautifulSoup
 
 from app.services.users import create_user
@@ -109,6 +110,7 @@ def test_a_portal_session_never_reaches_api_keys(dashboard, api):
     assert ApiKey.get_by_id(key.id).revoked_at is None
 
 
+@pytest.mark.postgres
 def test_keys_show_who_made_them_when_and_their_last_use(dashboard, api, clock):
     """Issue 16, defect 12: created by (a dashboard user, the command line or the
     configuration), created at, last used to the minute."""
