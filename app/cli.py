@@ -231,7 +231,7 @@ def run_create_key(settings: Settings, args: argparse.Namespace) -> int:
     prepare_database(settings, system_clock)
     now = system_clock()
     try:
-        new = create_api_key(None if args.admin else named(args.tenant), now, name=args.name)
+        new = create_api_key(None if args.admin else named(args.tenant), now, name=args.name, created_by="command line")
     except InvalidInput as exc:
         print(f"hookline: {exc}", file=sys.stderr)
         return 2

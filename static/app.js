@@ -108,4 +108,21 @@
     if (event.target.matches("[data-autosubmit]")) event.target.form.requestSubmit();
     if (event.target.matches("[data-all-events]")) syncAllEvents(event.target.form);
   });
+
+  // ---- issue 16, defect 9: focus goes to the first invalid field ----
+  // A form answered 422 comes back with its errors (aria-invalid on a field, or has-error on
+  // its wrapper); keyboard and screen-reader users land on the first in the page's order,
+  // whatever the form marked [autofocus]. Only after a 422 swap: a live refresh must never
+  // pull the focus away from the user.
+  var INVALID = ":is([aria-invalid=true], .has-error :is(input, textarea, select)):not([disabled], [readonly], [type=hidden])";
+  function focusFirstInvalid(root) {
+    var field = root && root.querySelector(INVALID);
+    if (field) field.focus();
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 422) focusFirstInvalid(event.detail.elt);
+  });
+  // A plain form post with a mistake answers with the whole page.
+  document.addEventListener("DOMContentLoaded", function () { focusFirstInvalid(document.getElementById("main")); });
+  // ---- end of defect 9 ----
 })();

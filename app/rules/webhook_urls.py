@@ -28,9 +28,15 @@ class UrlRejected(ValueError):
     pass
 
 
+def _wanted(allow_http: bool) -> str:
+    """What a URL must be, as the errors say it: naming only https when http is allowed
+    sent people who typed a typo'd http URL in a dev setup off to add an "s"."""
+    return "an http:// or https:// URL" if allow_http else "an https:// URL"
+
+
 def check_webhook_url(url: object, allow_http: bool, allow_private_networks: tuple[str, ...]) -> str:
     if not isinstance(url, str) or not url.strip():
-        raise UrlRejected("required: the https URL that receives the events")
+        raise UrlRejected(f"required: {_wanted(allow_http)} that receives the events")
     url = url.strip()
     if len(url) > MAX_URL_LENGTH:
         raise UrlRejected(f"longer than {MAX_URL_LENGTH} characters")
@@ -46,7 +52,7 @@ def check_webhook_url(url: object, allow_http: bool, allow_private_networks: tup
     if parts.scheme not in allowed_schemes:
         if parts.scheme == "http":
             raise UrlRejected("must use https (plain http is off; set allow_http to allow it)")
-        raise UrlRejected("must be an https:// URL")
+        raise UrlRejected(f"must be {_wanted(allow_http)}")
     if parts.username is not None or parts.password is not None:
         raise UrlRejected("must not contain credentials; use custom headers or the signature instead")
     host = (parts.hostname or "").lower()

@@ -32,10 +32,11 @@ def hash_key(plaintext: str) -> str:
 
 
 def create_api_key(
-    tenant: Tenant | NamedTenant | None, now: datetime, name: str = "", plaintext: str | None = None
+    tenant: Tenant | NamedTenant | None, now: datetime, name: str = "", plaintext: str | None = None,
+    created_by: str | None = None,
 ) -> NewKey:
     """`tenant=None` makes an admin key that can act for every tenant; a new tenant is
-    created with its first key."""
+    created with its first key. `created_by` is who the keys page says made it."""
     plaintext = plaintext or KEY_PREFIX + secrets.token_urlsafe(32)
     with write_transaction():
         key = ApiKey.create(
@@ -45,6 +46,7 @@ def create_api_key(
             last4=plaintext[-4:],
             key_hash=hash_key(plaintext),
             created_at=now,
+            created_by=created_by,
         )
     return NewKey(key, plaintext)
 
@@ -69,9 +71,29 @@ def _revoked_here() -> None:
         _revocations += 1
 
 
+# How stale the keys page's "last used" may be: a key in steady use costs one write a minute.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+def record_use(key: ApiKey, now: datetime) -> None:
+    """Note that `key` was used at `now`, unless that is already known to the minute. The
+    condition is in the UPDATE, so processes that see the same key at once write it once."""
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_PRECISION:
+        return
+    with write_transaction():
+        ApiKey.update(last_used_at=now).where(
+            (ApiKey.id == key.id)
+            & (ApiKey.last_used_at.is_null() | (ApiKey.last_used_at <= now - LAST_USED_PRECISION))
+        ).execute()
+    key.last_used_at = now
+
+
 class KeyCache:
     """Keys that authenticated recently, by hash, so an API request usually needs no
     database query and no thread-pool hop (together most of the CPU of accepting an event).
+
+    Every lookup in the database also records the key's use (record_use), so "last used"
+    is at most LAST_USED_PRECISION plus `recheck` old.
 
     Revocation: one in this process (revoke_key, ensure_admin_key) empties every cache at
     once; one made by another process (another `hookline serve`, the CLI) is seen once the
@@ -104,6 +126,8 @@ class KeyCache:
         process happened while it was read (it might have read the row just before)."""
         seen = _revocations
         key = authenticate(plaintext)
+        if key is not None:
+            record_use(key, now)
         if key is not None and seen == _revocations:
             if len(self._keys) >= self.max_keys:
                 self._keys.clear()
@@ -126,7 +150,7 @@ def ensure_admin_key(plaintext: str, now: datetime) -> None:
             (ApiKey.name == CONFIGURED_ADMIN_KEY_NAME) & (ApiKey.key_hash != key_hash) & ApiKey.revoked_at.is_null()
         ).execute()
         if ApiKey.get_or_none(ApiKey.key_hash == key_hash) is None:
-            create_api_key(None, now, name=CONFIGURED_ADMIN_KEY_NAME, plaintext=plaintext)
+            create_api_key(None, now, name=CONFIGURED_ADMIN_KEY_NAME, plaintext=plaintext, created_by="configuration")
     _revoked_here()
 
 

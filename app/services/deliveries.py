@@ -8,33 +8,78 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.rules.clock import parse_instant
 from app.rules.errors import Conflict, InvalidInput, NotFound
 from app.services.log_positions import Page, Position
 from app.services.webhooks import get_webhook
 from app.storage.db import is_sqlite, write_transaction
 from app.storage.listen_notify import deliveries_due
-from app.storage.models import DELIVERING, DELIVERY_STATUSES, PENDING, Attempt, Delivery, Event, Webhook
+from app.storage.models import DELIVERING, DELIVERY_STATUSES, FAILED, PENDING, Attempt, Delivery, Event, Webhook
 
 MAX_PAGE_SIZE = 100
 
 
-def list_deliveries(
-    webhook: Webhook,
-    status: str | None = None,
-    event_type: str | None = None,
-    limit: int = 50,
-    before: str | None = None,
-) -> Page:
+# The longest text the log's search takes: an id is 30 characters, so anything much longer
+# is not one, and is refused rather than sent to the database.
+MAX_SEARCH_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """What a log is narrowed to. `search` is an event id (the `webhook-id` a receiver saw)
+    or a delivery id, matched exactly; `since` and `until` bound the creation time
+    (`since` included, `until` not). Every field None: the whole log."""
+
+    status: str | None = None
+    event_type: str | None = None
+    search: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self):
+        if self.status is not None and self.status not in DELIVERY_STATUSES:
+            raise InvalidInput("status", f"must be one of {', '.join(DELIVERY_STATUSES)}")
+        if self.search is not None and len(self.search) > MAX_SEARCH_LENGTH:
+            raise InvalidInput("search", "is longer than any id: paste an event id (evt_…) or a delivery id (dlv_…)")
+        if self.since and self.until and self.until <= self.since:
+            raise InvalidInput("until", "must be later than since")
+
+    @classmethod
+    def from_text(cls, status: str | None = None, event_type: str | None = None, search: str | None = None,
+                  since: str | None = None, until: str | None = None) -> LogFilter:
+        """From a query string: blank means not set, times are ISO 8601 (a form's
+        datetime-local value such as "2026-12-02T09:30"), read as UTC when they name no offset."""
+        def text(value: str | None) -> str | None:
+            return (value or "").strip() or None
+
+        since, until = text(since), text(until)
+        return cls(text(status), text(event_type), text(search), since and parse_instant(since, "since"),
+                   until and parse_instant(until, "until"))
+
+    @property
+    def is_set(self) -> bool:
+        return any(value is not None for value in (self.status, self.event_type, self.search, self.since, self.until))
+
+    def narrow(self, query):
+        if self.status:
+            query = query.where(Delivery.status == self.status)
+        if self.event_type:
+            query = query.where(Event.type == self.event_type)
+        if self.search:
+            query = query.where((Delivery.id == self.search) | (Delivery.event == self.search))
+        if self.since:
+            query = query.where(Delivery.created_at >= self.since)
+        if self.until:
+            query = query.where(Delivery.created_at < self.until)
+        return query
+
+
+def list_deliveries(webhook: Webhook, filters: LogFilter = LogFilter(), limit: int = 50,
+                    before: str | None = None) -> Page:
     """Newest first; `before` is the cursor returned with the previous page."""
-    if status is not None and status not in DELIVERY_STATUSES:
-        raise InvalidInput("status", f"must be one of {', '.join(DELIVERY_STATUSES)}")
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
-    query = Delivery.for_webhook(webhook.id)
-    if status:
-        query = query.where(Delivery.status == status)
-    if event_type:
-        query = query.where(Event.type == event_type)
+    query = filters.narrow(Delivery.for_webhook(webhook.id))
     if before:
         query = query.where(Position.parse(before, "before").older(Delivery))
     rows = list(query.limit(limit + 1))
@@ -45,7 +90,7 @@ def list_deliveries(
 def webhook_log(webhook_id: str, tenant_id: int | None, status: str | None = None, event_type: str | None = None,
                 limit: int = 50, before: str | None = None) -> Page:
     """One page of a webhook's log, the webhook looked up in the caller's scope."""
-    return list_deliveries(get_webhook(webhook_id, tenant_id), status, event_type, limit, before)
+    return list_deliveries(get_webhook(webhook_id, tenant_id), LogFilter(status, event_type), limit, before)
 
 
 @dataclass(frozen=True)
@@ -59,16 +104,21 @@ class LogView:
 
 
 def log_view(webhook_id: str, tenant_id: int, limit: int, before: str | None = None, through: str | None = None,
-             status: str | None = None, event_type: str | None = None) -> LogView:
+             filters: LogFilter = LogFilter()) -> LogView:
     """The page of the log after `before`, or with `through` the rows of a page shown
     before, read again for its live refresh (see deliveries_between)."""
     webhook = get_webhook(webhook_id, tenant_id)
     if through:
-        rows, next_cursor = deliveries_between(webhook, through, before, status, event_type), None
+        rows, next_cursor = deliveries_between(webhook, through, before, filters), None
     else:
-        page = list_deliveries(webhook, status, event_type, limit, before)
+        page = list_deliveries(webhook, filters, limit, before)
         rows, next_cursor = page.items, page.next_cursor
     return LogView(webhook, rows, next_cursor, last_attempts([d.id for d in rows]))
+
+
+def has_failed_deliveries(webhook: Webhook) -> bool:
+    """Whether "Recover failed deliveries" has anything to do (an index lookup)."""
+    return Delivery.select().where((Delivery.webhook == webhook.id) & (Delivery.status == FAILED)).exists()
 
 
 def get_delivery(delivery_id: str, tenant_id: int | None, lock_webhook: bool = False) -> Delivery:
@@ -124,26 +174,16 @@ def last_attempts(delivery_ids: list[str]) -> dict[str, Attempt]:
     return {attempt.delivery_id: attempt for attempt in rows}
 
 
-def deliveries_between(
-    webhook: Webhook,
-    through: str,
-    before: str | None = None,
-    status: str | None = None,
-    event_type: str | None = None,
-) -> list[Delivery]:
+def deliveries_between(webhook: Webhook, through: str, before: str | None = None,
+                       filters: LogFilter = LogFilter()) -> list[Delivery]:
     """One page of the log read again for a live refresh: the rows from `through` (the
     cursor of the oldest it showed) up to `before` (exclusive; None: up to the newest).
 
     Bounding a page by positions rather than by a count means a refresh neither repeats rows of
     the next page nor drops rows when newer deliveries arrive; the newest page simply grows.
     """
-    if status is not None and status not in DELIVERY_STATUSES:
-        raise InvalidInput("status", f"must be one of {', '.join(DELIVERY_STATUSES)}")
-    query = Delivery.for_webhook(webhook.id).where(Position.parse(through, "through").this_or_newer(Delivery))
+    query = filters.narrow(Delivery.for_webhook(webhook.id).where(
+        Position.parse(through, "through").this_or_newer(Delivery)))
     if before:
         query = query.where(Position.parse(before, "before").older(Delivery))
-    if status:
-        query = query.where(Delivery.status == status)
-    if event_type:
-        query = query.where(Event.type == event_type)
     return list(query.limit(MAX_PAGE_SIZE))

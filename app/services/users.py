@@ -38,15 +38,26 @@ def create_user(
     name: object, password: object, tenant: Tenant | NamedTenant, now: datetime, is_admin: bool = False
 ) -> User:
     """A new tenant is created with its first user, and not at all when the user is refused."""
-    if not isinstance(name, str) or not 1 <= len(_stored_name(name)) <= 64:
-        raise InvalidInput("name", "required: 1-64 characters")
-    password_hash = _hash(password)
+    if problems := account_problems(name, password):
+        raise InvalidInput(*next(iter(problems.items())))
+    password_hash = _hasher.hash(password)
     name = _stored_name(name)
     with write_transaction():
         if User.select().where(User.name == name).exists():
             raise InvalidInput("name", "is taken")
         return User.create(tenant=for_write(tenant, now), name=name, password_hash=password_hash, is_admin=is_admin,
                            created_at=now)
+
+
+def account_problems(name: object, password: object) -> dict[str, str]:
+    """Every rule a new account's name and password break, by field, so that a form can
+    show them all at once (a taken name is found only when the account is written)."""
+    problems = {}
+    if not isinstance(name, str) or not 1 <= len(_stored_name(name)) <= 64:
+        problems["name"] = "required: 1-64 characters"
+    if (problem := _password_problem(password)) is not None:
+        problems["password"] = problem
+    return problems
 
 
 def _stored_name(name: str) -> str:
@@ -103,7 +114,13 @@ def _named(name: str) -> User:
     return user
 
 
-def _hash(password: object) -> str:
+def _password_problem(password: object) -> str | None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+        return f"must be at least {MIN_PASSWORD_LENGTH} characters"
+    return None
+
+
+def _hash(password: object) -> str:
+    if (problem := _password_problem(password)) is not None:
+        raise InvalidInput("password", problem)
     return _hasher.hash(password)

@@ -10,8 +10,8 @@ Databases made before this module existed upgrade unchanged: the code of each da
 step 1 from the models of that day, which held exactly the columns of the steps it had
 shipped with (tests/storage/test_migrations.py upgrades a schema made by the code of every
 version). Only in the columns' order can such a database differ, which nothing reads, and
-one made by the very first commit (07ad43d) also keeps an unused, nullable
-`api_key.last_used_at`.
+one made by the very first commit (07ad43d) also had an unused, nullable
+`api_key.last_used_at`, which `api_key_usage` takes up rather than adding it again.
 
 Steps that rewrite data name the columns of their own day through `peewee.Table`, never a
 model class, and store values in the format of their day. They use two pure rules of
@@ -308,6 +308,15 @@ def event_log_indexes() -> None:
     _index("event", "tenant_id", "created_at", "id")
 
 
+def api_key_usage() -> None:
+    """Step 17: who created each key and when it was last used, for the keys page. A database made
+    by the first commit (07ad43d) has `last_used_at` already, of this type and never
+    written: it is kept."""
+    present = {column.name for column in database.get_columns("api_key")}
+    last_used = {} if "last_used_at" in present else {"last_used_at": peewee.DateTimeField(null=True)}
+    _add_columns("api_key", created_by=peewee.CharField(null=True, max_length=100), **last_used)
+
+
 # Append only: each step runs once per database, in order; never edit a shipped step.
 STEPS = [
     create_tables,
@@ -326,6 +335,7 @@ STEPS = [
     owner_notifications,
     listen_sessions,
     event_log_indexes,
+    api_key_usage,
 ]
 
 

@@ -136,6 +136,11 @@ class ApiKey(BaseModel):
     last4 = peewee.CharField(max_length=4, default="")  # empty for keys made before it was kept
     key_hash = peewee.CharField(unique=True, max_length=64)
     created_at = UTCDateTimeField()
+    # Who made it, as the keys page shows it: a dashboard user's name, "command line" or
+    # "configuration"; None for keys made before it was kept.
+    created_by = peewee.CharField(null=True, max_length=100)
+    # To the minute (see services/api_keys.KeyCache): None until the key is first used.
+    last_used_at = UTCDateTimeField(null=True)
     revoked_at = UTCDateTimeField(null=True)
 
     @property

@@ -11,13 +11,13 @@ from bs4 import BeautifulSoup
 
 from app.delivery.queue import claim_due, record_results
 from app.delivery.types import AttemptResult
-from app.services.deliveries import Position, deliveries_between
+from app.services.deliveries import LogFilter, Position, deliveries_between
 from app.services.events import emit_event
 from app.services.stats import HourBucket, WindowStats, webhook_stats
 from app.services.users import create_user
 from app.services.webhooks import create_webhook
 from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Tenant, Webhook
-from app.web.charts import CHART_HEIGHT, chart_bars
+from app.web.charts import CHART_HEIGHT, axis_top, chart
 from app.web.pages import deliveries as pages_deliveries
 from tests.helpers import emit_pending, sign_in, soup
 
@@ -56,7 +56,7 @@ def test_log_lists_deliveries_newest_first(dashboard, settings, clock):
     assert rows[2].select_one("td[data-label=Duration]").text == "10 ms"
     time = rows[0].select_one("time")
     assert time["title"].endswith("UTC") and time["datetime"].startswith(str(clock().year)) and time.text.endswith("ago")
-    assert [th["scope"] for th in page.select("thead th")] == ["col"] * 6
+    assert [th["scope"] for th in page.select("thead th")] == ["col"] * 7
     assert page.select_one(".tabs a[aria-current=page]").text == "Deliveries"
     assert page.select_one("h1").text == "Billing"
     assert all(row["id"] == f"delivery-{row.select_one('a')['href'].rsplit('/', 1)[1]}" for row in rows)
@@ -71,7 +71,7 @@ def test_filters_and_partial(dashboard, settings, clock):
     page = soup(dashboard.get(url))
     form = page.select_one("form.filters")
     assert (form["method"], form["action"], form["hx-get"], form["hx-target"]) == ("get", url, url, "#delivery-list")
-    assert {label["for"] for label in form.select("label")} == {s["id"] for s in form.select("select")}
+    assert {label["for"] for label in form.select("label")} == {s["id"] for s in form.select("select, input")}
 
     succeeded = soup(dashboard.get(url, params={"status": "succeeded"})).select("#delivery-list tbody tr")
     assert len(succeeded) == 1
@@ -79,7 +79,7 @@ def test_filters_and_partial(dashboard, settings, clock):
     assert paid.status_code == 200 and "<html" not in paid.text and "HX-Request" in paid.headers["vary"]
     fragment = soup(paid)
     assert fragment.find().get("id") == "delivery-list" and not fragment.select("form.filters")
-    assert [c.text for c in fragment.select("tbody code")] == ["order.paid"]
+    assert [c.text for c in fragment.select("tbody td[data-label=Event] code")] == ["order.paid"]
     nothing = soup(dashboard.get(url, params={"status": "delivering"}, htmx=True))
     assert "match these filters" in nothing.select_one(".empty-state").text
 
@@ -162,7 +162,7 @@ def test_deliveries_between_is_bounded_by_cursors(dashboard, settings, clock):
     ids, cursors = [d.id for d in rows], [Position.of(d).cursor for d in rows]
     assert [d.id for d in deliveries_between(webhook, through=cursors[2])] == ids[:3]
     assert [d.id for d in deliveries_between(webhook, through=cursors[3], before=cursors[1])] == ids[2:]
-    assert [d.id for d in deliveries_between(webhook, through=cursors[3], status=SUCCEEDED)] == [ids[1], ids[3]]
+    assert [d.id for d in deliveries_between(webhook, through=cursors[3], filters=LogFilter(SUCCEEDED))] == [ids[1], ids[3]]
 
 
 def test_detail_shows_every_attempt(dashboard, settings, clock):
@@ -309,16 +309,17 @@ def test_empty_stats_page(dashboard, settings, clock):
 @pytest.mark.parametrize(
     ("hours", "expected"),
     [
-        # (succeeded, failed, pending) per hour -> (kind, y, height) of each segment, bottom up
+        # (succeeded, failed, pending) per hour -> (kind, y, height) of each segment, bottom up;
+        # the axis tops at 4, 4 and 2 (the busiest hour's 4, 3 and 2, rounded up: see axis_top)
         ([(3, 1, 0), (0, 0, 0)], [[("succeeded", 30, 90), ("failed", 0, 30)], []]),
-        ([(1, 1, 1)], [[("succeeded", 80, 40), ("failed", 40, 40), ("pending", 0, 40)]]),
+        ([(1, 1, 1)], [[("succeeded", 90, 30), ("failed", 60, 30), ("pending", 30, 30)]]),
         ([(0, 2, 0), (1, 0, 0)], [[("failed", 0, 120)], [("succeeded", 60, 60)]]),
         ([(1, 1, 1), (0, 0, 4)], [[("succeeded", 90, 30), ("failed", 60, 30), ("pending", 30, 30)], [("pending", 0, 120)]]),
     ],
 )
 def test_chart_geometry(hours, expected):
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    bars = chart_bars([HourBucket(start + timedelta(hours=i), *counts) for i, counts in enumerate(hours)])
+    bars = chart([HourBucket(start + timedelta(hours=i), *counts) for i, counts in enumerate(hours)]).bars
     assert [[(s.kind, s.y, s.height) for s in bar.segments] for bar in bars] == expected
     assert all(sum(s.height for s in bar.segments) <= CHART_HEIGHT for bar in bars)
     assert [bar.x for bar in bars] == [i * 20 for i in range(len(hours))] and bars[0].label == "00"
@@ -326,9 +327,25 @@ def test_chart_geometry(hours, expected):
 
 def test_chart_stacks_never_overflow():
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    bars = chart_bars([HourBucket(start, 1, 1, 1), HourBucket(start, 2, 2, 3)])  # thirds and sevenths
-    assert [sum(s.height for s in bar.segments) for bar in bars] == [round(3 / 7 * CHART_HEIGHT), CHART_HEIGHT]
+    bars = chart([HourBucket(start, 1, 1, 1), HourBucket(start, 2, 2, 3)]).bars  # eighths of an axis to 8
+    assert [sum(s.height for s in bar.segments) for bar in bars] == [round(3 / 8 * CHART_HEIGHT), round(7 / 8 * CHART_HEIGHT)]
     assert all(s.y >= 0 for bar in bars for s in bar.segments)
+
+
+@pytest.mark.parametrize(
+    ("peak", "top"),
+    [(0, 1), (1, 1), (2, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 20), (25, 40), (45, 60), (81, 100), (1234, 2000)],
+)
+def test_the_y_axis_tops_at_a_round_value(peak, top):
+    assert axis_top(peak) == top
+
+
+def test_y_axis_ticks_are_whole_numbers_on_their_grid_lines():
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    ticks = chart([HourBucket(start, 7, 2, 0)]).ticks
+    assert [(t.value, t.y, t.percent) for t in ticks] == [(0, CHART_HEIGHT, 0), (5, CHART_HEIGHT // 2, 50), (10, 0, 100)]
+    empty = chart([HourBucket(start, 0, 0, 0)]).ticks
+    assert [(t.value, t.percent) for t in empty] == [(0, 0), (1, 100)], "no half deliveries on the axis"
 
 
 @pytest.mark.parametrize(

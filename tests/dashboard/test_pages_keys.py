@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from bs4 import BeautifulSoup
 
 from app.services.users import create_user
@@ -107,3 +108,50 @@ def test_a_portal_session_never_reaches_api_keys(dashboard, api):
             assert refused.status_code == 403 and "not available in the customer portal" in refused.text
     assert not ApiKey.select().where(ApiKey.name == "sneaky").exists()
     assert ApiKey.get_by_id(key.id).revoked_at is None
+
+
+@pytest.mark.postgres
+def test_keys_show_who_made_them_when_and_their_last_use(dashboard, api, clock):
+    """Issue 16, defect 12: created by (a dashboard user, the command line or the
+    configuration), created at, last used to the minute."""
+    plaintext = soup(dashboard.post("/api-keys", {"name": "checkout"})).select_one("#new-api-key")["value"]
+    key = ApiKey.get(ApiKey.name == "checkout")
+    assert key.created_by == "ada" and key.last_used_at is None
+    row = soup(dashboard.get("/api-keys")).select_one(f"#key-{key.id}")
+    assert row.select_one("td[data-label=Created] .key-creator").text == "by ada"
+    assert row.select_one("td[data-label=Created] time")["datetime"] == key.created_at.isoformat()
+    assert row.select_one("td[data-label='Last used']").text.strip() == "never"
+    admin_row = soup(dashboard.get("/api-keys")).select_one(f"#key-{ApiKey.get(ApiKey.tenant.is_null()).id}")
+    assert admin_row.select_one(".key-creator").text == "by configuration"
+
+    headers = {"Authorization": f"Bearer {plaintext}"}
+    assert api.get("/api/v1/webhooks", headers=headers).status_code == 200
+    used_at = ApiKey.get_by_id(key.id).last_used_at
+    assert used_at == clock()
+    clock.advance(30)  # past the cache's recheck, within the minute: no write
+    assert api.get("/api/v1/webhooks", headers=headers).status_code == 200
+    assert ApiKey.get_by_id(key.id).last_used_at == used_at
+    clock.advance(60)
+    assert api.get("/api/v1/webhooks", headers=headers).status_code == 200
+    assert ApiKey.get_by_id(key.id).last_used_at == clock()
+    last_used = soup(dashboard.get("/api-keys")).select_one(f"#key-{key.id} td[data-label='Last used'] time")
+    assert last_used["datetime"] == clock().isoformat() and last_used.text == "0 s ago"
+
+
+def test_revoked_keys_fold_into_their_own_section(dashboard):
+    dashboard.post("/api-keys", {"name": "kept"})
+    dashboard.post("/api-keys", {"name": "gone"})
+    gone = ApiKey.get(ApiKey.name == "gone")
+    dashboard.post(f"/api-keys/{gone.id}/revoke", {})
+    page = soup(dashboard.get("/api-keys"))
+    active = [tr["id"] for tr in page.select("#active-keys tbody tr")]
+    assert f"key-{ApiKey.get(ApiKey.name == 'kept').id}" in active and f"key-{gone.id}" not in active
+    section = page.select_one("details#revoked-keys")
+    assert not section.has_attr("open"), "folded until asked for"
+    assert section.summary.text.split() == ["Revoked", "keys", "(1)"]
+    assert [tr["id"] for tr in section.select("tbody tr")] == [f"key-{gone.id}"]
+    assert not section.select("button"), "nothing to revoke twice"
+
+
+def test_no_revoked_section_without_revoked_keys(dashboard):
+    assert soup(dashboard.get("/api-keys")).select_one("#revoked-keys") is None

@@ -129,7 +129,7 @@ def test_create_over_htmx_returns_the_secret_partial(dashboard):
 @pytest.mark.parametrize(
     "fields, field_id, phrase",
     [
-        ({"url": "ftp://example.com/x"}, "wh-url-error", "must be an https:// URL"),
+        ({"url": "ftp://example.com/x"}, "wh-url-error", "must be an http:// or https:// URL"),
         ({"url": ""}, "wh-url-error", "required"),
         ({"name": ""}, "wh-name-error", "required"),
         ({"events": []}, "wh-events-error", "non-empty list"),

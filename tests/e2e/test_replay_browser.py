@@ -48,11 +48,12 @@ def test_recover_shows_progress_until_done_then_replay(new_context, hookline, re
     assert replayed.headers["webhook-id"] in failed
 
 
-def settled(page) -> None:
-    """htmx moves focus to the swapped form's [autofocus] field when the swap settles;
-    filling fields before that races the move (typed text lands in the wrong field)."""
+def settled(page, focused: str = "#et-name") -> None:
+    """htmx moves focus to the swapped form's [autofocus] field when the swap settles, and
+    after a 422 app.js moves it on to the first invalid field; filling fields before that
+    races the move (typed text lands in the wrong field)."""
     expect(page.locator("#modal-body")).not_to_have_class(re.compile("htmx-settling"))
-    expect(page.locator("#et-name")).to_be_focused()
+    expect(page.locator(focused)).to_be_focused()
 
 
 def test_event_type_created_in_the_modal_then_archived(new_context, hookline):
@@ -67,13 +68,15 @@ def test_event_type_created_in_the_modal_then_archived(new_context, hookline):
     page.fill("#et-example", "{oops")
     page.get_by_role("button", name="Create").click()
     expect(page.locator("#et-example-error")).to_contain_text("not valid JSON")
-    settled(page)
+    settled(page, "#et-example")  # the first invalid field (issue 16, defect 9)
     page.fill("#et-example", '{"invoice_id": "in_1"}')
     page.get_by_role("button", name="Create").click()
     expect(page.locator("#modal")).to_be_hidden()
     row = page.locator("#event-type-table tr", has_text="invoice.paid")
     expect(row).to_contain_text("active")
-    row.get_by_role("button", name="Archive").click()
+    row.get_by_role("link", name="Archive").click()  # asks first (issue 16, defect 10)
+    page.locator("#modal").get_by_role("button", name="Archive invoice.paid").click()
+    expect(page.locator("#modal")).to_be_hidden()
     expect(row).to_contain_text("archived")
     refused = httpx.post(f"{hookline}/api/v1/events", json={"type": "invoice.paid"}, headers=ADMIN)
     assert refused.status_code == 422 and refused.json()["error"]["field"] == "type"

@@ -22,6 +22,7 @@ def test_create_key_prints_a_working_key_once(env, tmp_path, db):
     assert "shown only this once" in result.stderr and plaintext not in result.stderr
     key = authenticate(plaintext)
     assert key.tenant.slug == "acme" and key.prefix == plaintext[:11] and key.key_hash != plaintext
+    assert key.created_by == "command line", "the keys page says where it came from"
 
     admin = run_hookline(["create-key", "--admin"], env, tmp_path)
     assert authenticate(admin.stdout.strip()).is_admin

@@ -19,7 +19,7 @@ import pytest
 
 from app.rules import secretbox
 from app.storage.db import database, open_database
-from app.storage.migrations import STEPS, migrate
+from app.storage.migrations import STEPS, api_key_usage, migrate
 from app.storage.models import ApiKey, Attempt, Delivery, Tenant, User, Webhook
 from tests.helpers import created_from_the_models, described
 
@@ -100,3 +100,18 @@ def test_a_step_runs_on_the_database_the_steps_before_it_made(open_file):
     assert database.execute_sql("SELECT count(*) FROM server_secret").fetchone() == (0,)
     assert "browser_session" in database.get_tables()
     assert migrate() == len(STEPS) and "server_secret" not in database.get_tables()
+
+
+def test_api_key_usage_keeps_the_last_used_column_a_first_commit_database_has(open_file, models_schema):
+    """A database made by the very first commit (07ad43d) has a never-written
+    `api_key.last_used_at`; the step that brings the column adds only `created_by` there."""
+    open_file()
+    until = STEPS.index(api_key_usage)
+    assert migrate(until=until) == until
+    database.execute_sql("ALTER TABLE api_key ADD COLUMN last_used_at DATETIME")
+    database.execute_sql("INSERT INTO api_key (id, name, prefix, last4, key_hash, created_at)"
+                         " VALUES ('key_old', '', 'hl_AbC1', 'x9Qz', 'h', '2026-11-23 12:00:00')")
+    assert migrate() == len(STEPS)
+    assert described() == models_schema
+    key = ApiKey.get_by_id("key_old")
+    assert (key.created_by, key.last_used_at) == (None, None)

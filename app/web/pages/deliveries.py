@@ -42,32 +42,39 @@ def _fragment(request: Request, before: str | None, through: str | None) -> str 
     return "deliveries/_more.html" if before else "deliveries/_list.html"
 
 
+# The log's filters as the form names them (see services/deliveries.LogFilter).
+FILTERS = ("status", "event_type", "search", "since", "until")
+
+
 async def log_page(request: Request) -> Response:
     who = await viewer(request)
     params = request.query_params
-    filters = {"status": params.get("status") or None, "event_type": params.get("event_type") or None}
+    chosen = {name: params[name].strip() for name in FILTERS if params.get(name, "").strip()}
     before = params.get("before") or None
     through = params.get("through") or None
     fragment = _fragment(request, before, through)
 
     refresh = through if fragment == "deliveries/_page.html" else None
     try:
+        filters = deliveries.LogFilter.from_text(**chosen)
         log = await run_in_threadpool(
-            deliveries.log_view, request.path_params["id"], who.tenant.id, PAGE_SIZE, before, refresh, **filters
+            deliveries.log_view, request.path_params["id"], who.tenant.id, PAGE_SIZE, before, refresh, filters
         )
     except InvalidInput as exc:
         return Response(exc.message, status_code=422)
-    # The filter's choices, on the full page only (fragments keep the form they were in).
-    event_types = await run_in_threadpool(catalog.list_event_types, True) if fragment is None else []
     webhook, rows = log.webhook, log.rows
+    # What the full page alone shows (fragments keep the form and panel they were in): the
+    # filter's choices, and "Recover failed deliveries" once there is something to recover.
+    event_types = await run_in_threadpool(catalog.list_event_types, True) if fragment is None else []
+    recoverable = fragment is None and await run_in_threadpool(deliveries.has_failed_deliveries, webhook)
     base = f"/webhooks/{webhook.id}/deliveries"
-    chosen = {k: v for k, v in filters.items() if v}
     if fragment != "deliveries/_page.html":  # a refresh keeps the bounds its page started with
         through = deliveries.Position.of(rows[-1]).cursor if rows else None
     context = {
         "viewer": who, "nav": "webhooks", "tab": "deliveries", "webhook": webhook,
-        "deliveries": rows, "last_attempts": log.last_attempts, "filters": filters,
-        "statuses": DELIVERY_STATUSES, "event_types": event_types, "now": request.app.state.clock(),
+        "deliveries": rows, "last_attempts": log.last_attempts, "filters": chosen, "filtering": filters.is_set,
+        "log_url": base, "statuses": DELIVERY_STATUSES, "event_types": event_types, "recoverable": recoverable,
+        "now": request.app.state.clock(),
         "page_id": f"delivery-page-{before or 'newest'}",
         "refresh_url": f"{base}?{urlencode({**chosen, **({'before': before} if before else {}), 'through': through})}",
         "next_url": f"{base}?{urlencode({**chosen, 'before': log.next_cursor})}" if log.next_cursor else None,
@@ -207,7 +214,7 @@ async def stats_page(request: Request) -> Response:
     webhook, numbers = await run_in_threadpool(stats.stats_tab, request.path_params["id"], who.tenant.id, now)
     context = {
         "viewer": who, "nav": "webhooks", "tab": "stats", "webhook": webhook, "stats": numbers,
-        "bars": charts.chart_bars(numbers.hours), "chart_height": charts.CHART_HEIGHT,
+        "chart": charts.chart(numbers.hours), "chart_height": charts.CHART_HEIGHT,
         "chart_width": charts.CHART_WIDTH, "bar_width": charts.BAR_WIDTH,
         "retention_note": retention_note(request.app.state.settings, now),
     }

@@ -1,4 +1,5 @@
-"""Dashboard pages for the event-type catalog: list, create, edit, archive.
+"""Dashboard pages for the event-type catalog: list, create, edit, archive (after a
+confirmation: apps can no longer emit an archived type).
 
 The catalog is shared by every tenant, so everyone signed in may read it and only admin
 users may change it; others get the same page without the buttons, and a 403 if they
@@ -105,6 +106,14 @@ async def update(request: Request) -> Response:
     return _saved(request, f"Event type {event_type.name} saved.")
 
 
+async def archive_page(request: Request) -> Response:
+    """The confirmation: in the dialog for htmx, a page of its own without JavaScript."""
+    who = await _admin(request)
+    event_type = await run_in_threadpool(catalog.get_event_type, request.path_params["name"])
+    context = {"viewer": who, "nav": "event_types", "event_type": event_type}
+    return render(request, "event_types/archive.html", context, partial="event_types/_archive.html")
+
+
 async def archive(request: Request) -> Response:
     """Archive (`archived=true`) or bring back (`archived=false`) a type."""
     await _admin(request)
@@ -129,5 +138,6 @@ routes = [
     Route("/event-types/new", new_page, methods=["GET"]),
     Route("/event-types/{name}/edit", edit_page, methods=["GET"]),
     Route("/event-types/{name}/edit", update, methods=["POST"]),
+    Route("/event-types/{name}/archive", archive_page, methods=["GET"]),
     Route("/event-types/{name}/archive", archive, methods=["POST"]),
 ]

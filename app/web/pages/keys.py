@@ -1,4 +1,6 @@
-"""Dashboard page for the tenant's API keys: create (shown once), list by prefix and last four characters, revoke.
+"""Dashboard page for the tenant's API keys: create (shown once), list by prefix and last
+four characters with who made each and when it was last used, revoke (revoked keys fold
+away below the active ones).
 
 Portal sessions never reach it: a customer given a portal link manages webhooks only.
 """
@@ -25,7 +27,7 @@ async def _key_manager(request: Request) -> Viewer:
 
 async def _page(request: Request, who: Viewer, new_key: api_keys.NewKey | None = None, status_code: int = 200) -> Response:
     keys = await run_in_threadpool(api_keys.list_keys, who.tenant.id, who.is_admin)
-    context = {"viewer": who, "nav": "keys", "keys": keys, "new_key": new_key}
+    context = {"viewer": who, "nav": "keys", "keys": keys, "new_key": new_key, "now": request.app.state.clock()}
     return render(request, "keys/list.html", context, partial="keys/_keys.html", status_code=status_code)
 
 
@@ -38,7 +40,8 @@ async def create(request: Request) -> Response:
     who = await _key_manager(request)
     form = await request.form()
     name = str(form.get("name", "")).strip()[:100]
-    new_key = await run_in_threadpool(api_keys.create_api_key, who.tenant, request.app.state.clock(), name)
+    new_key = await run_in_threadpool(api_keys.create_api_key, who.tenant, request.app.state.clock(), name,
+                                      created_by=who.name)
     return await _page(request, who, new_key, status_code=201)
 
 

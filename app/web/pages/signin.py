@@ -41,17 +41,21 @@ async def setup_page(request: Request) -> Response:
 
 
 async def setup_submit(request: Request) -> Response:
+    """Every mistake is shown at once, not one per try."""
     form = await request.form()
     clock = request.app.state.clock
+    errors = users.account_problems(form.get("name"), form.get("password"))
     if form.get("password") != form.get("password_confirm"):
-        errors = {"password_confirm": "does not match the password"}
-        return render(request, "setup.html", {"errors": errors, "values": form}, status_code=422)
-    try:
-        user = await run_in_threadpool(users.create_first_admin, form.get("name"), form.get("password"), clock())
-    except InvalidInput as exc:
-        return render(request, "setup.html", {"errors": {exc.field: exc.message.split(": ", 1)[1]}, "values": form}, status_code=422)
-    await sign_in_as(request, user)
-    return RedirectResponse("/webhooks", status_code=303)
+        errors["password_confirm"] = "does not match the password"
+    if not errors:
+        try:
+            user = await run_in_threadpool(users.create_first_admin, form.get("name"), form.get("password"), clock())
+        except InvalidInput as exc:
+            errors = {exc.field: exc.message.split(": ", 1)[1]}
+        else:
+            await sign_in_as(request, user)
+            return RedirectResponse("/webhooks", status_code=303)
+    return render(request, "setup.html", {"errors": errors, "values": form}, status_code=422)
 
 
 async def login_page(request: Request) -> Response:
@@ -78,7 +82,7 @@ async def login_submit(request: Request) -> Response:
         # by their own earlier sign-ins.
         limits.login_ip.take(ip, now)
         limits.login_user.take(per_user, now)
-        context = {"error": "Wrong name or password.", "name": name, "next": target}
+        context = {"error": "Wrong name or password.", "name": name, "next": target, "invalid": "password"}
         return render(request, "login.html", context, status_code=422)
     await sign_in_as(request, user)
     return RedirectResponse(target, status_code=303)
