@@ -378,9 +378,11 @@ class MailServer:
     """A real SMTP server (aiosmtpd) on 127.0.0.1, in a thread of its own, keeping every
     message it accepted. `reply` is what it answers to DATA ("250 OK", or a refusal such as
     "550 5.7.1 Relaying denied"). With `certificate` (the paths of a PEM certificate and
-    key) it requires STARTTLS before MAIL and takes AUTH, recording each login."""
+    key) it requires STARTTLS before MAIL and takes AUTH, recording each login; with
+    `implicit_tls` too it speaks TLS from the first byte instead (smtps://)."""
 
-    def __init__(self, reply: str = "250 OK", certificate: tuple[Path, Path] | None = None):
+    def __init__(self, reply: str = "250 OK", certificate: tuple[Path, Path] | None = None,
+                 implicit_tls: bool = False):
         import ssl
 
         from aiosmtpd.controller import Controller
@@ -402,7 +404,11 @@ class MailServer:
                 self.logins.append((auth_data.login.decode(), auth_data.password.decode()))
                 return AuthResult(success=True)
 
-            options = {"tls_context": context, "require_starttls": True, "authenticator": authenticate}
+            options = {"authenticator": authenticate}
+            if implicit_tls:  # AUTH is safe at once: nothing crossed in clear
+                options |= {"ssl_context": context, "auth_require_tls": False}
+            else:
+                options |= {"tls_context": context, "require_starttls": True}
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
 
     async def handle_DATA(self, server, session, envelope):

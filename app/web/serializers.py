@@ -133,12 +133,15 @@ def event_type_json(event_type: EventType) -> dict:
 
 
 def event_json(event: Event) -> dict:
-    """An event as its producer sent it; `data` with the digits it was sent with."""
+    """An event as its producer sent it; `data` with the digits it was sent with, and the
+    W3C trace context it came in (null when none), to find the producer's trace."""
     return {
         "id": event.id,
         "type": event.type,
         "data": jsontext.loads_stored(event.data),
         "created_at": iso(event.created_at),
+        "traceparent": event.traceparent,
+        "tracestate": event.tracestate,
     }
 
 

@@ -1,7 +1,8 @@
 """W3C trace context through the API: a single emit's `traceparent`/`tracestate` headers,
-a batch item's fields (the request's headers by default), stored with the event; malformed
-ones refused with the header named. End to end through `serve` with spans exported: the
-emit span, the attempt span and the receiver's header are one trace."""
+a batch item's fields (the request's headers by default), stored with the event and shown
+in the event answers; malformed ones refused with the header named. End to end through
+`serve` with spans exported: the emit span, the attempt span and the receiver's header are
+one trace."""
 
 from __future__ import annotations
 
@@ -53,6 +54,24 @@ def test_an_emit_stores_its_trace_headers(api, headers, expected):
     response = emit(api, headers)
     assert response.status_code == 202, response.text
     assert stored(response.json()["id"]) == expected
+
+
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        ([], (None, None)),
+        ([("traceparent", TRACEPARENT)], (TRACEPARENT, None)),
+        ([("traceparent", f"01-{TRACE}-00f067aa0ba902b7-01-later"), ("tracestate", "rojo=1, congo=2")],
+         (TRACEPARENT, "rojo=1,congo=2")),
+    ],
+)
+def test_the_event_answers_show_its_trace_context_as_stored(api, headers, expected):
+    event_id = emit(api, headers).json()["id"]
+    one = api.get(f"/api/v1/events/{event_id}", headers=ADMIN).json()
+    (listed,) = api.get("/api/v1/events", headers=ADMIN).json()["data"]
+    fan_out = api.get(f"/api/v1/events/{event_id}/deliveries", headers=ADMIN).json()["event"]
+    for answer in (one, listed, fan_out):
+        assert (answer["id"], answer["traceparent"], answer["tracestate"]) == (event_id, *expected)
 
 
 @pytest.mark.parametrize(

@@ -165,6 +165,39 @@ async def test_disabled_by_410_over_starttls_with_a_self_signed_certificate(owne
 
 
 @pytest.mark.anyio
+async def test_smtps_speaks_tls_from_the_first_byte_and_a_wrong_ca_is_retried(owner, settings, clock, receiver,
+                                                                            make_engine, tmp_path):
+    certificate = self_signed_certificate(tmp_path)
+    (tmp_path / "other").mkdir()
+    stranger, _ = self_signed_certificate(tmp_path / "other")  # a CA, just not the server's
+    server = MailServer(certificate=certificate, implicit_tls=True).start()
+    try:
+        wrong_ca = settings.replace(smtp_url=f"smtps://ada:pw%21@127.0.0.1:{server.port}",
+                                    smtp_ca_file=str(stranger))
+        engine = await make_engine(wrong_ca)
+        gone_webhook(wrong_ca, clock, receiver)
+        await step(wrong_ca, clock, engine)
+
+        report = send_due_mail(clock(), wrong_ca)
+        assert (report.sent, report.failed) == (0, 1)
+        assert "CERTIFICATE_VERIFY_FAILED" in report.last_error
+        assert server.logins == [] and server.messages == [], "nothing, not even the password, was sent"
+        notice = MailNotice.get()
+        assert (notice.status, notice.attempts, notice.next_attempt_at) == ("pending", 1, clock() + timedelta(minutes=1))
+
+        right_ca = wrong_ca.replace(smtp_ca_file=str(certificate[0]))
+        assert send_due_mail(clock(), right_ca).sent == 0, "not before its retry is due"
+        clock.advance(60)
+        assert send_due_mail(clock(), right_ca).sent == 1
+    finally:
+        server.stop()
+    assert server.logins == [("ada", "pw!")]
+    assert [envelope.rcpt_tos for envelope in server.messages] == [[OWNER]]
+    assert parsed(server.messages[0])["Subject"] == "[Hookline] Webhook Billing was disabled"
+    assert MailNotice.get().status == "sent"
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("refusal", ["550 5.7.1 Relaying denied", "421 4.3.2 Service shutting down"])
 async def test_a_refusing_server_is_retried_with_backoff_and_shows_in_metrics(owner, settings, clock, receiver,
                                                                              make_engine, refusal):

@@ -117,7 +117,12 @@ DELIVERY_FIELDS = {
     "attempts": INTEGER, "next_attempt_at": TIME, "last_status_code": INTEGER_OR_NULL,
     "last_error": STRING_OR_NULL, "created_at": TIME, "updated_at": TIME,
 }
-EVENT_FIELDS = {"id": STRING, "type": STRING, "data": ANY_JSON, "created_at": TIME}
+EVENT_FIELDS = {
+    "id": STRING, "type": STRING, "data": ANY_JSON, "created_at": TIME,
+    # As stored: version 00, whatever version came in (app/rules/tracecontext.py).
+    "traceparent": {"type": ["string", "null"], "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"},
+    "tracestate": STRING_OR_NULL,
+}
 COUNTS = {"succeeded": INTEGER, "failed": INTEGER, "pending": INTEGER, "cancelled": INTEGER}
 
 WEBHOOK_ANSWER = {
