@@ -247,13 +247,16 @@ def _headers(value: object, signed: frozenset[str]) -> dict[str, str]:
     return dict(value)
 
 
-def _dropped_headers(given: dict) -> tuple[dict, list[str] | None]:
-    """`headers` without its nulls, and the default headers the nulls drop (None: none)."""
+def _dropped_headers(given: dict, inherited: frozenset[str]) -> tuple[dict, list[str] | None]:
+    """`headers` without its nulls, and the default headers the nulls drop (None: none):
+    Hookline's, or one the webhook inherits (`inherited`, lower case: its tenant's or the
+    installation's)."""
     dropped = [name for name, value in given.items() if value is None]
     for name in dropped:
-        if not isinstance(name, str) or name.lower() not in DEFAULT_HEADER_NAMES:
+        if not isinstance(name, str) or name.lower() not in DEFAULT_HEADER_NAMES | inherited:
             raise InvalidInput(f"headers.{name}", "only a default header (User-Agent, X-Webhook-Event, "
-                                                  "X-Webhook-Timestamp) can be dropped with null")
+                                                  "X-Webhook-Timestamp, or one of the tenant's or the "
+                                                  "installation's headers) can be dropped with null")
     return {name: value for name, value in given.items() if value is not None}, dropped or None
 
 
@@ -263,7 +266,9 @@ def _set_headers(webhook: Webhook, fields: dict, settings: Settings) -> dict:
     drops that default header."""
     changes = {}
     if isinstance(fields.get("headers"), dict):
-        given, changes["dropped_headers"] = _dropped_headers(fields["headers"])
+        contract, _ = contract_of(webhook, installation_defaults(settings))
+        inherited = frozenset(name.lower() for name, value in contract.inherited if value is not None)
+        given, changes["dropped_headers"] = _dropped_headers(fields["headers"], inherited)
         fields = {**fields, "headers": given}
     changes["headers"] = _custom_headers(fields, webhook.headers or CustomHeaders(), _signed_headers(webhook, settings))
     for key, value in changes.items():

@@ -292,6 +292,11 @@ def owner_notifications() -> None:
     _create(_MAIL_NOTICE)
 
 
+def tenant_default_headers() -> None:
+    """A tenant's default headers for its webhooks (app/rules/contracts.py), as JSON text."""
+    _add_columns("tenant", headers=peewee.TextField(null=True))
+
+
 # Append only: each step runs once per database, in order; never edit a shipped step.
 STEPS = [
     create_tables,
@@ -308,6 +313,7 @@ STEPS = [
     event_trace_context,
     delivery_contracts,
     owner_notifications,
+    tenant_default_headers,
 ]
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from starlette import responses
 
 from app.config import Settings
-from app.delivery.signed_request import installation_defaults
+from app.delivery.signed_request import DEFAULT_HEADERS, installation_defaults
 from app.delivery.signing import public_key
 from app.rules import contracts, jsontext
 from app.storage.models import Attempt, Delivery, EventType, Tenant, Webhook
@@ -74,6 +74,8 @@ def tenant_json(tenant: Tenant, settings: Settings) -> dict:
         "created_at": iso(tenant.created_at),
         **contracts.shown_parts(tenant.signatures, tenant.envelope, tenant.auto_disable),
         "retry_schedule": tenant.retry_schedule,
+        # Merged per name under each webhook's own; null values drop an inherited header.
+        "headers": None if tenant.headers is None else jsontext.loads_stored(tenant.headers),
         "notify": tenant.notify,
         "inherited": {
             "signatures": contracts.signatures_json(
@@ -82,6 +84,8 @@ def tenant_json(tenant: Tenant, settings: Settings) -> dict:
             "envelope": contracts.shown_parts(None, installation.layer.envelope, None)["envelope"],
             "auto_disable": installation.auto_disable.as_json(),
             "retry_schedule": list(settings.retry_schedule),
+            "headers": {name: value for name, value in contracts.merged_headers(
+                DEFAULT_HEADERS.items(), contracts.compiled_headers(installation.layer.headers)) if value is not None},
         },
     }
 
