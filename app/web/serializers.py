@@ -106,10 +106,11 @@ def delivery_json(delivery: Delivery) -> dict:
     }
 
 
-def delivery_detail_json(delivery: Delivery, attempts: list[Attempt]) -> dict:
+def delivery_detail_json(delivery: Delivery, attempts: list[Attempt], body: bytes) -> dict:
+    """`body`: what its receiver got (app/services/deliveries.py `sent_body`), as JSON."""
     return {
         **delivery_json(delivery),
-        "payload": jsontext.loads_stored(delivery.event.envelope()),
+        "payload": jsontext.loads_stored(body),
         "attempt_log": [attempt_json(attempt) for attempt in attempts],
     }
 

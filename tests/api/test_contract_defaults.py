@@ -106,3 +106,20 @@ def test_a_webhook_drops_only_headers_it_would_send(api, receiver):
     assert refused.status_code == 422 and refused.json()["error"]["field"] == "headers.X-Never-Set"
     dropped = create_webhook(api, url=receiver.url("/x"), headers={"X-Installation": None})
     assert dropped["headers"] == {"X-Installation": None}
+
+
+async def test_the_delivery_detail_shows_the_body_its_receiver_got(api, engine, receiver):
+    enveloped = create_webhook(api, url=receiver.url("/enveloped"), envelope={
+        "event": "{event.type}", "at": "{event.time}", "data": "{event.data}", "delivery": "{delivery.id}",
+        "note": "for {tenant}"})
+    default = create_webhook(api, url=receiver.url("/default"))
+    event_id = await deliver(api, engine)
+    shown = {}
+    for webhook, path in ((enveloped, "/enveloped"), (default, "/default")):
+        (request,) = receiver.to(path)
+        (listed,) = api.get(f"/api/v1/webhooks/{webhook['id']}/deliveries", headers=ADMIN).json()["data"]
+        shown[path] = api.get(f"/api/v1/deliveries/{listed['id']}", headers=ADMIN).json()["payload"]
+        # The same bytes, in the same order: the answer is compact JSON like the body.
+        assert jsontext.dumps(shown[path]).encode() == request.body
+    assert shown["/enveloped"]["note"] == "for default" and shown["/enveloped"]["delivery"].startswith("dlv_")
+    assert shown["/default"]["id"] == event_id and shown["/default"]["data"] == {"n": 1}
