@@ -62,6 +62,7 @@ def create_webhook(tenant: Tenant | NamedTenant, fields: dict, settings: Setting
     webhook = Webhook(tenant=_tenant_defaults(tenant), secret=secret, headers=CustomHeaders(), **values)
     _set_headers(webhook, fields, settings)
     _check_contract(webhook, fields, settings)
+    _check_envelope_format(webhook)
     webhook.signing_key = generate_signing_key()
     webhook.created_at = webhook.updated_at = now
     with write_transaction():
@@ -131,6 +132,8 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
             changes.update(_set_headers(webhook, fields, settings))
         if "signatures" in fields:
             _check_contract(webhook, fields, settings)
+        if "envelope" in fields or "payload_format" in fields:
+            _check_envelope_format(webhook)
         if changes.get("enabled") is True:
             # A fresh start: the failure streaks that may have disabled it are history now.
             changes.update(consecutive_failures=0, consecutive_failed_attempts=0, disabled_reason=None)
@@ -322,6 +325,15 @@ def _check_contract(webhook: Webhook, fields: dict, settings: Settings) -> None:
         if clash is not None:
             raise InvalidInput("signatures", f"a signature header would replace the webhook's own header {clash!r}: "
                                              "rename or remove that header first")
+
+
+def _check_envelope_format(webhook: Webhook) -> None:
+    """An envelope shapes `standard` bodies; a chat format makes its own message, so a
+    webhook's own envelope with one would be ignored without a word: refused instead. (A
+    tenant's envelope applies to its `standard` webhooks only.)"""
+    if webhook.envelope is not None and webhook.payload_format != "standard":
+        raise InvalidInput("envelope", f"applies to the standard payload format only, not {webhook.payload_format}: "
+                                       "set the envelope to null or the payload_format to standard")
 
 
 def _check_standard_secret(webhook: Webhook, secret: str, settings: Settings, field_name: str) -> None:

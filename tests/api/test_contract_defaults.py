@@ -123,3 +123,24 @@ async def test_the_delivery_detail_shows_the_body_its_receiver_got(api, engine, 
         assert jsontext.dumps(shown[path]).encode() == request.body
     assert shown["/enveloped"]["note"] == "for default" and shown["/enveloped"]["delivery"].startswith("dlv_")
     assert shown["/default"]["id"] == event_id and shown["/default"]["data"] == {"n": 1}
+
+
+@pytest.mark.parametrize("payload_format", ["slack", "discord", "teams"])
+def test_an_envelope_with_a_chat_format_is_422_naming_envelope(api, receiver, payload_format):
+    envelope = {"event": "{event.type}"}
+    refused = api.post("/api/v1/webhooks", json={"url": receiver.url("/chat"), "payload_format": payload_format,
+                                                 "envelope": envelope}, headers=ADMIN)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["field"] == "envelope"
+    assert "standard payload format only" in refused.json()["error"]["message"]
+
+    chat = create_webhook(api, url=receiver.url("/chat"), payload_format=payload_format)
+    enveloped = create_webhook(api, url=receiver.url("/enveloped"), envelope=envelope)
+    for webhook_id, change in ((chat["id"], {"envelope": envelope}), (enveloped["id"], {"payload_format": payload_format})):
+        refused = api.patch(f"/api/v1/webhooks/{webhook_id}", json=change, headers=ADMIN)
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "envelope"
+    # Both at once, the other way round: fine.
+    changed = api.patch(f"/api/v1/webhooks/{enveloped['id']}", json={"payload_format": payload_format,
+                                                                     "envelope": None}, headers=ADMIN)
+    assert changed.status_code == 200 and changed.json()["envelope"] is None
+    assert api.get(f"/api/v1/webhooks/{chat['id']}", headers=ADMIN).json()["envelope"] is None

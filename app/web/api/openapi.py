@@ -41,7 +41,8 @@ CONTRACT_FIELDS = {
     "envelope": {"type": ["object", "null"],
                  "description": "The body as a JSON template: a string that is exactly one placeholder ({event.id}, "
                                 "{event.type}, {event.time}, {event.data}, {event.data.<path>}, {tenant}, "
-                                "{webhook.id}, {webhook.name}, {delivery.id}) becomes that JSON value."},
+                                "{webhook.id}, {webhook.name}, {delivery.id}) becomes that JSON value. For the standard "
+                                "payload_format only (a webhook's own with a chat format: 422)."},
     "auto_disable": {"type": ["object", "null"],
                      "description": "{\"rule\": \"deliveries\", \"failures\": 5, \"period\": \"24h\"}, "
                                     "{\"rule\": \"attempts\", \"failures\": 5} or {\"rule\": \"never\"}."},
