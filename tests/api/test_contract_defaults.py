@@ -42,6 +42,7 @@ async def deliver(api, engine, key=ADMIN) -> str:
     return response.json()["id"]
 
 
+@pytest.mark.postgres
 async def test_default_headers_merge_per_name_webhook_over_tenant_over_installation(api, engine, receiver, clock):
     acme = key_for("acme", clock)
     tenant_headers = {"X-Acme-Event": "{event.type}", "X-Overridden": "by the tenant", "User-Agent": "Acme/2.0",
