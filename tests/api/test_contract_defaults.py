@@ -54,8 +54,8 @@ async def test_default_headers_merge_per_name_webhook_over_tenant_over_installat
         "User-Agent": patched.json()["inherited"]["headers"]["User-Agent"], "X-Webhook-Event": "{event.type}",
         "X-Installation": "hookline-test", "X-Overridden": "by nobody"}
 
-    inheriting = create_webhook(api, url=receiver.url("/inherits"), key=acme, secret="acme-shared-secret-01",
-                                signatures=[{"scheme": "hmac", "header": "X-Acme-Signature"}])
+    create_webhook(api, url=receiver.url("/inherits"), key=acme, secret="acme-shared-secret-01",
+                   signatures=[{"scheme": "hmac", "header": "X-Acme-Signature"}])
     own = create_webhook(api, url=receiver.url("/own"), key=acme, headers={
         "X-Overridden": "by the webhook {webhook.id}", "X-Acme-Event": None, "X-Installation": None})
     assert own["headers"] == {"X-Overridden": "by the webhook {webhook.id}", "X-Acme-Event": None,
