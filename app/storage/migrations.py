@@ -308,6 +308,11 @@ def event_log_indexes() -> None:
     _index("event", "tenant_id", "created_at", "id")
 
 
+def tenant_default_headers() -> None:
+    """Step 17: a tenant's default headers for its webhooks (app/rules/contracts.py), as JSON text."""
+    _add_columns("tenant", headers=peewee.TextField(null=True))
+
+
 # Append only: each step runs once per database, in order; never edit a shipped step.
 STEPS = [
     create_tables,
@@ -326,6 +331,7 @@ STEPS = [
     owner_notifications,
     listen_sessions,
     event_log_indexes,
+    tenant_default_headers,
 ]
 
 
