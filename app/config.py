@@ -104,6 +104,8 @@ class Settings:
     # the signatures list and the envelope template. Empty: Hookline's own.
     signatures: str = ""
     envelope: str = ""
+    # Default headers of every tenant's webhooks, as JSON text (a null drops one of Hookline's).
+    headers: str = ""
     # Retention: a cron job (crontab syntax, UTC) purges attempts and succeeded deliveries
     # older than retention_succeeded, failed ones older than retention_failed.
     retention_cron: str = "17 3 * * *"
@@ -250,7 +252,8 @@ def _coerce(name: str, value: object) -> object:
     raise AssertionError(f"no coercion for {key}")
 
 
-CONTRACT_KEYS = {"signatures": contracts.parse_signatures, "envelope": placeholders.parse_envelope}
+CONTRACT_KEYS = {"signatures": contracts.parse_signatures, "envelope": placeholders.parse_envelope,
+                 "headers": contracts.parse_default_headers}
 
 
 def _contract_part(name: str, key: str, value: object) -> str:

@@ -7,9 +7,11 @@ makes exactly the request Hookline has always sent: Standard Webhooks headers, t
 `X-Webhook-*` headers with `X-Webhook-Signature: sha256=<hex HMAC of "{timestamp}.{body}">`,
 and the `{"id","type","timestamp","data"}` envelope.
 
-Headers, in the order they are sent: the framing (`Content-Type`), the default headers that
-the webhook neither overrides nor drops (`null` in the API), the webhook's own headers with
-their placeholders filled in, and the signatures last: no other header can replace them.
+Headers, in the order they are sent: the framing (`Content-Type`), Hookline's default
+headers, the installation's and the tenant's default headers, the webhook's own, merged per
+name (a higher level's value replaces a lower one's where the higher level lists it; `null`
+in the API drops it), with their placeholders filled in, and the signatures last: no other
+header can replace them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from dataclasses import dataclass, field
 from app import __version__
 from app.config import Settings
 from app.delivery.signing import SigningKeys, signature_headers
-from app.rules.contracts import DEFAULT_SIGNATURES, AutoDisable, Layer, Resolved, Signature, resolve, signature_headers_of
+from app.rules.contracts import (
+    DEFAULT_SIGNATURES, AutoDisable, Layer, Resolved, Signature, merged_headers, resolve, signature_headers_of,
+)
 from app.rules.placeholders import Envelope, Message, TextTemplate, attempt_values, header_template, standard_envelope
 
 USER_AGENT = f"Hookline/{__version__}"
@@ -39,18 +43,18 @@ class Contract:
     envelope: Envelope | None = None  # None: Hookline's envelope
     headers: Mapping[str, str] = field(default_factory=dict)  # the webhook's own; values are templates
     dropped: frozenset[str] = frozenset()  # default headers it does not send, lower case
+    inherited: tuple[tuple[str, str | None], ...] = ()  # its tenant's and installation's (Resolved.default_headers)
 
     @functools.cached_property
     def header_templates(self) -> tuple[tuple[str, TextTemplate | str], ...]:
         """Every header but the framing and the signatures, in order, as compiled templates
         (literal values as text): worked out once per contract (a claim makes one per
         webhook), not per attempt."""
-        own = {name.lower() for name in self.headers}
         signed = signature_headers_of(self.signatures)
-        defaults = [(name, value) for name, value in DEFAULT_HEADERS.items()
-                    if name.lower() not in own and name.lower() not in self.dropped]
-        kept = [(name, value) for name, value in self.headers.items() if name.lower() not in signed]
-        templates = ((name, header_template(value)) for name, value in (*defaults, *kept))
+        merged = merged_headers(DEFAULT_HEADERS.items(), self.inherited, ((name, None) for name in self.dropped),
+                                self.headers.items())
+        templates = ((name, header_template(value)) for name, value in merged
+                     if value is not None and name.lower() not in signed)
         return tuple((name, template.pieces[0] if template.is_literal else template) for name, template in templates)
 
 
@@ -69,28 +73,29 @@ HOOKLINE_DEFAULTS = Defaults()
 
 
 def installation_defaults(settings: Settings) -> Defaults:
-    return _defaults(settings.signatures, settings.envelope, settings.auto_disable_rule,
+    return _defaults(settings.signatures, settings.envelope, settings.headers, settings.auto_disable_rule,
                      settings.auto_disable_failures, settings.auto_disable_period)
 
 
 @functools.lru_cache(maxsize=16)
-def _defaults(signatures: str, envelope: str, rule: str, failures: int, period: float) -> Defaults:
+def _defaults(signatures: str, envelope: str, headers: str, rule: str, failures: int, period: float) -> Defaults:
     auto_disable = AutoDisable("never", 0, 0) if rule == "never" or failures == 0 else AutoDisable(
         rule, failures, period if rule == "deliveries" else 0)
-    return Defaults(Layer(signatures=signatures or None, envelope=envelope or None), auto_disable)
+    return Defaults(Layer(signatures=signatures or None, envelope=envelope or None, headers=headers or None), auto_disable)
 
 
 def contract_of(webhook, defaults: Defaults) -> tuple[Contract, Resolved]:
     """A webhook row's contract as it applies (its tenant row joined): precedence is
-    `contracts.resolve`'s; the headers are the webhook's own."""
+    `contracts.resolve`'s; the headers merge the webhook's own over its tenant's and the
+    installation's defaults."""
     tenant = webhook.tenant
     resolved = resolve(
         Layer(webhook.signatures, webhook.envelope, webhook.auto_disable, _schedule(webhook.retry_schedule)),
-        Layer(tenant.signatures, tenant.envelope, tenant.auto_disable, _schedule(tenant.retry_schedule)),
+        Layer(tenant.signatures, tenant.envelope, tenant.auto_disable, _schedule(tenant.retry_schedule), tenant.headers),
         defaults.layer, defaults.auto_disable,
     )
     dropped = frozenset(name.lower() for name in webhook.dropped_headers or ())
-    return Contract(resolved.signatures, resolved.envelope, webhook.headers, dropped), resolved
+    return Contract(resolved.signatures, resolved.envelope, webhook.headers, dropped, resolved.default_headers), resolved
 
 
 def _schedule(value: list | None) -> tuple[float, ...] | None:

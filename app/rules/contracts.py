@@ -23,14 +23,16 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from app.rules import durations, jsontext
+from app.rules.custom_headers import is_credential_name
 from app.rules.errors import InvalidInput, reject_unknown
 from app.rules.header_rules import header_problem
 from app.rules.placeholders import (
-    ATTEMPT_PLACEHOLDERS, Envelope, TemplateProblem, TextTemplate, compiled_envelope, parse_envelope, parse_text,
+    ATTEMPT_PLACEHOLDERS, Envelope, TemplateProblem, TextTemplate, checked_header_value, compiled_envelope, parse_envelope,
+    parse_text,
 )
 
 SCHEMES = ("standard", "ed25519", "hmac")
@@ -328,6 +330,53 @@ def shown_parts(signatures: str | None, envelope: str | None, auto_disable: str 
             for name, text in (("signatures", signatures), ("envelope", envelope), ("auto_disable", auto_disable))}
 
 
+# -- default headers ---------------------------------------------------------------------
+
+MAX_DEFAULT_HEADERS = 20
+
+
+def parse_default_headers(value: object, signed: frozenset[str] = frozenset(),
+                          field_name: str = "headers") -> dict[str, str | None]:
+    """A tenant's or the installation's default headers, checked: names to text templates
+    over the attempt's placeholders, or null to drop a header of a level below (Hookline's
+    `User-Agent`, `X-Webhook-Event`, `X-Webhook-Timestamp`, or the installation's). Not a
+    header Hookline sets nor one the signatures `signed` (lower case) set, and not a
+    credential: defaults are stored in clear, a credential belongs in a webhook's own
+    headers, which are encrypted."""
+    if not isinstance(value, dict) or len(value) > MAX_DEFAULT_HEADERS:
+        raise InvalidInput(field_name, f"must be an object of at most {MAX_DEFAULT_HEADERS} header names to values "
+                                       '(or null to drop one), such as {"X-Event": "{event.type}"}')
+    for name, text in value.items():
+        where = f"{field_name}.{name}"
+        if problem := header_problem(name, "" if text is None else text):
+            raise InvalidInput(where, f"{name!r} {problem}")
+        if name.lower() in RESERVED_HEADERS or name.lower() in STANDARD_HEADERS or name.lower() in signed:
+            raise InvalidInput(where, f"{name!r} is set by Hookline and cannot be overridden")
+        if text is not None and is_credential_name(name):
+            raise InvalidInput(where, f"{name!r} names a credential: set it on each webhook's headers, where it "
+                                      "is stored encrypted and shown masked")
+        if text is not None:
+            checked_header_value(where, text)
+    return dict(value)
+
+
+def merged_headers(*levels: Iterable[tuple[str, str | None]]) -> tuple[tuple[str, str | None], ...]:
+    """Header levels, lowest first, merged per name (without case, as HTTP compares
+    names): a higher level's value replaces a lower one's and is sent where the higher
+    level lists it; None drops it (kept in the result, so a level above still drops)."""
+    merged: dict[str, tuple[str, str | None]] = {}
+    for level in levels:
+        for name, value in level:
+            merged.pop(name.lower(), None)
+            merged[name.lower()] = (name, value)
+    return tuple(merged.values())
+
+
+@functools.lru_cache(maxsize=1024)
+def compiled_headers(text: str | None) -> tuple[tuple[str, str | None], ...]:
+    return () if text is None else tuple(jsontext.loads_stored(text).items())
+
+
 # -- one webhook's contract, resolved ----------------------------------------------------
 
 
@@ -340,6 +389,7 @@ class Layer:
     envelope: str | None = None
     auto_disable: str | None = None
     retry_schedule: tuple[float, ...] | None = None
+    headers: str | None = None  # default headers (a tenant's, the installation's)
 
 
 @dataclass(frozen=True)
@@ -350,11 +400,16 @@ class Resolved:
     envelope: Envelope | None  # None: Hookline's envelope
     auto_disable: AutoDisable
     retry_schedule: tuple[float, ...] | None  # None: the installation's retry_schedule
+    # The tenant's default headers merged over the installation's (`merged_headers`; None
+    # drops a header): Hookline's defaults lie under them, the webhook's own above.
+    default_headers: tuple[tuple[str, str | None], ...] = ()
 
 
 @functools.lru_cache(maxsize=4096)
 def resolve(webhook: Layer, tenant: Layer, installation: Layer, default_auto_disable: AutoDisable) -> Resolved:
-    """Precedence webhook > tenant > installation > Hookline's default, in this one place.
+    """Precedence webhook > tenant > installation > Hookline's default, in this one place:
+    each part from the first level that sets it, except the headers, which merge per
+    name (the webhook's own headers, in Contract.header_templates, merge over these).
     Cached: the claim resolves every webhook it sends to, and the levels rarely change."""
     levels = (webhook, tenant, installation)
     signatures = next((level.signatures for level in levels if level.signatures is not None), None)
@@ -366,6 +421,7 @@ def resolve(webhook: Layer, tenant: Layer, installation: Layer, default_auto_dis
         auto_disable=default_auto_disable if auto_disable is None else parse_auto_disable(
             jsontext.loads_stored(auto_disable)),
         retry_schedule=webhook.retry_schedule if webhook.retry_schedule is not None else tenant.retry_schedule,
+        default_headers=merged_headers(compiled_headers(installation.headers), compiled_headers(tenant.headers)),
     )
 
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.config import Settings
+from app.delivery.signed_request import contract_of, installation_defaults, render_body
 from app.rules.clock import parse_instant
 from app.rules.errors import Conflict, InvalidInput, NotFound
+from app.rules.placeholders import Message
 from app.services.log_positions import Page, Position
 from app.services.webhooks import get_webhook
 from app.storage.db import is_sqlite, write_transaction
@@ -140,6 +143,25 @@ def attempts_of(delivery: Delivery) -> list[Attempt]:
 def delivery_with_attempts(delivery_id: str, tenant_id: int | None) -> tuple[Delivery, list[Attempt]]:
     delivery = get_delivery(delivery_id, tenant_id)
     return delivery, attempts_of(delivery)
+
+
+def delivery_as_sent(delivery_id: str, tenant_id: int | None, settings: Settings) -> tuple[Delivery, list[Attempt], bytes]:
+    """A delivery, its attempts, and the body its receiver gets (`sent_body`)."""
+    delivery, attempts = delivery_with_attempts(delivery_id, tenant_id)
+    return delivery, attempts, sent_body(delivery, settings)
+
+
+def sent_body(delivery: Delivery, settings: Settings) -> bytes:
+    """The body of a `standard` delivery as its webhook's contract renders it: the same
+    bytes the receiver got at every attempt (while the contract is the one it was sent
+    with: a changed envelope shows as it is now). A chat format or a payload template is
+    made from Hookline's envelope, in a render process: that envelope is shown for them."""
+    webhook, event = delivery.webhook, delivery.event
+    if webhook.payload_template is not None or webhook.payload_format != "standard":
+        return event.envelope()
+    contract, _ = contract_of(webhook, installation_defaults(settings))
+    return render_body(contract, Message(event.id, event.type, event.created_at, event.data, webhook.tenant.slug,
+                                         webhook.id, webhook.name, delivery.id))
 
 
 def resend_delivery(delivery_id: str, tenant_id: int | None, now: datetime) -> Delivery:

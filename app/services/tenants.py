@@ -13,7 +13,7 @@ from datetime import datetime
 
 import peewee
 
-from app.rules import contracts
+from app.rules import contracts, jsontext
 from app.rules.errors import Forbidden, InvalidInput, NotFound, reject_unknown
 from app.services import notifications
 from app.storage import hotsql
@@ -21,7 +21,7 @@ from app.storage.db import write_transaction
 from app.storage.models import ApiKey, Tenant, Webhook
 
 # A tenant's defaults for its webhooks (app/rules/contracts.py); null: the installation's.
-DEFAULTS = ("signatures", "envelope", "auto_disable", "retry_schedule")
+DEFAULTS = ("signatures", "envelope", "auto_disable", "retry_schedule", "headers")
 # What PATCH /api/v1/tenants/{tenant} sets: the defaults, and whom the owners' mail goes to
 # (app/services/notifications.py; null: the tenant's users whose names are addresses).
 EDITABLE = (*DEFAULTS, "notify")
@@ -116,7 +116,9 @@ def tenant_for_key(key: ApiKey, slug: str) -> Tenant:
 
 def update_tenant_defaults(key: ApiKey, slug: str, fields: dict, installation: str | None, now: datetime) -> Tenant:
     """Admin keys: set (or, with null, unset) the tenant's defaults; the tenant is created
-    if new. The webhooks that set none of their own follow at their next claim.
+    if new. The webhooks that set none of their own follow at their next claim. `headers`
+    replaces the tenant's default headers as a whole (a null value drops a header of
+    Hookline's or the installation's); each webhook's own headers merge over them per name.
 
     Signatures that include the `standard` scheme (the tenant's new ones, or with null the
     `installation`'s, None: Hookline's) are refused while a webhook that would inherit them
@@ -131,11 +133,16 @@ def update_tenant_defaults(key: ApiKey, slug: str, fields: dict, installation: s
         changes["notify"] = notifications.checked_recipients(fields["notify"])
     with write_transaction():
         tenant = get_or_create_tenant(checked_slug(slug), now)
-        if "signatures" in changes:
-            inherited = changes["signatures"] or installation
-            signatures = contracts.compiled_signatures(inherited) if inherited else contracts.DEFAULT_SIGNATURES
-            if contracts.needs_standard_secret(signatures):
-                _refuse_unfit_secrets(tenant)
+        inherited = changes["signatures"] if "signatures" in changes else tenant.signatures
+        inherited = inherited or installation
+        signatures = contracts.compiled_signatures(inherited) if inherited else contracts.DEFAULT_SIGNATURES
+        if "signatures" in changes and contracts.needs_standard_secret(signatures):
+            _refuse_unfit_secrets(tenant)
+        if fields.get("headers") is not None:
+            checked = contracts.parse_default_headers(fields["headers"], contracts.signature_headers_of(signatures))
+            changes["headers"] = jsontext.dumps(checked)
+        elif "headers" in fields:
+            changes["headers"] = None
         if changes:
             Tenant.update(changes).where(Tenant.id == tenant.id).execute()
             for name, value in changes.items():

@@ -62,6 +62,7 @@ def create_webhook(tenant: Tenant | NamedTenant, fields: dict, settings: Setting
     webhook = Webhook(tenant=_tenant_defaults(tenant), secret=secret, headers=CustomHeaders(), **values)
     _set_headers(webhook, fields, settings)
     _check_contract(webhook, fields, settings)
+    _check_envelope_format(webhook)
     webhook.signing_key = generate_signing_key()
     webhook.created_at = webhook.updated_at = now
     with write_transaction():
@@ -131,6 +132,8 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
             changes.update(_set_headers(webhook, fields, settings))
         if "signatures" in fields:
             _check_contract(webhook, fields, settings)
+        if "envelope" in fields or "payload_format" in fields:
+            _check_envelope_format(webhook)
         if changes.get("enabled") is True:
             # A fresh start: the failure streaks that may have disabled it are history now.
             changes.update(consecutive_failures=0, consecutive_failed_attempts=0, disabled_reason=None)
@@ -247,13 +250,16 @@ def _headers(value: object, signed: frozenset[str]) -> dict[str, str]:
     return dict(value)
 
 
-def _dropped_headers(given: dict) -> tuple[dict, list[str] | None]:
-    """`headers` without its nulls, and the default headers the nulls drop (None: none)."""
+def _dropped_headers(given: dict, inherited: frozenset[str]) -> tuple[dict, list[str] | None]:
+    """`headers` without its nulls, and the default headers the nulls drop (None: none):
+    Hookline's, or one the webhook inherits (`inherited`, lower case: its tenant's or the
+    installation's)."""
     dropped = [name for name, value in given.items() if value is None]
     for name in dropped:
-        if not isinstance(name, str) or name.lower() not in DEFAULT_HEADER_NAMES:
+        if not isinstance(name, str) or name.lower() not in DEFAULT_HEADER_NAMES | inherited:
             raise InvalidInput(f"headers.{name}", "only a default header (User-Agent, X-Webhook-Event, "
-                                                  "X-Webhook-Timestamp) can be dropped with null")
+                                                  "X-Webhook-Timestamp, or one of the tenant's or the "
+                                                  "installation's headers) can be dropped with null")
     return {name: value for name, value in given.items() if value is not None}, dropped or None
 
 
@@ -263,7 +269,9 @@ def _set_headers(webhook: Webhook, fields: dict, settings: Settings) -> dict:
     drops that default header."""
     changes = {}
     if isinstance(fields.get("headers"), dict):
-        given, changes["dropped_headers"] = _dropped_headers(fields["headers"])
+        contract, _ = contract_of(webhook, installation_defaults(settings))
+        inherited = frozenset(name.lower() for name, value in contract.inherited if value is not None)
+        given, changes["dropped_headers"] = _dropped_headers(fields["headers"], inherited)
         fields = {**fields, "headers": given}
     changes["headers"] = _custom_headers(fields, webhook.headers or CustomHeaders(), _signed_headers(webhook, settings))
     for key, value in changes.items():
@@ -317,6 +325,15 @@ def _check_contract(webhook: Webhook, fields: dict, settings: Settings) -> None:
         if clash is not None:
             raise InvalidInput("signatures", f"a signature header would replace the webhook's own header {clash!r}: "
                                              "rename or remove that header first")
+
+
+def _check_envelope_format(webhook: Webhook) -> None:
+    """An envelope shapes `standard` bodies; a chat format makes its own message, so a
+    webhook's own envelope with one would be ignored without a word: refused instead. (A
+    tenant's envelope applies to its `standard` webhooks only.)"""
+    if webhook.envelope is not None and webhook.payload_format != "standard":
+        raise InvalidInput("envelope", f"applies to the standard payload format only, not {webhook.payload_format}: "
+                                       "set the envelope to null or the payload_format to standard")
 
 
 def _check_standard_secret(webhook: Webhook, secret: str, settings: Settings, field_name: str) -> None:

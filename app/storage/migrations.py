@@ -317,6 +317,11 @@ def api_key_usage() -> None:
     _add_columns("api_key", created_by=peewee.CharField(null=True, max_length=100), **last_used)
 
 
+def tenant_default_headers() -> None:
+    """Step 18: a tenant's default headers for its webhooks (app/rules/contracts.py), as JSON text."""
+    _add_columns("tenant", headers=peewee.TextField(null=True))
+
+
 # Append only: each step runs once per database, in order; never edit a shipped step.
 STEPS = [
     create_tables,
@@ -336,6 +341,7 @@ STEPS = [
     listen_sessions,
     event_log_indexes,
     api_key_usage,
+    tenant_default_headers,
 ]
 
 

@@ -124,6 +124,7 @@ class Tenant(BaseModel):
     envelope = peewee.TextField(null=True)
     auto_disable = peewee.TextField(null=True)
     retry_schedule = JSONField(null=True)
+    headers = peewee.TextField(null=True)  # default headers, merged per name under each webhook's own
 
     DEFAULT = "default"
 

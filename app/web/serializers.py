@@ -8,7 +8,7 @@ from datetime import datetime
 from starlette import responses
 
 from app.config import Settings
-from app.delivery.signed_request import installation_defaults
+from app.delivery.signed_request import DEFAULT_HEADERS, installation_defaults
 from app.delivery.signing import public_key
 from app.rules import contracts, jsontext
 from app.storage.models import Attempt, Delivery, Event, EventType, Tenant, Webhook
@@ -74,6 +74,8 @@ def tenant_json(tenant: Tenant, settings: Settings) -> dict:
         "created_at": iso(tenant.created_at),
         **contracts.shown_parts(tenant.signatures, tenant.envelope, tenant.auto_disable),
         "retry_schedule": tenant.retry_schedule,
+        # Merged per name under each webhook's own; null values drop an inherited header.
+        "headers": None if tenant.headers is None else jsontext.loads_stored(tenant.headers),
         "notify": tenant.notify,
         "inherited": {
             "signatures": contracts.signatures_json(
@@ -82,6 +84,8 @@ def tenant_json(tenant: Tenant, settings: Settings) -> dict:
             "envelope": contracts.shown_parts(None, installation.layer.envelope, None)["envelope"],
             "auto_disable": installation.auto_disable.as_json(),
             "retry_schedule": list(settings.retry_schedule),
+            "headers": {name: value for name, value in contracts.merged_headers(
+                DEFAULT_HEADERS.items(), contracts.compiled_headers(installation.layer.headers)) if value is not None},
         },
     }
 
@@ -102,10 +106,11 @@ def delivery_json(delivery: Delivery) -> dict:
     }
 
 
-def delivery_detail_json(delivery: Delivery, attempts: list[Attempt]) -> dict:
+def delivery_detail_json(delivery: Delivery, attempts: list[Attempt], body: bytes) -> dict:
+    """`body`: what its receiver got (app/services/deliveries.py `sent_body`), as JSON."""
     return {
         **delivery_json(delivery),
-        "payload": jsontext.loads_stored(delivery.event.envelope()),
+        "payload": jsontext.loads_stored(body),
         "attempt_log": [attempt_json(attempt) for attempt in attempts],
     }
 

@@ -267,7 +267,9 @@ def test_contract_defaults_are_read_from_the_file_and_checked(config_file):
     settings = load_settings(config_file(
         'signatures = [{ scheme = "hmac", header = "X-Signature", value = "sha256={digest}" }]\n'
         'envelope = { event = "{event.type}", data = "{event.data}" }\n'
+        'headers = { "X-ARCode-Event" = "{event.type}" }\n'
         'auto_disable_rule = "attempts"\n'), environ={})
+    assert json.loads(settings.headers) == {"X-ARCode-Event": "{event.type}"}
     assert json.loads(settings.signatures) == [{"scheme": "hmac", "header": "X-Signature", "value": "sha256={digest}"}]
     assert json.loads(settings.envelope) == {"event": "{event.type}", "data": "{event.data}"}
     assert settings.auto_disable_rule == "attempts"
@@ -279,6 +281,8 @@ def test_contract_defaults_are_read_from_the_file_and_checked(config_file):
     ('envelope = { when = "{timestamp}" }', {}, "envelope: envelope.when: has an unknown placeholder {timestamp}"),
     ("", {"HOOKLINE_SIGNATURES": "[{"}, "HOOKLINE_SIGNATURES: not valid JSON"),
     ("", {"HOOKLINE_ENVELOPE": "[1]"}, "HOOKLINE_ENVELOPE: envelope: must be a JSON object"),
+    ('headers = { "Host" = "x" }', {}, "headers: headers.Host: 'Host' is set by Hookline"),
+    ("", {"HOOKLINE_HEADERS": '{"X-Event": "{event.kind}"}'}, "HOOKLINE_HEADERS: headers.X-Event: has an unknown"),
     ('auto_disable_rule = "sometimes"', {}, "auto_disable_rule (HOOKLINE_AUTO_DISABLE_RULE): must be one of"),
 ])
 def test_bad_contract_defaults_stop_the_start_naming_the_key(config_file, text, environ, message):

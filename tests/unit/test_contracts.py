@@ -345,3 +345,24 @@ def test_standard_and_ed25519_share_the_signature_header_newest_first():
 def test_a_whsec_secret_that_is_not_base64_signs_nothing_either():
     with pytest.raises(CannotSign, match="needs a whsec_ secret"):
         build_request(DEFAULT_CONTRACT, SigningKeys(("whsec_not!base64!!",)), message(), 1, 1)
+
+
+@pytest.mark.parametrize(("levels", "merged"), [
+    ([[("A", "1")], [("a", "2")]], [("a", "2")]),
+    ([[("A", "1"), ("B", "1")], [("A", "2")]], [("B", "1"), ("A", "2")]),
+    ([[("A", "1")], [("A", None)]], [("A", None)]),
+    ([[("A", "1")], [("a", None)], [("A", "3")]], [("A", "3")]),
+    ([[], [("B", "1")], []], [("B", "1")]),
+])
+def test_default_headers_merge_per_name_without_case_the_higher_level_last(levels, merged):
+    assert list(contracts.merged_headers(*levels)) == merged
+
+
+def test_a_contract_sends_the_tenant_headers_under_its_own_and_its_signatures_over_all():
+    contract = Contract(signatures=parse_signatures([{"scheme": "hmac", "header": "X-Sig"}]),
+                        headers={"X-Team": "own"}, dropped=frozenset({"x-drop"}),
+                        inherited=(("X-Team", "tenant"), ("X-Drop", "tenant"), ("X-Sig", "x"), ("X-Event", "{event.type}"),
+                                   ("X-Webhook-Timestamp", None)))
+    headers = build_request(contract, SigningKeys(("0123456789abcdef",)), message(), 1, 1).headers
+    assert list(headers) == ["Content-Type", "User-Agent", "X-Webhook-Event", "X-Event", "X-Team", "X-Sig"]
+    assert headers["X-Team"] == "own" and headers["X-Event"] == message().event_type

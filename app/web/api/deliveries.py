@@ -34,8 +34,9 @@ async def list_deliveries(request: Request) -> Response:
 
 async def get_delivery(request: Request) -> Response:
     key = await api_key(request)
-    delivery, attempts = await run_in_threadpool(deliveries.delivery_with_attempts, request.path_params["id"], scope_of(key))
-    return JSONResponse(delivery_detail_json(delivery, attempts))
+    delivery, attempts, body = await run_in_threadpool(
+        deliveries.delivery_as_sent, request.path_params["id"], scope_of(key), request.app.state.settings)
+    return JSONResponse(delivery_detail_json(delivery, attempts, body))
 
 
 async def resend_delivery(request: Request) -> Response:

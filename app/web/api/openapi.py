@@ -41,7 +41,8 @@ CONTRACT_FIELDS = {
     "envelope": {"type": ["object", "null"],
                  "description": "The body as a JSON template: a string that is exactly one placeholder ({event.id}, "
                                 "{event.type}, {event.time}, {event.data}, {event.data.<path>}, {tenant}, "
-                                "{webhook.id}, {webhook.name}, {delivery.id}) becomes that JSON value."},
+                                "{webhook.id}, {webhook.name}, {delivery.id}) becomes that JSON value. For the standard "
+                                "payload_format only (a webhook's own with a chat format: 422)."},
     "auto_disable": {"type": ["object", "null"],
                      "description": "{\"rule\": \"deliveries\", \"failures\": 5, \"period\": \"24h\"}, "
                                     "{\"rule\": \"attempts\", \"failures\": 5} or {\"rule\": \"never\"}."},
@@ -51,6 +52,11 @@ SECRET = {"type": "string", "minLength": 1, "maxLength": 256,
                          "standard scheme). Generated when absent."}
 TENANT_FIELDS = {
     **CONTRACT_FIELDS, "retry_schedule": {"type": ["array", "null"], "items": {"type": ["number", "string"]}},
+    "headers": {"type": ["object", "null"], "additionalProperties": {"type": ["string", "null"]},
+                "description": "Default headers of the tenant's webhooks, over the installation's (config.toml) and "
+                               "Hookline's; each webhook's own headers merge over them per name. Values may hold "
+                               "placeholders; null drops a header of a level below; no credentials (set those per "
+                               "webhook, where they are encrypted). null: none of its own."},
     "notify": {"type": ["array", "null"], "items": {"type": "string"}, "maxItems": 20,
                "description": "Addresses the owners' mail about failing webhooks goes to; null: the tenant's users "
                               "whose names are addresses"},
@@ -65,8 +71,9 @@ WEBHOOK_FIELDS = {
     "headers": {"type": "object", "additionalProperties": {"type": ["string", "null"]},
                 "description": "Custom request headers; values may hold placeholders ({event.id}, {event.type}, "
                                "{delivery.id}, {webhook.id}, {tenant}, {timestamp}, {attempt}; {{ and }} for braces). "
-                               "User-Agent may be set; null drops a default header (User-Agent, X-Webhook-Event, "
-                               "X-Webhook-Timestamp). Values of secret headers are encrypted at rest and shown "
+                               "User-Agent may be set; merged per name over the tenant's and the installation's default "
+                               "headers; null drops a default header (User-Agent, X-Webhook-Event, "
+                               "X-Webhook-Timestamp, or an inherited one). Values of secret headers are encrypted at rest and shown "
                                "masked (••••1234); a masked value sent back unchanged keeps the stored value."},
     "secret_headers": {"type": "array", "items": {"type": "string"},
                        "description": "Headers whose values are secret. Authorization, Proxy-Authorization, Cookie "
@@ -142,6 +149,7 @@ SCHEMAS = {
         "inherited": _exact({
             "signatures": {"type": "array", "items": {"type": "object"}}, "envelope": {"type": ["object", "null"]},
             "auto_disable": {"type": "object"}, "retry_schedule": {"type": "array", "items": {"type": "number"}},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
         }),
     }),
     "CreatedWebhook": _exact({**WEBHOOK_ANSWER, "secret": {"type": "string", "description": "shown this once"}}),

@@ -111,9 +111,16 @@ async def _render_detail(request: Request, who, delivery_id: str, status_code: i
                          replay_error: str | None = None) -> Response:
     """The detail with what its forms need: its attempts, and the webhooks it can be replayed to."""
 
-    delivery, attempts, others = await run_in_threadpool(replay.delivery_detail, delivery_id, who.tenant.id)
+    settings = request.app.state.settings
+
+    def load():
+        delivery, attempts, others = replay.delivery_detail(delivery_id, who.tenant.id)
+        return delivery, attempts, others, deliveries.sent_body(delivery, settings)
+
+    delivery, attempts, others, body = await run_in_threadpool(load)
     context = {
         "viewer": who, "nav": "webhooks", "delivery": delivery, "attempts": attempts, "replay_targets": others,
+        "body": body,
         "replay_error": replay_error, "now": request.app.state.clock(),
     }
     return render(request, "deliveries/detail.html", context, partial="deliveries/_detail.html",
