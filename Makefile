@@ -24,8 +24,8 @@ run: $(VENV)/.installed
 	$(BIN)/hookline serve --dev $(ARGS)
 
 ## Install the dev dependencies (and Debian's chromium, php-cli, golang-go and postgresql for
-## the browser, verifier and PostgreSQL tests) and run the whole suite, then the tests marked `postgres` again on
-## PostgreSQL (tests/conftest.py starts a server; exit status 5: ARGS selected none of them).
+## the browser, verifier and PostgreSQL tests) and run the whole suite, then the tests marked
+## `postgres` again on PostgreSQL (tests/conftest.py starts a server; exit status 5: ARGS selected none of them).
 test: $(VENV)/.installed-dev
 	scripts/install-browser.sh
 	scripts/install-verifiers.sh
