@@ -18,8 +18,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.rules import durations
+from app.rules import contracts, durations, jsontext
 from app.rules.crontab import crontab_trigger
+from app.rules.errors import InvalidInput
 from app.rules.ratelimit import Rate
 
 DEFAULT_CONFIG_PATH = "config.toml"
@@ -90,6 +91,13 @@ class Settings:
     # and nothing succeeded for auto_disable_period.
     auto_disable_failures: int = 5
     auto_disable_period: float = 86400
+    # "deliveries": the rule above; "attempts": disabled after auto_disable_failures failed
+    # attempts in a row, retries included; "never". Tenants and webhooks may set their own.
+    auto_disable_rule: str = "deliveries"
+    # The delivery contract of every tenant that sets none (docs/contracts.md), as JSON text:
+    # the signatures list and the envelope template. Empty: Hookline's own.
+    signatures: str = ""
+    envelope: str = ""
     # Retention: a cron job (crontab syntax, UTC) purges attempts and succeeded deliveries
     # older than retention_succeeded, failed ones older than retention_failed.
     retention_cron: str = "17 3 * * *"
@@ -174,6 +182,8 @@ def _parse_env(key: str, text: str) -> object:
 def _coerce(name: str, value: object) -> object:
     key = name.removeprefix("HOOKLINE_").lower()
     kind = _FIELDS[key].type
+    if key in CONTRACT_KEYS:
+        return _contract_part(name, key, value)
     if kind == "str":
         if not isinstance(value, str):
             raise ConfigError(f"{name}: expected a string")
@@ -213,6 +223,28 @@ def _coerce(name: str, value: object) -> object:
                 raise ConfigError(f"{name}: {item!r} is not a CIDR network") from None
         return tuple(value)
     raise AssertionError(f"no coercion for {key}")
+
+
+CONTRACT_KEYS = {"signatures": contracts.parse_signatures, "envelope": contracts.parse_envelope}
+
+
+def _contract_part(name: str, key: str, value: object) -> str:
+    """A TOML value (or JSON text, from the environment) of a contract key, checked as the
+    API checks it, as canonical JSON text."""
+    if isinstance(value, str):
+        if not value.strip():
+            return ""
+        try:
+            value = jsontext.loads(value)
+        except jsontext.JSONTextError as exc:
+            raise ConfigError(f"{name}: not valid JSON ({exc.reason})") from None
+    try:
+        CONTRACT_KEYS[key](value)
+        return jsontext.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: not JSON ({exc})") from None
+    except InvalidInput as exc:
+        raise ConfigError(f"{name}: {exc.message}") from None
 
 
 def _is_fernet_key(text: str) -> bool:
@@ -282,6 +314,8 @@ def _validated(settings: Settings) -> Settings:
         ("database_url", settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")),
          "must start with sqlite:/// or postgresql://"),
         ("log_level", settings.log_level.lower() in LOG_LEVELS, f"must be one of {', '.join(LOG_LEVELS)}"),
+        ("auto_disable_rule", settings.auto_disable_rule in contracts.AUTO_DISABLE_RULES,
+         f"must be one of {', '.join(contracts.AUTO_DISABLE_RULES)}"),
     ]
     for key, ok, message in checks:
         if not ok:
@@ -295,4 +329,6 @@ def _validated(settings: Settings) -> Settings:
         ) from None
     for key in RATE_LIMITS:
         parse_rate(key, getattr(settings, key))
+    for key in CONTRACT_KEYS:
+        _contract_part(f"{key} (HOOKLINE_{key.upper()})", key, getattr(settings, key))
     return settings

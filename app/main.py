@@ -31,7 +31,7 @@ from app.storage.db import database
 from app.storage.writer import GroupWriter
 from app.web import metrics, portal
 from app.web.api import deliveries as api_deliveries, event_types as api_event_types, events as api_events
-from app.web.api import openapi, replay as api_replay, webhooks as api_webhooks
+from app.web.api import openapi, replay as api_replay, tenants as api_tenants, webhooks as api_webhooks
 from app.web.pages import deliveries as pages_deliveries, event_types as pages_event_types, keys as pages_keys
 from app.web.pages import signin, webhooks as pages_webhooks
 from app.web.security import CSRFMiddleware, FormTextMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
@@ -96,6 +96,7 @@ def create_app(
             *api_deliveries.routes,
             *api_event_types.routes,
             *api_replay.routes,
+            *api_tenants.routes,
             *openapi.routes,
             *signin.routes,
             *pages_webhooks.routes,

@@ -77,6 +77,7 @@ class _Shipped:
     async def post(self, url, event_id, body):
         from app.delivery.outbound import send_attempt
         from app.delivery.types import ClaimedDelivery, Payload
+        from app.rules.contracts import Message
 
         now = datetime.now(timezone.utc)
         claimed = ClaimedDelivery(
@@ -85,6 +86,7 @@ class _Shipped:
             webhook_id="ceiling", url=url, secret=SECRET, headers={}, previous_secret=None,
             previous_secret_expires_at=None, timeout=None, retry_schedule=None, attempts_before_recovery=0,
             rate_limit=None, max_in_flight=None, ordered=False,
+            message=Message(event_id, "order.created", now, "{}", "default", "ceiling", "ceiling", event_id),
         )
         result = await send_attempt(self.client.transport, claimed, body, self.settings, now)
         return result.status_code or 599

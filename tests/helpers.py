@@ -37,6 +37,21 @@ ADMIN_USER, ADMIN_PASSWORD = "ada", "correct horse battery"
 NO_JITTER = lambda: 0.5  # noqa: E731 - random() == 0.5 puts the ±jitter at exactly zero
 
 
+def signed_headers(secret, msg_id, event_type, timestamp, body, older=(), contract=None, signing_keys=()) -> dict:
+    """The signature and default headers of one attempt with `body`, as the sender makes
+    them (app/delivery/signed_request.py), without the framing ones."""
+    from app.delivery.signed_request import DEFAULT_CONTRACT, build_request
+    from app.delivery.signing import SigningKeys
+    from app.rules.contracts import Message
+
+    message = Message(msg_id, event_type, datetime(2026, 1, 1, tzinfo=timezone.utc), "{}", "acme", "wh_1", "", "dlv_1")
+    request = build_request(contract or DEFAULT_CONTRACT, SigningKeys((secret, *older), signing_keys), message,
+                            timestamp, 1, body=body)
+    headers = dict(request.headers)
+    del headers["Content-Type"], headers["User-Agent"]
+    return headers
+
+
 # Waiting for work in other threads and processes, bounded.
 
 def eventually(check, timeout: float = 10, what: str = "the condition"):

@@ -35,6 +35,7 @@ from app.delivery.payloads import PayloadRenderer
 from app.delivery.policy import Failure
 from app.delivery.queue import claim_due, release_claims, renew_leases
 from app.delivery.recorder import GroupRecorder
+from app.delivery.signed_request import installation_defaults
 from app.delivery.slots import SlotBook
 from app.delivery.types import AttemptResult, ClaimedDelivery
 from app.rules.clock import Clock, system_clock
@@ -135,7 +136,7 @@ class Dispatcher:
                 try:
                     batch = await self._write(
                         claim_due, now, wanted, self.settings.lease_seconds,
-                        self.settings.max_in_flight_per_webhook, quotas,
+                        self.settings.max_in_flight_per_webhook, quotas, installation_defaults(self.settings),
                     )
                 except Exception as exc:
                     # e.g. the database is unavailable: nothing was claimed

@@ -20,8 +20,9 @@ from datetime import datetime
 from typing import Callable
 
 from app.config import Settings
-from app.delivery.policy import Outcome, auto_disable_reason
+from app.delivery.policy import Outcome, attempts_disable_reason, auto_disable_reason
 from app.delivery.types import WebhookDisabled
+from app.rules.contracts import AutoDisable
 from app.storage.models import FAILED, SUCCEEDED, Delivery, Webhook
 
 # Tells the tenant that a webhook was switched off. An engine built without one (None)
@@ -31,27 +32,35 @@ OnDisabled = Callable[[WebhookDisabled, Settings], None]
 
 def record_delivery_outcome(
     webhook_id: str, outcome: Outcome, status: str, status_code: int | None, error: str | None,
-    now: datetime, settings: Settings, on_disabled: OnDisabled | None,
+    now: datetime, settings: Settings, on_disabled: OnDisabled | None, rule: AutoDisable = AutoDisable(),
 ) -> None:
-    """A success ends the streak; a delivery that ended `failed` extends it and may end the
-    webhook. Retries still pending count for nothing yet."""
+    """A success ends the streaks; a delivery that ended `failed` extends the deliveries'
+    streak, and under the `attempts` rule every failed attempt extends the attempts' streak;
+    either may end the webhook. `rule` is the webhook's auto-disable rule as it applies
+    (its own, its tenant's or the installation's, resolved at claim)."""
     if outcome is Outcome.SUCCEEDED:
-        Webhook.update(consecutive_failures=0, last_success_at=now).where(Webhook.id == webhook_id).execute()
+        Webhook.update(consecutive_failures=0, consecutive_failed_attempts=0, last_success_at=now).where(
+            Webhook.id == webhook_id).execute()
         return
-    if status != FAILED:
+    if status != FAILED and not rule.counts_attempts:
         return
-    Webhook.update(consecutive_failures=Webhook.consecutive_failures + 1).where(Webhook.id == webhook_id).execute()
+    streaks = {Webhook.consecutive_failed_attempts: Webhook.consecutive_failed_attempts + 1} if rule.counts_attempts else {}
+    if status == FAILED:
+        streaks[Webhook.consecutive_failures] = Webhook.consecutive_failures + 1
+    Webhook.update(streaks).where(Webhook.id == webhook_id).execute()
     webhook = Webhook.get_or_none(Webhook.id == webhook_id)
     if webhook is None or not webhook.enabled:
         return
+    last_error = error or f"HTTP {status_code}"
     if outcome is Outcome.GONE:
         reason = f"The endpoint answered {status_code} Gone on {now:%Y-%m-%d %H:%M} UTC"
+    elif rule.counts_attempts:
+        reason = attempts_disable_reason(webhook.consecutive_failed_attempts, rule.failures, last_error)
+    elif rule.rule == "deliveries" and status == FAILED:
+        reason = auto_disable_reason(webhook.consecutive_failures, _quiet_since(webhook), now, rule.failures,
+                                     rule.period, last_error)
     else:
-        reason = auto_disable_reason(
-            webhook.consecutive_failures, _quiet_since(webhook), now,
-            settings.auto_disable_failures, settings.auto_disable_period,
-            error or f"HTTP {status_code}",
-        )
+        reason = None
     if reason and _disable(webhook, reason, now) and on_disabled is not None:
         on_disabled(WebhookDisabled(webhook.id, webhook.tenant_id, webhook.name, webhook.url, reason,
                                     webhook.consecutive_failures, now), settings)

@@ -15,16 +15,15 @@ from datetime import datetime
 import aiohttp
 import httpx
 
-from app import __version__
 from app.config import Settings
 from app.delivery.policy import Failure, parse_retry_after
 from app.delivery.resolver import BlockedAddress, GuardedResolver, check_literal_host
-from app.delivery.signing import signature_headers
+from app.delivery.signed_request import build_request
+from app.delivery.signing import CannotSign
 from app.delivery.transport import MALFORMED_BODY, DeliveryTransport
 from app.delivery.types import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery
 from app.rules.header_rules import header_problem
 
-USER_AGENT = f"Hookline/{__version__}"
 # Read at most this much of a response: enough for the log, and a hostile receiver cannot
 # make us buffer gigabytes.
 MAX_RESPONSE_READ_BYTES = 16 * 1024
@@ -74,19 +73,18 @@ async def send_attempt(
     transport: httpx.AsyncBaseTransport, claimed: ClaimedDelivery, body: bytes, settings: Settings,
     started_at: datetime,
 ) -> AttemptResult:
-    """One signed POST; every failure the receiver or the webhook's row can cause becomes an
-    AttemptResult (the dispatcher catches anything else)."""
-    if claimed.headers and (refused := _refused_header(claimed, started_at)):
+    """One signed POST of `body`, as its webhook's contract says (app/delivery/signed_request.py);
+    every failure the receiver or the webhook's row can cause becomes an AttemptResult (the
+    dispatcher catches anything else)."""
+    if claimed.contract.headers and (refused := _refused_header(claimed, started_at)):
         return refused
     timestamp = int(started_at.timestamp())
     timeout = settings.request_timeout if claimed.timeout is None else claimed.timeout
-    headers = {
-        **claimed.headers,
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        **signature_headers(claimed.secret, claimed.event_id, claimed.event_type, timestamp, body,
-                            older=claimed.older_secrets(started_at)),
-    }
+    try:
+        headers = build_request(claimed.contract, claimed.signing_keys(started_at), claimed.message, timestamp,
+                                claimed.attempts + 1, body).headers
+    except CannotSign as exc:
+        return AttemptResult(started_at, 0, {}, error=f"cannot sign: {exc}", failure=Failure.CANNOT_SIGN)
     began = time.perf_counter()
     status_code = retry_after = response_text = error = failure = None
     try:
@@ -124,7 +122,7 @@ async def send_attempt(
 def _refused_header(claimed: ClaimedDelivery, started_at: datetime) -> AttemptResult | None:
     """A failed attempt if a custom header breaks the rules: saved before they were strict,
     it would otherwise crash the send. Only the name is told, never the value."""
-    for name, value in claimed.headers.items():
+    for name, value in claimed.contract.headers.items():
         if problem := header_problem(name, value):
             return AttemptResult(started_at, 0, {}, error=f"invalid header: {str(name)[:64]!r} {problem}; "
                                  "correct the webhook's headers", failure=Failure.INVALID_HEADER)

@@ -29,6 +29,7 @@ class Failure(enum.Enum):
     BLOCKED = "blocked"  # a private or reserved address that allow_private_networks does not cover
     INVALID_URL = "invalid URL"
     INVALID_HEADER = "invalid header"  # a custom header saved before the header rules were this strict
+    CANNOT_SIGN = "cannot sign"  # the webhook's secret or key does not fit its contract's signatures
     TIMEOUT = "timeout"
     CONNECTION = "connection"  # name resolution, refused, reset, TLS
     PROTOCOL = "protocol"  # the receiver's answer is not valid HTTP
@@ -39,7 +40,7 @@ class Failure(enum.Enum):
         return self in PERMANENT_FAILURES
 
 
-PERMANENT_FAILURES = frozenset({Failure.BLOCKED, Failure.INVALID_URL, Failure.INVALID_HEADER})
+PERMANENT_FAILURES = frozenset({Failure.BLOCKED, Failure.INVALID_URL, Failure.INVALID_HEADER, Failure.CANNOT_SIGN})
 RETRYABLE_STATUS = {408, 429}
 
 
@@ -117,6 +118,14 @@ def auto_disable_reason(
         return None
     return (f"{consecutive_failures} deliveries in a row failed and nothing succeeded since "
             f"{quiet_since:%Y-%m-%d %H:%M} UTC; last error: {last_error}")
+
+
+def attempts_disable_reason(failed_attempts: int, max_attempts: int, last_error: str) -> str | None:
+    """The `attempts` rule (app/rules/contracts.py AutoDisable): off after `max_attempts`
+    failed attempts in a row, retries included, whatever the time they took."""
+    if failed_attempts < max_attempts:
+        return None
+    return f"{failed_attempts} attempts in a row failed; last error: {last_error}"
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

@@ -17,10 +17,14 @@ import peewee
 from app.config import Settings
 from app.delivery.health import OnDisabled, record_delivery_outcome
 from app.delivery.policy import Outcome, classify, retry_policy
+from app.delivery.signed_request import HOOKLINE_DEFAULTS, Contract, Defaults, contract_of
 from app.delivery.types import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery, Payload
+from app.rules.contracts import Message, Resolved
 from app.storage import hotsql
 from app.storage.db import is_sqlite, write_transaction
-from app.storage.models import DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Webhook, envelope
+from app.storage.models import (
+    DELIVERING, FAILED, PENDING, SUCCEEDED, Attempt, Delivery, Event, Tenant, Webhook, envelope,
+)
 
 
 def claim_due(
@@ -29,9 +33,12 @@ def claim_due(
     lease_seconds: float,
     per_webhook: int | None = None,
     quotas: Mapping[str, int] | None = None,
+    defaults: Defaults = HOOKLINE_DEFAULTS,
 ) -> list[ClaimedDelivery]:
     """Mark up to `limit` due deliveries as ours until the lease expires, taking turns
-    across webhooks and at most a quota per webhook (see `Delivery.due`).
+    across webhooks and at most a quota per webhook (see `Delivery.due`). Each webhook's
+    contract is resolved here, from its row and its tenant's read in the same query, over
+    the installation's `defaults` (app/delivery/signed_request.py `contract_of`).
 
     SQLite: the IMMEDIATE transaction serialises claimers. PostgreSQL: `SKIP LOCKED` lets
     several workers claim disjoint rows at once; it cannot sit beside the window function,
@@ -60,7 +67,9 @@ def claim_due(
     # A batch holds few events (fanned out) and fewer webhooks: read each once.
     events = {row[0]: row for row in Event.select(Event.id, Event.type, Event.created_at, Event.data)
               .where(Event.id.in_({row[4] for row in claimed})).tuples()}
-    webhooks = {w.id: w for w in Webhook.select().where(Webhook.id.in_({row[5] for row in claimed}))}
+    webhooks = {w.id: w for w in Webhook.select(Webhook, Tenant).join(Tenant)
+                .where(Webhook.id.in_({row[5] for row in claimed}))}
+    contracts: dict[str, tuple[Contract, Resolved]] = {}
     payloads: dict[tuple[str, str], Payload] = {}
 
     def payload(event_id: str, webhook: Webhook) -> Payload:
@@ -73,12 +82,16 @@ def claim_due(
     batch = []
     for _, delivery_id, attempts, attempts_before_recovery, event_id, webhook_id in claimed:
         webhook = webhooks[webhook_id]
+        if webhook_id not in contracts:
+            contracts[webhook_id] = contract_of(webhook, defaults)
+        contract, resolved = contracts[webhook_id]
+        event_type, created_at, data = events[event_id][1:]
         batch.append(ClaimedDelivery(
             id=delivery_id,
             attempts=attempts,
             lease_expires_at=lease,
             event_id=event_id,
-            event_type=events[event_id][1],
+            event_type=event_type,
             payload=payload(event_id, webhook),
             webhook_id=webhook_id,
             url=webhook.url,
@@ -87,11 +100,17 @@ def claim_due(
             previous_secret=webhook.previous_secret,
             previous_secret_expires_at=webhook.previous_secret_expires_at,
             timeout=webhook.timeout,
-            retry_schedule=None if webhook.retry_schedule is None else tuple(webhook.retry_schedule),
+            retry_schedule=resolved.retry_schedule,
             attempts_before_recovery=attempts_before_recovery,
             rate_limit=webhook.rate_limit,
             max_in_flight=webhook.max_in_flight,
             ordered=webhook.ordered,
+            contract=contract,
+            message=Message(event_id, event_type, created_at, data, webhook.tenant.slug, webhook_id, webhook.name,
+                            delivery_id),
+            signing_key=webhook.signing_key,
+            previous_signing_key=webhook.previous_signing_key,
+            auto_disable=resolved.auto_disable,
         ))
     return batch
 
@@ -136,10 +155,10 @@ def record_results(
                 # One reset per webhook and group: the same outcome again changes nothing.
                 if not (outcome is Outcome.SUCCEEDED and claimed.webhook_id in healthy):
                     record_delivery_outcome(claimed.webhook_id, outcome, status, result.status_code, result.error,
-                                            now, settings, on_disabled)
+                                            now, settings, on_disabled, claimed.auto_disable)
                 if outcome is Outcome.SUCCEEDED:
                     healthy.add(claimed.webhook_id)
-                elif status == FAILED:
+                elif status == FAILED or claimed.auto_disable.counts_attempts:
                     healthy.discard(claimed.webhook_id)
             elif not Delivery.select().where(Delivery.id == claimed.id).exists():
                 continue  # purged while we were sending: nothing to log against

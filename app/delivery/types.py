@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.delivery.policy import Failure
+from app.delivery.signed_request import DEFAULT_CONTRACT, Contract
+from app.delivery.signing import SigningKeys
+from app.rules.contracts import AutoDisable, Message
 from app.rules.custom_headers import CustomHeaders
 
 # How much of a receiver's answer the attempt log keeps, in characters.
@@ -63,12 +66,21 @@ class ClaimedDelivery:
     rate_limit: float | None
     max_in_flight: int | None
     ordered: bool
+    # The webhook's contract as it applies (webhook > tenant > config > Hookline's), and
+    # what its placeholders say: app/delivery/signed_request.py builds the request from both.
+    contract: Contract = DEFAULT_CONTRACT
+    message: Message | None = None
+    signing_key: str | None = None  # whsk_, for the ed25519 scheme
+    previous_signing_key: str | None = None  # expires with previous_secret
+    auto_disable: AutoDisable = AutoDisable()
 
-    def older_secrets(self, at: datetime) -> tuple[str, ...]:
-        """Secrets that still sign at `at` besides the current one."""
-        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > at:
-            return (self.previous_secret,)
-        return ()
+    def signing_keys(self, at: datetime) -> SigningKeys:
+        """The secrets and key pairs that sign at `at`, newest first: the previous ones too
+        until their grace ends."""
+        overlap = self.previous_secret_expires_at is not None and self.previous_secret_expires_at > at
+        secrets = (self.secret, self.previous_secret) if overlap and self.previous_secret else (self.secret,)
+        keys = (self.signing_key, self.previous_signing_key if overlap else None)
+        return SigningKeys(secrets, tuple(key for key in keys if key))
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,14 @@ from datetime import datetime
 
 import peewee
 
-from app.rules.errors import Forbidden, InvalidInput
+from app.rules import contracts
+from app.rules.errors import Forbidden, InvalidInput, NotFound, reject_unknown
 from app.storage import hotsql
 from app.storage.db import write_transaction
-from app.storage.models import ApiKey, Tenant
+from app.storage.models import ApiKey, Tenant, Webhook
+
+# A tenant's defaults for its webhooks (app/rules/contracts.py); null: the installation's.
+DEFAULTS = ("signatures", "envelope", "auto_disable", "retry_schedule")
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -95,3 +99,44 @@ def for_write(tenant: Tenant | NamedTenant, now: datetime, found: dict | None = 
 def refuse_other_tenant(key: ApiKey, requested: object) -> None:
     if not key.is_admin and requested is not None and requested != key.tenant.slug:
         raise Forbidden(f"tenant: this API key belongs to tenant {key.tenant.slug!r}", "tenant")
+
+
+def tenant_for_key(key: ApiKey, slug: str) -> Tenant:
+    """The tenant an API key may read: any for an admin key, its own for a tenant key."""
+    refuse_other_tenant(key, slug)
+    tenant = find_tenant(checked_slug(slug, "slug"))
+    if tenant is None:
+        raise NotFound(f"no tenant {slug!r}")
+    return tenant
+
+
+def update_tenant_defaults(key: ApiKey, slug: str, fields: dict, now: datetime) -> Tenant:
+    """Admin keys: set (or, with null, unset) the tenant's defaults; the tenant is created
+    if new. The webhooks that set none of their own follow at their next claim.
+
+    A default signature list with the `standard` scheme is refused while a webhook that
+    would inherit it has a secret that cannot sign it (a user's own, not `whsec_`)."""
+    if not key.is_admin:
+        raise Forbidden("only admin API keys change a tenant's defaults")
+    reject_unknown(fields, DEFAULTS)
+    changes = contracts.stored_parts(fields)
+    if "retry_schedule" in fields:
+        changes["retry_schedule"] = contracts.parse_retry_schedule(fields["retry_schedule"])
+    with write_transaction():
+        tenant = get_or_create_tenant(checked_slug(slug, "slug"), now)
+        if changes.get("signatures") and contracts.needs_standard_secret(
+                contracts.compiled_signatures(changes["signatures"])):
+            _refuse_unfit_secrets(tenant)
+        if changes:
+            Tenant.update(changes).where(Tenant.id == tenant.id).execute()
+            for name, value in changes.items():
+                setattr(tenant, name, value)
+    return tenant
+
+
+def _refuse_unfit_secrets(tenant: Tenant) -> None:
+    inheriting = Webhook.select(Webhook.id, Webhook.secret).where(
+        (Webhook.tenant == tenant.id) & Webhook.signatures.is_null() & Webhook.deleted_at.is_null())
+    for webhook in inheriting:
+        if not contracts.is_standard_secret(webhook.secret):
+            raise InvalidInput("signatures", f"webhook {webhook.id} would inherit it: {contracts.STANDARD_SECRET_NEEDED}")

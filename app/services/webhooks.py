@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 from app.config import Settings
 from app.delivery import formats, payloads
-from app.delivery.signing import generate_secret
-from app.rules import durations
+from app.delivery.signed_request import DEFAULT_HEADER_NAMES, contract_of, installation_defaults
+from app.delivery.signing import generate_secret, generate_signing_key
+from app.rules import contracts, durations
 from app.rules.custom_headers import MASK, CustomHeaders, looks_masked, mask
 from app.rules.errors import InvalidInput, NotFound, reject_unknown
 from app.rules.filters import validate_filter
@@ -25,16 +26,13 @@ from app.storage.db import is_sqlite, write_transaction
 from app.storage.listen_notify import deliveries_due
 from app.storage.models import CANCELLED, DELIVERING, PENDING, ApiKey, Delivery, EventType, Tenant, Webhook
 
-# Per-webhook overrides and options; None (or absent) keeps the global setting.
+# Per-webhook overrides and options; None (or absent) keeps the tenant's or the global setting.
 OPTIONS = ("filter", "timeout", "retry_schedule", "rate_limit", "max_in_flight", "ordered", "payload_format",
            "payload_template")
-EDITABLE = ("name", "url", "description", "events", "enabled", "headers", "secret_headers") + OPTIONS
+# The delivery contract (app/rules/contracts.py); None: the tenant's.
+CONTRACT = ("signatures", "envelope", "auto_disable")
+EDITABLE = ("name", "url", "description", "events", "enabled", "headers", "secret_headers") + OPTIONS + CONTRACT
 MAX_GRACE = 7 * 86400
-MAX_RETRY_DELAY = 7 * 86400
-MAX_RETRIES = 20
-# Hookline sets these itself; a webhook may not change how requests are framed or signed.
-RESERVED_HEADERS = ("content-type", "content-length", "content-encoding", "transfer-encoding", "host",
-                    "user-agent", "connection", "webhook-", "x-webhook-")
 MAX_HEADERS = 20
 
 
@@ -45,8 +43,9 @@ class NewWebhook:
 
 
 def create_webhook(tenant: Tenant | NamedTenant, fields: dict, settings: Settings, now: datetime) -> NewWebhook:
-    """A new tenant is created with the webhook, and not at all when `fields` are refused."""
-    reject_unknown(fields, EDITABLE + ("tenant",))
+    """A new tenant is created with the webhook, and not at all when `fields` are refused.
+    `secret` is the user's own (16-256 visible ASCII, or whsec_…), generated when absent."""
+    reject_unknown(fields, EDITABLE + ("tenant", "secret"))
     url = _url(fields.get("url"), settings)
     values = {
         "name": _name(fields["name"]) if "name" in fields else urlsplit(url).hostname,
@@ -54,13 +53,19 @@ def create_webhook(tenant: Tenant | NamedTenant, fields: dict, settings: Setting
         "description": _description(fields.get("description", "")),
         "events": _events(fields.get("events", ["*"]), settings),
         "enabled": _enabled(fields.get("enabled", True)),
-        "headers": _custom_headers(fields, CustomHeaders()),
         **_options(fields, settings),
+        **contracts.stored_parts(fields),
         **_template(fields, settings, fields.get("events", ["*"])),
     }
-    secret = generate_secret()
+    secret = contracts.checked_secret(fields["secret"]) if "secret" in fields else generate_secret()
+    webhook = Webhook(tenant=_tenant_defaults(tenant), secret=secret, headers=CustomHeaders(), **values)
+    _set_headers(webhook, fields, settings)
+    _check_contract(webhook, fields, settings)
+    webhook.signing_key = generate_signing_key()
+    webhook.created_at = webhook.updated_at = now
     with write_transaction():
-        webhook = Webhook.create(tenant=for_write(tenant, now), secret=secret, created_at=now, updated_at=now, **values)
+        webhook.tenant = for_write(tenant, now)
+        webhook.save(force_insert=True)
     return NewWebhook(webhook, secret)
 
 
@@ -118,12 +123,16 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
     with write_transaction():
         webhook = get_webhook(webhook_id, tenant_id, lock=True)
         changes = {key: parsers[key](value) for key, value in fields.items() if key in parsers}
+        changes.update(_options(fields, settings), **contracts.stored_parts(fields), **template)
+        for key, value in changes.items():
+            setattr(webhook, key, value)
         if "headers" in fields or "secret_headers" in fields:
-            changes["headers"] = _custom_headers(fields, webhook.headers)
-        changes.update(_options(fields, settings), **template)
+            changes.update(_set_headers(webhook, fields, settings))
+        if "signatures" in fields:
+            _check_contract(webhook, fields, settings)
         if changes.get("enabled") is True:
-            # A fresh start: the failure streak that may have disabled it is history now.
-            changes.update(consecutive_failures=0, disabled_reason=None)
+            # A fresh start: the failure streaks that may have disabled it are history now.
+            changes.update(consecutive_failures=0, consecutive_failed_attempts=0, disabled_reason=None)
             deliveries_due()  # those that waited while it was off
         changes["updated_at"] = now
         for key, value in changes.items():
@@ -133,24 +142,32 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
 
 
 def rotate_secret(
-    webhook_id: str, tenant_id: int | None, settings: Settings, now: datetime, grace_seconds: object = None
+    webhook_id: str, tenant_id: int | None, settings: Settings, now: datetime, grace_seconds: object = None,
+    secret: object = None,
 ) -> NewWebhook:
-    """A new secret at once; the old one keeps signing next to it for the grace period.
+    """A new secret and Ed25519 key pair at once; the old ones keep signing next to them
+    for the grace period.
 
-    Receivers then switch at their own pace without a request failing verification. Only
-    the immediately previous secret overlaps: rotating again during a grace drops the one
-    before. A grace of 0 makes the old secret invalid at once (a leaked secret).
+    Receivers then switch at their own pace without a request failing verification (hmac
+    headers: see app/delivery/signing.py). Only the immediately previous secret overlaps:
+    rotating again during a grace drops the one before. A grace of 0 makes the old secret
+    invalid at once (a leaked secret). `secret`: the user's own new one (generated when None).
     """
     grace = settings.secret_rotation_grace if grace_seconds is None else _grace(grace_seconds)
-    secret = generate_secret()
+    new_secret = generate_secret() if secret is None else contracts.checked_secret(secret)
     with write_transaction():
         webhook = get_webhook(webhook_id, tenant_id, lock=True)
-        webhook.previous_secret = webhook.secret if grace > 0 else None
-        webhook.previous_secret_expires_at = now + timedelta(seconds=grace) if grace > 0 else None
-        webhook.secret = secret
+        _check_standard_secret(webhook, new_secret, settings, "secret")
+        overlap = grace > 0
+        webhook.previous_secret = webhook.secret if overlap else None
+        webhook.previous_signing_key = webhook.signing_key if overlap else None
+        webhook.previous_secret_expires_at = now + timedelta(seconds=grace) if overlap else None
+        webhook.secret = new_secret
+        webhook.signing_key = generate_signing_key()
         webhook.updated_at = now
-        webhook.save(only=[Webhook.secret, Webhook.previous_secret, Webhook.previous_secret_expires_at, Webhook.updated_at])
-    return NewWebhook(webhook, secret)
+        webhook.save(only=[Webhook.secret, Webhook.previous_secret, Webhook.previous_secret_expires_at,
+                           Webhook.signing_key, Webhook.previous_signing_key, Webhook.updated_at])
+    return NewWebhook(webhook, new_secret)
 
 
 def _grace(value: object) -> float:
@@ -212,7 +229,9 @@ def _flag(field: str, value: object) -> bool:
     return value
 
 
-def _headers(value: object) -> dict[str, str]:
+def _headers(value: object, signed: frozenset[str]) -> dict[str, str]:
+    """The webhook's own headers, checked: not one that frames the request or carries a
+    signature (`signed`, lower case), and values whose placeholders are known."""
     if not isinstance(value, dict):
         raise InvalidInput("headers", "must be an object of header names to values")
     if len(value) > MAX_HEADERS:
@@ -220,13 +239,38 @@ def _headers(value: object) -> dict[str, str]:
     for name, text in value.items():
         if problem := header_problem(name, text):
             raise InvalidInput(f"headers.{name}", f"{name!r} {problem}")
-        if name.lower().startswith(RESERVED_HEADERS):
+        if name.lower() in contracts.FRAMING_HEADERS or name.lower() in signed:
             raise InvalidInput(f"headers.{name}", f"{name!r} is set by Hookline and cannot be overridden")
+        contracts.checked_header_value(f"headers.{name}", text)
     return dict(value)
 
 
-def _custom_headers(fields: dict, stored: CustomHeaders) -> CustomHeaders:
-    """`headers` and `secret_headers` of a create or a PATCH, checked, as they are stored.
+def _dropped_headers(given: dict) -> tuple[dict, list[str] | None]:
+    """`headers` without its nulls, and the default headers the nulls drop (None: none)."""
+    dropped = [name for name, value in given.items() if value is None]
+    for name in dropped:
+        if not isinstance(name, str) or name.lower() not in DEFAULT_HEADER_NAMES:
+            raise InvalidInput(f"headers.{name}", "only a default header (User-Agent, X-Webhook-Event, "
+                                                  "X-Webhook-Timestamp) can be dropped with null")
+    return {name: value for name, value in given.items() if value is not None}, dropped or None
+
+
+def _set_headers(webhook: Webhook, fields: dict, settings: Settings) -> dict:
+    """Apply the `headers` and `secret_headers` of a create or a PATCH to `webhook` (its
+    contract already changed), and return the columns that changed. A null in `headers`
+    drops that default header."""
+    changes = {}
+    if isinstance(fields.get("headers"), dict):
+        given, changes["dropped_headers"] = _dropped_headers(fields["headers"])
+        fields = {**fields, "headers": given}
+    changes["headers"] = _custom_headers(fields, webhook.headers or CustomHeaders(), _signed_headers(webhook, settings))
+    for key, value in changes.items():
+        setattr(webhook, key, value)
+    return changes
+
+
+def _custom_headers(fields: dict, stored: CustomHeaders, signed: frozenset[str]) -> CustomHeaders:
+    """`headers` (without its nulls) and `secret_headers` of a create or a PATCH, checked, as they are stored.
 
     `headers` replaces all custom headers (absent: they stay). Secret values are shown
     masked (`••••1234`); one sent back as exactly that mask keeps its stored value, so a
@@ -238,7 +282,8 @@ def _custom_headers(fields: dict, stored: CustomHeaders) -> CustomHeaders:
     if "headers" in fields:
         given = fields["headers"]
         kept = _kept_secrets(given, stored) if isinstance(given, dict) else {}
-        values = _headers({name: kept.get(name, value) for name, value in given.items()} if kept else given)
+        values = _headers({name: kept.get(name, value) for name, value in given.items()} if kept else given,
+                          signed)
     else:
         values, kept = dict(stored), {name: stored[name] for name in stored.secret_names}
     if "secret_headers" in fields:
@@ -251,6 +296,38 @@ def _custom_headers(fields: dict, stored: CustomHeaders) -> CustomHeaders:
         raise InvalidInput("secret_headers", f"{exposed[0]!r} holds a secret: to make it a plain header, "
                                              "send its whole value in headers too")
     return headers
+
+
+def _signed_headers(webhook: Webhook, settings: Settings) -> frozenset[str]:
+    """What no custom header may be: the Standard Webhooks headers, and those the webhook's
+    contract as it applies signs into."""
+    contract, _ = contract_of(webhook, installation_defaults(settings))
+    return contracts.signature_headers_of(contract.signatures) | frozenset(contracts.STANDARD_HEADERS)
+
+
+def _check_contract(webhook: Webhook, fields: dict, settings: Settings) -> None:
+    """What only the whole contract can tell: the secret fits the signatures, and no stored
+    header carries the name of a signature header the contract now has."""
+    _check_standard_secret(webhook, webhook.secret, settings, "secret" if "secret" in fields else "signatures")
+    if "headers" not in fields:
+        signed = _signed_headers(webhook, settings)
+        clash = next((name for name in webhook.headers if name.lower() in signed), None)
+        if clash is not None:
+            raise InvalidInput("signatures", f"a signature header would replace the webhook's own header {clash!r}: "
+                                             "rename or remove that header first")
+
+
+def _check_standard_secret(webhook: Webhook, secret: str, settings: Settings, field_name: str) -> None:
+    contract, _ = contract_of(webhook, installation_defaults(settings))
+    if contracts.needs_standard_secret(contract.signatures) and not contracts.is_standard_secret(secret):
+        raise InvalidInput(field_name, contracts.STANDARD_SECRET_NEEDED)
+
+
+def _tenant_defaults(tenant: Tenant | NamedTenant) -> Tenant:
+    """The tenant row whose defaults a new webhook inherits (unsaved, without any, if new)."""
+    if isinstance(tenant, Tenant):
+        return tenant
+    return find_tenant(tenant.slug) or Tenant(slug=tenant.slug)
 
 
 def _kept_secrets(given: dict, stored: CustomHeaders) -> dict[str, str]:
@@ -299,7 +376,7 @@ def _options(fields: dict, settings: Settings) -> dict:
     parsers = {
         "filter": validate_filter,
         "timeout": lambda value: _timeout(value, settings),
-        "retry_schedule": _retry_schedule,
+        "retry_schedule": contracts.parse_retry_schedule,
         "rate_limit": _rate_limit,
         "max_in_flight": _max_in_flight,
         "ordered": _ordered,
@@ -341,20 +418,6 @@ def _max_in_flight(value: object) -> int | None:
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000):
         raise InvalidInput("max_in_flight", "must be a whole number of concurrent requests from 1 to 1000, or null for the default")
     return value
-
-
-def _retry_schedule(value: object) -> list[float] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not 1 <= len(value) <= MAX_RETRIES:
-        raise InvalidInput("retry_schedule", f"must be a list of 1 to {MAX_RETRIES} delays such as [0, \"5s\", \"5m\", \"2h\"], or null for the default")
-    delays = []
-    for index, item in enumerate(value):
-        delay = _duration("retry_schedule", item, where=f"[{index}] ")
-        if delay > MAX_RETRY_DELAY:
-            raise InvalidInput("retry_schedule", f"[{index}] {item!r} is longer than 7 days")
-        delays.append(delay)
-    return delays
 
 
 def _duration(field: str, value: object, where: str = "") -> float:

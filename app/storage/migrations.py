@@ -21,12 +21,15 @@ of `CustomHeaders`, which decides what counts as a secret.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import json
 import operator
 
 import peewee
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playhouse.migrate import SchemaMigrator, migrate as apply
 
 from app.rules.custom_headers import CREDENTIAL_WORDS, CustomHeaders
@@ -232,6 +235,42 @@ def drop_server_secrets() -> None:
     database.execute_sql("DROP TABLE server_secret")
 
 
+def delivery_contracts() -> None:
+    """Delivery contracts (app/rules/contracts.py): per webhook and as tenant defaults, the
+    signatures, the envelope and the auto-disable rule (JSON texts; NULL: the level above),
+    the default headers a webhook drops, a failed-attempt streak, and an Ed25519 key pair
+    per webhook for the `ed25519` scheme, encrypted like the secrets. Every webhook gets its
+    key pair here, so a contract that turns ed25519 on later finds one; the format of this
+    day: `whsk_` + base64 of the 32-byte seed and the 32-byte public key."""
+    _add_columns(
+        "webhook",
+        signatures=peewee.TextField(null=True),
+        envelope=peewee.TextField(null=True),
+        auto_disable=peewee.TextField(null=True),
+        dropped_headers=peewee.TextField(null=True),
+        signing_key=peewee.TextField(null=True),
+        previous_signing_key=peewee.TextField(null=True),
+        consecutive_failed_attempts=peewee.IntegerField(default=0),
+    )
+    _add_columns(
+        "tenant",
+        signatures=peewee.TextField(null=True),
+        envelope=peewee.TextField(null=True),
+        auto_disable=peewee.TextField(null=True),
+        retry_schedule=peewee.TextField(null=True),
+    )
+    webhook = peewee.Table("webhook", ("id", "signing_key")).bind(database)
+    for (row_id,) in list(webhook.select(webhook.id).tuples()):
+        webhook.update({webhook.signing_key: secret_box.encrypt(_new_signing_key())}).where(
+            webhook.id == row_id).execute()
+
+
+def _new_signing_key() -> str:
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return "whsk_" + base64.b64encode(private.private_bytes_raw() + public).decode()
+
+
 # Append only: each step runs once per database, in order; never edit a shipped step.
 STEPS = [
     create_tables,
@@ -245,6 +284,7 @@ STEPS = [
     credential_headers,
     browser_sessions,
     drop_server_secrets,
+    delivery_contracts,
 ]
 
 

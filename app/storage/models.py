@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import peewee
 from peewee import SQL
 
+from app.rules.contracts import standard_envelope
 from app.rules.custom_headers import CustomHeaders
 from app.rules.ids import new_id
 from app.rules.secretbox import secret_box
@@ -101,6 +102,12 @@ class BaseModel(peewee.Model):
 class Tenant(BaseModel):
     slug = peewee.CharField(unique=True, max_length=64)
     created_at = UTCDateTimeField()
+    # Contract defaults of the tenant's webhooks (app/rules/contracts.py); None: the
+    # installation's. JSON texts, compiled once per distinct text.
+    signatures = peewee.TextField(null=True)
+    envelope = peewee.TextField(null=True)
+    auto_disable = peewee.TextField(null=True)
+    retry_schedule = JSONField(null=True)
 
     DEFAULT = "default"
 
@@ -163,7 +170,19 @@ class Webhook(BaseModel):
     payload_format = peewee.CharField(max_length=16, default="standard")
     payload_template = peewee.TextField(null=True)  # custom Jinja2 (sandboxed) for chat formats
     consecutive_failures = peewee.IntegerField(default=0)
+    # Failed attempts in a row, retries included: counted for the `attempts` auto-disable rule.
+    consecutive_failed_attempts = peewee.IntegerField(default=0)
     last_success_at = UTCDateTimeField(null=True)
+    # The delivery contract (app/rules/contracts.py) as JSON texts; None: the tenant's.
+    signatures = peewee.TextField(null=True)
+    envelope = peewee.TextField(null=True)
+    auto_disable = peewee.TextField(null=True)
+    # Default headers (User-Agent, X-Webhook-Event, X-Webhook-Timestamp) this webhook does not send.
+    dropped_headers = JSONField(null=True)
+    # The Ed25519 key pair of the `ed25519` scheme (whsk_…); the previous one signs until
+    # previous_secret_expires_at, as the previous secret does.
+    signing_key = EncryptedTextField(null=True)
+    previous_signing_key = EncryptedTextField(null=True)
     disabled_reason = peewee.TextField(null=True)
     created_at = UTCDateTimeField()
     updated_at = UTCDateTimeField()
@@ -173,11 +192,14 @@ class Webhook(BaseModel):
 
     @classmethod
     def reencrypt_all(cls) -> int:
-        """Rewrite every secret, signing secrets and secret header values, with the first
-        encryption key (plaintext ones get encrypted)."""
-        rows = list(cls.select(cls.id, cls.secret, cls.headers))
+        """Rewrite every secret, signing secrets, key pairs and secret header values, with the
+        first encryption key (plaintext ones get encrypted)."""
+        rows = list(cls.select(cls.id, cls.secret, cls.previous_secret, cls.headers, cls.signing_key,
+                               cls.previous_signing_key))
         for row in rows:
-            cls.update(secret=row.secret, headers=row.headers).where(cls.id == row.id).execute()
+            cls.update(secret=row.secret, previous_secret=row.previous_secret, headers=row.headers,
+                       signing_key=row.signing_key, previous_signing_key=row.previous_signing_key,
+                       ).where(cls.id == row.id).execute()
         return len(rows)
 
     @classmethod
@@ -206,12 +228,8 @@ class Event(BaseModel):
         return envelope(self.id, self.type, self.created_at, self.data)
 
 
-def envelope(event_id: str, type_name: str, created_at: datetime, data: str) -> bytes:
-    """An event's request body: `{"id","type","timestamp","data"}` as compact JSON, `data`
-    spliced in as stored so every retry sends the same bytes."""
-    timestamp = created_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    head = json.dumps({"id": event_id, "type": type_name, "timestamp": timestamp}, separators=(",", ":"))
-    return (head[:-1] + ',"data":' + data + "}").encode()
+# An event's request body under Hookline's own contract (app/rules/contracts.py).
+envelope = standard_envelope
 
 
 class Delivery(BaseModel):

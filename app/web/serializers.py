@@ -7,8 +7,11 @@ from datetime import datetime
 
 from starlette import responses
 
-from app.rules import jsontext
-from app.storage.models import Attempt, Delivery, EventType, Webhook
+from app.config import Settings
+from app.delivery.signed_request import installation_defaults
+from app.delivery.signing import public_key
+from app.rules import contracts, jsontext
+from app.storage.models import Attempt, Delivery, EventType, Tenant, Webhook
 
 
 class JSONResponse(responses.JSONResponse):
@@ -33,7 +36,8 @@ def webhook_json(webhook: Webhook) -> dict:
         "description": webhook.description,
         "events": webhook.events,
         "enabled": webhook.enabled,
-        "headers": webhook.headers.shown(),
+        # Its own headers (values may hold placeholders), and null for each default one it drops.
+        "headers": {**webhook.headers.shown(), **dict.fromkeys(webhook.dropped_headers or ())},
         # Whose values `headers` shows masked: credentials by name, and those marked secret.
         "secret_headers": webhook.headers.secret_names,
         "filter": webhook.filter,
@@ -44,12 +48,40 @@ def webhook_json(webhook: Webhook) -> dict:
         "ordered": webhook.ordered,
         "payload_format": webhook.payload_format,
         "payload_template": webhook.payload_template,
+        # The contract's parts this webhook sets; null: its tenant's (GET /api/v1/tenants/{tenant}).
+        **contracts.shown_parts(webhook.signatures, webhook.envelope, webhook.auto_disable),
+        # The ed25519 scheme's verification key: not a secret, receivers need it.
+        "public_key": public_key_of(webhook),
         # Until when the secret before the last rotation also signs; null: never rotated, or without grace.
         "previous_secret_expires_at": iso(webhook.previous_secret_expires_at),
         "disabled_reason": webhook.disabled_reason,
         "consecutive_failures": webhook.consecutive_failures,
         "created_at": iso(webhook.created_at),
         "updated_at": iso(webhook.updated_at),
+    }
+
+
+def public_key_of(webhook: Webhook) -> str | None:
+    return public_key(webhook.signing_key) if webhook.signing_key else None
+
+
+def tenant_json(tenant: Tenant, settings: Settings) -> dict:
+    """A tenant's defaults for its webhooks (null: not set), and what its webhooks inherit
+    where it sets none: the installation's (config.toml) or Hookline's own."""
+    installation = installation_defaults(settings)
+    return {
+        "slug": tenant.slug,
+        "created_at": iso(tenant.created_at),
+        **contracts.shown_parts(tenant.signatures, tenant.envelope, tenant.auto_disable),
+        "retry_schedule": tenant.retry_schedule,
+        "inherited": {
+            "signatures": contracts.signatures_json(
+                contracts.compiled_signatures(installation.layer.signatures) if installation.layer.signatures
+                else contracts.DEFAULT_SIGNATURES),
+            "envelope": contracts.shown_parts(None, installation.layer.envelope, None)["envelope"],
+            "auto_disable": installation.auto_disable.as_json(),
+            "retry_schedule": list(settings.retry_schedule),
+        },
     }
 
 

@@ -59,7 +59,7 @@ def test_delete(api):
         ({"url": "https://example.com/x", "events": ["nope.created"]}, "events", "unknown event type 'nope.created'"),
         ({"url": "https://example.com/x", "events": ["order.*.x"]}, "events", "not an event type or a wildcard"),
         ({"url": "https://example.com/x", "enabled": "yes"}, "enabled", "true or false"),
-        ({"url": "https://example.com/x", "secret": "whsec_mine"}, "secret", "unknown field"),
+        ({"url": "https://example.com/x", "secret": "too-short"}, "secret", "16 to 256 visible ASCII"),
     ],
 )
 def test_invalid_webhooks_are_422_naming_the_field(api, fields, field, phrase):
@@ -179,7 +179,9 @@ def test_custom_headers_are_validated(api):
     assert webhook["headers"] == {"Authorization": "••••", "X-Team": "billing"}, "a short credential is masked whole"
     for bad, field, phrase in [
         ({"webhook-signature": "x"}, "headers.webhook-signature", "set by Hookline"),
-        ({"X-Webhook-Event": "x"}, "headers.X-Webhook-Event", "set by Hookline"),
+        ({"X-Webhook-Signature": "x"}, "headers.X-Webhook-Signature", "set by Hookline"),
+        ({"X-Team": "{team}"}, "headers.X-Team", "unknown placeholder {team}"),
+        ({"X-Team": None}, "headers.X-Team", "only a default header"),
         ({"Content-Type": "text/plain"}, "headers.Content-Type", "set by Hookline"),
         ({"Bad Name": "x"}, "headers.Bad Name", "not a valid header name"),
         ({"X-Note\n": "x"}, "headers.X-Note\n", "not a valid header name"),

@@ -134,7 +134,7 @@ def test_create_over_htmx_returns_the_secret_partial(dashboard):
         ({"name": ""}, "wh-name-error", "required"),
         ({"events": []}, "wh-events-error", "non-empty list"),
         ({"headers": "no colon here"}, "wh-headers-error", "line 1 is not 'Name: value'"),
-        ({"headers": "X-Webhook-Event: spoof"}, "wh-headers-error", "set by Hookline"),
+        ({"headers": "X-Webhook-Signature: spoof"}, "wh-headers-error", "set by Hookline"),
         ({"headers": "X-Note: caf\u00e9"}, "wh-headers-error", "'X-Note' must have a value of visible ASCII"),
         ({"filter": '{"all": [{"path": "data.x", "op": "eq", "value": NaN}]}'}, "wh-filter-error",
          "Filter: all[0].value: NaN is not a JSON number"),

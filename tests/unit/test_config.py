@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from app.config import ConfigError, EventTypeSeed, Settings, load_settings, parse_duration
@@ -240,3 +242,27 @@ def test_replace_validates():
     assert Settings().replace(port=9000).port == 9000
     with pytest.raises(ConfigError, match=r"port \(HOOKLINE_PORT\)"):
         Settings().replace(port=0)
+
+
+def test_contract_defaults_are_read_from_the_file_and_checked(config_file):
+    settings = load_settings(config_file(
+        'signatures = [{ scheme = "hmac", header = "X-Signature", value = "sha256={digest}" }]\n'
+        'envelope = { event = "{event.type}", data = "{event.data}" }\n'
+        'auto_disable_rule = "attempts"\n'), environ={})
+    assert json.loads(settings.signatures) == [{"scheme": "hmac", "header": "X-Signature", "value": "sha256={digest}"}]
+    assert json.loads(settings.envelope) == {"event": "{event.type}", "data": "{event.data}"}
+    assert settings.auto_disable_rule == "attempts"
+
+
+@pytest.mark.parametrize(("text", "environ", "message"), [
+    ('signatures = [{ scheme = "hmac", header = "X-Signature", value = "sha256=" }]', {},
+     "signatures: signatures[0].value: must hold {digest} exactly once"),
+    ('envelope = { when = "{timestamp}" }', {}, "envelope: envelope.when: has an unknown placeholder {timestamp}"),
+    ("", {"HOOKLINE_SIGNATURES": "[{"}, "HOOKLINE_SIGNATURES: not valid JSON"),
+    ("", {"HOOKLINE_ENVELOPE": "[1]"}, "HOOKLINE_ENVELOPE: envelope: must be a JSON object"),
+    ('auto_disable_rule = "sometimes"', {}, "auto_disable_rule (HOOKLINE_AUTO_DISABLE_RULE): must be one of"),
+])
+def test_bad_contract_defaults_stop_the_start_naming_the_key(config_file, text, environ, message):
+    with pytest.raises(ConfigError) as refused:
+        load_settings(config_file(text), environ=environ)
+    assert message in str(refused.value)

@@ -14,11 +14,12 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 from standardwebhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from app.delivery.signing import generate_secret, signature_headers
+from app.delivery.signing import generate_secret
 from app.rules.errors import InvalidInput
 from app.rules.filters import GROUPS, OPERATORS, event_matches, validate_filter
 from app.rules.netguard import forbidden_reason
 from app.rules.webhook_urls import UrlRejected, check_webhook_url
+from tests.helpers import signed_headers as signature_headers
 
 settings.register_profile("hookline", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("hookline")

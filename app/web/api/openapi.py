@@ -30,6 +30,26 @@ def _answers(success: int, schema: dict | None, *errors: int) -> dict:
 
 
 ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+# The delivery contract (docs/contracts.md); null: the level above (tenant, then config.toml).
+CONTRACT_FIELDS = {
+    "signatures": {"type": ["array", "null"], "items": {"type": "object"},
+                   "description": "Signatures sent on every request, replacing the default list: "
+                                  "{\"scheme\": \"standard\"} (Standard Webhooks v1), {\"scheme\": \"ed25519\"} "
+                                  "(v1a, verified with public_key), or {\"scheme\": \"hmac\", \"header\", \"value\" "
+                                  "(with {digest}), \"content\" (with {body}, default \"{body}\"), \"algorithm\" "
+                                  "(sha256, sha1, sha512), \"encoding\" (hex, base64), \"separator\"}."},
+    "envelope": {"type": ["object", "null"],
+                 "description": "The body as a JSON template: a string that is exactly one placeholder ({event.id}, "
+                                "{event.type}, {event.time}, {event.data}, {event.data.<path>}, {tenant}, "
+                                "{webhook.id}, {webhook.name}, {delivery.id}) becomes that JSON value."},
+    "auto_disable": {"type": ["object", "null"],
+                     "description": "{\"rule\": \"deliveries\", \"failures\": 5, \"period\": \"24h\"}, "
+                                    "{\"rule\": \"attempts\", \"failures\": 5} or {\"rule\": \"never\"}."},
+}
+SECRET = {"type": "string", "minLength": 1, "maxLength": 256,
+          "description": "Your own signing secret: 16-256 visible ASCII characters, or whsec_ + base64 (needed by the "
+                         "standard scheme). Generated when absent."}
+TENANT_FIELDS = {**CONTRACT_FIELDS, "retry_schedule": {"type": ["array", "null"], "items": {"type": ["number", "string"]}}}
 TIME = {"type": ["string", "null"], "format": "date-time"}
 WEBHOOK_FIELDS = {
     "name": {"type": "string", "maxLength": 200},
@@ -37,8 +57,11 @@ WEBHOOK_FIELDS = {
     "description": {"type": "string", "maxLength": 2000},
     "events": {"type": "array", "items": {"type": "string"}, "minItems": 1},
     "enabled": {"type": "boolean"},
-    "headers": {"type": "object", "additionalProperties": {"type": "string"},
-                "description": "Custom request headers. Values of secret headers are encrypted at rest and shown "
+    "headers": {"type": "object", "additionalProperties": {"type": ["string", "null"]},
+                "description": "Custom request headers; values may hold placeholders ({event.id}, {event.type}, "
+                               "{delivery.id}, {webhook.id}, {tenant}, {timestamp}, {attempt}; {{ and }} for braces). "
+                               "User-Agent may be set; null drops a default header (User-Agent, X-Webhook-Event, "
+                               "X-Webhook-Timestamp). Values of secret headers are encrypted at rest and shown "
                                "masked (••••1234); a masked value sent back unchanged keeps the stored value."},
     "secret_headers": {"type": "array", "items": {"type": "string"},
                        "description": "Headers whose values are secret. Authorization, Proxy-Authorization, Cookie "
@@ -51,6 +74,7 @@ WEBHOOK_FIELDS = {
     "ordered": {"type": "boolean"},
     "payload_format": {"type": "string", "enum": ["standard", "slack", "discord", "teams"]},
     "payload_template": {"type": ["string", "null"]},
+    **CONTRACT_FIELDS,
 }
 NAME = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
 EVENT_TYPE_FIELDS = {"description": {"type": "string"}, "example": {}}
@@ -71,8 +95,14 @@ SCHEMAS = {
     "Webhook": {
         "type": "object",
         "properties": {**WEBHOOK_FIELDS, "id": {"type": "string"}, "tenant": {"type": "string"},
+                       "public_key": {"type": ["string", "null"], "description": "whpk_…: verifies ed25519 signatures"},
                        "disabled_reason": {"type": ["string", "null"]}, "consecutive_failures": {"type": "integer"},
                        "created_at": TIME, "updated_at": TIME},
+    },
+    "Tenant": {
+        "type": "object",
+        "properties": {**TENANT_FIELDS, "slug": {"type": "string"}, "created_at": TIME,
+                       "inherited": {"type": "object", "description": "What applies where the tenant sets nothing"}},
     },
     "Delivery": {
         "type": "object",
@@ -130,7 +160,8 @@ PATHS = {
         "post": {
             "summary": "Create a webhook; the answer holds its signing secret, once",
             "requestBody": {"required": True, **_json({"type": "object", "required": ["url"], "additionalProperties": False,
-                                                       "properties": {**WEBHOOK_FIELDS, "tenant": {"type": "string"}}})},
+                                                       "properties": {**WEBHOOK_FIELDS, "tenant": {"type": "string"},
+                                                                      "secret": SECRET}})},
             "responses": _answers(201, _ref("Webhook"), 400, 403, 413, 415, 422),
         },
     },
@@ -148,9 +179,11 @@ PATHS = {
     "/api/v1/webhooks/{id}/rotate-secret": {
         "parameters": ID,
         "post": {
-            "summary": "A new signing secret, shown once; the old one keeps signing for the grace period",
+            "summary": "A new signing secret (yours, or generated), shown once, and a new ed25519 key pair; the old "
+                       "ones keep signing for the grace period",
             "requestBody": {"required": False, **_json({"type": "object", "additionalProperties": False,
-                                                        "properties": {"grace_seconds": {"type": "number"}}})},
+                                                        "properties": {"grace_seconds": {"type": "number"},
+                                                                       "secret": SECRET}})},
             "responses": _answers(200, {"type": "object"}, 400, 404, 415, 422),
         },
     },
@@ -219,6 +252,17 @@ PATHS = {
             "requestBody": {"required": True, **_json({"type": "object", "additionalProperties": False,
                                                        "properties": {**EVENT_TYPE_FIELDS, "archived": {"type": "boolean"}}})},
             "responses": _answers(200, {"type": "object"}, 400, 403, 404, 413, 415, 422),
+        },
+    },
+    "/api/v1/tenants/{tenant}": {
+        "parameters": [{"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "get": {"summary": "A tenant's defaults for its webhooks (admin keys, or the tenant's own key)",
+                "responses": _answers(200, _ref("Tenant"), 403, 404, 422)},
+        "patch": {
+            "summary": "Admin keys: set a tenant's defaults (null: the installation's); creates the tenant if new",
+            "requestBody": {"required": True, **_json({"type": "object", "additionalProperties": False,
+                                                       "properties": TENANT_FIELDS})},
+            "responses": _answers(200, _ref("Tenant"), 400, 403, 413, 415, 422),
         },
     },
     "/api/v1/tenants/{tenant}/portal-link": {

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from app.services import deliveries, tenants, trial_sends, webhooks
 from app.services.catalog import TEST_EVENT_TYPE
 from app.web.inputs import api_key, read_fields, scope_of
-from app.web.serializers import JSONResponse, attempt_json, delivery_json, iso, webhook_json
+from app.web.serializers import JSONResponse, attempt_json, delivery_json, iso, public_key_of, webhook_json
 from app.web.wakeup import wake_sender
 
 
@@ -63,15 +63,18 @@ class WebhookResource(HTTPEndpoint):
 
 
 async def rotate_secret(request: Request) -> Response:
-    """The new secret, shown this once; the old one signs too until the grace ends."""
+    """The new secret (the caller's own, or generated), shown this once, and the new
+    ed25519 public key; the old ones sign too until the grace ends."""
     key = await api_key(request)
     settings, clock = _state(request).settings, _state(request).clock
-    fields = await read_fields(request, settings.max_payload_bytes, optional=True, allowed={"grace_seconds"})
+    fields = await read_fields(request, settings.max_payload_bytes, optional=True, allowed={"grace_seconds", "secret"})
     rotated = await run_in_threadpool(
-        webhooks.rotate_secret, request.path_params["id"], scope_of(key), settings, clock(), fields.get("grace_seconds")
+        webhooks.rotate_secret, request.path_params["id"], scope_of(key), settings, clock(), fields.get("grace_seconds"),
+        fields.get("secret"),
     )
     expires_at = iso(rotated.webhook.previous_secret_expires_at)
-    return JSONResponse({"secret": rotated.secret, "previous_secret_expires_at": expires_at})
+    return JSONResponse({"secret": rotated.secret, "public_key": public_key_of(rotated.webhook),
+                         "previous_secret_expires_at": expires_at})
 
 
 async def send_test_event(request: Request) -> Response:

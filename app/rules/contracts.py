@@ -1,0 +1,705 @@
+"""Delivery contracts, pure: which signatures, headers and body shape a webhook's requests
+carry, checked when saved and compiled once for sending.
+
+A contract lets Hookline serve a receiver that was written years ago for another system
+without changing it: its signature header and scheme, its other headers, its envelope.
+Three parts, each a value of the API (docs/contracts.md):
+
+- `signatures`: a list of schemes. `standard` is Standard Webhooks v1 (HMAC keyed by the
+  base64 of a `whsec_` secret), `ed25519` its asymmetric v1a, `hmac` any HMAC a hand-written
+  verifier checks, keyed by the secret's text as UTF-8: a header, a `value` template around
+  `{digest}`, a `content` template around `{body}`, an algorithm and an encoding.
+- `headers` values may hold placeholders of the attempt (`{event.type}`, `{timestamp}`...).
+- `envelope`: the body as a JSON template. A string that is exactly one placeholder becomes
+  that value as JSON (`"{event.data}"` is the event's data, not a string); placeholders in
+  longer strings are replaced as text; everything else is copied.
+
+Templates are not code: a placeholder is a name from a fixed list, looked up once, so a
+render is one pass over the compiled pieces, linear in the template and the values it
+copies. Everything is checked at save, with the offending path named
+(`signatures[1].value`, `envelope.shop.name`) in the API's field-error type, so a
+contract that would fail or sign nothing is refused then, not at 3 a.m.
+
+The envelope is the same bytes at every retry: only what is fixed for a delivery may go in
+it, never `{attempt}` or `{timestamp}` (those may go in headers and signed content).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from app.rules import durations, jsontext
+from app.rules.errors import InvalidInput, reject_unknown
+from app.rules.header_rules import header_problem
+
+SCHEMES = ("standard", "ed25519", "hmac")
+ALGORITHMS = ("sha256", "sha1", "sha512")
+ENCODINGS = ("hex", "base64")
+# How an hmac header joins one value per live secret during a rotation; absent: the newest
+# secret's value alone (a receiver that compares the whole header can check only one).
+SEPARATORS = (",", " ", ", ", ";")
+MAX_SIGNATURES = 5
+MAX_TEMPLATE_CHARS = 500  # of one header value, `value` or `content` template
+MAX_ENVELOPE_CHARS = 20_000  # of the envelope's JSON text
+MAX_ENVELOPE_PLACEHOLDERS = 64
+MIN_SECRET_CHARS, MAX_SECRET_CHARS = 16, 256
+SECRET_PREFIX = "whsec_"
+
+# What an attempt's headers and signed content may say about it.
+ATTEMPT_PLACEHOLDERS = ("event.id", "event.type", "delivery.id", "webhook.id", "tenant", "timestamp", "attempt")
+# What a body may say: fixed for a delivery, so every retry sends the same bytes.
+ENVELOPE_PLACEHOLDERS = ("event.id", "event.type", "event.time", "event.data", "tenant", "webhook.id",
+                         "webhook.name", "delivery.id")
+DATA_PREFIX = "event.data."
+# The Standard Webhooks headers: set by the `standard` and `ed25519` schemes only.
+STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+# How a request is framed: never a custom or a signature header.
+FRAMING_HEADERS = ("content-type", "content-length", "content-encoding", "transfer-encoding", "host", "connection")
+
+_PIECE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_DATA_PATH = re.compile(r"^[^.{}\s]+(\.[^.{}\s]+)*$")
+
+
+class TemplateProblem(ValueError):
+    """What is wrong with a text template, said to follow its field's name."""
+
+
+@dataclass(frozen=True)
+class TextTemplate:
+    """Text with `{placeholder}`s; `{{` and `}}` are literal braces. `pieces` alternate
+    literal text and placeholder names, literal first: ("t=", "timestamp", ",v1=", "digest", "")."""
+
+    pieces: tuple[str, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.pieces[1::2]
+
+    @property
+    def is_literal(self) -> bool:
+        return len(self.pieces) == 1
+
+    def render(self, values: Mapping[str, str]) -> str:
+        if len(self.pieces) == 1:
+            return self.pieces[0]
+        pieces = list(self.pieces)
+        pieces[1::2] = [values[name] for name in self.names]
+        return "".join(pieces)
+
+    def split(self, name: str) -> tuple[TextTemplate, TextTemplate]:
+        """The template before and after its one `name` placeholder (`{body}`, `{digest}`)."""
+        at = 1 + 2 * self.names.index(name)
+        return TextTemplate(self.pieces[:at]), TextTemplate(self.pieces[at + 1:])
+
+
+def parse_text(text: str, allowed: Sequence[str], max_chars: int = MAX_TEMPLATE_CHARS,
+               data_paths: bool = False) -> TextTemplate:
+    """A text template whose placeholders are all in `allowed` (and `{event.data.<path>}`
+    with `data_paths`); TemplateProblem says what is wrong."""
+    if len(text) > max_chars:
+        raise TemplateProblem(f"must be at most {max_chars} characters")
+    pieces, literal, position = [], [], 0
+    for match in _PIECE.finditer(text):
+        literal.append(text[position:match.start()])
+        position = match.end()
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            literal.append(token[0])
+        elif match.group(1) is None:
+            raise TemplateProblem(f"has a lone {token!r} at character {match.start() + 1}: write {token * 2} "
+                                  f"for a literal {token}")
+        else:
+            name = match.group(1)
+            if name not in allowed and not (data_paths and _is_data_path(name)):
+                shown = ", ".join("{" + a + "}" for a in allowed) + (", {event.data.<path>}" if data_paths else "")
+                raise TemplateProblem(f"has an unknown placeholder {{{name}}} (known: {shown}; {{{{ and }}}} "
+                                      "for literal braces)")
+            pieces += ["".join(literal), name]
+            literal = []
+    literal.append(text[position:])
+    return TextTemplate((*pieces, "".join(literal)))
+
+
+def _is_data_path(name: str) -> bool:
+    return name.startswith(DATA_PREFIX) and bool(_DATA_PATH.match(name.removeprefix(DATA_PREFIX)))
+
+
+@functools.lru_cache(maxsize=4096)
+def header_template(value: str) -> TextTemplate:
+    """A custom header's value as a template. Cached: a webhook's few values come back at
+    every claim. A value saved before headers had placeholders, that is no template
+    (a lone `{`), is sent as it was written."""
+    try:
+        return parse_text(value, ATTEMPT_PLACEHOLDERS, max_chars=len(value))
+    except TemplateProblem:
+        return TextTemplate((value,))
+
+
+def checked_header_value(field_name: str, value: str) -> str:
+    try:
+        parse_text(value, ATTEMPT_PLACEHOLDERS, max_chars=len(value))
+    except TemplateProblem as exc:
+        raise InvalidInput(field_name, str(exc)) from None
+    return value
+
+
+# -- signatures ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standard:
+    """Standard Webhooks v1: `webhook-signature: v1,<base64 HMAC-SHA256>` keyed by a whsec_ secret."""
+
+    scheme = "standard"
+
+
+@dataclass(frozen=True)
+class Ed25519:
+    """Standard Webhooks v1a: `webhook-signature: v1a,<base64 Ed25519>` with the webhook's key pair."""
+
+    scheme = "ed25519"
+
+
+@dataclass(frozen=True)
+class Hmac:
+    """Any HMAC contract: `header: value(digest=encoding(HMAC(secret text, content(body))))`."""
+
+    header: str
+    value: TextTemplate  # around {digest}
+    content: TextTemplate  # around {body}
+    algorithm: str = "sha256"
+    encoding: str = "hex"
+    separator: str | None = None  # joins one value per live secret during a rotation
+
+    scheme = "hmac"
+
+    @functools.cached_property
+    def content_around_body(self) -> tuple[TextTemplate, TextTemplate]:
+        return self.content.split("body")
+
+    @functools.cached_property
+    def value_around_digest(self) -> tuple[TextTemplate, TextTemplate]:
+        return self.value.split("digest")
+
+
+Signature = Standard | Ed25519 | Hmac
+HMAC_FIELDS = ("scheme", "header", "value", "content", "algorithm", "encoding", "separator")
+
+
+def parse_signatures(value: object, field_name: str = "signatures") -> tuple[Signature, ...]:
+    """The `signatures` list of the API, checked; InvalidInput names the item and field."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_SIGNATURES:
+        raise InvalidInput(field_name, f"must be a list of 1 to {MAX_SIGNATURES} signatures such as "
+                                       '[{"scheme": "standard"}] or [{"scheme": "hmac", "header": "X-Signature"}]')
+    parsed, headers = [], set()
+    for index, item in enumerate(value):
+        where = f"{field_name}[{index}]"
+        signature = _parse_signature(item, where)
+        if isinstance(signature, Hmac):
+            if signature.header.lower() in headers:
+                raise InvalidInput(f"{where}.header", f"{signature.header!r} is already the header of another signature")
+            headers.add(signature.header.lower())
+        elif signature in parsed:
+            raise InvalidInput(f"{where}.scheme", f"{signature.scheme!r} is listed twice")
+        parsed.append(signature)
+    return tuple(parsed)
+
+
+def _parse_signature(item: object, where: str) -> Signature:
+    if not isinstance(item, dict):
+        raise InvalidInput(where, 'must be an object such as {"scheme": "standard"}')
+    scheme = item.get("scheme")
+    if scheme not in SCHEMES:
+        raise InvalidInput(f"{where}.scheme", f"must be one of {', '.join(SCHEMES)}")
+    if scheme != "hmac":
+        reject_unknown(item, ("scheme",), prefix=f"{where}.")
+        return Standard() if scheme == "standard" else Ed25519()
+    reject_unknown(item, HMAC_FIELDS, prefix=f"{where}.")
+    header = item.get("header")
+    if problem := header_problem(header, "x"):
+        raise InvalidInput(f"{where}.header", f"{header!r} {problem}" if isinstance(header, str) else "required: "
+                           "the name of the header that carries the signature, such as \"X-Signature\"")
+    if header.lower() in FRAMING_HEADERS or header.lower() in STANDARD_HEADERS:
+        raise InvalidInput(f"{where}.header", f"{header!r} is set by Hookline and cannot carry an hmac signature")
+    value = _template_field(item, "value", "{digest}", where, ("digest", *ATTEMPT_PLACEHOLDERS))
+    content = _template_field(item, "content", "{body}", where, ("body", *ATTEMPT_PLACEHOLDERS))
+    algorithm = _choice(item, "algorithm", ALGORITHMS, where)
+    encoding = _choice(item, "encoding", ENCODINGS, where)
+    separator = item.get("separator")
+    if separator is not None and separator not in SEPARATORS:
+        raise InvalidInput(f"{where}.separator", "must be one of " + ", ".join(repr(s) for s in SEPARATORS) +
+                           ", or absent (during a rotation the newest secret's value alone)")
+    return Hmac(header, value, content, algorithm, encoding, separator)
+
+
+def _template_field(item: dict, name: str, default: str, where: str, allowed: tuple[str, ...]) -> TextTemplate:
+    text = item.get(name, default)
+    needed = default[1:-1]
+    if not isinstance(text, str):
+        raise InvalidInput(f"{where}.{name}", f"must be a text template such as {default!r}")
+    try:
+        template = parse_text(text, allowed)
+    except TemplateProblem as exc:
+        raise InvalidInput(f"{where}.{name}", str(exc)) from None
+    if template.names.count(needed) != 1:
+        raise InvalidInput(f"{where}.{name}", f"must hold {default} exactly once (it has it "
+                                              f"{template.names.count(needed)} times), e.g. {default!r}")
+    return template
+
+
+def _choice(item: dict, name: str, choices: tuple[str, ...], where: str) -> str:
+    value = item.get(name, choices[0])
+    if value not in choices:
+        raise InvalidInput(f"{where}.{name}", f"must be one of {', '.join(choices)}")
+    return value
+
+
+def signatures_json(signatures: Sequence[Signature]) -> list[dict]:
+    """The list as the API shows it, every hmac field spelled out (defaults included)."""
+    shown = []
+    for signature in signatures:
+        if isinstance(signature, Hmac):
+            item = {"scheme": "hmac", "header": signature.header, "value": _written(signature.value),
+                    "content": _written(signature.content), "algorithm": signature.algorithm,
+                    "encoding": signature.encoding}
+            if signature.separator is not None:
+                item["separator"] = signature.separator
+            shown.append(item)
+        else:
+            shown.append({"scheme": signature.scheme})
+    return shown
+
+
+def _written(template: TextTemplate) -> str:
+    """The template's text as written: literal braces doubled again."""
+    pieces = [piece.replace("{", "{{").replace("}", "}}") for piece in template.pieces]
+    pieces[1::2] = ["{" + name + "}" for name in template.names]
+    return "".join(pieces)
+
+
+def signature_headers_of(signatures: Sequence[Signature]) -> frozenset[str]:
+    """The header names (lower case) these signatures set: no custom header may."""
+    names = {s.header.lower() for s in signatures if isinstance(s, Hmac)}
+    if any(not isinstance(s, Hmac) for s in signatures):
+        names.update(STANDARD_HEADERS)
+    return frozenset(names)
+
+
+def needs_standard_secret(signatures: Sequence[Signature]) -> bool:
+    return any(isinstance(s, Standard) for s in signatures)
+
+
+# -- secrets ---------------------------------------------------------------------------
+
+
+def checked_secret(value: object, field_name: str = "secret") -> str:
+    """A secret a user brings: 16-256 visible ASCII characters (what their receivers
+    already hold), or a Standard Webhooks `whsec_` + base64 one."""
+    if isinstance(value, str) and value.startswith(SECRET_PREFIX) and _standard_key(value) is not None \
+            and len(value) <= MAX_SECRET_CHARS:
+        return value
+    if not isinstance(value, str) or not MIN_SECRET_CHARS <= len(value) <= MAX_SECRET_CHARS \
+            or not all("!" <= c <= "~" for c in value):
+        raise InvalidInput(field_name, f"must be {MIN_SECRET_CHARS} to {MAX_SECRET_CHARS} visible ASCII characters "
+                                       "(no spaces), or a Standard Webhooks secret (whsec_ + base64); leave it out "
+                                       "and Hookline generates one")
+    return value
+
+
+def is_standard_secret(secret: str) -> bool:
+    return secret.startswith(SECRET_PREFIX) and _standard_key(secret) is not None
+
+
+def _standard_key(secret: str) -> bytes | None:
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key or None
+
+
+STANDARD_SECRET_NEEDED = ("the standard scheme needs a Standard Webhooks secret (whsec_ followed by base64, as "
+                          "Hookline generates): rotate to one, or sign with an hmac scheme")
+
+
+# -- envelope --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Value:
+    """A string that was exactly one placeholder: that value as JSON."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class _Text:
+    """A string with placeholders in longer text: a JSON string of the text."""
+
+    template: TextTemplate
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A compiled envelope: JSON text pieces between slots, so a render is one join.
+
+    `text` is the template as written (canonical JSON), for the API and for caching."""
+
+    text: str
+    pieces: tuple[str | _Value | _Text, ...]
+    uses_data_paths: bool = False
+
+    def render(self, message: Message) -> bytes:
+        out = []
+        for piece in self.pieces:
+            if type(piece) is str:
+                out.append(piece)
+            elif type(piece) is _Value:
+                out.append(message.json_value(piece.name))
+            else:
+                out.append(jsontext.dumps(piece.template.render(_TextValues(message))))
+        return "".join(out).encode()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        names = []
+        for piece in self.pieces:
+            if type(piece) is _Value:
+                names.append(piece.name)
+            elif type(piece) is _Text:
+                names.extend(piece.template.names)
+        return tuple(names)
+
+
+def parse_envelope(value: object, field_name: str = "envelope") -> Envelope:
+    """An envelope template (a JSON object), compiled; InvalidInput names the path."""
+    if not isinstance(value, dict):
+        raise InvalidInput(field_name, 'must be a JSON object, such as {"event": "{event.type}", "data": "{event.data}"}')
+    try:
+        text = jsontext.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(field_name, f"is not JSON: {exc}") from None
+    if len(text) > MAX_ENVELOPE_CHARS:
+        raise InvalidInput(field_name, f"must be at most {MAX_ENVELOPE_CHARS} characters of JSON")
+    compiler = _EnvelopeCompiler()
+    compiler.emit(value, field_name)
+    pieces = compiler.pieces()
+    if compiler.slots > MAX_ENVELOPE_PLACEHOLDERS:
+        raise InvalidInput(field_name, f"may hold at most {MAX_ENVELOPE_PLACEHOLDERS} placeholders")
+    return Envelope(text, pieces, compiler.data_paths)
+
+
+@functools.lru_cache(maxsize=1024)
+def compiled_envelope(text: str) -> Envelope:
+    """A stored envelope (checked when saved), compiled once per distinct text."""
+    return parse_envelope(jsontext.loads_stored(text))
+
+
+class _EnvelopeCompiler:
+    """Writes a JSON value as compact JSON text, leaving slots where placeholders go."""
+
+    def __init__(self):
+        self._out: list[str | _Value | _Text] = []
+        self.slots = 0
+        self.data_paths = False
+
+    def emit(self, value: object, path: str) -> None:
+        if isinstance(value, dict):
+            self._out.append("{")
+            for index, (key, child) in enumerate(value.items()):
+                self._out.append(("," if index else "") + jsontext.dumps(key) + ":")
+                self.emit(child, f"{path}.{key}")
+            self._out.append("}")
+        elif isinstance(value, list):
+            self._out.append("[")
+            for index, child in enumerate(value):
+                if index:
+                    self._out.append(",")
+                self.emit(child, f"{path}[{index}]")
+            self._out.append("]")
+        elif isinstance(value, str):
+            self._string(value, path)
+        else:
+            self._out.append(jsontext.dumps(value))
+
+    def _string(self, value: str, path: str) -> None:
+        try:
+            template = parse_text(value, ENVELOPE_PLACEHOLDERS, max_chars=MAX_ENVELOPE_CHARS, data_paths=True)
+        except TemplateProblem as exc:
+            raise InvalidInput(path, str(exc) + _not_in_body(value)) from None
+        self.slots += len(template.names)
+        self.data_paths |= any(name.startswith(DATA_PREFIX) for name in template.names)
+        if template.is_literal:
+            self._out.append(jsontext.dumps(template.pieces[0]))
+        elif template.pieces[0] == "" and template.pieces[2] == "" and len(template.pieces) == 3:
+            self._out.append(_Value(template.names[0]))
+        else:
+            self._out.append(_Text(template))
+
+    def pieces(self) -> tuple[str | _Value | _Text, ...]:
+        merged: list[str | _Value | _Text] = []
+        for piece in self._out:
+            if type(piece) is str and merged and type(merged[-1]) is str:
+                merged[-1] += piece
+            else:
+                merged.append(piece)
+        return tuple(merged)
+
+
+def _not_in_body(value: str) -> str:
+    if "{attempt}" in value or "{timestamp}" in value:
+        return ("; the body is the same bytes at every retry, so {attempt} and {timestamp} may go in headers "
+                "and signed content only")
+    return ""
+
+
+# -- what a request says about its event -------------------------------------------------
+
+
+def event_time(created_at: datetime) -> str:
+    """ISO 8601 UTC with microseconds, as Hookline's own envelope writes `timestamp`."""
+    return created_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def standard_envelope(event_id: str, type_name: str, created_at: datetime, data: str) -> bytes:
+    """Hookline's envelope: `{"id","type","timestamp","data"}` as compact JSON, `data`
+    spliced in as stored so every retry sends the same bytes. Written by json itself (non-ASCII
+    escaped), as it always was."""
+    head = json.dumps({"id": event_id, "type": type_name, "timestamp": event_time(created_at)}, separators=(",", ":"))
+    return (head[:-1] + ',"data":' + data + "}").encode()
+
+
+@dataclass(eq=False)
+class Message:
+    """One delivery's event and whose it is: what placeholders of bodies and headers say.
+
+    `data` is the event's data as stored (compact JSON text): `{event.data}` splices it
+    as it is, and it is parsed (once) only for `{event.data.<path>}`."""
+
+    event_id: str
+    event_type: str
+    created_at: datetime
+    data: str
+    tenant: str
+    webhook_id: str
+    webhook_name: str
+    delivery_id: str
+    _parsed: object = field(default=None, repr=False)
+    _is_parsed: bool = field(default=False, repr=False)
+
+    def text(self, name: str) -> str:
+        """A placeholder's value inside a longer string."""
+        if name == "event.time":
+            return event_time(self.created_at)
+        if name.startswith("event.data"):
+            value = self._at(name)
+            return "" if value is None else value if isinstance(value, str) else jsontext.dumps(value)
+        return getattr(self, _FIELDS[name])
+
+    def json_value(self, name: str) -> str:
+        """A placeholder's value as JSON text, for a string that is only it."""
+        if name == "event.data":
+            return self.data
+        if name.startswith(DATA_PREFIX):
+            return jsontext.dumps(self._at(name))
+        return jsontext.dumps(self.text(name))
+
+    def _at(self, name: str) -> object:
+        if not self._is_parsed:
+            self._parsed, self._is_parsed = jsontext.loads_stored(self.data), True
+        value = self._parsed
+        for part in name.split(".")[2:]:
+            if isinstance(value, dict):
+                value = value.get(part)
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                return None
+        return value
+
+
+_FIELDS = {"event.id": "event_id", "event.type": "event_type", "tenant": "tenant", "webhook.id": "webhook_id",
+           "webhook.name": "webhook_name", "delivery.id": "delivery_id"}
+
+
+class _TextValues(Mapping[str, str]):
+    """A message's placeholders as text, looked up only for the names a template holds."""
+
+    __slots__ = ("_message",)
+
+    def __init__(self, message: Message):
+        self._message = message
+
+    def __getitem__(self, name: str) -> str:
+        return self._message.text(name)
+
+    def __iter__(self):
+        return iter(ENVELOPE_PLACEHOLDERS)
+
+    def __len__(self) -> int:
+        return len(ENVELOPE_PLACEHOLDERS)
+
+
+def attempt_values(message: Message, timestamp: int, attempt: int) -> dict[str, str]:
+    """The placeholders of an attempt's headers and signed content."""
+    return {"event.id": message.event_id, "event.type": message.event_type, "delivery.id": message.delivery_id,
+            "webhook.id": message.webhook_id, "tenant": message.tenant, "timestamp": str(timestamp),
+            "attempt": str(attempt)}
+
+
+# -- auto-disable ----------------------------------------------------------------------
+
+AUTO_DISABLE_RULES = ("deliveries", "attempts", "never")
+MAX_AUTO_DISABLE_FAILURES = 1000
+MAX_AUTO_DISABLE_PERIOD = 30 * 86400
+
+
+@dataclass(frozen=True)
+class AutoDisable:
+    """When the engine switches a failing webhook off (app/delivery/policy.py decides).
+
+    `deliveries`: after `failures` deliveries in a row failed for good and nothing
+    succeeded for `period` seconds (Hookline's rule). `attempts`: after `failures` failed
+    attempts in a row, retries included (what many systems document: "disabled after 5
+    failed attempts"). `never`: never."""
+
+    rule: str = "deliveries"
+    failures: int = 5
+    period: float = 86400
+
+    @property
+    def counts_attempts(self) -> bool:
+        return self.rule == "attempts"
+
+    def as_json(self) -> dict:
+        if self.rule == "never":
+            return {"rule": "never"}
+        shown = {"rule": self.rule, "failures": self.failures}
+        return {**shown, "period": self.period} if self.rule == "deliveries" else shown
+
+
+def parse_auto_disable(value: object, field_name: str = "auto_disable") -> AutoDisable:
+    if not isinstance(value, dict) or value.get("rule") not in AUTO_DISABLE_RULES:
+        raise InvalidInput(f"{field_name}.rule" if isinstance(value, dict) else field_name,
+                           'must be {"rule": "deliveries", "failures": 5, "period": "24h"}, {"rule": "attempts", '
+                           '"failures": 5} or {"rule": "never"}')
+    rule = value["rule"]
+    allowed = {"deliveries": ("rule", "failures", "period"), "attempts": ("rule", "failures"), "never": ("rule",)}
+    reject_unknown(value, allowed[rule], prefix=f"{field_name}.")
+    if rule == "never":
+        return AutoDisable("never", 0, 0)
+    failures = value.get("failures", 5)
+    if type(failures) is not int or not 1 <= failures <= MAX_AUTO_DISABLE_FAILURES:
+        raise InvalidInput(f"{field_name}.failures", f"must be a whole number from 1 to {MAX_AUTO_DISABLE_FAILURES}")
+    if rule == "attempts":
+        return AutoDisable("attempts", failures, 0)
+    try:
+        period = durations.parse(value.get("period", 86400))
+    except ValueError as exc:
+        raise InvalidInput(f"{field_name}.period", str(exc)) from None
+    if period > MAX_AUTO_DISABLE_PERIOD:
+        raise InvalidInput(f"{field_name}.period", "must be at most 30 days")
+    return AutoDisable("deliveries", failures, period)
+
+
+# -- retry schedules ---------------------------------------------------------------------
+
+MAX_RETRIES = 20
+MAX_RETRY_DELAY = 7 * 86400
+
+
+def parse_retry_schedule(value: object, field_name: str = "retry_schedule") -> list[float] | None:
+    """A webhook's or a tenant's schedule: the wait before each attempt, in seconds (entry
+    0 only counts as an attempt: the first one's time is set when the event is emitted)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_RETRIES:
+        raise InvalidInput(field_name, f"must be a list of 1 to {MAX_RETRIES} delays such as [0, \"5s\", \"5m\", "
+                                       "\"2h\"], or null for the default")
+    delays = []
+    for index, item in enumerate(value):
+        try:
+            delay = durations.parse(item)
+        except ValueError as exc:
+            raise InvalidInput(field_name, f"[{index}] {exc}") from None
+        if delay > MAX_RETRY_DELAY:
+            raise InvalidInput(field_name, f"[{index}] {item!r} is longer than 7 days")
+        delays.append(delay)
+    return delays
+
+
+def stored_parts(fields: Mapping[str, object]) -> dict[str, str | None]:
+    """The contract parts present in `fields` (an API body), checked, as stored: canonical
+    JSON text; null sets a part back to the level above."""
+    parsers = {
+        "signatures": lambda value: jsontext.dumps(signatures_json(parse_signatures(value))),
+        "envelope": lambda value: parse_envelope(value).text,
+        "auto_disable": lambda value: jsontext.dumps(parse_auto_disable(value).as_json()),
+    }
+    return {key: None if fields[key] is None else parser(fields[key]) for key, parser in parsers.items() if key in fields}
+
+
+def shown_parts(signatures: str | None, envelope: str | None, auto_disable: str | None) -> dict[str, object]:
+    """Stored contract parts as the API shows them (None: not set at this level)."""
+    return {name: None if text is None else jsontext.loads_stored(text)
+            for name, text in (("signatures", signatures), ("envelope", envelope), ("auto_disable", auto_disable))}
+
+
+# -- one webhook's contract, resolved ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One level's contract settings, as stored (JSON texts; None: not set at this level).
+    Levels are the webhook, its tenant and the installation (config.toml)."""
+
+    signatures: str | None = None
+    envelope: str | None = None
+    auto_disable: str | None = None
+    retry_schedule: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What applies to a webhook: each part from the first level that sets it."""
+
+    signatures: tuple[Signature, ...]
+    envelope: Envelope | None  # None: Hookline's envelope
+    auto_disable: AutoDisable
+    retry_schedule: tuple[float, ...] | None  # None: the installation's retry_schedule
+
+
+@functools.lru_cache(maxsize=4096)
+def resolve(webhook: Layer, tenant: Layer, installation: Layer, default_auto_disable: AutoDisable) -> Resolved:
+    """Precedence webhook > tenant > installation > Hookline's default, in this one place.
+    Cached: the claim resolves every webhook it sends to, and the levels rarely change."""
+    levels = (webhook, tenant, installation)
+    signatures = next((level.signatures for level in levels if level.signatures is not None), None)
+    envelope = next((level.envelope for level in levels if level.envelope is not None), None)
+    auto_disable = next((level.auto_disable for level in levels if level.auto_disable is not None), None)
+    return Resolved(
+        signatures=DEFAULT_SIGNATURES if signatures is None else compiled_signatures(signatures),
+        envelope=None if envelope is None else compiled_envelope(envelope),
+        auto_disable=default_auto_disable if auto_disable is None else parse_auto_disable(
+            jsontext.loads_stored(auto_disable)),
+        retry_schedule=webhook.retry_schedule if webhook.retry_schedule is not None else tenant.retry_schedule,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def compiled_signatures(text: str) -> tuple[Signature, ...]:
+    return parse_signatures(jsontext.loads_stored(text))
+
+
+DEFAULT_SIGNATURES: tuple[Signature, ...] = (
+    Standard(),
+    Hmac("X-Webhook-Signature", parse_text("sha256={digest}", ("digest",)),
+         parse_text("{timestamp}.{body}", ("timestamp", "body"))),
+)
