@@ -53,6 +53,8 @@ class DeliveryTransport(httpx.AsyncBaseTransport):
         sending = self._session.request(
             request.method, str(request.url), headers=_aiohttp_headers(request.headers), data=body or None,
             allow_redirects=False, auto_decompress=False, timeout=_deadlines(request.extensions.get("timeout")),
+            # A contract that drops User-Agent (null) sends none, not aiohttp's.
+            skip_auto_headers=None if "user-agent" in request.headers else _NO_USER_AGENT,
         )
         # aiohttp copies what it needs, and the receiver may take minutes to answer: the
         # request, its headers and their conversion are not kept meanwhile (~4 KB per
@@ -164,6 +166,9 @@ def _deadlines(timeout: dict | None) -> aiohttp.ClientTimeout:
         return NO_DEADLINES
     return aiohttp.ClientTimeout(sock_connect=timeout.get("connect"), sock_read=timeout.get("read"),
                                  connect=timeout.get("pool"))
+
+
+_NO_USER_AGENT = ("User-Agent",)
 
 
 def _aiohttp_headers(headers: httpx.Headers) -> CIMultiDict[str]:

@@ -110,12 +110,13 @@ def tenant_for_key(key: ApiKey, slug: str) -> Tenant:
     return tenant
 
 
-def update_tenant_defaults(key: ApiKey, slug: str, fields: dict, now: datetime) -> Tenant:
+def update_tenant_defaults(key: ApiKey, slug: str, fields: dict, installation: str | None, now: datetime) -> Tenant:
     """Admin keys: set (or, with null, unset) the tenant's defaults; the tenant is created
     if new. The webhooks that set none of their own follow at their next claim.
 
-    A default signature list with the `standard` scheme is refused while a webhook that
-    would inherit it has a secret that cannot sign it (a user's own, not `whsec_`)."""
+    Signatures that include the `standard` scheme (the tenant's new ones, or with null the
+    `installation`'s, None: Hookline's) are refused while a webhook that would inherit them
+    has a secret that cannot sign them (a user's own, not `whsec_`)."""
     if not key.is_admin:
         raise Forbidden("only admin API keys change a tenant's defaults")
     reject_unknown(fields, DEFAULTS)
@@ -124,9 +125,11 @@ def update_tenant_defaults(key: ApiKey, slug: str, fields: dict, now: datetime) 
         changes["retry_schedule"] = contracts.parse_retry_schedule(fields["retry_schedule"])
     with write_transaction():
         tenant = get_or_create_tenant(checked_slug(slug, "slug"), now)
-        if changes.get("signatures") and contracts.needs_standard_secret(
-                contracts.compiled_signatures(changes["signatures"])):
-            _refuse_unfit_secrets(tenant)
+        if "signatures" in changes:
+            inherited = changes["signatures"] or installation
+            signatures = contracts.compiled_signatures(inherited) if inherited else contracts.DEFAULT_SIGNATURES
+            if contracts.needs_standard_secret(signatures):
+                _refuse_unfit_secrets(tenant)
         if changes:
             Tenant.update(changes).where(Tenant.id == tenant.id).execute()
             for name, value in changes.items():

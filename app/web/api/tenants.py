@@ -28,7 +28,8 @@ class TenantResource(HTTPEndpoint):
         settings, clock = request.app.state.settings, request.app.state.clock
         fields = await read_fields(request, settings.max_payload_bytes, allowed=set(tenants.DEFAULTS))
         tenant = await run_in_threadpool(
-            tenants.update_tenant_defaults, key, request.path_params["tenant"], fields, clock()
+            tenants.update_tenant_defaults, key, request.path_params["tenant"], fields, settings.signatures or None,
+            clock()
         )
         return JSONResponse(tenant_json(tenant, settings))
 
