@@ -58,23 +58,25 @@ func VerifyHMACTimestamped(secret string, body []byte, timestamp, signature stri
 	return fresh(timestamp) && same("sha256="+hex.EncodeToString(digest), signature)
 }
 
-// VerifyStripeStyle checks `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`; several
-// v1= during a rotation.
+// VerifyStripeStyle checks `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`; during a
+// rotation one `t=…,v1=…` pair per live secret, all with the same timestamp.
 func VerifyStripeStyle(secret string, body []byte, header string) bool {
-	var timestamps, signatures []string
+	timestamps := map[string]bool{}
+	var timestamp string
+	var signatures []string
 	for _, item := range strings.Split(header, ",") {
 		name, value, _ := strings.Cut(strings.TrimSpace(item), "=")
 		switch name {
 		case "t":
-			timestamps = append(timestamps, value)
+			timestamps[value], timestamp = true, value
 		case "v1":
 			signatures = append(signatures, value)
 		}
 	}
-	if len(timestamps) != 1 || !fresh(timestamps[0]) {
+	if len(timestamps) != 1 || !fresh(timestamp) {
 		return false
 	}
-	expected := hex.EncodeToString(hmacSHA256([]byte(secret), []byte(timestamps[0]+"."), body))
+	expected := hex.EncodeToString(hmacSHA256([]byte(secret), []byte(timestamp+"."), body))
 	for _, signature := range signatures {
 		if same(expected, signature) {
 			return true

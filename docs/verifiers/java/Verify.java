@@ -68,14 +68,18 @@ public final class Verify {
         return fresh(timestamp) && same("sha256=" + hmacHex(secret, utf8(timestamp + "."), body), signature);
     }
 
-    /** {@code t=<timestamp>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>}; several v1= during a rotation. */
+    /**
+     * {@code t=<timestamp>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>}; during a rotation one
+     * {@code t=…,v1=…} pair per live secret, all with the same timestamp.
+     */
     static boolean verifyStripeStyle(String secret, byte[] body, String header) throws GeneralSecurityException {
         String timestamp = null;
         for (String item : header.split(",")) {
             String[] pair = item.trim().split("=", 2);
             if (pair[0].equals("t")) {
-                if (timestamp != null) return false;
-                timestamp = pair.length == 2 ? pair[1] : "";
+                String value = pair.length == 2 ? pair[1] : "";
+                if (timestamp != null && !timestamp.equals(value)) return false;
+                timestamp = value;
             }
         }
         if (timestamp == null || !fresh(timestamp)) return false;

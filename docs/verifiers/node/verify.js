@@ -49,10 +49,11 @@ function verifyHmacTimestamped(secret, body, timestamp, signature) {
   return fresh(timestamp) && same("sha256=" + hmacHex(secret, `${timestamp}.`, body), signature);
 }
 
-// `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`; several v1= during a rotation.
+// `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`; during a rotation one `t=…,v1=…`
+// pair per live secret, all with the same timestamp.
 function verifyStripeStyle(secret, body, header) {
   const pairs = (header || "").split(",").map((item) => item.trim().split(/=(.*)/s));
-  const timestamps = pairs.filter(([name]) => name === "t").map(([, value]) => value);
+  const timestamps = [...new Set(pairs.filter(([name]) => name === "t").map(([, value]) => value))];
   if (timestamps.length !== 1 || !fresh(timestamps[0])) return false;
   const expected = hmacHex(secret, `${timestamps[0]}.`, body);
   return pairs.some(([name, value]) => name === "v1" && same(expected, value));

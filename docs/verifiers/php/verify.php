@@ -31,7 +31,8 @@ function verify_hmac_timestamped(string $secret, string $body, string $timestamp
         && hash_equals('sha256=' . hash_hmac('sha256', $timestamp . '.' . $body, $secret), $signature);
 }
 
-// `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`; several v1= during a rotation.
+// `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`; during a rotation one `t=…,v1=…`
+// pair per live secret, all with the same timestamp.
 function verify_stripe_style(string $secret, string $body, string $header): bool
 {
     $timestamps = [];
@@ -44,6 +45,7 @@ function verify_stripe_style(string $secret, string $body, string $header): bool
             $signatures[] = $value;
         }
     }
+    $timestamps = array_values(array_unique($timestamps));
     if (count($timestamps) !== 1 || !is_fresh($timestamps[0])) {
         return false;
     }

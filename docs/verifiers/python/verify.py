@@ -42,12 +42,13 @@ def verify_hmac_timestamped(secret: str, body: bytes, timestamp: str, signature:
 
 
 def verify_stripe_style(secret: str, body: bytes, header: str) -> bool:
-    """`t=<timestamp>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`; several v1= during a rotation."""
+    """`t=<timestamp>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`; during a rotation one
+    `t=…,v1=…` pair per live secret, all with the same timestamp."""
     pairs = [item.strip().partition("=") for item in header.split(",")]
-    timestamps = [value for name, _, value in pairs if name == "t"]
-    if len(timestamps) != 1 or not fresh(timestamps[0]):
+    timestamps = {value for name, _, value in pairs if name == "t"}
+    if len(timestamps) != 1 or not fresh(timestamp := timestamps.pop()):
         return False
-    expected = hmac_hex(secret, timestamps[0].encode() + b"." + body)
+    expected = hmac_hex(secret, timestamp.encode() + b"." + body)
     return any(same(expected, value) for name, _, value in pairs if name == "v1")
 
 
