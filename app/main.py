@@ -33,7 +33,7 @@ from app.web import metrics, portal
 from app.web.api import deliveries as api_deliveries, event_types as api_event_types, events as api_events
 from app.web.api import openapi, replay as api_replay, tenants as api_tenants, webhooks as api_webhooks
 from app.web.pages import deliveries as pages_deliveries, event_types as pages_event_types, keys as pages_keys
-from app.web.pages import signin, webhooks as pages_webhooks
+from app.web.pages import signin, tenants as pages_tenants, webhooks as pages_webhooks
 from app.web.security import CSRFMiddleware, FormTextMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
 from app.web.sessions import SessionMiddleware, cookie_options
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
@@ -103,6 +103,7 @@ def create_app(
             *pages_deliveries.routes,
             *pages_keys.routes,
             *pages_event_types.routes,
+            *pages_tenants.routes,
             *portal.routes,
             Mount("/static", StaticFiles(directory=str(TEMPLATES_DIR.parent / "static")), name="static"),
         ],
