@@ -28,10 +28,14 @@ SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # any valid base64 will 
 
 
 def _signed(event_id: str, body: bytes) -> dict[str, str]:
-    from app.delivery.signing import signature_headers
+    """The headers of Hookline's default contract (app/delivery/signed_request.py)."""
+    from app.delivery.signed_request import DEFAULT_CONTRACT, build_request
+    from app.delivery.signing import SigningKeys
+    from app.rules.contracts import Message
 
-    return {"Content-Type": "application/json",
-            **signature_headers(SECRET, event_id, "order.created", int(time.time()), body)}
+    now = datetime.now(timezone.utc)
+    message = Message(event_id, "order.created", now, "{}", "default", "ceiling", "ceiling", event_id)
+    return build_request(DEFAULT_CONTRACT, SigningKeys((SECRET,)), message, int(now.timestamp()), 1, body).headers
 
 
 def _client(name: str, concurrency: int):

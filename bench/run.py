@@ -24,13 +24,13 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import backlog, ceilings, emit, memory, noisy, throughput
+from bench import backlog, ceilings, contracts, emit, memory, noisy, throughput
 from bench.common import ReceiverProcess, Row, raise_fd_limit, time_limit
 from bench.peer import run as peer
 
 PARTS = {
     "ceilings": ceilings.run, "throughput": throughput.run, "emit": emit.run, "noisy": noisy.run,
-    "backlog": backlog.run, "memory": memory.run, "peer": peer.run,
+    "backlog": backlog.run, "memory": memory.run, "peer": peer.run, "contracts": contracts.run,
 }
 # full size, --quick size
 SIZES = {

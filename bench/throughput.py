@@ -43,11 +43,13 @@ class Delivered:
 
 
 def deliver(server: HooklineServer, receiver: ReceiverProcess, events: int, webhook_urls: list[str],
-            emitters: int, batch: int, timeout: float, senders: list = (), prefix: str = "fast") -> Delivered:
-    """Create the webhooks, emit, and wait (bounded) until every delivery arrived. CPU is
-    the server's plus that of the extra `hookline worker` processes in `senders`."""
+            emitters: int, batch: int, timeout: float, senders: list = (), prefix: str = "fast",
+            webhook_fields: dict | None = None) -> Delivered:
+    """Create the webhooks (with `webhook_fields`), emit, and wait (bounded) until every
+    delivery arrived. CPU is the server's plus that of the extra `hookline worker`
+    processes in `senders`."""
     for url in webhook_urls:
-        server.create_webhook(url)
+        server.create_webhook(url, **(webhook_fields or {}))
     receiver.reset()
     expected = events * sum(1 for url in webhook_urls if f"/{prefix}/" in url)
     cpu = lambda: server.cpu() + sum(process_cpu(sender.pid) for sender in senders)  # noqa: E731

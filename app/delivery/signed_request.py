@@ -22,8 +22,8 @@ from app import __version__
 from app.config import Settings
 from app.delivery.signing import SigningKeys, signature_headers
 from app.rules.contracts import (
-    DEFAULT_SIGNATURES, AutoDisable, Envelope, Layer, Message, Resolved, Signature, attempt_values, header_template,
-    resolve, signature_headers_of, standard_envelope,
+    DEFAULT_SIGNATURES, AutoDisable, Envelope, Layer, Message, Resolved, Signature, TextTemplate, attempt_values,
+    header_template, resolve, signature_headers_of, standard_envelope,
 )
 
 USER_AGENT = f"Hookline/{__version__}"
@@ -41,6 +41,19 @@ class Contract:
     envelope: Envelope | None = None  # None: Hookline's envelope
     headers: Mapping[str, str] = field(default_factory=dict)  # the webhook's own; values are templates
     dropped: frozenset[str] = frozenset()  # default headers it does not send, lower case
+
+    @functools.cached_property
+    def header_templates(self) -> tuple[tuple[str, TextTemplate | str], ...]:
+        """Every header but the framing and the signatures, in order, as compiled templates
+        (literal values as text): worked out once per contract (a claim makes one per
+        webhook), not per attempt."""
+        own = {name.lower() for name in self.headers}
+        signed = signature_headers_of(self.signatures)
+        defaults = [(name, value) for name, value in DEFAULT_HEADERS.items()
+                    if name.lower() not in own and name.lower() not in self.dropped]
+        kept = [(name, value) for name, value in self.headers.items() if name.lower() not in signed]
+        templates = ((name, header_template(value)) for name, value in (*defaults, *kept))
+        return tuple((name, template.pieces[0] if template.is_literal else template) for name, template in templates)
 
 
 DEFAULT_CONTRACT = Contract()
@@ -108,14 +121,8 @@ def build_request(
     if body is None:
         body = render_body(contract, message)
     values = attempt_values(message, timestamp, attempt)
-    own = {name.lower() for name in contract.headers}
-    signed = signature_headers_of(contract.signatures)
     headers = {"Content-Type": CONTENT_TYPE}
-    for name, value in DEFAULT_HEADERS.items():
-        if name.lower() not in own and name.lower() not in contract.dropped:
-            headers[name] = header_template(value).render(values)
-    for name, value in contract.headers.items():
-        if name.lower() not in signed:
-            headers[name] = header_template(value).render(values)
+    for name, template in contract.header_templates:
+        headers[name] = template if type(template) is str else template.render(values)
     headers.update(signature_headers(contract.signatures, keys, message.event_id, timestamp, body, values))
     return SignedRequest(headers, body)

@@ -9,7 +9,7 @@ to import another to speak to it (outbound.py used to import them from the queue
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.delivery.policy import Failure
@@ -70,8 +70,8 @@ class ClaimedDelivery:
     # what its placeholders say: app/delivery/signed_request.py builds the request from both.
     contract: Contract = DEFAULT_CONTRACT
     message: Message | None = None
-    signing_key: str | None = None  # whsk_, for the ed25519 scheme
-    previous_signing_key: str | None = None  # expires with previous_secret
+    signing_key: str | None = field(default=None, repr=False)  # whsk_, for the ed25519 scheme
+    previous_signing_key: str | None = field(default=None, repr=False)  # expires with previous_secret
     auto_disable: AutoDisable = AutoDisable()
 
     def signing_keys(self, at: datetime) -> SigningKeys:

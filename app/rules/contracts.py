@@ -87,9 +87,12 @@ class TextTemplate:
         return len(self.pieces) == 1
 
     def render(self, values: Mapping[str, str]) -> str:
-        if len(self.pieces) == 1:
-            return self.pieces[0]
-        pieces = list(self.pieces)
+        pieces = self.pieces
+        if len(pieces) == 1:
+            return pieces[0]
+        if len(pieces) == 3:  # the usual shape: "sha256={digest}", "{event.type}"
+            return pieces[0] + values[pieces[1]] + pieces[2]
+        pieces = list(pieces)
         pieces[1::2] = [values[name] for name in self.names]
         return "".join(pieces)
 
@@ -181,12 +184,11 @@ class Hmac:
     scheme = "hmac"
 
     @functools.cached_property
-    def content_around_body(self) -> tuple[TextTemplate, TextTemplate]:
-        return self.content.split("body")
-
-    @functools.cached_property
-    def value_around_digest(self) -> tuple[TextTemplate, TextTemplate]:
-        return self.value.split("digest")
+    def parts(self) -> tuple[TextTemplate | str, ...]:
+        """`content` before and after `{body}`, `value` before and after `{digest}`; the
+        literal ones as plain text, so most attempts render nothing but the timestamp."""
+        split = (*self.content.split("body"), *self.value.split("digest"))
+        return tuple(part.pieces[0] if part.is_literal else part for part in split)
 
 
 Signature = Standard | Ed25519 | Hmac

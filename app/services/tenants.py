@@ -104,7 +104,7 @@ def refuse_other_tenant(key: ApiKey, requested: object) -> None:
 def tenant_for_key(key: ApiKey, slug: str) -> Tenant:
     """The tenant an API key may read: any for an admin key, its own for a tenant key."""
     refuse_other_tenant(key, slug)
-    tenant = find_tenant(checked_slug(slug, "slug"))
+    tenant = find_tenant(checked_slug(slug))
     if tenant is None:
         raise NotFound(f"no tenant {slug!r}")
     return tenant
@@ -124,7 +124,7 @@ def update_tenant_defaults(key: ApiKey, slug: str, fields: dict, installation: s
     if "retry_schedule" in fields:
         changes["retry_schedule"] = contracts.parse_retry_schedule(fields["retry_schedule"])
     with write_transaction():
-        tenant = get_or_create_tenant(checked_slug(slug, "slug"), now)
+        tenant = get_or_create_tenant(checked_slug(slug), now)
         if "signatures" in changes:
             inherited = changes["signatures"] or installation
             signatures = contracts.compiled_signatures(inherited) if inherited else contracts.DEFAULT_SIGNATURES

@@ -169,6 +169,7 @@ async def test_saas_ops_center_any_text_secret_and_webhook_id_in_the_envelope(ap
     assert await retries_at(api, engine, clock, webhook["id"]) == [60, 300, 900, 3600, 7200]
 
 
+@pytest.mark.postgres
 async def test_audit_trail_timestamped_hmac_delivery_id_and_disabled_after_5_failed_attempts(
         api, engine, receiver, clock):
     """`X-Audit-Trail-Signature: sha256=<hex HMAC(secret, "{timestamp}.{body}")>`,
@@ -340,6 +341,7 @@ async def test_hmac_rotation_with_a_secret_brought_to_rotate_secret(api, engine,
 
 # -- tenant defaults -------------------------------------------------------------------------
 
+@pytest.mark.postgres
 async def test_a_tenant_default_is_inherited_by_a_new_webhook_and_overridden_by_its_own(api, engine, receiver, clock):
     acme = key_for("acme", clock)
     defaults = {"signatures": [{"scheme": "hmac", "header": "X-Acme-Signature", "value": "v1={digest}"}],
@@ -427,6 +429,7 @@ def test_bad_contracts_are_422_naming_the_field(api, fields, field, phrase):
     assert phrase in error["message"]
 
 
+@pytest.mark.postgres
 def test_a_change_that_the_secret_cannot_sign_is_refused(api):
     plain = "0123456789abcdef"
     webhook = create_webhook(api, secret=plain, signatures=[HMAC])
@@ -443,3 +446,17 @@ def test_a_change_that_the_secret_cannot_sign_is_refused(api):
     response = api.patch("/api/v1/tenants/acme", json={"signatures": [{"scheme": "standard"}]}, headers=ADMIN)
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "signatures" and inheriting["id"] in response.json()["error"]["message"]
+
+
+async def test_a_stored_secret_that_cannot_sign_its_contract_fails_the_attempt_saying_so(api, engine, receiver):
+    """A row saved before the rules (or changed by hand): nothing goes out unsigned."""
+    from app.storage.models import Webhook
+
+    webhook = create_webhook(api, url=receiver.url("/unsigned"))
+    Webhook.update(secret="plain-secret-0123456789").where(Webhook.id == webhook["id"]).execute()
+    emit(api)
+    await engine.run()
+    assert receiver.to("/unsigned") == []
+    delivery = only_delivery(api, webhook["id"])
+    assert delivery["status"] == "failed", "a permanent failure: retrying cannot help"
+    assert delivery["last_error"].startswith("cannot sign: the standard scheme needs a whsec_ secret")

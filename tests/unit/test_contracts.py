@@ -342,3 +342,8 @@ def test_standard_and_ed25519_share_the_signature_header_newest_first():
     assert [part.split(",")[0] for part in headers["webhook-signature"].split(" ")] == ["v1", "v1", "v1a", "v1a"]
     assert set(headers) == {"Content-Type", "User-Agent", "X-Webhook-Event", "X-Webhook-Timestamp", "webhook-id",
                             "webhook-timestamp", "webhook-signature"}
+
+
+def test_a_whsec_secret_that_is_not_base64_signs_nothing_either():
+    with pytest.raises(CannotSign, match="needs a whsec_ secret"):
+        build_request(DEFAULT_CONTRACT, SigningKeys(("whsec_not!base64!!",)), message(), 1, 1)
