@@ -234,3 +234,16 @@ def test_tenant_settings_are_for_admins_and_new_webhooks_inherit_them(live, rece
         assert other.get("/tenants/default").status_code == 403
         assert other.post("/tenants/default", stripe).status_code == 403
         assert other.post("/tenants/default/preview", stripe, htmx=True).status_code == 403
+
+
+def test_rotating_with_your_own_secret(dashboard):
+    form, _, _ = ROWS["e-commerce"]
+    create_in_dashboard(dashboard, **{"url": "http://127.0.0.1:9/hook", **form})
+    webhook = only_webhook()
+    answer = dashboard.post(f"/webhooks/{webhook.id}/rotate-secret", {"grace_seconds": "3600", "secret": "shop-42-secret-of-2027"})
+    assert soup(answer).select_one("#signing-secret")["value"] == "shop-42-secret-of-2027"
+    assert (only_webhook().secret, only_webhook().previous_secret) == ("shop-42-secret-of-2027", form["secret"])
+
+    refused = dashboard.post(f"/webhooks/{webhook.id}/rotate-secret", {"secret": "short"}, htmx=True)
+    assert refused.status_code == 204 and "16 to 256" in refused.headers["HX-Trigger"]
+    assert only_webhook().secret == "shop-42-secret-of-2027"

@@ -203,7 +203,8 @@ async def preview(request: Request) -> Response:
     webhook = None
     if "id" in request.path_params:
         webhook = await run_in_threadpool(webhooks.get_webhook, request.path_params["id"], who.tenant.id)
-    context = {"viewer": who, "values": {"url": form.get("url", "")}, **await _preview_context(request, who, form, webhook)}
+    values = {"url": form.get("url", ""), "payload_format": form.get("payload_format", "standard")}
+    context = {"viewer": who, "values": values, **await _preview_context(request, who, form, webhook)}
     return render(request, "webhooks/_preview.html", context)
 
 
@@ -388,9 +389,13 @@ async def rotate_secret(request: Request) -> Response:
     form = await request.form()
     settings, clock = _state(request).settings, _state(request).clock
     grace = _form_number(form, "grace_seconds", int)
-    rotated = await run_in_threadpool(
-        webhooks.rotate_secret, request.path_params["id"], who.tenant.id, settings, clock(), grace
-    )
+    own_secret = form.get("secret", "").strip() or None
+    try:
+        rotated = await run_in_threadpool(
+            webhooks.rotate_secret, request.path_params["id"], who.tenant.id, settings, clock(), grace, own_secret
+        )
+    except InvalidInput as exc:
+        return _report(request, f"Secret not rotated: {exc.message}", "error")
     context = {"viewer": who, "nav": "webhooks", "webhook": rotated.webhook, "secret": rotated.secret, "created": False}
     return render(request, "webhooks/secret.html", context, partial="webhooks/_secret.html")
 
