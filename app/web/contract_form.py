@@ -50,6 +50,13 @@ def presets_json() -> dict[str, str]:
     return {name: jsontext.dumps(values) for name, values in PRESETS.items()}
 
 
+def preview_context(preview: object | None, problem: InvalidInput | None, url: str) -> dict:
+    """What templates/webhooks/_preview.html shows: the request, or the problem that stops
+    it, and where htmx posts the form to refresh it."""
+    error = problem.message[:1].upper() + problem.message[1:] if problem else None
+    return {"preview": preview, "preview_error": error, "preview_url": url}
+
+
 def contract_fields(form: FormData) -> dict:
     """`signatures`, `envelope` and `auto_disable` as the API takes them (null: inherited)."""
     envelope = form.get("envelope", "").strip()

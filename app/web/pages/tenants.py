@@ -73,9 +73,8 @@ async def _preview_context(request: Request, tenant: Tenant, form: FormData | No
             fields = contracts.shown_parts(tenant.signatures, tenant.envelope, None)
         preview = await run_in_threadpool(contract_previews.tenant_preview, tenant, fields, settings, clock())
     except InvalidInput as exc:
-        return {"preview": None, "preview_error": exc.message[:1].upper() + exc.message[1:],
-                "preview_url": f"/tenants/{tenant.slug}/preview"}
-    return {"preview": preview, "preview_error": None, "preview_url": f"/tenants/{tenant.slug}/preview"}
+        return contract_form.preview_context(None, exc, f"/tenants/{tenant.slug}/preview")
+    return contract_form.preview_context(preview, None, f"/tenants/{tenant.slug}/preview")
 
 
 async def settings_page(request: Request) -> Response:

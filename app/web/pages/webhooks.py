@@ -174,14 +174,15 @@ async def _preview_context(request: Request, who: Viewer, form: FormData | None,
     settings, clock = _state(request).settings, _state(request).clock
     preview_url = f"/webhooks/{webhook.id}/preview" if webhook else "/webhooks/preview"
     try:
-        fields = _fields_from_form(form) if form is not None else _stored_fields(webhook)
-        if form is not None and webhook is None and form.get("secret", "").strip():
-            fields["secret"] = form.get("secret").strip()
+        if form is None:
+            fields = _stored_fields(webhook)
+        else:
+            fields = _fields_from_form(form) if webhook else _new_fields_from_form(form)
         preview = await run_in_threadpool(
             contract_previews.webhook_preview, who.tenant, webhook, fields, settings, clock())
     except InvalidInput as exc:
-        return {"preview": None, "preview_error": exc.message[:1].upper() + exc.message[1:], "preview_url": preview_url}
-    return {"preview": preview, "preview_error": None, "preview_url": preview_url}
+        return contract_form.preview_context(None, exc, preview_url)
+    return contract_form.preview_context(preview, None, preview_url)
 
 
 def _stored_fields(webhook) -> dict:
