@@ -17,6 +17,7 @@ import pytest
 from app.rules.clock import system_clock
 from app.services.users import create_first_admin, create_user
 from app.storage.models import Tenant
+from app.web.serializers import public_key_of
 from tests.helpers import (
     ADMIN, ADMIN_PASSWORD, ADMIN_USER, create_in_dashboard, only_webhook, serving, sign_in, soup,
 )
@@ -243,6 +244,9 @@ def test_rotating_with_your_own_secret(dashboard):
     answer = dashboard.post(f"/webhooks/{webhook.id}/rotate-secret", {"grace_seconds": "3600", "secret": "shop-42-secret-of-2027"})
     assert soup(answer).select_one("#signing-secret")["value"] == "shop-42-secret-of-2027"
     assert (only_webhook().secret, only_webhook().previous_secret) == ("shop-42-secret-of-2027", form["secret"])
+
+    public_key = soup(answer).select_one("#public-key")["value"]
+    assert public_key.startswith("whpk_") and public_key == public_key_of(only_webhook()), "the new key pair's"
 
     refused = dashboard.post(f"/webhooks/{webhook.id}/rotate-secret", {"secret": "short"}, htmx=True)
     assert refused.status_code == 204 and "16 to 256" in refused.headers["HX-Trigger"]

@@ -24,6 +24,7 @@ from app.services import catalog, contract_previews, stats, trial_sends, webhook
 from app.storage.models import PAYLOAD_FORMATS, Attempt
 from app.web import contract_form
 from app.web.inputs import inline_error, parse_json
+from app.web.serializers import public_key_of
 from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import Viewer, viewer
 from app.web.wakeup import wake_sender
@@ -226,7 +227,8 @@ async def create(request: Request) -> Response:
         created = await run_in_threadpool(webhooks.create_webhook, who.tenant, fields, settings, clock())
     except InvalidInput as exc:
         return await _form_error(request, who, form, exc)
-    context = {"viewer": who, "nav": "webhooks", "webhook": created.webhook, "secret": created.secret, "created": True}
+    context = {"viewer": who, "nav": "webhooks", "webhook": created.webhook, "secret": created.secret, "created": True,
+               "public_key": public_key_of(created.webhook)}
     headers = {"HX-Trigger": "webhooksChanged"} if is_htmx(request) else None
     return render(request, "webhooks/secret.html", context, partial="webhooks/_secret.html", status_code=201, headers=headers)
 
@@ -397,7 +399,8 @@ async def rotate_secret(request: Request) -> Response:
         )
     except InvalidInput as exc:
         return _report(request, f"Secret not rotated: {exc.message}", "error")
-    context = {"viewer": who, "nav": "webhooks", "webhook": rotated.webhook, "secret": rotated.secret, "created": False}
+    context = {"viewer": who, "nav": "webhooks", "webhook": rotated.webhook, "secret": rotated.secret, "created": False,
+               "public_key": public_key_of(rotated.webhook)}
     return render(request, "webhooks/secret.html", context, partial="webhooks/_secret.html")
 
 
