@@ -205,7 +205,10 @@ def test_tenant_settings_are_for_admins_and_new_webhooks_inherit_them(live, rece
     assert soup(dashboard.get("/webhooks")).select_one("nav a[href='/tenants/default']").text == "Tenant settings"
     page = soup(dashboard.get("/tenants/default"))
     assert page.select_one("input[name=signatures_set][value=inherit]").has_attr("checked")
-    assert page.select("button[data-contract-preset]")
+    assert [b.text for b in page.select("button[data-contract-preset]")] == [
+        "Hookline default", "body-only HMAC hex", "GitHub style", "Stripe style"]
+    inherited = page.select_one("#tenant-inherited").text
+    assert "X-Webhook-Signature" in inherited and '"rule": "deliveries"' in inherited
 
     stripe = {**HMAC, "hmac_header": "Stripe-Signature", "hmac_value": "t={timestamp},v1={digest}",
               "hmac_content": "{timestamp}.{body}", "hmac_separator": ",", "retry_schedule": "0, 1m"}

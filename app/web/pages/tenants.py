@@ -21,6 +21,7 @@ from app.services import contract_previews, tenants
 from app.storage.models import Tenant
 from app.web import contract_form
 from app.web.inputs import inline_error
+from app.web.serializers import tenant_json
 from app.web.templating import flash, render
 from app.web.viewer import Viewer, viewer
 
@@ -58,6 +59,7 @@ async def _page(request: Request, who: Viewer, tenant: Tenant, values: dict, err
         "presets": contract_form.presets_json(), "algorithms": contracts.ALGORITHMS,
         "encodings": contracts.ENCODINGS, "separators": contracts.SEPARATORS,
         "inline_fields": contract_form.FIELDS + ("retry_schedule",),
+        "inherited": tenant_json(tenant, request.app.state.settings)["inherited"],
         **await _preview_context(request, tenant, form),
     }
     return render(request, "tenants/settings.html", context, status_code=status_code)
