@@ -79,38 +79,43 @@ def test_the_doc_has_a_contract_example_for_every_check():
 # -- the verifiers, compiled once --------------------------------------------------------
 
 
+SOURCES = {"python": "python/verify.py", "node": "node/verify.js", "php": "php/verify.php", "java": "java/Verify.java",
+           "go": "go/verify.go"}
+
+
+def runner(language: str, built: Path) -> tuple[tuple[str, ...], list[str] | None, list[str]]:
+    """What a language's verifier needs on the PATH, how it is compiled into `built` (None:
+    it is not), and how it runs."""
+    source = str(VERIFIERS / SOURCES[language])
+    return {
+        "python": ((), None, [sys.executable, source]),
+        "node": (("node",), None, ["node", source]),
+        "php": (("php",), None, ["php", source]),
+        # A JVM that starts in a third less time: these runs are short.
+        "java": (("javac", "java"), ["javac", "-d", str(built), source],
+                 ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", str(built), "Verify"]),
+        "go": (("go",), ["go", "build", "-o", str(built / "verify-go"), source], [str(built / "verify-go")]),
+    }[language]
+
+
 @pytest.fixture(scope="session")
 def toolchain(tmp_path_factory):
-    """`toolchain(language)`: the command that runs that language's verifier, or a skip."""
+    """`toolchain(language)`: the command that runs that language's verifier (compiled at
+    its first use in the session), or a skip saying what is missing."""
     built = tmp_path_factory.mktemp("verifiers")
     commands: dict[str, list[str] | str] = {}
 
-    def missing(*tools: str) -> str | None:
-        absent = [tool for tool in tools if shutil.which(tool) is None]
-        return f"{', '.join(absent)} missing: {INSTALL}" if absent else None
-
-    def compile_with(argv: list[str]) -> None:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr
-
     def command(language: str) -> list[str]:
         if language not in commands:
-            if language == "python":
-                commands[language] = [sys.executable, str(VERIFIERS / "python" / "verify.py")]
-            elif language == "node":
-                commands[language] = missing("node") or ["node", str(VERIFIERS / "node" / "verify.js")]
-            elif language == "php":
-                commands[language] = missing("php") or ["php", str(VERIFIERS / "php" / "verify.php")]
-            elif language == "java":
-                # A JVM that starts in a third less time: these runs are short.
-                fast_start = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
-                commands[language] = missing("javac", "java") or ["java", *fast_start, "-cp", str(built), "Verify"]
-                if not isinstance(commands[language], str):
-                    compile_with(["javac", "-d", str(built), str(VERIFIERS / "java" / "Verify.java")])
+            tools, build, run = runner(language, built)
+            absent = [tool for tool in tools if shutil.which(tool) is None]
+            if absent:
+                commands[language] = f"{', '.join(absent)} missing: {INSTALL}"
             else:
-                commands[language] = missing("go") or [str(built / "verify-go")]
-                if not isinstance(commands[language], str):
-                    compile_with(["go", "build", "-o", str(built / "verify-go"), str(VERIFIERS / "go" / "verify.go")])
+                if build:
+                    result = subprocess.run(build, capture_output=True, text=True, timeout=300)
+                    assert result.returncode == 0, result.stderr
+                commands[language] = run
         if isinstance(commands[language], str):
             pytest.skip(commands[language])
         return commands[language]
