@@ -130,5 +130,5 @@ def _sample_message(tenant: str, webhook_id: str, webhook_name: str, events: lis
     examples = EventType.active().where(EventType.example.is_null(False))
     found = next((t for t in examples if matches(events or ["*"], t.name)), None)
     event = formats.sample_event(found.name, found.example) if found else formats.sample_event()
-    return contracts.Message(SAMPLE_IDS["event"], event["type"], now, jsontext.dumps(event["data"]), tenant,
+    return contracts.Message(SAMPLE_IDS["event"], event["type"], now, jsontext.dumps(event["data"], nonfinite_as_null=True), tenant,
                              webhook_id, webhook_name, SAMPLE_IDS["delivery"])
