@@ -18,7 +18,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.rules import contracts, durations, jsontext
+from app.rules import contracts, durations, jsontext, placeholders
 from app.rules.crontab import crontab_trigger
 from app.rules.errors import InvalidInput
 from app.rules.ratelimit import Rate
@@ -225,7 +225,7 @@ def _coerce(name: str, value: object) -> object:
     raise AssertionError(f"no coercion for {key}")
 
 
-CONTRACT_KEYS = {"signatures": contracts.parse_signatures, "envelope": contracts.parse_envelope}
+CONTRACT_KEYS = {"signatures": contracts.parse_signatures, "envelope": placeholders.parse_envelope}
 
 
 def _contract_part(name: str, key: str, value: object) -> str:

@@ -31,7 +31,7 @@ def _signed(event_id: str, body: bytes) -> dict[str, str]:
     """The headers of Hookline's default contract (app/delivery/signed_request.py)."""
     from app.delivery.signed_request import DEFAULT_CONTRACT, build_request
     from app.delivery.signing import SigningKeys
-    from app.rules.contracts import Message
+    from app.rules.placeholders import Message
 
     now = datetime.now(timezone.utc)
     message = Message(event_id, "order.created", now, "{}", "default", "ceiling", "ceiling", event_id)
@@ -81,7 +81,7 @@ class _Shipped:
     async def post(self, url, event_id, body):
         from app.delivery.outbound import send_attempt
         from app.delivery.types import ClaimedDelivery, Payload
-        from app.rules.contracts import Message
+        from app.rules.placeholders import Message
 
         now = datetime.now(timezone.utc)
         claimed = ClaimedDelivery(

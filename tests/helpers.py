@@ -42,7 +42,7 @@ def signed_headers(secret, msg_id, event_type, timestamp, body, older=(), contra
     them (app/delivery/signed_request.py), without the framing ones."""
     from app.delivery.signed_request import DEFAULT_CONTRACT, build_request
     from app.delivery.signing import SigningKeys
-    from app.rules.contracts import Message
+    from app.rules.placeholders import Message
 
     message = Message(msg_id, event_type, datetime(2026, 1, 1, tzinfo=timezone.utc), "{}", "acme", "wh_1", "", "dlv_1")
     request = build_request(contract or DEFAULT_CONTRACT, SigningKeys((secret, *older), signing_keys), message,

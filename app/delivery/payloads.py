@@ -6,7 +6,7 @@ that raised an error nobody expected failed every claim. Now a claim only reads 
 is made of (`Payload`), and the sender makes it just before the request:
 
 - `standard` without a template: the envelope as stored; no render, no thread, no process.
-  A contract's own envelope (app/rules/contracts.py) is one join of pieces compiled when it
+  A contract's own envelope (app/rules/placeholders.py) is one join of pieces compiled when it
   was saved, in the sender's loop: microseconds, the same bytes at every attempt.
 - a default chat message: our own templates, bounded by the event's size, rendered in this
   process on a worker thread (app/delivery/render_pool.py has the measurements).

@@ -19,7 +19,8 @@ from app.delivery.health import OnDisabled, record_delivery_outcome
 from app.delivery.policy import Outcome, classify, retry_policy
 from app.delivery.signed_request import HOOKLINE_DEFAULTS, Contract, Defaults, contract_of
 from app.delivery.types import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery, Payload
-from app.rules.contracts import Message, Resolved
+from app.rules.contracts import Resolved
+from app.rules.placeholders import Message
 from app.storage import hotsql
 from app.storage.db import is_sqlite, write_transaction
 from app.storage.models import (

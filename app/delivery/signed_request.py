@@ -21,10 +21,8 @@ from dataclasses import dataclass, field
 from app import __version__
 from app.config import Settings
 from app.delivery.signing import SigningKeys, signature_headers
-from app.rules.contracts import (
-    DEFAULT_SIGNATURES, AutoDisable, Envelope, Layer, Message, Resolved, Signature, TextTemplate, attempt_values,
-    header_template, resolve, signature_headers_of, standard_envelope,
-)
+from app.rules.contracts import DEFAULT_SIGNATURES, AutoDisable, Layer, Resolved, Signature, resolve, signature_headers_of
+from app.rules.placeholders import Envelope, Message, TextTemplate, attempt_values, header_template, standard_envelope
 
 USER_AGENT = f"Hookline/{__version__}"
 CONTENT_TYPE = "application/json"

@@ -111,7 +111,7 @@ def signature_headers(
     values: Mapping[str, str],
 ) -> dict[str, str]:
     """The headers of `signatures` for one attempt; `values` are its placeholders
-    (app/rules/contracts.py `attempt_values`). Raises CannotSign."""
+    (app/rules/placeholders.py `attempt_values`). Raises CannotSign."""
     headers: dict[str, str] = {}
     standard: list[str] = []
     for signature in signatures:

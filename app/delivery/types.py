@@ -15,8 +15,9 @@ from datetime import datetime
 from app.delivery.policy import Failure
 from app.delivery.signed_request import DEFAULT_CONTRACT, Contract
 from app.delivery.signing import SigningKeys
-from app.rules.contracts import AutoDisable, Message
+from app.rules.contracts import AutoDisable
 from app.rules.custom_headers import CustomHeaders
+from app.rules.placeholders import Message
 
 # How much of a receiver's answer the attempt log keeps, in characters.
 MAX_RESPONSE_BODY_CHARS = 1000

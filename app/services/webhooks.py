@@ -14,7 +14,7 @@ from app.config import Settings
 from app.delivery import formats, payloads
 from app.delivery.signed_request import DEFAULT_HEADER_NAMES, contract_of, installation_defaults
 from app.delivery.signing import generate_secret, generate_signing_key
-from app.rules import contracts, durations
+from app.rules import contracts, durations, placeholders
 from app.rules.custom_headers import MASK, CustomHeaders, looks_masked, mask
 from app.rules.errors import InvalidInput, NotFound, reject_unknown
 from app.rules.filters import validate_filter
@@ -241,7 +241,7 @@ def _headers(value: object, signed: frozenset[str]) -> dict[str, str]:
             raise InvalidInput(f"headers.{name}", f"{name!r} {problem}")
         if name.lower() in contracts.FRAMING_HEADERS or name.lower() in signed:
             raise InvalidInput(f"headers.{name}", f"{name!r} is set by Hookline and cannot be overridden")
-        contracts.checked_header_value(f"headers.{name}", text)
+        placeholders.checked_header_value(f"headers.{name}", text)
     return dict(value)
 
 

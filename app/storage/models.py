@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import peewee
 from peewee import SQL
 
-from app.rules.contracts import standard_envelope
+from app.rules.placeholders import standard_envelope
 from app.rules.custom_headers import CustomHeaders
 from app.rules.ids import new_id
 from app.rules.secretbox import secret_box

@@ -1,6 +1,6 @@
-"""Delivery contracts, pure (app/rules/contracts.py, app/delivery/signed_request.py): what is
-refused at save and why, what an envelope and headers render to, and that the default
-contract is the request Hookline has always sent."""
+"""Delivery contracts, pure (app/rules/contracts.py, app/rules/placeholders.py,
+app/delivery/signed_request.py): what is refused at save and why, what an envelope and
+headers render to, and that the default contract is the request Hookline has always sent."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ import pytest
 
 from app.delivery.signed_request import DEFAULT_CONTRACT, Contract, build_request, render_body
 from app.delivery.signing import CannotSign, SigningKeys, generate_secret, generate_signing_key
-from app.rules import contracts
-from app.rules.contracts import (
-    AutoDisable, Layer, Message, TemplateProblem, checked_secret, header_template, parse_auto_disable,
-    parse_envelope, parse_signatures, parse_text, resolve,
-)
+from app.rules import contracts, placeholders
+from app.rules.contracts import AutoDisable, Layer, checked_secret, parse_auto_disable, parse_signatures, resolve
+from app.rules.placeholders import Message, TemplateProblem, header_template, parse_envelope, parse_text
 from app.rules.errors import InvalidInput
 from app.rules.jsontext import loads
 
@@ -44,7 +42,7 @@ def hmac_item(**fields) -> dict:
     ("{attempt}/{attempt}", {"attempt": "2"}, "2/2"),
 ])
 def test_text_templates_fill_placeholders_and_unescape_doubled_braces(text, values, expected):
-    allowed = (*contracts.ATTEMPT_PLACEHOLDERS, "digest")
+    allowed = (*placeholders.ATTEMPT_PLACEHOLDERS, "digest")
     assert parse_text(text, allowed).render(values) == expected
 
 
@@ -58,7 +56,7 @@ def test_text_templates_fill_placeholders_and_unescape_doubled_braces(text, valu
 ])
 def test_text_templates_refuse_what_they_cannot_fill(text, reason):
     with pytest.raises(TemplateProblem, match=reason.replace("{", r"\{").replace("}", r"\}")):
-        parse_text(text, contracts.ATTEMPT_PLACEHOLDERS)
+        parse_text(text, placeholders.ATTEMPT_PLACEHOLDERS)
 
 
 def test_a_header_value_saved_before_placeholders_is_sent_as_written():
@@ -194,8 +192,8 @@ def test_envelopes_are_refused_naming_the_path(template, field, reason):
 
 def test_a_stored_envelope_compiles_once_and_renders_the_same_bytes():
     template = parse_envelope({"event": "{event.type}", "total": "{event.data.total}"})
-    again = contracts.compiled_envelope(template.text)
-    assert again is contracts.compiled_envelope(template.text)
+    again = placeholders.compiled_envelope(template.text)
+    assert again is placeholders.compiled_envelope(template.text)
     assert again.render(message()) == template.render(message()) == b'{"event":"order.created","total":12.50}'
 
 
