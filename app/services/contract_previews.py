@@ -20,7 +20,7 @@ from app.config import Settings
 from app.delivery import formats
 from app.delivery.signed_request import DEFAULT_HEADER_NAMES, Contract, build_request, installation_defaults
 from app.delivery.signing import CannotSign, SigningKeys, generate_secret, generate_signing_key, public_key
-from app.rules import contracts, jsontext
+from app.rules import contracts, jsontext, placeholders
 from app.rules.custom_headers import CustomHeaders, looks_masked, mask
 from app.rules.errors import InvalidInput
 from app.rules.header_rules import header_problem
@@ -74,7 +74,7 @@ def tenant_preview(tenant: Tenant, fields: dict, settings: Settings, now: dateti
 
 
 def _preview(own: contracts.Layer, tenant: contracts.Layer, headers: CustomHeaders, dropped: frozenset[str],
-             keys: SigningKeys, signed_with: str, message: contracts.Message, settings: Settings,
+             keys: SigningKeys, signed_with: str, message: placeholders.Message, settings: Settings,
              now: datetime) -> Preview:
     installation = installation_defaults(settings)
     resolved = contracts.resolve(own, tenant, installation.layer, installation.auto_disable)
@@ -110,7 +110,7 @@ def _headers(given: dict) -> tuple[dict[str, str], frozenset[str]]:
             raise InvalidInput(f"headers.{name}", f"{name!r} {problem}")
         if name.lower() in contracts.FRAMING_HEADERS:
             raise InvalidInput(f"headers.{name}", f"{name!r} is set by Hookline and cannot be overridden")
-        headers[name] = contracts.checked_header_value(f"headers.{name}", value)
+        headers[name] = placeholders.checked_header_value(f"headers.{name}", value)
     return headers, frozenset(dropped)
 
 
@@ -125,10 +125,11 @@ def _sample_keys() -> tuple[SigningKeys, str]:
 
 
 def _sample_message(tenant: str, webhook_id: str, webhook_name: str, events: list | None,
-                    now: datetime) -> contracts.Message:
+                    now: datetime) -> placeholders.Message:
     """The catalog's example of the first type the webhook subscribes to that has one."""
     examples = EventType.active().where(EventType.example.is_null(False))
     found = next((t for t in examples if matches(events or ["*"], t.name)), None)
     event = formats.sample_event(found.name, found.example) if found else formats.sample_event()
-    return contracts.Message(SAMPLE_IDS["event"], event["type"], now, jsontext.dumps(event["data"], nonfinite_as_null=True), tenant,
-                             webhook_id, webhook_name, SAMPLE_IDS["delivery"])
+    data = jsontext.dumps(event["data"], nonfinite_as_null=True)  # null for a NaN stored before the rules
+    return placeholders.Message(SAMPLE_IDS["event"], event["type"], now, data, tenant, webhook_id, webhook_name,
+                                SAMPLE_IDS["delivery"])
