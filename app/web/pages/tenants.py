@@ -2,7 +2,7 @@
 inherit (signatures, envelope, retry schedule, auto-disable), with the preview of the
 request a webhook that sets none of its own would send.
 
-The same defaults as `PATCH /api/v1/tenants/{slug}`, through the same service. A plain
+The same defaults as `PATCH /api/v1/tenants/{tenant}`, through the same service. A plain
 form (POST, then a 303 back to the page, or the page with its errors and 422); the preview
 is refreshed with htmx as fields change.
 """
@@ -81,13 +81,13 @@ async def _preview_context(request: Request, tenant: Tenant, form: FormData | No
 
 async def settings_page(request: Request) -> Response:
     who = await _admin(request)
-    tenant = await _tenant(request.path_params["slug"])
+    tenant = await _tenant(request.path_params["tenant"])
     return await _page(request, who, tenant, _values_of(tenant), {})
 
 
 async def save(request: Request) -> Response:
     who = await _admin(request)
-    tenant = await _tenant(request.path_params["slug"])
+    tenant = await _tenant(request.path_params["tenant"])
     form = await request.form()
     settings, clock = request.app.state.settings, request.app.state.clock
     try:
@@ -105,14 +105,14 @@ async def save(request: Request) -> Response:
 
 async def preview(request: Request) -> Response:
     await _admin(request)
-    tenant = await _tenant(request.path_params["slug"])
+    tenant = await _tenant(request.path_params["tenant"])
     form = await request.form()
     context = {"values": {}, **await _preview_context(request, tenant, form)}
     return render(request, "webhooks/_preview.html", context)
 
 
 routes = [
-    Route("/tenants/{slug}", settings_page, methods=["GET"]),
-    Route("/tenants/{slug}", save, methods=["POST"]),
-    Route("/tenants/{slug}/preview", preview, methods=["POST"]),
+    Route("/tenants/{tenant}", settings_page, methods=["GET"]),
+    Route("/tenants/{tenant}", save, methods=["POST"]),
+    Route("/tenants/{tenant}/preview", preview, methods=["POST"]),
 ]
