@@ -24,11 +24,13 @@ $(VENV)/.installed-dev: pyproject.toml clients/python/pyproject.toml | $(BIN)/py
 run: $(VENV)/.installed
 	$(BIN)/hookline serve --dev $(ARGS)
 
-## Install the dev dependencies (and Debian's chromium, postgresql and pgbouncer for the
-## browser, PostgreSQL and pooler tests) and run the whole suite, then the tests marked `postgres` again on
-## PostgreSQL (tests/conftest.py starts a server; exit status 5: ARGS selected none of them).
+## Install the dev dependencies (and Debian's chromium, php-cli, golang-go, postgresql and
+## pgbouncer for the browser, verifier, PostgreSQL and pooler tests) and run the whole suite,
+## then the tests marked `postgres` again on PostgreSQL (tests/conftest.py starts a server;
+## exit status 5: ARGS selected none of them).
 test: $(VENV)/.installed-dev
 	scripts/install-browser.sh
+	scripts/install-verifiers.sh
 	scripts/postgres-server.sh install || [ $$? -eq 3 ]
 	scripts/pgbouncer.sh install || [ $$? -eq 3 ]
 	$(BIN)/python -m pytest $(ARGS)

@@ -39,7 +39,8 @@ from app.web.api import event_log as api_event_log, listen as api_listen, openap
 from app.web.api import stats as api_stats, tenants as api_tenants
 from app.web.api import webhooks as api_webhooks
 from app.web.pages import deliveries as pages_deliveries, event_types as pages_event_types, keys as pages_keys
-from app.web.pages import notifications as pages_notifications, signin, webhooks as pages_webhooks
+from app.web.pages import notifications as pages_notifications, signin, tenants as pages_tenants
+from app.web.pages import webhooks as pages_webhooks
 from app.web.security import CSRFMiddleware, FormTextMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
 from app.web.sessions import SessionMiddleware, cookie_options
 from app.web.templating import TEMPLATES_DIR, is_htmx, templates
@@ -126,6 +127,7 @@ def create_app(
             *pages_keys.routes,
             *pages_notifications.routes,
             *pages_event_types.routes,
+            *pages_tenants.routes,
             *portal.routes,
             Mount("/static", StaticFiles(directory=str(TEMPLATES_DIR.parent / "static")), name="static"),
         ],

@@ -104,6 +104,46 @@
     if (dialog && event.target === dialog) dialog.close();
   });
 
+  // A delivery contract preset fills the form's contract fields (templates/webhooks/_contract.html)
+  // from the button's JSON: field name -> value (true/false for a checkbox, a list for a group
+  // of checkboxes); `add_headers` are lines the custom headers box gains if it lacks them.
+  // The change event then refreshes the preview.
+  function applyPreset(form, preset) {
+    Object.keys(preset).forEach(function (name) {
+      var value = preset[name];
+      if (name === "add_headers") {
+        var box = form.elements.headers;
+        if (!box) return;
+        var lines = box.value ? box.value.split("\n") : [];
+        value.forEach(function (line) {
+          var header = line.split(":")[0].toLowerCase();
+          if (!lines.some(function (l) { return l.split(":")[0].trim().toLowerCase() === header; })) lines.push(line);
+        });
+        box.value = lines.join("\n");
+        return;
+      }
+      var field = form.elements[name];
+      if (!field) return;
+      var inputs = field instanceof RadioNodeList ? Array.prototype.slice.call(field) : [field];
+      inputs.forEach(function (input) {
+        if (input.type === "checkbox" || input.type === "radio") {
+          input.checked = Array.isArray(value) ? value.indexOf(input.value) >= 0
+            : typeof value === "boolean" ? value : input.value === value;
+        } else {
+          input.value = value;
+        }
+      });
+    });
+    form.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-contract-preset]");
+    if (!button || !button.form) return;
+    event.preventDefault();
+    applyPreset(button.form, JSON.parse(button.getAttribute("data-contract-preset")));
+  });
+
   document.addEventListener("change", function (event) {
     if (event.target.matches("[data-autosubmit]")) event.target.form.requestSubmit();
     if (event.target.matches("[data-all-events]")) syncAllEvents(event.target.form);

@@ -152,8 +152,10 @@ def test_the_portal_shows_only_the_mask_and_saving_its_form_keeps_the_secret(api
         form = soup(edit).select_one("form[action$='/edit']")
         assert form.select_one("#wh-headers").text == f"Authorization: {SHOWN}"
         assert form.select_one("#wh-secret-headers")["value"] == "Authorization"
-        fields = {field["name"]: field.get("value", "") for field in form.select("input[name]")
-                  if field.get("type") != "checkbox"}
+        fields = {}  # what a browser posts: the ticked boxes and the chosen radio button only
+        for field in form.select("input[name]"):
+            if field.get("type") not in ("checkbox", "radio") or field.has_attr("checked"):
+                fields.setdefault(field["name"], []).append(field.get("value", ""))
         fields.update(headers=form.select_one("#wh-headers").text, events="*", name="Renamed in the portal")
         saved = customer.post(f"/webhooks/{webhook_id}/edit", data=fields)
         assert saved.status_code == 303, saved.text

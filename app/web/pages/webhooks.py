@@ -2,7 +2,8 @@
 
 Every action is a real form that works without JavaScript (POST, then a 303 or a page);
 with htmx the same URLs answer with the fragment to swap: a table row, the form with its
-errors (422), or the modal's next step.
+errors (422), or the modal's next step. The form's delivery contract section
+(app/web/contract_form.py) shows the request it would send, refreshed as fields change.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.delivery import formats
-from app.rules import durations, jsontext
+from app.rules import contracts, durations, jsontext
 from app.rules.errors import Conflict, InvalidInput
 from app.rules.filters import EXAMPLE as FILTER_EXAMPLE
 from app.rules.subscriptions import is_operational
-from app.services import catalog, stats, trial_sends, webhooks
+from app.services import catalog, contract_previews, stats, trial_sends, webhooks
 from app.storage.models import PAYLOAD_FORMATS, Attempt
+from app.web import contract_form
 from app.web.inputs import inline_error, parse_json
+from app.web.serializers import public_key_of
 from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import Viewer, viewer
 from app.web.wakeup import wake_sender
@@ -59,7 +62,8 @@ def _fields_from_form(form: FormData) -> dict:
         "description": form.get("description", ""),
         # `*` covers every other box but Hookline's own operational events (app/rules/subscriptions.py).
         "events": ["*", *filter(is_operational, events)] if "*" in events else events,
-        "headers": _parse_headers(form.get("headers", "")),
+        # Unticked default headers are dropped (null) unless a header line sets them.
+        "headers": {**contract_form.default_headers_dropped(form), **_parse_headers(form.get("headers", ""))},
         "secret_headers": form.get("secret_headers", "").replace(",", " ").split(),
         "filter": parse_json(filter_text, field="filter") if filter_text else None,
         "timeout": form.get("timeout", "").strip() or None,  # the service reads "10" or "10s"
@@ -69,7 +73,14 @@ def _fields_from_form(form: FormData) -> dict:
         "ordered": form.get("ordered") is not None,
         "payload_format": form.get("payload_format", "standard"),
         "payload_template": form.get("payload_template", "").strip() or None,
+        **contract_form.contract_fields(form),
     }
+
+
+def _new_fields_from_form(form: FormData) -> dict:
+    """A new webhook's fields: an edit changes its secret by rotating it."""
+    secret = form.get("secret", "").strip()
+    return {**_fields_from_form(form), **({"secret": secret} if secret else {})}
 
 
 def _form_number(form: FormData, key: str, kind: type) -> float | int | None:
@@ -102,6 +113,9 @@ def _values_of(webhook) -> dict:
         "ordered": webhook.ordered,
         "payload_format": webhook.payload_format,
         "payload_template": webhook.payload_template or "",
+        **contract_form.form_values(webhook.signatures, webhook.envelope, webhook.auto_disable),
+        "send_default": [name for name in contract_form.DEFAULT_HEADERS
+                         if name.lower() not in {d.lower() for d in webhook.dropped_headers or ()}],
     }
 
 
@@ -121,17 +135,26 @@ def _headers_text(headers: dict) -> str:
     return "\n".join(f"{name}: {value}" for name, value in headers.items())
 
 
-async def _form_context(who: Viewer, values: dict, errors: dict, webhook=None) -> dict:
+async def _form_context(request: Request, who: Viewer, values: dict, errors: dict, webhook=None,
+                        form: FormData | None = None) -> dict:
     event_types = await run_in_threadpool(catalog.list_event_types)
     customised = any(values.get(key) for key in ADVANCED_FIELDS if key != "payload_format")
+    contract_set = values.get("signatures_set") == "custom" or any(
+        values.get(key) for key in ("envelope", "auto_disable_rule", "secret"))
     return {
+        **await _preview_context(request, who, form, webhook),
+        "contract_open": contract_set or any(key in errors for key in contract_form.FIELDS + ("secret",))
+        or set(values.get("send_default", contract_form.DEFAULT_HEADERS)) != set(contract_form.DEFAULT_HEADERS),
+        "presets": contract_form.presets_json(),
+        "default_headers": contract_form.DEFAULT_HEADERS,
+        "algorithms": contracts.ALGORITHMS, "encodings": contracts.ENCODINGS, "separators": contracts.SEPARATORS,
         "viewer": who,
         "nav": "webhooks",
         "webhook": webhook,
         "values": values,
         "errors": errors,
         "event_groups": _event_groups(event_types),
-        "inline_fields": FORM_FIELDS + ADVANCED_FIELDS,
+        "inline_fields": FORM_FIELDS + ADVANCED_FIELDS + contract_form.FIELDS + ("secret",),
         "advanced_open": customised or values.get("payload_format", "standard") != "standard"
         or any(key in errors for key in ADVANCED_FIELDS),
         "payload_formats": PAYLOAD_FORMATS,
@@ -148,9 +171,52 @@ async def list_page(request: Request) -> Response:
     return render(request, "webhooks/list.html", context, partial="webhooks/_table.html")
 
 
+async def _preview_context(request: Request, who: Viewer, form: FormData | None, webhook=None) -> dict:
+    """The preview of the request the form would send (`form`: as sent; None: the
+    webhook as stored, or a new one's defaults), or the problem that stops it."""
+    settings, clock = _state(request).settings, _state(request).clock
+    preview_url = f"/webhooks/{webhook.id}/preview" if webhook else "/webhooks/preview"
+    try:
+        if form is None:
+            fields = _stored_fields(webhook)
+        else:
+            fields = _fields_from_form(form) if webhook else _new_fields_from_form(form)
+        preview = await run_in_threadpool(
+            contract_previews.webhook_preview, who.tenant, webhook, fields, settings, clock())
+    except InvalidInput as exc:
+        return contract_form.preview_context(None, exc, preview_url)
+    return contract_form.preview_context(preview, None, preview_url)
+
+
+def _stored_fields(webhook) -> dict:
+    """What the preview needs of a stored webhook (None: a new one with no contract of its own)."""
+    if webhook is None:
+        return {"events": ["*"]}
+    return {
+        "name": webhook.name, "events": webhook.events,
+        "headers": {**webhook.headers.shown(), **dict.fromkeys(webhook.dropped_headers or ())},
+        "secret_headers": webhook.headers.secret_names,
+        **contracts.shown_parts(webhook.signatures, webhook.envelope, None),
+    }
+
+
+async def preview(request: Request) -> Response:
+    """The preview fragment for the form as it is now (htmx posts it as fields change)."""
+    who = await viewer(request)
+    form = await request.form()
+    webhook = None
+    if "id" in request.path_params:
+        webhook = await run_in_threadpool(webhooks.get_webhook, request.path_params["id"], who.tenant.id)
+    values = {"url": form.get("url", ""), "payload_format": form.get("payload_format", "standard")}
+    context = {"viewer": who, "values": values, **await _preview_context(request, who, form, webhook)}
+    return render(request, "webhooks/_preview.html", context)
+
+
 async def new_page(request: Request) -> Response:
     who = await viewer(request)
-    context = await _form_context(who, {"events": ["*"], "payload_format": "standard"}, {})
+    values = {"events": ["*"], "payload_format": "standard", "send_default": list(contract_form.DEFAULT_HEADERS),
+              **contract_form.form_values(None, None, None)}
+    context = await _form_context(request, who, values, {})
     return render(request, "webhooks/form.html", context, partial="webhooks/_form.html")
 
 
@@ -159,28 +225,31 @@ async def create(request: Request) -> Response:
     form = await request.form()
     settings, clock = _state(request).settings, _state(request).clock
     try:
-        fields = _fields_from_form(form)
+        fields = _new_fields_from_form(form)
         created = await run_in_threadpool(webhooks.create_webhook, who.tenant, fields, settings, clock())
     except InvalidInput as exc:
         return await _form_error(request, who, form, exc)
-    context = {"viewer": who, "nav": "webhooks", "webhook": created.webhook, "secret": created.secret, "created": True}
+    context = {"viewer": who, "nav": "webhooks", "webhook": created.webhook, "secret": created.secret, "created": True,
+               "public_key": public_key_of(created.webhook)}
     headers = {"HX-Trigger": "webhooksChanged"} if is_htmx(request) else None
     return render(request, "webhooks/secret.html", context, partial="webhooks/_secret.html", status_code=201, headers=headers)
 
 
 async def _form_error(request: Request, who: Viewer, form: FormData, exc: InvalidInput, webhook=None) -> Response:
     """422 with the form as it was sent and the message next to the offending field."""
-    values = {key: form.get(key, "") for key in FORM_FIELDS + ADVANCED_FIELDS}
+    values = {key: form.get(key, "") for key in FORM_FIELDS + ADVANCED_FIELDS + ("secret",)}
+    values.update(contract_form.values_as_sent(form))
     values["events"] = form.getlist("events")
     values["ordered"] = form.get("ordered") is not None
-    context = await _form_context(who, values, inline_error(exc), webhook)
+    errors = contract_form.errors_of(exc, form) or inline_error(exc)
+    context = await _form_context(request, who, values, errors, webhook, form)
     return render(request, "webhooks/form.html", context, partial="webhooks/_form.html", status_code=422)
 
 
 async def edit_page(request: Request) -> Response:
     who = await viewer(request)
     webhook = await run_in_threadpool(webhooks.get_webhook, request.path_params["id"], who.tenant.id)
-    context = await _form_context(who, _values_of(webhook), {}, webhook)
+    context = await _form_context(request, who, _values_of(webhook), {}, webhook)
     return render(request, "webhooks/form.html", {**context, "tab": "edit"}, partial="webhooks/_form.html")
 
 
@@ -325,10 +394,15 @@ async def rotate_secret(request: Request) -> Response:
     form = await request.form()
     settings, clock = _state(request).settings, _state(request).clock
     grace = _form_number(form, "grace_seconds", int)
-    rotated = await run_in_threadpool(
-        webhooks.rotate_secret, request.path_params["id"], who.tenant.id, settings, clock(), grace
-    )
-    context = {"viewer": who, "nav": "webhooks", "webhook": rotated.webhook, "secret": rotated.secret, "created": False}
+    own_secret = form.get("secret", "").strip() or None
+    try:
+        rotated = await run_in_threadpool(
+            webhooks.rotate_secret, request.path_params["id"], who.tenant.id, settings, clock(), grace, own_secret
+        )
+    except InvalidInput as exc:
+        return _report(request, f"Secret not rotated: {exc.message}", "error")
+    context = {"viewer": who, "nav": "webhooks", "webhook": rotated.webhook, "secret": rotated.secret, "created": False,
+               "public_key": public_key_of(rotated.webhook)}
     return render(request, "webhooks/secret.html", context, partial="webhooks/_secret.html")
 
 
@@ -336,6 +410,8 @@ routes = [
     Route("/webhooks", list_page, methods=["GET"]),
     Route("/webhooks", create, methods=["POST"]),
     Route("/webhooks/new", new_page, methods=["GET"]),
+    Route("/webhooks/preview", preview, methods=["POST"]),
+    Route("/webhooks/{id}/preview", preview, methods=["POST"]),
     Route("/webhooks/{id}/edit", edit_page, methods=["GET"]),
     Route("/webhooks/{id}/edit", update, methods=["POST"]),
     Route("/webhooks/{id}/name", rename, methods=["POST"]),

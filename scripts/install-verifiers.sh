@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs the language runtimes the verifier tests (tests/verifiers) run the snippets of
+# docs/contracts.md with: Debian's php-cli (php) and golang-go (go). Node.js and Java
+# (node, javac) are already on the machines we test on; this script only reports them.
+# Idempotent: does nothing when php and go are there.
+# Runs as root (CI on a bare Debian machine) or through sudo; without either, it says so
+# and the verifier tests of the missing languages skip.
+set -euo pipefail
+
+# command -> Debian package that provides it
+declare -A PACKAGE=([php]=php-cli [go]=golang-go)
+
+missing=()
+for command in php go; do
+  if command -v "$command" >/dev/null 2>&1; then
+    echo "install-verifiers: $command is installed ($(command -v "$command"))"
+  else
+    missing+=("${PACKAGE[$command]}")
+  fi
+done
+for command in node javac; do
+  command -v "$command" >/dev/null 2>&1 \
+    || echo "install-verifiers: $command is missing (not installed by this script); its verifier tests skip" >&2
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-verifiers: ${missing[*]} missing and apt-get is not available; install them yourself or their verifier tests skip" >&2
+  exit 0
+fi
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "install-verifiers: ${missing[*]} missing and $(id -un) can neither install packages nor use sudo; their verifier tests skip" >&2
+  exit 0
+fi
+
+run() {
+  echo "install-verifiers: + $*"
+  "$@"
+}
+
+echo "install-verifiers: installing Debian's ${missing[*]} with apt-get"
+# `env` after sudo: sudo drops most of the caller's environment, DEBIAN_FRONTEND included.
+run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+for command in php go; do
+  if ! command -v "$command" >/dev/null 2>&1; then
+    echo "install-verifiers: apt-get ran but $command is still missing" >&2
+    exit 1
+  fi
+done
+echo "install-verifiers: done: $(php --version | head -n 1); $(go version)"
