@@ -24,7 +24,7 @@ T = TypeVar("T")
 log = logging.getLogger("hookline_client")
 
 
-class AsyncHookline:
+class AsyncHookline(_spool.SpoolCounters):
     """`Hookline` for asyncio: every method is awaited. With a spool, the sender task starts
     on `async with` or the first emit, so a restarted app that only wants its backlog
     sent enters the client (or calls `start()`)."""
@@ -96,18 +96,6 @@ class AsyncHookline:
         await asyncio.wrap_future(self._spool.append(bodies))
         self._wake.set()
         return [Spooled(body["idempotency_key"]) for body in bodies]
-
-    @property
-    def pending(self) -> int:
-        return self._spool.pending if self._spool else 0
-
-    @property
-    def oldest_age(self) -> float | None:
-        return self._spool.oldest_age if self._spool else None
-
-    @property
-    def rejected(self) -> int:
-        return self._spool.rejected if self._spool else 0
 
     async def flush(self, timeout: float = 10.0) -> bool:
         if self._spool is None:

@@ -312,3 +312,24 @@ def _resolve(op: _Op, function: Callable[..., Any], *args: Any) -> None:
         op.future.set_result(function(*args))
     except Exception as exc:
         op.future.set_exception(exc)
+
+
+class SpoolCounters:
+    """The spool's numbers as both clients show them: 0 and None without a spool."""
+
+    _spool: SpoolFile | None
+
+    @property
+    def pending(self) -> int:
+        """Spooled events Hookline has not confirmed yet (0 without a spool)."""
+        return self._spool.pending if self._spool else 0
+
+    @property
+    def oldest_age(self) -> float | None:
+        """Seconds the oldest of them has waited; None when there is none."""
+        return self._spool.oldest_age if self._spool else None
+
+    @property
+    def rejected(self) -> int:
+        """Spooled events Hookline refused for good (kept in the spool file's `rejected` table)."""
+        return self._spool.rejected if self._spool else 0

@@ -23,7 +23,7 @@ T = TypeVar("T")
 log = logging.getLogger("hookline_client")
 
 
-class Hookline:
+class Hookline(_spool.SpoolCounters):
     """A client of one Hookline server, safe to share between threads.
 
     `emit` is retried by `retry` (connection errors, timeouts, 429, 503) with one
@@ -103,22 +103,7 @@ class Hookline:
         self._wake.set()
         return [Spooled(body["idempotency_key"]) for body in bodies]
 
-    # The spool, read and drained.
-
-    @property
-    def pending(self) -> int:
-        """Spooled events Hookline has not confirmed yet (0 without a spool)."""
-        return self._spool.pending if self._spool else 0
-
-    @property
-    def oldest_age(self) -> float | None:
-        """Seconds the oldest of them has waited; None when there is none."""
-        return self._spool.oldest_age if self._spool else None
-
-    @property
-    def rejected(self) -> int:
-        """Spooled events Hookline refused for good (kept in the spool file's `rejected` table)."""
-        return self._spool.rejected if self._spool else 0
+    # The spool, drained.
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every spooled event is delivered; False if `timeout` passed first."""
