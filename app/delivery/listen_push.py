@@ -5,7 +5,7 @@ A session is an ephemeral webhook (`Webhook.listen_expires_at` set). Its events 
 to it like to any webhook, but only the process holding its stream can send them, so
 the sender's claims skip it (`Delivery.due`) and a `hookline worker` never takes one.
 The `ListenHub` of the web process claims its sessions' due rows itself, with the
-queue's leases and the same `ClaimedDelivery` (queue.claimed_deliveries), signs them as a
+queue's leases and the same `ClaimedDelivery` (queue.claim), signs them as a
 real send would, pushes them to the stream and waits for the CLI's report of the local
 answer; that report is the attempt, recorded by `queue.record_results`: the same attempt
 log, retry schedule and health rules as a POST over the internet. A local 500 is retried
@@ -35,12 +35,12 @@ from app.delivery.outbound import request_headers
 from app.delivery.payloads import PayloadRenderer
 from app.delivery.policy import Failure
 from app.delivery.signed_request import Defaults, installation_defaults
-from app.delivery.queue import CLAIM_RETURNING, claimed_deliveries, record_results
+from app.delivery.queue import claim, record_results
 from app.delivery.signing import CannotSign
 from app.delivery.types import MAX_RESPONSE_BODY_CHARS, AttemptResult, ClaimedDelivery
 from app.rules.clock import Clock
 from app.storage.db import write_transaction
-from app.storage.models import DELIVERING, Delivery, Webhook
+from app.storage.models import Delivery, Webhook
 
 log = logging.getLogger("hookline.listen")
 
@@ -94,15 +94,7 @@ def claim_session_due(
     lease = now + timedelta(seconds=lease_seconds)
     due = (Delivery.select(Delivery.id).where((Delivery.webhook == webhook_id) & Delivery.is_due(now))
            .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit))
-    with write_transaction():
-        claimed = list(
-            Delivery.update(status=DELIVERING, lease_expires_at=lease, updated_at=now)
-            .where(Delivery.id.in_(due))
-            .returning(*CLAIM_RETURNING)
-            .tuples()
-            .execute()
-        )
-    return claimed_deliveries(claimed, lease, now, defaults)
+    return claim(due, lease, now, defaults)
 
 
 def renew_session_leases(webhook_ids: list[str], now: datetime, lease_seconds: float) -> int:

@@ -58,6 +58,12 @@ def claim_due(
             .where(Delivery.id.in_(due) & Delivery.is_due(now))
             .for_update(skip_locked=True, of=Delivery)
         )
+    return claim(due, lease, now, defaults)
+
+
+def claim(due: peewee.Node, lease: datetime, now: datetime, defaults: Defaults) -> list[ClaimedDelivery]:
+    """Mark the deliveries `due` selects as ours until `lease`, and read what their sends
+    need: the sweep's claims and a listen session's (app/delivery/listen_push.py)."""
     with write_transaction():
         claimed = list(
             Delivery.update(status=DELIVERING, lease_expires_at=lease, updated_at=now)
