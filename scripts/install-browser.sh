@@ -12,28 +12,12 @@ if [ -x "$CHROMIUM" ]; then
   echo "install-browser: $CHROMIUM is installed ($("$CHROMIUM" --version 2>/dev/null || echo 'version unknown'))"
   exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-browser: $CHROMIUM is missing and apt-get is not available; install chromium yourself or the browser tests skip" >&2
-  exit 0
-fi
-if [ "$(id -u)" -eq 0 ]; then
-  SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-  SUDO=(sudo)
-else
-  echo "install-browser: $CHROMIUM is missing and $(id -un) can neither install packages nor use sudo; the browser tests skip" >&2
-  exit 0
-fi
-
-run() {
-  echo "install-browser: + $*"
-  "$@"
-}
-
-echo "install-browser: $CHROMIUM is missing; installing Debian's chromium package with apt-get"
-# `env` after sudo: sudo drops most of the caller's environment, DEBIAN_FRONTEND included.
-run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+# shellcheck source=scripts/apt-install.sh
+. "$(dirname "$0")/apt-install.sh"
+status=0
+apt_install install-browser "the browser tests" chromium || status=$?
+[ "$status" -ne 3 ] || exit 0
+[ "$status" -eq 0 ] || exit "$status"
 if [ ! -x "$CHROMIUM" ]; then
   echo "install-browser: apt-get installed chromium but $CHROMIUM is still missing" >&2
   exit 1

@@ -25,28 +25,12 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-verifiers: ${missing[*]} missing and apt-get is not available; install them yourself or their verifier tests skip" >&2
-  exit 0
-fi
-if [ "$(id -u)" -eq 0 ]; then
-  SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-  SUDO=(sudo)
-else
-  echo "install-verifiers: ${missing[*]} missing and $(id -un) can neither install packages nor use sudo; their verifier tests skip" >&2
-  exit 0
-fi
-
-run() {
-  echo "install-verifiers: + $*"
-  "$@"
-}
-
-echo "install-verifiers: installing Debian's ${missing[*]} with apt-get"
-# `env` after sudo: sudo drops most of the caller's environment, DEBIAN_FRONTEND included.
-run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+# shellcheck source=scripts/apt-install.sh
+. "$(dirname "$0")/apt-install.sh"
+status=0
+apt_install install-verifiers "the verifier tests of those languages" --no-install-recommends "${missing[@]}" || status=$?
+[ "$status" -ne 3 ] || exit 0
+[ "$status" -eq 0 ] || exit "$status"
 for command in php go; do
   if ! command -v "$command" >/dev/null 2>&1; then
     echo "install-verifiers: apt-get ran but $command is still missing" >&2

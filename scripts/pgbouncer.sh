@@ -17,6 +17,9 @@
 # Exit status 3: pgbouncer is missing and cannot be installed here (the tests skip on it).
 set -euo pipefail
 
+# shellcheck source=scripts/apt-install.sh
+. "$(dirname "$0")/apt-install.sh"
+
 say() { echo "pgbouncer: $*" >&2; }
 
 find_binary() {
@@ -28,21 +31,7 @@ install() {
     say "pgbouncer is installed ($("$binary" --version | head -n 1))"
     return 0
   fi
-  if ! command -v apt-get >/dev/null 2>&1; then
-    say "pgbouncer is missing and apt-get is not available; install PgBouncer yourself or the pooler tests skip"
-    return 3
-  fi
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    if ! command -v sudo >/dev/null 2>&1; then
-      say "pgbouncer is missing and $(id -un) can neither install packages nor use sudo; the pooler tests skip"
-      return 3
-    fi
-    sudo=(sudo)
-  fi
-  say "pgbouncer is missing; installing Debian's pgbouncer package with apt-get"
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer >&2
+  apt_install pgbouncer "the pooler tests" pgbouncer || return $?
   binary=$(find_binary) || { say "apt-get installed pgbouncer but the binary is still missing"; return 1; }
   say "installed $("$binary" --version | head -n 1)"
 }

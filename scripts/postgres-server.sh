@@ -16,6 +16,9 @@
 # Exit status 3: PostgreSQL is missing and cannot be installed here (the tests skip on it).
 set -euo pipefail
 
+# shellcheck source=scripts/apt-install.sh
+. "$(dirname "$0")/apt-install.sh"
+
 say() { echo "postgres-server: $*" >&2; }
 
 find_bindir() {
@@ -39,22 +42,7 @@ install() {
     say "PostgreSQL is installed ($("$bindir/postgres" --version))"
     return 0
   fi
-  if ! command -v apt-get >/dev/null 2>&1; then
-    say "PostgreSQL is missing and apt-get is not available; install PostgreSQL yourself or the PostgreSQL tests skip"
-    return 3
-  fi
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    if ! command -v sudo >/dev/null 2>&1; then
-      say "PostgreSQL is missing and $(id -un) can neither install packages nor use sudo; the PostgreSQL tests skip"
-      return 3
-    fi
-    sudo=(sudo)
-  fi
-  say "PostgreSQL is missing; installing Debian's postgresql package with apt-get"
-  # `env` after sudo: sudo drops most of the caller's environment, DEBIAN_FRONTEND included.
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2
+  apt_install postgres-server "the PostgreSQL tests" postgresql || return $?
   if ! bindir=$(find_bindir); then
     say "apt-get installed postgresql but pg_ctl and initdb are still missing"
     return 1
