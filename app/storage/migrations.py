@@ -133,6 +133,16 @@ _MAIL_NOTICE = _as_shipped(
     lease_expires_at=peewee.DateTimeField(null=True), last_error=peewee.TextField(null=True),
     created_at=peewee.DateTimeField(), sent_at=peewee.DateTimeField(null=True))
 
+# Step 15 (issue 16): the request inspector's capture URLs and what they received.
+_INSPECTOR_ENDPOINT = _as_shipped(
+    "inspector_endpoint", id=_id(), tenant=_tenant_key(), token=peewee.CharField(unique=True, max_length=64),
+    name=peewee.CharField(max_length=100), created_at=peewee.DateTimeField(),
+    expires_at=peewee.DateTimeField(index=True))
+_INSPECTOR_REQUEST = _as_shipped(
+    "inspector_request", indexes=((("endpoint", "received_at"), False),), id=_id(),
+    endpoint=peewee.ForeignKeyField(_INSPECTOR_ENDPOINT, on_delete="CASCADE"), method=peewee.CharField(max_length=16),
+    path=peewee.TextField(), headers=peewee.TextField(), body=peewee.BlobField(), received_at=peewee.DateTimeField())
+
 
 def _create(*tables: type[peewee.Model]) -> None:
     database.create_tables(tables, safe=False)
@@ -292,6 +302,10 @@ def owner_notifications() -> None:
     _create(_MAIL_NOTICE)
 
 
+def request_inspector() -> None:
+    _create(_INSPECTOR_ENDPOINT, _INSPECTOR_REQUEST)
+
+
 # Append only: each step runs once per database, in order; never edit a shipped step.
 STEPS = [
     create_tables,
@@ -308,6 +322,7 @@ STEPS = [
     event_trace_context,
     delivery_contracts,
     owner_notifications,
+    request_inspector,
 ]
 
 
