@@ -141,11 +141,15 @@ def verify(headers: dict[str, str], body: bytes, webhooks: list[Webhook], settin
     if "webhook-signature" in headers:
         verdicts.append(_standard_verdict(headers, body, webhooks, now))
     defaults = installation_defaults(settings)
+    by_header: dict[str, list[Verdict]] = {}
     for webhook in webhooks:
         contract, _ = contract_of(webhook, defaults)
         for scheme in contract.signatures:
-            if isinstance(scheme, Hmac) and scheme.header.lower() in headers:
-                verdicts.append(_hmac_verdict(scheme, headers[scheme.header.lower()], body, webhook, now))
+            if isinstance(scheme, Hmac) and (name := scheme.header.lower()) in headers:
+                by_header.setdefault(name, []).append(_hmac_verdict(scheme, headers[name], body, webhook, now))
+    for found in by_header.values():
+        # Webhooks sharing a header name: the one that verified, else what each says.
+        verdicts += [v for v in found if v.verified][:1] or found
     return verdicts
 
 

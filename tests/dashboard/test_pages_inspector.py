@@ -134,3 +134,38 @@ def test_creating_needs_the_csrf_token_and_the_count_is_bounded(dashboard):
     assert refused.headers["location"] == "/inspector"
     assert "at most 10" in dashboard.get("/inspector").text
     assert InspectorEndpoint.select().count() == 10
+
+
+@pytest.mark.anyio
+async def test_an_hmac_contract_is_verified_and_one_with_placeholders_is_said_not_to_be(dashboard, engine, settings,
+                                                                                          clock):
+    from tests.helpers import emit, make_webhook
+
+    page, url = new_endpoint(dashboard)
+    make_webhook(settings, clock, url, name="GitHub style", secret="s" * 32,
+                 signatures=[{"scheme": "hmac", "header": "X-Hub-Signature-256", "value": "sha256={digest}"}])
+    make_webhook(settings, clock, url, name="Timestamped", secret="t" * 32,
+                 signatures=[{"scheme": "hmac", "header": "X-Timed-Signature", "content": "{timestamp}.{body}"}])
+    emit(settings, clock)
+    assert await engine.run() == 2
+    assert sorted(verdicts(dashboard, page)) == [
+        "not verified X-Timed-Signature (hmac of Timestamped) not verified: its value uses placeholders of the attempt",
+        "verified X-Hub-Signature-256 (hmac) verified with GitHub style's current secret",
+    ]
+
+
+def test_of_webhooks_sharing_an_hmac_header_only_the_one_that_verified_is_named(dashboard, settings, clock):
+    import hashlib
+    import hmac
+
+    from tests.helpers import make_webhook
+
+    page, url = new_endpoint(dashboard)
+    scheme = [{"scheme": "hmac", "header": "X-Signature"}]
+    for name, secret in (("First", "a" * 32), ("Second", "b" * 32)):
+        make_webhook(settings, clock, "http://127.0.0.1:9/hook", name=name, secret=secret, signatures=scheme)
+    httpx.post(url, content=b"{}", headers={"X-Signature": hmac.new(b"b" * 32, b"{}", hashlib.sha256).hexdigest()})
+    assert verdicts(dashboard, page) == ["verified X-Signature (hmac) verified with Second's current secret"]
+    httpx.post(url, content=b"{}", headers={"X-Signature": "0" * 64})
+    assert verdicts(dashboard, page)[:2] == ["not verified X-Signature (hmac) does not match First's secrets",
+                                             "not verified X-Signature (hmac) does not match Second's secrets"]
