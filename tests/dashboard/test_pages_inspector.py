@@ -169,3 +169,28 @@ def test_of_webhooks_sharing_an_hmac_header_only_the_one_that_verified_is_named(
     httpx.post(url, content=b"{}", headers={"X-Signature": "0" * 64})
     assert verdicts(dashboard, page)[:2] == ["not verified X-Signature (hmac) does not match First's secrets",
                                              "not verified X-Signature (hmac) does not match Second's secrets"]
+
+
+def test_with_public_url_the_capture_url_is_built_from_it(settings, clock):
+    import dataclasses
+
+    from app.services.users import create_first_admin
+    from tests.helpers import ADMIN_PASSWORD, ADMIN_USER, serving
+
+    public = dataclasses.replace(settings, public_url="https://hooks.example.com/")
+    with serving(public, clock, run_sender=False) as client:
+        create_first_admin(ADMIN_USER, ADMIN_PASSWORD, clock())
+        page, url = new_endpoint(sign_in(client))
+        assert url == f"https://hooks.example.com/inspect/{InspectorEndpoint.get().token}"
+        assert not soup(client.get(page)).select(".inspector-public-url")
+
+
+def test_send_test_refuses_another_tenants_webhook(dashboard, settings, clock):
+    from tests.helpers import make_webhook
+
+    theirs = make_webhook(settings, clock, "http://127.0.0.1:9/hook", name="Theirs")
+    create_user("bob", "b" * 12, Tenant.create(slug="globex", created_at=clock()), clock())
+    with httpx.Client(base_url=dashboard.client.base_url) as client:
+        bob = sign_in(client, "bob", "b" * 12)
+        page, _ = new_endpoint(bob)
+        assert bob.post(f"{page}/send-test", {"webhook_id": theirs.id}).status_code == 404
