@@ -108,3 +108,15 @@ def test_a_raw_request_with_a_non_ascii_header_and_a_lying_length_gets_an_answer
     assert answer.startswith(b"HTTP/1.1 200")
     assert ["x-odd", "\xe9\xff"] in InspectorRequest.get().headers
     assert api.get("/healthz").status_code == 200
+
+
+def test_the_retention_purge_deletes_expired_endpoints_and_what_they_received(api, endpoint, settings, clock):
+    from app.services.retention import purge
+
+    api.post(url(endpoint), content=b"x")
+    fresh = inspector.new_endpoint(Tenant.get(Tenant.slug == "default"), "fresh", clock() + inspector.LIFETIME / 2)
+    clock.advance(inspector.LIFETIME.total_seconds())
+    report = purge(clock(), settings)
+    assert report.test_endpoints == 1 and "(and 1 expired test endpoints)" in report.summary()
+    assert [e.id for e in InspectorEndpoint.select()] == [fresh.id]
+    assert not InspectorRequest.select().exists()
