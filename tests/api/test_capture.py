@@ -34,6 +34,7 @@ def test_any_method_is_recorded_as_sent_and_answered_with_json(api, endpoint):
     assert ["x-custom", "yes"] in rows[1].headers
 
 
+@pytest.mark.postgres  # bytea on PostgreSQL
 @pytest.mark.parametrize("content_type, body", [
     ("application/x-www-form-urlencoded", b"a=%ff%fe&\x00\xff"),  # the dashboard's form check would say 400
     ("application/json", b'{"broken": '),
@@ -70,6 +71,7 @@ def test_a_body_over_the_bound_is_refused_with_413_and_not_recorded(api, endpoin
     assert InspectorRequest.select().count() == 1
 
 
+@pytest.mark.postgres
 def test_only_the_newest_requests_are_kept(api, endpoint, clock):
     for number in range(inspector.KEEP_REQUESTS + 3):
         api.post(url(endpoint), content=str(number).encode())
@@ -110,6 +112,7 @@ def test_a_raw_request_with_a_non_ascii_header_and_a_lying_length_gets_an_answer
     assert api.get("/healthz").status_code == 200
 
 
+@pytest.mark.postgres  # the requests go by ON DELETE CASCADE
 def test_the_retention_purge_deletes_expired_endpoints_and_what_they_received(api, endpoint, settings, clock):
     from app.services.retention import purge
 

@@ -38,6 +38,7 @@ async def engine(api, make_engine):
 
 
 @pytest.mark.anyio
+@pytest.mark.postgres
 async def test_a_webhook_pointing_here_delivers_a_test_event_that_shows_verified(dashboard, engine):
     page, url = new_endpoint(dashboard, "Orders")
     assert urlsplit(url).path.startswith("/inspect/") and url.startswith(str(dashboard.client.base_url))
