@@ -18,11 +18,14 @@ from starlette.routing import Mount, Route
 
 from app.services.api_keys import create_api_key
 from app.services.events import emit_event
+from app.services.inspector import new_endpoint
 from app.services.tenants import get_or_create_tenant
 from app.services.users import create_user
 from app.services.webhooks import create_webhook
 from app.storage.db import database
-from app.storage.models import Attempt, Delivery, Event, EventType, Recovery, Tenant, User, Webhook, ApiKey
+from app.storage.models import (
+    ApiKey, Attempt, Delivery, Event, EventType, InspectorEndpoint, InspectorRequest, Recovery, Tenant, User, Webhook,
+)
 from tests.helpers import Dashboard, ServerThread, sign_in
 
 # (the collection segment before the parameter, the parameter) -> the kind of object it names
@@ -35,6 +38,7 @@ PARAMS = {
     ("tenants", "tenant"): "tenant",
     ("event-types", "name"): "event_type",
     ("event-types", "id"): "event_type",
+    ("inspector", "id"): "inspector_endpoint",
 }
 # Global or admin-only objects: a tenant's caller may not change them at all, so only the
 # refusal is checked (no "own object" control call).
@@ -43,6 +47,7 @@ ADMIN_ONLY = {"tenant", "event_type"}
 READABLE_BY_ALL = {"event_type"}
 EXEMPT = {
     ("portal", "token"): "a portal token is a signed bearer credential for one tenant, by design",
+    ("inspect", "token"): "a capture URL takes any sender's request, by design (tests/api/test_capture.py)",
 }
 # Bodies that pass validation, so that a missing scope check would reach the lookup.
 FORM = {"name": "pwned", "url": "https://example.com/pwned", "events": "order.created", "enabled": "on",
@@ -73,11 +78,13 @@ def owned_objects(slug: str, settings, now) -> dict[str, str]:
         "recovery": recovery.id,
         "tenant": slug,
         "event_type": "order.created",
+        "inspector_endpoint": new_endpoint(tenant, f"{slug} inspector", now).id,
     }
 
 
 def snapshot() -> list:
-    models = [Tenant, ApiKey, EventType, Webhook, Event, Delivery, Attempt, Recovery, User]
+    models = [Tenant, ApiKey, EventType, Webhook, Event, Delivery, Attempt, Recovery, User, InspectorEndpoint,
+              InspectorRequest]
     return [sorted(map(repr, model.select().tuples())) for model in models]
 
 
