@@ -9,9 +9,11 @@ its rows go when the tenant next creates one.
 
 Verification checks the request against every live webhook of the tenant: Standard
 Webhooks v1 (`webhook-signature: v1,…`) with the current and the previous secret, v1a
-with the current and the previous key pair, and an hmac contract's header when its value
-and content are literal around the digest and the body (one with placeholders, such as a
-timestamp, depends on the attempt's values, which the request does not carry).
+with the current and the previous key pair, and an hmac contract's header. An hmac
+value or content may use the attempt's placeholders: those the request shows (the
+timestamp and event id and type from Hookline's headers) or the webhook knows (its id,
+its tenant) are filled in; one that needs another (`{delivery.id}`, `{attempt}`) is
+reported as not verified, naming it.
 """
 
 from __future__ import annotations
@@ -146,7 +148,7 @@ def verify(headers: dict[str, str], body: bytes, webhooks: list[Webhook], settin
         contract, _ = contract_of(webhook, defaults)
         for scheme in contract.signatures:
             if isinstance(scheme, Hmac) and (name := scheme.header.lower()) in headers:
-                by_header.setdefault(name, []).append(_hmac_verdict(scheme, headers[name], body, webhook, now))
+                by_header.setdefault(name, []).append(_hmac_verdict(scheme, headers[name], body, webhook, headers, now))
     for found in by_header.values():
         # Webhooks sharing a header name: the one that verified, else what each says.
         verdicts += [v for v in found if v.verified][:1] or found
@@ -201,14 +203,25 @@ def _ed25519_verifies(signing_key: str, signature: str, signed: bytes) -> bool:
     return True
 
 
-def _hmac_verdict(scheme: Hmac, value: str, body: bytes, webhook: Webhook, now: datetime) -> Verdict:
-    if not all(isinstance(part, str) for part in scheme.parts):
-        return Verdict(False, f"{scheme.header} (hmac of {webhook.name}) not verified: its value uses placeholders "
-                              "of the attempt")
+def _hmac_verdict(scheme: Hmac, value: str, body: bytes, webhook: Webhook, headers: dict[str, str],
+                  now: datetime) -> Verdict:
+    values = _known_values(headers, webhook)
+    needed = {name for part in scheme.parts if not isinstance(part, str) for name in part.names}
+    if missing := sorted(needed - values.keys()):
+        return Verdict(False, f"{scheme.header} (hmac of {webhook.name}) not verified: it signs "
+                              f"{', '.join('{' + name + '}' for name in missing)}, which the request does not show")
     given = value.split(scheme.separator) if scheme.separator else [value]
     for which, secret in _live_secrets(webhook, now):
-        expected = hmac_value(scheme, secret, body, {})
+        expected = hmac_value(scheme, secret, body, values)
         if any(hmac.compare_digest(expected, part.strip()) for part in given):
             return Verdict(True, f"{scheme.header} (hmac) verified with {webhook.name}'s {which} secret")
     return Verdict(False, f"{scheme.header} (hmac) does not match {webhook.name}'s secrets")
 
+
+def _known_values(headers: dict[str, str], webhook: Webhook) -> dict[str, str]:
+    """The attempt placeholders (app/rules/placeholders.py `attempt_values`) that can be
+    recovered: from Hookline's default headers, and from the webhook itself."""
+    found = {"timestamp": headers.get("webhook-timestamp") or headers.get("x-webhook-timestamp"),
+             "event.id": headers.get("webhook-id"), "event.type": headers.get("x-webhook-event"),
+             "webhook.id": webhook.id, "tenant": webhook.tenant.slug}
+    return {name: value for name, value in found.items() if value is not None}

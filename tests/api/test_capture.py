@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.services import inspector
+from app.services.retention import purge
 from app.storage.models import InspectorEndpoint, InspectorRequest, Tenant
 from tests.helpers import serving
 
@@ -114,8 +115,6 @@ def test_a_raw_request_with_a_non_ascii_header_and_a_lying_length_gets_an_answer
 
 @pytest.mark.postgres  # the requests go by ON DELETE CASCADE
 def test_the_retention_purge_deletes_expired_endpoints_and_what_they_received(api, endpoint, settings, clock):
-    from app.services.retention import purge
-
     api.post(url(endpoint), content=b"x")
     fresh = inspector.new_endpoint(Tenant.get(Tenant.slug == "default"), "fresh", clock() + inspector.LIFETIME / 2)
     clock.advance(inspector.LIFETIME.total_seconds())

@@ -3,6 +3,9 @@ see which webhook's secret verified a signed delivery, and only within one's own
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
 import json
 from urllib.parse import urlsplit
 
@@ -10,10 +13,11 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup
 
-from app.services.users import create_user
+from app.delivery.signing import standard_signature
+from app.services.users import create_first_admin, create_user
 from app.services.webhooks import rotate_secret
 from app.storage.models import InspectorEndpoint, Tenant, Webhook
-from tests.helpers import sign_in
+from tests.helpers import ADMIN_PASSWORD, ADMIN_USER, emit, make_webhook, serving, sign_in
 
 
 def soup(response: httpx.Response) -> BeautifulSoup:
@@ -53,8 +57,10 @@ async def test_a_webhook_pointing_here_delivers_a_test_event_that_shows_verified
     fragment = soup(dashboard.get(page, htmx=True))
     (request,) = fragment.select(".inspector-request")
     assert request.select_one("h3 code").text == "POST"
-    assert " ".join(request.select_one(".inspector-verdict").text.split()) == (
-        f"verified webhook-signature v1 verified with {webhook.name}'s current secret")
+    assert [" ".join(v.text.split()) for v in request.select(".inspector-verdict")] == [
+        f"verified webhook-signature v1 verified with {webhook.name}'s current secret",
+        f"verified X-Webhook-Signature (hmac) verified with {webhook.name}'s current secret",
+    ], "Hookline's default contract: Standard Webhooks and an hmac of the timestamp and body"
     body = json.loads(request.select_one(".inspector-json").text)
     assert body["data"]["webhook_id"] == webhook.id
     assert "\n  " in request.select_one(".inspector-json").text, "pretty-printed"
@@ -68,19 +74,16 @@ def test_after_a_rotation_the_previous_secret_is_named(dashboard, settings, cloc
     rotate_secret(webhook.id, None, settings, clock(), grace_seconds=3600)
     sent = httpx.post(url, content=b'{"a":1}', headers=signed_headers(old_secret, b'{"a":1}'))
     assert sent.status_code == 200
-    assert verdicts(dashboard, page) == [f"verified webhook-signature v1 verified with {webhook.name}'s previous secret"]
+    assert verdicts(dashboard, page) == [
+        f"verified webhook-signature v1 verified with {webhook.name}'s previous secret"]
 
 
 def signed_headers(secret: str, body: bytes) -> dict:
-    from app.delivery.signing import standard_signature
-
     return {"content-type": "application/json", "webhook-id": "msg_1", "webhook-timestamp": "1700000000",
             "webhook-signature": standard_signature(secret, "msg_1", 1700000000, body)}
 
 
 def test_a_wrong_signature_says_so_and_unsigned_requests_say_nothing(dashboard, settings, clock):
-    from tests.helpers import make_webhook
-
     make_webhook(settings, clock, "http://127.0.0.1:9/hook", name="Orders to ERP")
     page, url = new_endpoint(dashboard)
     httpx.post(url, content=b"x", headers={**signed_headers("whsec_" + "A" * 44, b"x")})
@@ -138,29 +141,27 @@ def test_creating_needs_the_csrf_token_and_the_count_is_bounded(dashboard):
 
 
 @pytest.mark.anyio
-async def test_an_hmac_contract_is_verified_and_one_with_placeholders_is_said_not_to_be(dashboard, engine, settings,
-                                                                                          clock):
-    from tests.helpers import emit, make_webhook
-
+async def test_hmac_contracts_are_verified_filling_in_the_placeholders_the_request_shows(dashboard, engine, settings,
+                                                                                         clock):
     page, url = new_endpoint(dashboard)
     make_webhook(settings, clock, url, name="GitHub style", secret="s" * 32,
                  signatures=[{"scheme": "hmac", "header": "X-Hub-Signature-256", "value": "sha256={digest}"}])
     make_webhook(settings, clock, url, name="Timestamped", secret="t" * 32,
-                 signatures=[{"scheme": "hmac", "header": "X-Timed-Signature", "content": "{timestamp}.{body}"}])
+                 signatures=[{"scheme": "hmac", "header": "X-Timed-Signature",
+                              "content": "{timestamp}.{webhook.id}.{body}"}])
+    make_webhook(settings, clock, url, name="Per delivery", secret="d" * 32,
+                 signatures=[{"scheme": "hmac", "header": "X-Delivery-Signature", "content": "{delivery.id}.{body}"}])
     emit(settings, clock)
-    assert await engine.run() == 2
+    assert await engine.run() == 3
     assert sorted(verdicts(dashboard, page)) == [
-        "not verified X-Timed-Signature (hmac of Timestamped) not verified: its value uses placeholders of the attempt",
+        "not verified X-Delivery-Signature (hmac of Per delivery) not verified: it signs {delivery.id}, which the "
+        "request does not show",
         "verified X-Hub-Signature-256 (hmac) verified with GitHub style's current secret",
+        "verified X-Timed-Signature (hmac) verified with Timestamped's current secret",
     ]
 
 
 def test_of_webhooks_sharing_an_hmac_header_only_the_one_that_verified_is_named(dashboard, settings, clock):
-    import hashlib
-    import hmac
-
-    from tests.helpers import make_webhook
-
     page, url = new_endpoint(dashboard)
     scheme = [{"scheme": "hmac", "header": "X-Signature"}]
     for name, secret in (("First", "a" * 32), ("Second", "b" * 32)):
@@ -173,11 +174,6 @@ def test_of_webhooks_sharing_an_hmac_header_only_the_one_that_verified_is_named(
 
 
 def test_with_public_url_the_capture_url_is_built_from_it(settings, clock):
-    import dataclasses
-
-    from app.services.users import create_first_admin
-    from tests.helpers import ADMIN_PASSWORD, ADMIN_USER, serving
-
     public = dataclasses.replace(settings, public_url="https://hooks.example.com/")
     with serving(public, clock, run_sender=False) as client:
         create_first_admin(ADMIN_USER, ADMIN_PASSWORD, clock())
@@ -187,8 +183,6 @@ def test_with_public_url_the_capture_url_is_built_from_it(settings, clock):
 
 
 def test_send_test_refuses_another_tenants_webhook(dashboard, settings, clock):
-    from tests.helpers import make_webhook
-
     theirs = make_webhook(settings, clock, "http://127.0.0.1:9/hook", name="Theirs")
     create_user("bob", "b" * 12, Tenant.create(slug="globex", created_at=clock()), clock())
     with httpx.Client(base_url=dashboard.client.base_url) as client:
