@@ -7,7 +7,10 @@ about it is bounded: requests kept per endpoint, body size, endpoints per tenant
 their lifetime (the web layer rate-limits per token). An expired endpoint answers 404;
 its rows go when the tenant next creates one.
 
-Verification checks the request against every live webhook of the tenant: Standard
+Verification happens once, when a request arrives, and is stored with it: the page
+polls every 2 s, and re-checking up to 50 bodies of 256 KiB against every webhook's
+secrets on each poll would cost more than the request did. It checks the request
+against every live webhook of the tenant: Standard
 Webhooks v1 (`webhook-signature: v1,…`) with the current and the previous secret, v1a
 with the current and the previous key pair, and an hmac contract's header. An hmac
 value or content may use the attempt's placeholders: those the request shows (the
@@ -77,21 +80,37 @@ def delete_endpoint(endpoint_id: str, tenant_id: int, now: datetime) -> None:
         endpoint.delete_instance()
 
 
-def capture(token: str, method: str, path: str, headers: list[tuple[str, str]], body: bytes,
+def capture(token: str, method: str, path: str, headers: list[tuple[str, str]], body: bytes, settings: Settings,
             now: datetime) -> InspectorRequest:
     """Record one request to a live endpoint, keeping its newest KEEP_REQUESTS. NotFound
-    for an unknown or expired token."""
+    for an unknown or expired token. Its signatures are checked once, here, before the
+    transaction: the page that polls every 2 s then only reads what they said."""
+    endpoint = _live_endpoint(token, now)
+    by_name = {name.lower(): value for name, value in headers}
+    verdicts = verify(by_name, body, _webhooks_of(endpoint.tenant_id), settings, now)
     with write_transaction():
-        endpoint = InspectorEndpoint.live(now).where(InspectorEndpoint.token == token).first()
-        if endpoint is None:
-            raise NotFound("no test endpoint at this URL (it may have expired)")
-        received = InspectorRequest.create(endpoint=endpoint, method=method[:16], path=path,
-                                           headers=[list(pair) for pair in headers], body=body, received_at=now)
+        endpoint = _live_endpoint(token, now)  # not deleted meanwhile
+        received = InspectorRequest.create(
+            endpoint=endpoint, method=method[:16], path=path, headers=[list(pair) for pair in headers], body=body,
+            verdicts=[[v.verified, v.text] for v in verdicts], received_at=now)
         kept = (InspectorRequest.select(InspectorRequest.id).where(InspectorRequest.endpoint == endpoint.id)
                 .order_by(InspectorRequest.received_at.desc(), InspectorRequest.id.desc()).limit(KEEP_REQUESTS))
         InspectorRequest.delete().where(
             (InspectorRequest.endpoint == endpoint.id) & InspectorRequest.id.not_in(kept)).execute()
         return received
+
+
+def _live_endpoint(token: str, now: datetime) -> InspectorEndpoint:
+    endpoint = InspectorEndpoint.live(now).where(InspectorEndpoint.token == token).first()
+    if endpoint is None:
+        raise NotFound("no test endpoint at this URL (it may have expired)")
+    return endpoint
+
+
+def _webhooks_of(tenant_id: int) -> list[Webhook]:
+    """The tenant's live webhooks with their tenant row, which their contracts need."""
+    return list(Webhook.select(Webhook, Tenant).join(Tenant).where(
+        (Webhook.tenant == tenant_id) & Webhook.deleted_at.is_null()).order_by(Webhook.created_at))
 
 
 @dataclass(frozen=True)
@@ -115,24 +134,22 @@ class Verdict:
     text: str  # "webhook-signature v1 verified with Orders to ERP's current secret"
 
 
-def received_requests(endpoint: InspectorEndpoint, settings: Settings, now: datetime) -> list[Shown]:
-    """The endpoint's requests, newest first, each checked against the tenant's webhooks."""
-    rows = list(InspectorRequest.select().where(InspectorRequest.endpoint == endpoint.id)
-                .order_by(InspectorRequest.received_at.desc(), InspectorRequest.id.desc()))
-    webhooks = list(Webhook.select(Webhook, Tenant).join(Tenant).where(
-        (Webhook.tenant == endpoint.tenant_id) & Webhook.deleted_at.is_null()).order_by(Webhook.created_at))
-    return [_shown(row, webhooks, settings, now) for row in rows]
+def received_requests(endpoint: InspectorEndpoint) -> list[Shown]:
+    """The endpoint's requests, newest first."""
+    rows = (InspectorRequest.select().where(InspectorRequest.endpoint == endpoint.id)
+            .order_by(InspectorRequest.received_at.desc(), InspectorRequest.id.desc()))
+    return [_shown(row) for row in rows]
 
 
-def _shown(row: InspectorRequest, webhooks: list[Webhook], settings: Settings, now: datetime) -> Shown:
+def _shown(row: InspectorRequest) -> Shown:
     body = bytes(row.body)
     try:
         text, encoded = body.decode("utf-8"), None
     except UnicodeDecodeError:
         text, encoded = None, base64.b64encode(body).decode()
-    headers = {name.lower(): value for name, value in row.headers}
-    is_json = text is not None and "json" in headers.get("content-type", "")
-    return Shown(row, text, encoded, is_json, tuple(verify(headers, body, webhooks, settings, now)))
+    content_type = next((value for name, value in row.headers if name.lower() == "content-type"), "")
+    is_json = text is not None and "json" in content_type
+    return Shown(row, text, encoded, is_json, tuple(Verdict(verified, said) for verified, said in row.verdicts))
 
 
 def verify(headers: dict[str, str], body: bytes, webhooks: list[Webhook], settings: Settings,

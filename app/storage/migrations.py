@@ -141,7 +141,8 @@ _INSPECTOR_ENDPOINT = _as_shipped(
 _INSPECTOR_REQUEST = _as_shipped(
     "inspector_request", indexes=((("endpoint", "received_at"), False),), id=_id(),
     endpoint=peewee.ForeignKeyField(_INSPECTOR_ENDPOINT, on_delete="CASCADE"), method=peewee.CharField(max_length=16),
-    path=peewee.TextField(), headers=peewee.TextField(), body=peewee.BlobField(), received_at=peewee.DateTimeField())
+    path=peewee.TextField(), headers=peewee.TextField(), body=peewee.BlobField(), verdicts=peewee.TextField(),
+    received_at=peewee.DateTimeField())
 
 
 def _create(*tables: type[peewee.Model]) -> None:

@@ -486,6 +486,8 @@ class InspectorRequest(BaseModel):
     path = peewee.TextField()  # with its query string
     headers = JSONField()  # [[name, value], ...], names lower-case
     body = peewee.BlobField()
+    # What its signatures said when it arrived: [[verified, text], ...] (services/inspector.py).
+    verdicts = JSONField(default=list)
     received_at = UTCDateTimeField()
 
     class Meta:

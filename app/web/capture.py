@@ -33,7 +33,8 @@ async def capture(request: Request) -> Response:
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.scope["headers"]]
     try:
-        received = await run_in_threadpool(inspector.capture, token, request.method, path, headers, body, now)
+        received = await run_in_threadpool(inspector.capture, token, request.method, path, headers, body,
+                                           request.app.state.settings, now)
     except NotFound as exc:
         return _answer(404, exc.message)
     return JSONResponse({"received": True, "id": received.id})

@@ -55,10 +55,10 @@ async def create(request: Request) -> Response:
     return RedirectResponse(f"/inspector/{endpoint.id}", status_code=303)
 
 
-def _shown(endpoint, settings, now, url: str) -> dict:
+def _shown(endpoint, url: str) -> dict:
     return {
         "endpoint": endpoint,
-        "received": inspector.received_requests(endpoint, settings, now),
+        "received": inspector.received_requests(endpoint),
         "pointing_here": [w for w in webhooks.list_webhooks(endpoint.tenant_id) if w.url == url],
     }
 
@@ -69,7 +69,7 @@ async def endpoint_page(request: Request) -> Response:
     settings, now = request.app.state.settings, request.app.state.clock()
     endpoint = await run_in_threadpool(inspector.get_endpoint, request.path_params["id"], who.tenant.id, now)
     url = capture_url(request, endpoint.token)
-    loaded = await run_in_threadpool(_shown, endpoint, settings, now, url)
+    loaded = await run_in_threadpool(_shown, endpoint, url)
     context = {"viewer": who, "nav": "inspector", "url": url, "now": now,
                "needs_public_url": not settings.dev and not settings.public_url, **loaded}
     return render(request, "inspector/endpoint.html", context, partial="inspector/_requests.html")
