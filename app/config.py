@@ -121,6 +121,8 @@ class Settings:
     log_level: str = "info"
     login_rate_limit: str = "10/15m"
     login_ip_rate_limit: str = "50/15m"
+    # Requests per request-inspector capture URL (/inspect/<token>), which take no key.
+    inspector_rate_limit: str = "60/1m"
     # GET /metrics (Prometheus) needs `Authorization: Bearer <metrics_token>`; empty: off.
     metrics_token: str = ""
     # OpenTelemetry: spans for emit, claim and attempt go to this OTLP/HTTP traces URL, e.g.
@@ -291,7 +293,8 @@ def parse_duration(name: str, value: object) -> float:
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-RATE_LIMITS = ("emit_rate_limit", "emit_ip_rate_limit", "login_rate_limit", "login_ip_rate_limit")
+RATE_LIMITS = ("emit_rate_limit", "emit_ip_rate_limit", "login_rate_limit", "login_ip_rate_limit",
+               "inspector_rate_limit")
 
 
 def parse_rate(name: str, text: str) -> Rate | None:

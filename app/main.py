@@ -33,13 +33,14 @@ from app.services.server_secrets import signing_keys
 from app.services.setup import prepare_database
 from app.storage.db import database
 from app.storage.writer import GroupWriter
-from app.web import metrics, portal
+from app.web import capture, metrics, portal
 from app.web.api import deliveries as api_deliveries, event_types as api_event_types, events as api_events
 from app.web.api import event_log as api_event_log, listen as api_listen, openapi, replay as api_replay
 from app.web.api import stats as api_stats, tenants as api_tenants
 from app.web.api import webhooks as api_webhooks
 from app.web.pages import deliveries as pages_deliveries, event_types as pages_event_types, keys as pages_keys
-from app.web.pages import notifications as pages_notifications, signin, tenants as pages_tenants
+from app.web.pages import inspector as pages_inspector, notifications as pages_notifications, signin
+from app.web.pages import tenants as pages_tenants
 from app.web.pages import webhooks as pages_webhooks
 from app.web.security import CSRFMiddleware, FormTextMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
 from app.web.sessions import SessionMiddleware, cookie_options
@@ -128,6 +129,8 @@ def create_app(
             *pages_notifications.routes,
             *pages_event_types.routes,
             *pages_tenants.routes,
+            *pages_inspector.routes,
+            *capture.routes,
             *portal.routes,
             Mount("/static", StaticFiles(directory=str(TEMPLATES_DIR.parent / "static")), name="static"),
         ],
@@ -151,6 +154,7 @@ class RateLimits:
         self.emit_ip = RateLimiter(parse_rate("emit_ip_rate_limit", settings.emit_ip_rate_limit))
         self.login_user = RateLimiter(parse_rate("login_rate_limit", settings.login_rate_limit))
         self.login_ip = RateLimiter(parse_rate("login_ip_rate_limit", settings.login_ip_rate_limit))
+        self.capture = RateLimiter(parse_rate("inspector_rate_limit", settings.inspector_rate_limit))
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -9,7 +9,9 @@ scheduled run still takes an advisory lock so that only one of them does the wor
 
 Deliveries are aged by `updated_at`, the time of their last change (for a finished
 delivery, its last attempt), so a delivery resent yesterday is not purged today even if
-it was created long ago. Pending and delivering rows are never touched.
+it was created long ago. Pending and delivering rows are never touched. Expired test
+endpoints of the request inspector (app/services/inspector.py) go too, with what they
+received (ON DELETE CASCADE).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from apscheduler.triggers.cron import CronTrigger
 from app.config import Settings
 from app.rules.crontab import crontab_trigger
 from app.storage.db import RETENTION_LOCK, is_sqlite, once_across_processes, write_transaction
-from app.storage.models import CANCELLED, FAILED, SUCCEEDED, Attempt, Delivery, Event, Recovery
+from app.storage.models import CANCELLED, FAILED, SUCCEEDED, Attempt, Delivery, Event, InspectorEndpoint, Recovery
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,14 @@ class PurgeReport:
     attempts: int = 0
     events: int = 0
     recoveries: int = 0
+    test_endpoints: int = 0
     batches: int = 0  # write transactions that deleted something
     seconds: float = 0.0
 
     def summary(self) -> str:
+        endpoints = f" (and {self.test_endpoints} expired test endpoints)" if self.test_endpoints else ""
         return (f"purged {self.deliveries} deliveries, {self.attempts} attempts, {self.events} events and "
-                f"{self.recoveries} recoveries in {self.batches} batches ({self.seconds:.1f}s)")
+                f"{self.recoveries} recoveries{endpoints} in {self.batches} batches ({self.seconds:.1f}s)")
 
 
 def retention_trigger(settings: Settings) -> CronTrigger:
@@ -73,8 +77,11 @@ def purge(now: datetime, settings: Settings) -> PurgeReport:
         Delivery.select(Delivery.id).where(Delivery.recovery == Recovery.id)
     )
     recoveries, _, recovery_batches = _in_batches(Recovery, finished_recovery, size, partial(_delete_rows, Recovery))
-    return PurgeReport(deliveries, attempts, events, recoveries, delivery_batches + event_batches + recovery_batches,
-                       time.monotonic() - began)
+
+    endpoints, _, endpoint_batches = _in_batches(InspectorEndpoint, InspectorEndpoint.expires_at <= now, size,
+                                                 partial(_delete_rows, InspectorEndpoint))
+    return PurgeReport(deliveries, attempts, events, recoveries, endpoints,
+                       delivery_batches + event_batches + recovery_batches + endpoint_batches, time.monotonic() - began)
 
 
 def scheduled_purge(now: datetime, settings: Settings) -> PurgeReport | None:

@@ -133,6 +133,17 @@ _MAIL_NOTICE = _as_shipped(
     lease_expires_at=peewee.DateTimeField(null=True), last_error=peewee.TextField(null=True),
     created_at=peewee.DateTimeField(), sent_at=peewee.DateTimeField(null=True))
 
+# Step 19 (issue 16): the request inspector's capture URLs and what they received.
+_INSPECTOR_ENDPOINT = _as_shipped(
+    "inspector_endpoint", id=_id(), tenant=_tenant_key(), token=peewee.CharField(unique=True, max_length=64),
+    name=peewee.CharField(max_length=100), created_at=peewee.DateTimeField(),
+    expires_at=peewee.DateTimeField(index=True))
+_INSPECTOR_REQUEST = _as_shipped(
+    "inspector_request", indexes=((("endpoint", "received_at"), False),), id=_id(),
+    endpoint=peewee.ForeignKeyField(_INSPECTOR_ENDPOINT, on_delete="CASCADE"), method=peewee.CharField(max_length=16),
+    path=peewee.TextField(), headers=peewee.TextField(), body=peewee.BlobField(), verdicts=peewee.TextField(),
+    received_at=peewee.DateTimeField())
+
 
 def _create(*tables: type[peewee.Model]) -> None:
     database.create_tables(tables, safe=False)
@@ -322,6 +333,11 @@ def tenant_default_headers() -> None:
     _add_columns("tenant", headers=peewee.TextField(null=True))
 
 
+def request_inspector() -> None:
+    """Step 19: the request inspector's test endpoints and the requests they captured."""
+    _create(_INSPECTOR_ENDPOINT, _INSPECTOR_REQUEST)
+
+
 # Append only: each step runs once per database, in order; never edit a shipped step.
 STEPS = [
     create_tables,
@@ -342,6 +358,7 @@ STEPS = [
     event_log_indexes,
     api_key_usage,
     tenant_default_headers,
+    request_inspector,
 ]
 
 

@@ -497,3 +497,38 @@ class BrowserSession(BaseModel):
     @classmethod
     def ended(cls, now: datetime, idle_timeout: float):
         return (cls.expires_at <= now) | (cls.last_seen_at <= now - timedelta(seconds=idle_timeout))
+
+
+class InspectorEndpoint(BaseModel):
+    """A capture URL of the request inspector (app/services/inspector.py). The token is the
+    capability: whoever holds `/inspect/<token>` may send to it, without a key. It is kept as
+    it is (not hashed) because the tenant's page shows the URL on every visit, as a
+    webhook's URL is shown; it unlocks nothing but this endpoint's request log."""
+
+    id = _id_field("insp")
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    token = peewee.CharField(unique=True, max_length=64)
+    name = peewee.CharField(max_length=100)
+    created_at = UTCDateTimeField()
+    expires_at = UTCDateTimeField(index=True)
+
+    @classmethod
+    def live(cls, now: datetime):
+        return cls.select().where(cls.expires_at > now)
+
+
+class InspectorRequest(BaseModel):
+    """One request a capture URL received, as it came: headers in their order, body bytes."""
+
+    id = _id_field("insr")
+    endpoint = peewee.ForeignKeyField(InspectorEndpoint, on_delete="CASCADE")
+    method = peewee.CharField(max_length=16)
+    path = peewee.TextField()  # with its query string
+    headers = JSONField()  # [[name, value], ...], names lower-case
+    body = peewee.BlobField()
+    # What its signatures said when it arrived: [[verified, text], ...] (services/inspector.py).
+    verdicts = JSONField(default=list)
+    received_at = UTCDateTimeField()
+
+    class Meta:
+        indexes = ((("endpoint", "received_at"), False),)

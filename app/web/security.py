@@ -17,7 +17,8 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-EXEMPT_PREFIXES = ("/api/", "/static/", "/healthz", "/metrics")
+# Capture URLs (app/web/capture.py) take any request from any sender, without a session.
+EXEMPT_PREFIXES = ("/api/", "/static/", "/healthz", "/metrics", "/inspect/")
 MAX_FORM_BYTES = 1024 * 1024
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"

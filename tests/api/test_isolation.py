@@ -19,11 +19,14 @@ from starlette.routing import Mount, Route
 from app.services.api_keys import create_api_key
 from app.services.events import emit_event
 from app.services.listen_sessions import open_session
+from app.services.inspector import new_endpoint
 from app.services.tenants import get_or_create_tenant
 from app.services.users import create_user
 from app.services.webhooks import create_webhook
 from app.storage.db import database
-from app.storage.models import Attempt, Delivery, Event, EventType, Recovery, Tenant, User, Webhook, ApiKey
+from app.storage.models import (
+    ApiKey, Attempt, Delivery, Event, EventType, InspectorEndpoint, InspectorRequest, Recovery, Tenant, User, Webhook,
+)
 from tests.helpers import Dashboard, ServerThread, sign_in
 
 # (the collection segment before the parameter, the parameter) -> the kind of object it names
@@ -37,6 +40,7 @@ PARAMS = {
     ("event-types", "name"): "event_type",
     ("event-types", "id"): "event_type",
     ("listen", "id"): "listen_session",
+    ("inspector", "id"): "inspector_endpoint",
 }
 # Global or admin-only objects: a tenant's caller may not change them at all, so only the
 # refusal is checked (no "own object" control call).
@@ -45,6 +49,7 @@ ADMIN_ONLY = {"tenant", "event_type"}
 READABLE_BY_ALL = {"event_type"}
 EXEMPT = {
     ("portal", "token"): "a portal token is a signed bearer credential for one tenant, by design",
+    ("inspect", "token"): "a capture URL takes any sender's request, by design (tests/api/test_capture.py)",
 }
 # Bodies that pass validation, so that a missing scope check would reach the lookup.
 FORM = {"name": "pwned", "url": "https://example.com/pwned", "events": "order.created", "enabled": "on",
@@ -79,12 +84,13 @@ def owned_objects(slug: str, settings, now) -> dict[str, str]:
         "tenant": slug,
         "event_type": "order.created",
         "listen_session": session.id,
+        "inspector_endpoint": new_endpoint(tenant, f"{slug} inspector", now).id,
     }
 
 
 def snapshot() -> list:
     """Every row but a key's last use, which the caller's own key notes as it is used."""
-    models = [Tenant, EventType, Webhook, Event, Delivery, Attempt, Recovery, User]
+    models = [Tenant, EventType, Webhook, Event, Delivery, Attempt, Recovery, User, InspectorEndpoint, InspectorRequest]
     keys = ApiKey.select(*(field for field in ApiKey._meta.sorted_fields if field is not ApiKey.last_used_at))
     return [sorted(map(repr, query.tuples())) for query in [keys, *(model.select() for model in models)]]
 
