@@ -7,52 +7,51 @@ of the push to the attempt's record, minus the local request's own duration (wha
 reports): the SSE frame, the CLI's work, the results POST and the record's commit, i.e.
 what a WebSocket could at best shave the POST off.
 
-Run: python -m bench.listen [--events 200]
+Run: python -m bench --only listen
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 import sqlite3
-import tempfile
 import time
 import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-from bench.common import ADMIN_KEY, AUTH, HOOKLINE, ROOT, HooklineServer, ReceiverProcess, Subprocess, http_json
+from bench.common import ADMIN_KEY, AUTH, HOOKLINE, ROOT, HooklineServer, ReceiverProcess, Row, Subprocess, http_json
 from bench.common import percentile, wait_until
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        workdir = Path(folder)
-        receiver = ReceiverProcess(workdir)
-        server = HooklineServer(workdir)
+def run(opts, workdir: Path, receiver: ReceiverProcess) -> list[Row]:
+    count = opts.listen_events
+    receiver.reset()
+    server = HooklineServer(workdir)
+    listen = None
+    try:
         webhook_id = server.create_webhook(receiver.url("/fast/direct"))
-        direct = _emit_one_at_a_time(server, receiver, args.events, 0)
+        direct = _emit_one_at_a_time(server, receiver, count, 0)
         _delete(f"{server.base}/api/v1/webhooks/{webhook_id}")
         listen = Subprocess([str(HOOKLINE), "listen", "--forward-to", receiver.url("/fast/local"),
                              "--server", server.base, "--api-key", ADMIN_KEY], workdir / "listen.log", cwd=ROOT)
-        try:
-            if not wait_until(lambda: "Signing secret" in listen.log.read_text(), 30):
-                raise RuntimeError(f"hookline listen did not start:\n{listen.tail()}")
-            forwarded = _emit_one_at_a_time(server, receiver, args.events, args.events)
-            overheads = _overheads(workdir / "hookline.db", "/fast/local")
-        finally:
+        if not wait_until(lambda: "Signing secret" in listen.log.read_text(), 30):
+            raise RuntimeError(f"hookline listen did not start:\n{listen.tail()}")
+        forwarded = _emit_one_at_a_time(server, receiver, count, count)
+        overheads = _overheads(workdir / "hookline.db", "/fast/local")
+    finally:
+        if listen is not None:
             listen.stop()
-            server.stop()
-            receiver.stop()
-    print(f"{args.events} events each way, one at a time")
-    for name, latencies in (("a webhook, POSTed by the sender", direct), ("a listen session, via the CLI", forwarded)):
-        print(f"emit -> arrival, {name}: {len(latencies)} arrived, p50 {percentile(latencies, 0.5):.1f} ms  "
-              f"p99 {percentile(latencies, 0.99):.1f} ms")
-    print(f"push + report + record, minus the local request: "
-          f"p50 {percentile(overheads, 0.5):.1f} ms  p99 {percentile(overheads, 0.99):.1f} ms")
+        server.stop()
+    how = f"{count} events each way, one at a time"
+    rows = []
+    for label, latencies in (("a webhook, POSTed by the sender", direct), ("a listen session, via the CLI", forwarded)):
+        note = f"{len(latencies)}/{count} arrived; {how}"
+        rows += [Row("listen", f"emit to arrival, {label}: p50", percentile(latencies, 0.5), "ms", note=note),
+                 Row("listen", f"emit to arrival, {label}: p99", percentile(latencies, 0.99), "ms")]
+    rows += [Row("listen", "push + report + record, minus the local request: p50", percentile(overheads, 0.5), "ms",
+                 note="what the results POST of the SSE design costs at most"),
+             Row("listen", "push + report + record, minus the local request: p99", percentile(overheads, 0.99), "ms")]
+    return rows
 
 
 def _emit_one_at_a_time(server: HooklineServer, receiver: ReceiverProcess, count: int, arrived_before: int):
@@ -86,6 +85,3 @@ def _overheads(database: Path, url: str) -> list[float]:
 def _parsed(stamp: str) -> datetime:
     return datetime.fromisoformat(re.sub(r"\+00:00$", "", stamp))
 
-
-if __name__ == "__main__":
-    main()

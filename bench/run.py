@@ -24,20 +24,20 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import backlog, ceilings, contracts, emit, event_queries, memory, noisy, throughput
+from bench import backlog, ceilings, contracts, emit, event_queries, listen, memory, noisy, throughput
 from bench.common import ReceiverProcess, Row, raise_fd_limit, time_limit
 from bench.peer import run as peer
 
 PARTS = {
     "ceilings": ceilings.run, "throughput": throughput.run, "emit": emit.run, "noisy": noisy.run,
     "backlog": backlog.run, "memory": memory.run, "peer": peer.run, "contracts": contracts.run,
-    "event_queries": event_queries.run,
+    "event_queries": event_queries.run, "listen": listen.run,
 }
 # full size, --quick size
 SIZES = {
     "requests": (20_000, 2_000), "events": (20_000, 500), "emit_events": (10_000, 500), "rate": (1000, 200),
     "steady_rate": (400, 100), "duration": (30, 5), "noisy_events": (100, 5), "backlog_rows": (1_000_000, 20_000),
-    "backlog_events": (10_000, 300), "in_flight": (10_000, 1_000), "query_events": (1_000_000, 20_000), "peer_events": (20_000, 200), "part_timeout": (1800, 300),
+    "backlog_events": (10_000, 300), "in_flight": (10_000, 1_000), "query_events": (1_000_000, 20_000), "peer_events": (20_000, 200), "listen_events": (200, 20), "part_timeout": (1800, 300),
 }
 
 
