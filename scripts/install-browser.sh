@@ -12,8 +12,8 @@ if [ -x "$CHROMIUM" ]; then
   echo "install-browser: $CHROMIUM is installed ($("$CHROMIUM" --version 2>/dev/null || echo 'version unknown'))"
   exit 0
 fi
-# shellcheck source=scripts/apt-install.sh
-. "$(dirname "$0")/apt-install.sh"
+# shellcheck source=scripts/common.sh
+. "$(dirname "$0")/common.sh"
 status=0
 apt_install install-browser "the browser tests" chromium || status=$?
 [ "$status" -ne 3 ] || exit 0

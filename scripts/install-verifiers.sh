@@ -25,8 +25,8 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
-# shellcheck source=scripts/apt-install.sh
-. "$(dirname "$0")/apt-install.sh"
+# shellcheck source=scripts/common.sh
+. "$(dirname "$0")/common.sh"
 status=0
 apt_install install-verifiers "the verifier tests of those languages" --no-install-recommends "${missing[@]}" || status=$?
 [ "$status" -ne 3 ] || exit 0

@@ -17,8 +17,8 @@
 # Exit status 3: pgbouncer is missing and cannot be installed here (the tests skip on it).
 set -euo pipefail
 
-# shellcheck source=scripts/apt-install.sh
-. "$(dirname "$0")/apt-install.sh"
+# shellcheck source=scripts/common.sh
+. "$(dirname "$0")/common.sh"
 
 say() { echo "pgbouncer: $*" >&2; }
 
@@ -34,18 +34,6 @@ install() {
   apt_install pgbouncer "the pooler tests" pgbouncer || return $?
   binary=$(find_binary) || { say "apt-get installed pgbouncer but the binary is still missing"; return 1; }
   say "installed $("$binary" --version | head -n 1)"
-}
-
-as_owner() {
-  if [ "$(id -u)" -eq 0 ]; then
-    PATH="$PATH:/usr/sbin:/sbin" runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
-}
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 start() {

@@ -16,8 +16,8 @@
 # Exit status 3: PostgreSQL is missing and cannot be installed here (the tests skip on it).
 set -euo pipefail
 
-# shellcheck source=scripts/apt-install.sh
-. "$(dirname "$0")/apt-install.sh"
+# shellcheck source=scripts/common.sh
+. "$(dirname "$0")/common.sh"
 
 say() { echo "postgres-server: $*" >&2; }
 
@@ -48,20 +48,6 @@ install() {
     return 1
   fi
   say "installed $("$bindir/postgres" --version)"
-}
-
-# Runs a server binary as the user that owns the cluster (runuser lives in /usr/sbin,
-# which a non-login PATH may lack).
-as_owner() {
-  if [ "$(id -u)" -eq 0 ]; then
-    PATH="$PATH:/usr/sbin:/sbin" runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
-}
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 start() {

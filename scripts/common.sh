@@ -1,5 +1,5 @@
-# Sourced by the scripts that install what the tests need (install-browser.sh,
-# install-verifiers.sh, postgres-server.sh, pgbouncer.sh): one way to get Debian packages.
+# Sourced by the scripts that install and run what the tests need (install-browser.sh,
+# install-verifiers.sh, postgres-server.sh, pgbouncer.sh).
 #
 #   apt_install NAME WHAT [APT-GET OPTION...] PACKAGE...
 #
@@ -26,4 +26,18 @@ apt_install() {
   # `env` after sudo: sudo drops most of the caller's environment, DEBIAN_FRONTEND included.
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 \
     && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2
+}
+
+# Runs a server binary as the user that owns PostgreSQL's files (runuser lives in
+# /usr/sbin, which a non-login PATH may lack).
+as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    PATH="$PATH:/usr/sbin:/sbin" runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
