@@ -508,6 +508,17 @@ def serve_hookline(env: dict, port: int, cwd: Path) -> subprocess.Popen:
 
 # The dashboard in real Chromium (tests/e2e).
 
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Saves docs/screenshots/<name>.png; only with HOOKLINE_SCREENSHOTS set, so a test run does not rewrite tracked files."""
+    if os.environ.get("HOOKLINE_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.mouse.move(0, page.viewport_size["height"] - 1)  # no hover look on the last clicked button
+        page.screenshot(path=SCREENSHOTS / f"{name}.png", animations="disabled", caret="hide")
+
+
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 5_000  # per action or navigation; expectations keep Playwright's 5 s default

@@ -5,28 +5,15 @@ Set HOOKLINE_SCREENSHOTS=1 to also refresh the README's screenshots in docs/scre
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 from playwright.sync_api import Page, expect
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from tests.helpers import (
     ADMIN_PASSWORD, ADMIN_USER, PHONE, create_webhook_in_browser, fill_webhook_form, open_create_modal,
-    set_up_admin, webhook_row,
+    screenshot, set_up_admin, webhook_row,
 )
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def screenshot(page: Page, name: str) -> None:
-    """Only with HOOKLINE_SCREENSHOTS set, so a test run does not rewrite tracked files."""
-    if os.environ.get("HOOKLINE_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.mouse.move(0, page.viewport_size["height"] - 1)  # no hover look on the last clicked button
-        page.screenshot(path=SCREENSHOTS / f"{name}.png", animations="disabled", caret="hide")
-
 
 def show_secret(page: Page) -> None:
     """Scroll the dialog back to the secret (see test_secret_starts_in_view_after_create)."""
