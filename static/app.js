@@ -3,17 +3,99 @@
 (function () {
   "use strict";
 
-  function showToast(message, level) {
-    var box = document.getElementById("toasts");
-    if (!box) return;
-    var toast = document.createElement("div");
-    toast.className = "toast toast-" + (level || "success");
-    toast.setAttribute("role", level === "error" ? "alert" : "status");
-    toast.textContent = message;
-    box.appendChild(toast);
-    setTimeout(function () { toast.classList.add("toast-leaving"); }, 5000);
-    setTimeout(function () { toast.remove(); }, 5600);
+  // ---- issue 16, defect 6: toasts ----
+  // A short stack in the bottom-right corner: at most MAX_TOASTS (the oldest goes), each with
+  // a close button; info and success leave after TOAST_MS (not while the pointer or focus is
+  // on them), errors stay until closed. While modal dialogs are open the region lives in the
+  // topmost one: the rest of the page is inert then and under the top layer, so a toast
+  // outside would be hidden and unclickable. <main> gets room below its last row for the
+  // stack (--toast-room), so scrolling to the end uncovers the last row's actions.
+  var TOAST_MS = 5000, TOAST_LEAVING_MS = 400, MAX_TOASTS = 3;
+
+  function toastRegion() { return document.getElementById("toasts"); }
+
+  function makeRoomForToasts() {
+    var box = toastRegion();
+    var height = box && box.childElementCount ? box.getBoundingClientRect().height : 0;
+    document.documentElement.style.setProperty("--toast-room", Math.ceil(height) + "px");
   }
+
+  function removeToast(toast) {
+    clearTimeout(toast.expiry);
+    var hadFocus = toast.contains(document.activeElement);
+    toast.remove();
+    makeRoomForToasts();
+    if (hadFocus) {
+      var next = toastRegion() && toastRegion().querySelector(".toast-close");
+      if (next) next.focus();
+    }
+  }
+
+  function expireLater(toast) {
+    clearTimeout(toast.expiry);
+    toast.expiry = setTimeout(function () {
+      toast.classList.add("toast-leaving");
+      toast.expiry = setTimeout(function () { removeToast(toast); }, TOAST_LEAVING_MS);
+    }, TOAST_MS);
+  }
+
+  function showToast(message, level) {
+    var box = toastRegion();
+    if (!box) return;
+    level = level || "success";
+    var toast = document.createElement("div");
+    toast.className = "toast toast-" + level;
+    toast.setAttribute("role", level === "error" ? "alert" : "status");
+    var text = document.createElement("p");
+    text.className = "toast-message";
+    text.textContent = message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss notification");
+    close.textContent = "\u00d7";
+    toast.append(text, close);
+    box.appendChild(toast);
+    while (box.childElementCount > MAX_TOASTS) removeToast(box.firstElementChild);
+    if (level !== "error") {
+      expireLater(toast);
+      var hold = function () { clearTimeout(toast.expiry); toast.classList.remove("toast-leaving"); };
+      var resume = function () { if (!toast.matches(":hover, :focus-within")) expireLater(toast); };
+      toast.addEventListener("mouseenter", hold);
+      toast.addEventListener("focusin", hold);
+      toast.addEventListener("mouseleave", resume);
+      toast.addEventListener("focusout", function () { setTimeout(resume, 0); });
+    }
+    makeRoomForToasts();
+  }
+
+  window.addEventListener("resize", makeRoomForToasts);  // a narrower stack wraps taller
+
+  document.addEventListener("click", function (event) {
+    var close = event.target.closest(".toast-close");
+    if (close) removeToast(close.closest(".toast"));
+  });
+
+  // Modal dialogs in the order they opened; any dialog (the #modal one, a confirmation)
+  // counts, whoever opens it.
+  var openModals = [];
+  function placeToasts() {
+    var box = toastRegion();
+    if (!box) return;
+    openModals = openModals.filter(function (dialog) { return dialog.isConnected && dialog.matches(":modal"); });
+    var home = openModals[openModals.length - 1] || document.body;
+    if (box.parentNode !== home) home.appendChild(box);
+  }
+  new MutationObserver(function (changes) {
+    changes.forEach(function (change) {
+      var dialog = change.target;
+      if (dialog.localName !== "dialog") return;
+      openModals = openModals.filter(function (open) { return open !== dialog; });
+      if (dialog.matches(":modal")) openModals.push(dialog);
+    });
+    placeToasts();
+  }).observe(document.documentElement, { attributes: true, attributeFilter: ["open"], subtree: true });
+  // ---- end of defect 6 ----
 
   function modal() { return document.getElementById("modal"); }
 
