@@ -247,4 +247,53 @@
   // A plain form post with a mistake answers with the whole page.
   document.addEventListener("DOMContentLoaded", function () { focusFirstInvalid(document.getElementById("main")); });
   // ---- end of defect 9 ----
+
+  // ---- issue 16, defect 13: styled confirmations for every hx-confirm ----
+  // htmx asks with window.confirm() unless htmx:confirm is answered: the question goes into
+  // base.html's #confirm-dialog instead, its first sentence as the title and the rest as
+  // the detail, with the trigger's own label ("Delete", "Revoke", "Rotate secret") on the
+  // danger button. Cancel has the focus; Esc, the backdrop and Cancel all leave things as
+  // they were. A second modal dialog opens over #modal when the trigger is inside it.
+  var confirmedRequest = null;
+
+  function confirmDialog() { return document.getElementById("confirm-dialog"); }
+
+  function actionLabel(detail) {
+    var elt = detail.elt;
+    var trigger = (detail.triggeringEvent && detail.triggeringEvent.submitter)
+      || (elt.matches("button, a, input[type=submit]") ? elt : elt.querySelector("button[type=submit], button:not([type]), input[type=submit]"));
+    var label = trigger ? (trigger.value && trigger.localName === "input" ? trigger.value : trigger.textContent).trim() : "";
+    return label || "Confirm";
+  }
+
+  document.addEventListener("htmx:confirm", function (event) {
+    var dialog = confirmDialog();
+    if (!event.detail.question || !dialog) return;  // nothing to ask: htmx goes ahead
+    event.preventDefault();
+    var question = event.detail.question;
+    var split = question.indexOf("? ");
+    dialog.querySelector("#confirm-title").textContent = split < 0 ? question : question.slice(0, split + 1);
+    var detail = dialog.querySelector("#confirm-detail");
+    detail.textContent = split < 0 ? "" : question.slice(split + 2);
+    detail.hidden = split < 0;
+    dialog.querySelector("[value=confirm]").textContent = actionLabel(event.detail);
+    confirmedRequest = event.detail.issueRequest;
+    dialog.returnValue = "";
+    dialog.showModal();
+    dialog.querySelector("[value=cancel]").focus();
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var dialog = confirmDialog();
+    if (!dialog) return;
+    dialog.addEventListener("close", function () {
+      var issueRequest = confirmedRequest;
+      confirmedRequest = null;
+      if (dialog.returnValue === "confirm" && issueRequest) issueRequest(true);
+    });
+    dialog.addEventListener("mousedown", function (event) {
+      if (event.target === dialog) dialog.close("cancel");  // its backdrop
+    });
+  });
+  // ---- end of styled confirmations ----
 })();

@@ -17,3 +17,12 @@ def test_the_favicon_is_linked_and_favicon_ico_finds_it(api):
     moved = api.get("/favicon.ico")
     assert moved.status_code == 301 and moved.headers["location"] == "/static/favicon.svg"
 
+
+def test_pages_carry_the_confirmation_dialog_with_cancel_first(dashboard):
+    dialog = soup(dashboard.get("/api-keys")).select_one("dialog#confirm-dialog")
+    assert dialog["role"] == "alertdialog"
+    assert dialog["aria-labelledby"] == "confirm-title" and dialog.select_one("#confirm-title")
+    assert dialog["aria-describedby"] == "confirm-detail" and dialog.select_one("#confirm-detail")
+    form = dialog.select_one("form[method=dialog]")
+    assert [(b.get_text(), b["value"]) for b in form.select("button")] == [("Cancel", "cancel"), ("Confirm", "confirm")]
+    assert "btn-danger-solid" in form.select_one("button[value=confirm]")["class"]

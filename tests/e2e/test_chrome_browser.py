@@ -118,3 +118,80 @@ def test_a_toast_shows_over_an_open_dialog_and_closes_there(new_context, hooklin
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     expect(page.locator("body > #toasts")).to_have_count(1)  # back home once the dialog is closed
+
+
+def confirmation(page: Page):
+    return page.locator("#confirm-dialog")
+
+
+def test_every_hx_confirm_asks_in_a_styled_dialog(new_context, hookline):
+    page = new_context().new_page()
+    native = []
+    page.on("dialog", lambda dialog: (native.append(dialog.message), dialog.dismiss()))
+    posts = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+    set_up_admin(page)
+    with httpx.Client(base_url=hookline, headers=ADMIN) as api:
+        webhook = create_webhook(api, name="Billing", events=["order.created"])
+    ask = confirmation(page)
+
+    # Delete: Cancel and Esc keep the webhook, Delete deletes it.
+    page.goto("/webhooks")
+    row = page.locator(f"#webhook-{webhook['id']}")
+    delete = row.get_by_role("link", name="Delete")
+    delete.click()
+    expect(ask).to_be_visible()
+    expect(ask.locator("#confirm-title")).to_have_text("Delete the webhook “Billing”?")
+    expect(ask.locator("#confirm-detail")).to_have_text("Deliveries still waiting are cancelled.")
+    cancel, go = ask.get_by_role("button", name="Cancel"), ask.get_by_role("button", name="Delete")
+    expect(cancel).to_be_focused()
+    assert go.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(207, 34, 46)", "danger"
+    cancel.click()
+    expect(ask).to_be_hidden()
+    expect(delete).to_be_focused()  # back where it was
+    delete.click()
+    expect(ask).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(ask).to_be_hidden()
+    assert not [url for url in posts if url.endswith("/delete")]
+    expect(row).to_be_visible()
+
+    # Rotate, from inside the #modal dialog: a second dialog on top of it.
+    row.get_by_role("link", name="Edit").click()
+    modal = page.locator("#modal")
+    rotate = modal.get_by_role("button", name="Rotate secret")
+    rotate.click()
+    expect(ask.locator("#confirm-title")).to_have_text("Rotate the signing secret?")
+    expect(cancel).to_be_focused()
+    assert ask.get_by_role("button", name="Rotate secret").evaluate(ON_TOP), "over #modal, not under it"
+    page.keyboard.press("Escape")
+    expect(ask).to_be_hidden()
+    expect(modal).to_be_visible()  # Esc closed only the question
+    rotate = modal.get_by_role("button", name="Rotate secret")
+    rotate.click()
+    ask.get_by_role("button", name="Rotate secret").click()
+    expect(page.locator("#modal-title")).to_have_text("New signing secret")
+    assert [url for url in posts if url.endswith("/rotate-secret")] == [f"{hookline}/webhooks/{webhook['id']}/rotate-secret"]
+    page.keyboard.press("Escape")
+    expect(modal).to_be_hidden()
+
+    delete.click()
+    go.click()
+    expect(row).to_have_count(0)
+    expect(page.locator(".toast").last).to_contain_text("Webhook deleted")
+
+    # Revoke on the API keys page.
+    page.goto("/api-keys")
+    page.fill("#key-name", "checkout")
+    page.get_by_role("button", name="Create API key").click()
+    key_row = page.locator("#active-keys tr", has_text="checkout")
+    key_row.get_by_role("button", name="Revoke").click()
+    expect(ask.locator("#confirm-title")).to_contain_text("Revoke the key")
+    expect(ask.locator("#confirm-detail")).to_have_text("Apps using it will get 401.")
+    cancel.click()
+    expect(key_row).to_be_visible()
+    key_row.get_by_role("button", name="Revoke").click()
+    ask.get_by_role("button", name="Revoke").click()
+    expect(page.locator("#active-keys")).not_to_contain_text("checkout")
+    expect(page.locator("details#revoked-keys summary")).to_have_text("Revoked keys (1)")
+    assert native == [], "window.confirm() never opened"
