@@ -296,4 +296,47 @@
     });
   });
   // ---- end of styled confirmations ----
+
+  // ---- issue 16, defect 13: an action waiting on the network says so ----
+  // The button or link that started an htmx request is aria-busy (a spinner, app.css) and
+  // aria-disabled until the answer is in; clicks on it meanwhile are dropped, so a double
+  // click sends one request. aria-disabled rather than [disabled] keeps the keyboard focus
+  // where it was. Requests nobody clicked for (polling, autosubmitted filters, previews)
+  // mark nothing.
+  var busyControls = new WeakMap();  // the request's xhr -> the control it marked
+
+  function controlOf(detail) {
+    var cause = detail.requestConfig && detail.requestConfig.triggeringEvent;
+    if (cause && cause.submitter) return cause.submitter;
+    var elt = detail.elt;
+    return elt && elt.matches("button, a[href], input[type=submit]") ? elt : null;
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var control = controlOf(event.detail);
+    if (!control || control.getAttribute("aria-busy") === "true") return;
+    busyControls.set(event.detail.xhr, control);
+    control.setAttribute("aria-busy", "true");
+    control.setAttribute("aria-disabled", "true");
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var control = busyControls.get(event.detail.xhr);
+    if (!control) return;
+    busyControls.delete(event.detail.xhr);
+    control.removeAttribute("aria-busy");
+    control.removeAttribute("aria-disabled");
+  });
+
+  // Capturing, so htmx's own listeners on the element never see the repeated click or submit.
+  function dropWhileBusy(event) {
+    var control = event.type === "submit" ? event.submitter : event.target.closest && event.target.closest("[aria-busy=true]");
+    if (control && control.getAttribute("aria-busy") === "true") {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }
+  document.addEventListener("click", dropWhileBusy, true);
+  document.addEventListener("submit", dropWhileBusy, true);
+  // ---- end of the in-flight state ----
 })();

@@ -15,7 +15,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.helpers import (
-    ADMIN, DESKTOP, PHONE, create_webhook, emit_over_api, set_up_admin,
+    ADMIN, DESKTOP, PHONE, Reply, create_webhook, emit_over_api, set_up_admin,
 )
 
 TOAST_MS, LEAVING_MS = 5000, 400  # static/app.js
@@ -195,3 +195,26 @@ def test_every_hx_confirm_asks_in_a_styled_dialog(new_context, hookline):
     expect(page.locator("#active-keys")).not_to_contain_text("checkout")
     expect(page.locator("details#revoked-keys summary")).to_have_text("Revoked keys (1)")
     assert native == [], "window.confirm() never opened"
+
+
+def test_send_test_is_busy_while_it_waits_and_a_double_click_sends_once(new_context, hookline, receiver):
+    receiver.plan("/slow", Reply(200, delay=1.0))
+    page = new_context().new_page()
+    set_up_admin(page)
+    with httpx.Client(base_url=hookline, headers=ADMIN) as api:
+        webhook = create_webhook(api, receiver.url("/slow"), name="Slow", events=["order.created"])
+    page.goto("/webhooks")
+    sent = []
+    page.on("request", lambda request: sent.append(request.url) if request.url.endswith("/test") else None)
+    button = page.locator(f"#webhook-{webhook['id']}").get_by_role("button", name="Send test")
+    button.dblclick()
+    expect(button).to_have_attribute("aria-busy", "true")
+    expect(button).to_be_disabled()
+    spinner = button.evaluate("b => getComputedStyle(b, '::after').animationName")
+    assert spinner == "busy-spin"
+    expect(page.locator(".toast").last).to_contain_text("Delivered: 200")
+    assert len(receiver.to("/slow")) == 1
+    assert len(sent) == 1
+    with httpx.Client(base_url=hookline, headers=ADMIN) as api:
+        deliveries = api.get(f"/api/v1/webhooks/{webhook['id']}/deliveries").json()
+    assert len(deliveries["data"]) == 1, deliveries
