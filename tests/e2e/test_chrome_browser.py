@@ -15,7 +15,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.helpers import (
-    ADMIN, DESKTOP, PHONE, Reply, create_webhook, emit_over_api, set_up_admin,
+    ADMIN, ADMIN_PASSWORD, ADMIN_USER, DESKTOP, PHONE, Reply, create_webhook, emit_over_api, set_up_admin,
 )
 
 TOAST_MS, LEAVING_MS = 5000, 400  # static/app.js
@@ -218,3 +218,61 @@ def test_send_test_is_busy_while_it_waits_and_a_double_click_sends_once(new_cont
     with httpx.Client(base_url=hookline, headers=ADMIN) as api:
         deliveries = api.get(f"/api/v1/webhooks/{webhook['id']}/deliveries").json()
     assert len(deliveries["data"]) == 1, deliveries
+
+
+# What a finger presses on this page and is under 44px high: buttons, links styled as
+# buttons, form controls (a checkbox or radio by its label).
+SMALL_TARGETS = """() => {
+  const controls = document.querySelectorAll(".btn, button, select, textarea, input:not([type=hidden])");
+  return [...controls].map(control => control.matches("[type=checkbox], [type=radio]") ? control.closest("label") || control : control)
+    .filter(target => target.getClientRects().length && !target.closest(".visually-hidden, noscript"))
+    .map(target => [target.outerHTML.slice(0, 80), target.getBoundingClientRect().height])
+    .filter(([, height]) => height < 43.5);
+}"""
+
+NOTICE_VIOLATIONS = """document.addEventListener("securitypolicyviolation", event =>
+  console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI} at ${event.sourceFile}:${event.lineNumber}`));"""
+
+
+def test_no_page_breaks_the_csp_and_phone_touch_targets_are_44px(new_context, hookline, receiver):
+    context = new_context(viewport=PHONE)
+    context.add_init_script(NOTICE_VIOLATIONS)
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda message: problems.append(f"{page.url}: {message.type}: {message.text}")
+            if message.type in ("error", "warning") else None)
+    page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
+
+    def look(what: str) -> None:
+        assert page.evaluate("document.querySelectorAll('style, [style]').length") == 0, what
+        assert page.evaluate(SMALL_TARGETS) == [], what
+
+    page.goto("/setup")
+    look("setup")
+    set_up_admin(page)
+    with httpx.Client(base_url=hookline, headers=ADMIN) as api:
+        webhook = create_webhook(api, receiver.url(), name="Orders", events=["order.created"])
+        emit_over_api(api)
+    receiver.wait_for(1)
+    assert page.evaluate("htmx.config.includeIndicatorStyles") is False
+    for path in ("/webhooks", f"/webhooks/{webhook['id']}/deliveries", f"/webhooks/{webhook['id']}/stats",
+                 "/event-types", "/api-keys", "/settings/notifications", "/inspector", "/tenants/default"):
+        page.goto(path)
+        look(path)
+    page.goto("/webhooks")
+    page.locator(".page-header").get_by_role("link", name="Create webhook").click()
+    expect(page.locator("#modal-title")).to_have_text("Create webhook")
+    look("create dialog")
+    page.goto(f"/webhooks/{webhook['id']}/deliveries")
+    page.locator("#delivery-table tbody tr .pill").first.click()
+    expect(page.locator("#modal section.attempt")).to_have_count(1)
+    look("delivery detail")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name=re.compile("^Sign out")).click()
+    expect(page).to_have_url(re.compile("/login"))
+    look("login")
+    page.fill("#name", ADMIN_USER)
+    page.fill("#password", ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Webhooks", exact=True)).to_be_visible()
+    assert problems == []
