@@ -262,8 +262,8 @@
     var elt = detail.elt;
     var trigger = (detail.triggeringEvent && detail.triggeringEvent.submitter)
       || (elt.matches("button, a, input[type=submit]") ? elt : elt.querySelector("button[type=submit], button:not([type]), input[type=submit]"));
-    var label = trigger ? (trigger.value && trigger.localName === "input" ? trigger.value : trigger.textContent).trim() : "";
-    return label || "Confirm";
+    var label = trigger ? (trigger.value && trigger.localName === "input" ? trigger.value : trigger.textContent) : "";
+    return label.replace(/(\u2026|\.\.\.)\s*$/, "").trim() || "Confirm";  // "Delete…" asks; its answer is "Delete"
   }
 
   document.addEventListener("htmx:confirm", function (event) {

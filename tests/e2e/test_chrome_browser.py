@@ -69,7 +69,7 @@ def test_toasts_stack_by_three_expire_close_and_leave_the_last_row_clear(new_con
     expect(error).to_have_attribute("role", "alert")
 
     # Scrolled to the end, the last row's actions are clear of the stack, on a phone and a desktop.
-    last_actions = page.locator(f"#webhook-{ids[-1]} td[data-label=Actions] :is(.btn, button)")
+    last_actions = page.locator(f"#webhook-{ids[-1]} td[data-label=Actions] :is(.btn, button)").filter(visible=True)
     for viewport in (PHONE, DESKTOP):
         page.set_viewport_size(viewport)
         page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
@@ -215,6 +215,7 @@ def test_send_test_is_busy_while_it_waits_and_a_double_click_sends_once(new_cont
     expect(page.locator(".toast").last).to_contain_text("Delivered: 200")
     assert len(receiver.to("/slow")) == 1
     assert len(sent) == 1
+    expect(page.locator("[aria-busy=true]")).to_have_count(0)  # nothing is left marked
     with httpx.Client(base_url=hookline, headers=ADMIN) as api:
         deliveries = api.get(f"/api/v1/webhooks/{webhook['id']}/deliveries").json()
     assert len(deliveries["data"]) == 1, deliveries
