@@ -258,9 +258,12 @@ def test_no_page_breaks_the_csp_and_phone_touch_targets_are_44px(new_context, ho
     receiver.wait_for(1)
     assert page.evaluate("htmx.config.includeIndicatorStyles") is False
     for path in ("/webhooks", f"/webhooks/{webhook['id']}/deliveries", f"/webhooks/{webhook['id']}/stats",
-                 "/event-types", "/api-keys", "/settings/notifications", "/inspector", "/tenants/default"):
+                 "/event-types", "/api-keys", "/settings/notifications", "/tenants/default", "/inspector"):
         page.goto(path)
         look(path)
+    page.get_by_role("button", name="Create a test endpoint").click()  # /inspector is the last of them
+    expect(page).to_have_url(re.compile("/inspector/."))
+    look("an inspector endpoint")
     page.goto("/webhooks")
     page.locator(".page-header").get_by_role("link", name="Create webhook").click()
     expect(page.locator("#modal-title")).to_have_text("Create webhook")
@@ -270,6 +273,8 @@ def test_no_page_breaks_the_csp_and_phone_touch_targets_are_44px(new_context, ho
     expect(page.locator("#modal section.attempt")).to_have_count(1)
     look("delivery detail")
     page.keyboard.press("Escape")
+    page.goto(page.locator("#delivery-table tbody tr .pill").first.get_attribute("href"))
+    look("delivery page")
     page.get_by_role("button", name=re.compile("^Sign out")).click()
     expect(page).to_have_url(re.compile("/login"))
     look("login")
