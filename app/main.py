@@ -111,6 +111,7 @@ def create_app(
     return Starlette(
         routes=[
             Route("/healthz", healthz),
+            Route("/favicon.ico", favicon),
             *metrics.routes,
             *api_events.routes,
             *api_event_log.routes,
@@ -159,6 +160,11 @@ class RateLimits:
 
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "version": __version__})
+
+
+async def favicon(request: Request) -> RedirectResponse:
+    """Browsers ask for /favicon.ico whatever the page links; the icon is an SVG in static/."""
+    return RedirectResponse(request.url_for("static", path="favicon.svg").path, status_code=301)
 
 
 def error_body(message: str, field: str | None = None) -> dict:

@@ -3,17 +3,99 @@
 (function () {
   "use strict";
 
-  function showToast(message, level) {
-    var box = document.getElementById("toasts");
-    if (!box) return;
-    var toast = document.createElement("div");
-    toast.className = "toast toast-" + (level || "success");
-    toast.setAttribute("role", level === "error" ? "alert" : "status");
-    toast.textContent = message;
-    box.appendChild(toast);
-    setTimeout(function () { toast.classList.add("toast-leaving"); }, 5000);
-    setTimeout(function () { toast.remove(); }, 5600);
+  // ---- issue 16, defect 6: toasts ----
+  // A short stack in the bottom-right corner: at most MAX_TOASTS (the oldest goes), each with
+  // a close button; info and success leave after TOAST_MS (not while the pointer or focus is
+  // on them), errors stay until closed. While modal dialogs are open the region lives in the
+  // topmost one: the rest of the page is inert then and under the top layer, so a toast
+  // outside would be hidden and unclickable. <main> gets room below its last row for the
+  // stack (--toast-room), so scrolling to the end uncovers the last row's actions.
+  var TOAST_MS = 5000, TOAST_LEAVING_MS = 400, MAX_TOASTS = 3;
+
+  function toastRegion() { return document.getElementById("toasts"); }
+
+  function makeRoomForToasts() {
+    var box = toastRegion();
+    var height = box && box.childElementCount ? box.getBoundingClientRect().height : 0;
+    document.documentElement.style.setProperty("--toast-room", Math.ceil(height) + "px");
   }
+
+  function removeToast(toast) {
+    clearTimeout(toast.expiry);
+    var hadFocus = toast.contains(document.activeElement);
+    toast.remove();
+    makeRoomForToasts();
+    if (hadFocus) {
+      var next = toastRegion() && toastRegion().querySelector(".toast-close");
+      if (next) next.focus();
+    }
+  }
+
+  function expireLater(toast) {
+    clearTimeout(toast.expiry);
+    toast.expiry = setTimeout(function () {
+      toast.classList.add("toast-leaving");
+      toast.expiry = setTimeout(function () { removeToast(toast); }, TOAST_LEAVING_MS);
+    }, TOAST_MS);
+  }
+
+  function showToast(message, level) {
+    var box = toastRegion();
+    if (!box) return;
+    level = level || "success";
+    var toast = document.createElement("div");
+    toast.className = "toast toast-" + level;
+    toast.setAttribute("role", level === "error" ? "alert" : "status");
+    var text = document.createElement("p");
+    text.className = "toast-message";
+    text.textContent = message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss notification");
+    close.textContent = "\u00d7";
+    toast.append(text, close);
+    box.appendChild(toast);
+    while (box.childElementCount > MAX_TOASTS) removeToast(box.firstElementChild);
+    if (level !== "error") {
+      expireLater(toast);
+      var hold = function () { clearTimeout(toast.expiry); toast.classList.remove("toast-leaving"); };
+      var resume = function () { if (!toast.matches(":hover, :focus-within")) expireLater(toast); };
+      toast.addEventListener("mouseenter", hold);
+      toast.addEventListener("focusin", hold);
+      toast.addEventListener("mouseleave", resume);
+      toast.addEventListener("focusout", function () { setTimeout(resume, 0); });
+    }
+    makeRoomForToasts();
+  }
+
+  window.addEventListener("resize", makeRoomForToasts);  // a narrower stack wraps taller
+
+  document.addEventListener("click", function (event) {
+    var close = event.target.closest(".toast-close");
+    if (close) removeToast(close.closest(".toast"));
+  });
+
+  // Modal dialogs in the order they opened; any dialog (the #modal one, a confirmation)
+  // counts, whoever opens it.
+  var openModals = [];
+  function placeToasts() {
+    var box = toastRegion();
+    if (!box) return;
+    openModals = openModals.filter(function (dialog) { return dialog.isConnected && dialog.matches(":modal"); });
+    var home = openModals[openModals.length - 1] || document.body;
+    if (box.parentNode !== home) home.appendChild(box);
+  }
+  new MutationObserver(function (changes) {
+    changes.forEach(function (change) {
+      var dialog = change.target;
+      if (dialog.localName !== "dialog") return;
+      openModals = openModals.filter(function (open) { return open !== dialog; });
+      if (dialog.matches(":modal")) openModals.push(dialog);
+    });
+    placeToasts();
+  }).observe(document.documentElement, { attributes: true, attributeFilter: ["open"], subtree: true });
+  // ---- end of defect 6 ----
 
   function modal() { return document.getElementById("modal"); }
 
@@ -165,4 +247,96 @@
   // A plain form post with a mistake answers with the whole page.
   document.addEventListener("DOMContentLoaded", function () { focusFirstInvalid(document.getElementById("main")); });
   // ---- end of defect 9 ----
+
+  // ---- issue 16, defect 13: styled confirmations for every hx-confirm ----
+  // htmx asks with window.confirm() unless htmx:confirm is answered: the question goes into
+  // base.html's #confirm-dialog instead, its first sentence as the title and the rest as
+  // the detail, with the trigger's own label ("Delete", "Revoke", "Rotate secret") on the
+  // danger button. Cancel has the focus; Esc, the backdrop and Cancel all leave things as
+  // they were. A second modal dialog opens over #modal when the trigger is inside it.
+  var confirmedRequest = null;
+
+  function confirmDialog() { return document.getElementById("confirm-dialog"); }
+
+  function actionLabel(detail) {
+    var elt = detail.elt;
+    var trigger = (detail.triggeringEvent && detail.triggeringEvent.submitter)
+      || (elt.matches("button, a, input[type=submit]") ? elt : elt.querySelector("button[type=submit], button:not([type]), input[type=submit]"));
+    var label = trigger ? (trigger.value && trigger.localName === "input" ? trigger.value : trigger.textContent) : "";
+    return label.replace(/(\u2026|\.\.\.)\s*$/, "").trim() || "Confirm";  // "Delete…" asks; its answer is "Delete"
+  }
+
+  document.addEventListener("htmx:confirm", function (event) {
+    var dialog = confirmDialog();
+    if (!event.detail.question || !dialog) return;  // nothing to ask: htmx goes ahead
+    event.preventDefault();
+    var question = event.detail.question;
+    var split = question.indexOf("? ");
+    dialog.querySelector("#confirm-title").textContent = split < 0 ? question : question.slice(0, split + 1);
+    var detail = dialog.querySelector("#confirm-detail");
+    detail.textContent = split < 0 ? "" : question.slice(split + 2);
+    detail.hidden = split < 0;
+    dialog.querySelector("[value=confirm]").textContent = actionLabel(event.detail);
+    confirmedRequest = event.detail.issueRequest;
+    dialog.returnValue = "";
+    dialog.showModal();
+    dialog.querySelector("[value=cancel]").focus();
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var dialog = confirmDialog();
+    if (!dialog) return;
+    dialog.addEventListener("close", function () {
+      var issueRequest = confirmedRequest;
+      confirmedRequest = null;
+      if (dialog.returnValue === "confirm" && issueRequest) issueRequest(true);
+    });
+    dialog.addEventListener("mousedown", function (event) {
+      if (event.target === dialog) dialog.close("cancel");  // its backdrop
+    });
+  });
+  // ---- end of styled confirmations ----
+
+  // ---- issue 16, defect 13: an action waiting on the network says so ----
+  // The button or link that started an htmx request is aria-busy (a spinner, app.css) and
+  // aria-disabled until the answer is in; clicks on it meanwhile are dropped, so a double
+  // click sends one request. aria-disabled rather than [disabled] keeps the keyboard focus
+  // where it was. Requests nobody clicked for (polling, autosubmitted filters, previews)
+  // mark nothing.
+  var busyControls = new WeakMap();  // the request's xhr -> the control it marked
+
+  function controlOf(detail) {
+    var cause = detail.requestConfig && detail.requestConfig.triggeringEvent;
+    if (cause && cause.submitter) return cause.submitter;
+    var elt = detail.elt;
+    return elt && elt.matches("button, a[href], input[type=submit]") ? elt : null;
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var control = controlOf(event.detail);
+    if (!control || control.getAttribute("aria-busy") === "true") return;
+    busyControls.set(event.detail.xhr, control);
+    control.setAttribute("aria-busy", "true");
+    control.setAttribute("aria-disabled", "true");
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var control = busyControls.get(event.detail.xhr);
+    if (!control) return;
+    busyControls.delete(event.detail.xhr);
+    control.removeAttribute("aria-busy");
+    control.removeAttribute("aria-disabled");
+  });
+
+  // Capturing, so htmx's own listeners on the element never see the repeated click or submit.
+  function dropWhileBusy(event) {
+    var control = event.type === "submit" ? event.submitter : event.target.closest && event.target.closest("[aria-busy=true]");
+    if (control && control.getAttribute("aria-busy") === "true") {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }
+  document.addEventListener("click", dropWhileBusy, true);
+  document.addEventListener("submit", dropWhileBusy, true);
+  // ---- end of the in-flight state ----
 })();

@@ -104,9 +104,9 @@ def test_new_user_journey(new_context, receiver):
     expect(page.locator("#modal")).to_be_hidden()
     expect(webhook_row(page, "Broken")).to_have_count(0)
 
-    # Delete, after confirming: the row goes, and with it the last webhook.
-    page.once("dialog", lambda dialog: dialog.accept())
+    # Delete, after confirming in the styled dialog: the row goes, and with it the last webhook.
     webhook_row(page, "Billing service").get_by_role("link", name="Delete").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Delete").click()
     expect(webhook_row(page, "Billing service")).to_have_count(0)
     expect(page.locator(".toast").last).to_contain_text("Webhook deleted")
     page.reload()

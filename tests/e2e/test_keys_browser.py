@@ -61,8 +61,8 @@ def test_a_new_keys_underscores_show_and_keys_say_who_and_when(new_context, hook
     expect(row.locator("td[data-label=Created]")).to_contain_text("by ada")
     expect(row.locator("td[data-label='Last used'] time")).to_contain_text("ago")
 
-    page.once("dialog", lambda dialog: dialog.accept())  # Revoke still asks with the browser's confirm (defect 13)
     row.get_by_role("button", name="Revoke").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Revoke").click()  # the styled confirmation (defect 13)
     revoked = page.locator("details#revoked-keys")
     expect(revoked.locator("summary")).to_have_text("Revoked keys (1)")
     expect(page.locator("#active-keys")).not_to_contain_text("checkout")
