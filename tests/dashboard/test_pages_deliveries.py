@@ -136,7 +136,7 @@ def test_load_more_pages(dashboard, settings, clock):
     first_ids = [tr["id"] for tr in first.select("tbody tr")]
     assert len(first_ids) == pages_deliveries.PAGE_SIZE
     more = first.select_one("#delivery-pager a")
-    assert more.text == "Load more" and more["href"] == more["hx-get"] and "status=succeeded" in more["href"]
+    assert more.text == "Load more deliveries" and more["href"] == more["hx-get"] and "status=succeeded" in more["href"]
     assert (more["hx-target"], more["hx-swap"]) == ("#delivery-table", "beforeend")
 
     # Without JavaScript: a page of its own.

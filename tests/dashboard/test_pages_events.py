@@ -146,7 +146,7 @@ def test_load_more_pages_by_the_shared_cursors(dashboard, settings, clock):
     first = dashboard.get("/events", params={"type": "order.created"})
     assert listed(first) == ids[::-1][:PAGE_SIZE]
     more = soup(first).select_one("#event-pager a")
-    assert more["hx-target"] == "#event-table" and more["hx-swap"] == "beforeend" and "type=order.created" in more["href"]
+    assert more.text == "Load more events" and more["hx-target"] == "#event-table" and more["hx-swap"] == "beforeend" and "type=order.created" in more["href"]
 
     second = dashboard.get(more["href"], htmx=True)
     assert [tr["id"].removeprefix("event-") for tr in soup(second).select("tbody tr")] == ids[1::-1]
