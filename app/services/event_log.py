@@ -139,6 +139,23 @@ def _envelope(event_id: str, type_name: str, data: str, created_at: datetime) ->
             "data": jsontext.loads_stored(data)}
 
 
+def delivery_summary(events: list[Event]) -> dict[str, dict[str, int]]:
+    """How the deliveries of a page of events stand, {event id: {status: count}}: one grouped
+    read over the (event, webhook) index, so the list shows where each event went wrong."""
+    if not events:
+        return {}
+    rows = (
+        Delivery.select(Delivery.event, Delivery.status, peewee.fn.COUNT(Delivery.id))
+        .where(Delivery.event.in_([e.id for e in events]))
+        .group_by(Delivery.event, Delivery.status)
+        .tuples()
+    )
+    summary: dict[str, dict[str, int]] = {}
+    for event_id, status, count in rows:
+        summary.setdefault(event_id, {})[status] = count
+    return summary
+
+
 @dataclass(frozen=True)
 class FanOut:
     event: Event

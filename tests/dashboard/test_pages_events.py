@@ -70,6 +70,7 @@ def test_the_list_is_newest_first_and_searched_by_id_type_time_and_data(dashboar
     assert newest.select_one(f"#event-id-{ids[2]}").text == ids[2]
     assert newest.select_one(".btn-copy")["data-copy-target"] == f"event-id-{ids[2]}"
     assert json.loads(newest.select_one("td[data-label=Data] code").text) == {"email": "ada@example.com"}
+    assert newest.select_one("td[data-label=Deliveries]").text.strip() == "none"  # no webhook here
     assert newest.select_one("time")["title"].endswith("UTC")
     form = page.select_one("#event-search form")
     assert (form["method"], form["action"], form["hx-get"], form["hx-target"]) == ("get", "/events", "/events", "#event-search")
@@ -192,6 +193,8 @@ def test_an_event_shows_its_payload_and_its_fan_out(dashboard, settings, clock):
         f"/webhooks/{hook.id}/deliveries" for hook in hooks[:2]]
     assert rows[2].select_one("td[data-label=Webhook] a") is None and "(deleted)" in rows[2].text
     assert "retry in" in rows[1].select_one("td[data-label=Status]").text
+    listed_row = soup(dashboard.get("/events")).select_one(f"#event-{event_id} td[data-label=Deliveries]")
+    assert [pill.text for pill in listed_row.select(".pill")] == ["1 pending", "1 succeeded", "1 cancelled"]
 
     fan_out = page.select_one("#event-fan-out")
     assert "every 2s" in fan_out["hx-trigger"] and "deliveriesChanged from:body" in fan_out["hx-trigger"]

@@ -55,6 +55,7 @@ def test_find_an_event_follow_its_fan_out_and_resend_the_failed_delivery(page, h
     expect(rows).to_have_count(1)
     expect(error).to_have_count(0)
     expect(rows.first).to_contain_text(wanted)
+    expect(rows.first.locator("td[data-label=Deliveries] .pill")).to_have_text(["1 succeeded", "1 failed"])
 
     rows.first.get_by_role("link", name="order.created").click()
     expect(page).to_have_url(re.compile(rf"/events/{wanted}$"))

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from app.rules.errors import InvalidInput
 from app.services import catalog, event_log
 from app.services.log_positions import Page
-from app.storage.models import DELIVERING, PENDING
+from app.storage.models import DELIVERING, DELIVERY_STATUSES, PENDING
 from app.web.templating import is_htmx, render
 from app.web.viewer import viewer
 
@@ -40,18 +40,24 @@ async def list_page(request: Request) -> Response:
     try:
         query = event_log.event_query(**{**chosen, "where": [chosen["where"]] if "where" in chosen else None},
                                       limit=PAGE_SIZE, before=before)
-        found = await run_in_threadpool(event_log.list_events, who.tenant, query)
     except InvalidInput as exc:
         errors[exc.field if exc.field in FILTERS else "form"] = exc.message.removeprefix(f"{exc.field}: ")
-        found = Page([], None)
+        query = None
+
+    def page() -> tuple[Page, dict]:
+        found = event_log.list_events(who.tenant, query) if query else Page([], None)
+        return found, event_log.delivery_summary(found.items)
+
+    found, summary = await run_in_threadpool(page)
     if is_htmx(request):
         fragment = "events/_more.html" if before and not errors else "events/_search.html"
     else:
         fragment = None
     next_url = f"/events?{urlencode({**chosen, 'before': found.next_cursor})}" if found.next_cursor else None
     context = {
-        "viewer": who, "nav": "events", "events": found.items, "filters": chosen, "errors": errors,
+        "viewer": who, "nav": "events", "events": found.items, "summary": summary, "filters": chosen, "errors": errors,
         "filtering": bool(chosen), "next_url": next_url, "now": request.app.state.clock(),
+        "statuses": DELIVERY_STATUSES,
         "event_types": await run_in_threadpool(catalog.list_event_types, True) if fragment is None else [],
     }
     return render(request, "events/list.html", context, partial=fragment, status_code=422 if errors else 200)
