@@ -17,6 +17,7 @@ short (even empty) and its `next_cursor` continues the scan where it stopped.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,6 +36,7 @@ from app.storage.models import Delivery, Event, Tenant, Webhook, envelope_timest
 MAX_PAGE_SIZE = 100
 SCAN_CAP = 1000  # rows one request with a `where` reads at most (50-90 µs each: docs/benchmarks.md)
 SCAN_BATCH = 200
+EVENT_ID = re.compile(r"^evt_[0-9A-Z]{26}$")
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,16 @@ class EventQuery:
     where: dict | None  # a filter of app/rules/filters.py over the envelope
     limit: int = 50
     before: Position | None = None
+    id: str | None = None  # this one event (the dashboard's search box); the primary key finds it
 
 
 def event_query(type: str | None = None, since: str | None = None, until: str | None = None,
-                where: list[str] | None = None, limit: object = 50, before: str | None = None) -> EventQuery:
-    """The query parameters of GET /api/v1/events, each refused by name when wrong."""
+                where: list[str] | None = None, limit: object = 50, before: str | None = None,
+                id: str | None = None) -> EventQuery:
+    """The query parameters of GET /api/v1/events (and `id`, the dashboard's Events search),
+    each refused by name when wrong."""
+    if id is not None and not EVENT_ID.match(id):
+        raise InvalidInput("id", "must be an event id: evt_ and 26 letters and digits, the webhook-id a receiver got")
     if type is not None and (not is_valid_pattern(type) or type == ALL):
         raise InvalidInput("type", "must be an event type such as order.created, or a family such as order.*")
     try:
@@ -65,7 +72,7 @@ def event_query(type: str | None = None, since: str | None = None, until: str | 
     if since_at and until_at and until_at <= since_at:
         raise InvalidInput("until", "must be later than since")
     return EventQuery(type=type, since=since_at, until=until_at, where=where_filter(where or []), limit=limit,
-                      before=Position.parse(before, "before", "evt") if before is not None else None)
+                      before=Position.parse(before, "before", "evt") if before is not None else None, id=id)
 
 
 def list_events(tenant: Tenant | None, query: EventQuery) -> Page:
@@ -83,6 +90,8 @@ def in_log_order(tenant_id: int, query: EventQuery, after: Position | None):
     """The tenant's events that `query` selects and that come after `after`, newest first:
     what a page reads, without its limit (the bench prints its plan)."""
     rows = Event.select().where(Event.tenant == tenant_id)
+    if query.id is not None:
+        rows = rows.where(Event.id == query.id)
     if query.type is not None and query.type.endswith(".*"):
         family = query.type[:-1]  # `order.`: substr, not LIKE, whose case folding and wildcards differ by backend
         rows = rows.where(peewee.fn.SUBSTR(Event.type, 1, len(family)) == family)
@@ -128,6 +137,23 @@ def _envelope(event_id: str, type_name: str, data: str, created_at: datetime) ->
     `Event.envelope()`, whose bytes took five times as long to read back."""
     return {"id": event_id, "type": type_name, "timestamp": envelope_timestamp(created_at),
             "data": jsontext.loads_stored(data)}
+
+
+def delivery_summary(events: list[Event]) -> dict[str, dict[str, int]]:
+    """How the deliveries of a page of events stand, {event id: {status: count}}: one grouped
+    read over the (event, webhook) index, so the list shows where each event went wrong."""
+    if not events:
+        return {}
+    rows = (
+        Delivery.select(Delivery.event, Delivery.status, peewee.fn.COUNT(Delivery.id))
+        .where(Delivery.event.in_([e.id for e in events]))
+        .group_by(Delivery.event, Delivery.status)
+        .tuples()
+    )
+    summary: dict[str, dict[str, int]] = {}
+    for event_id, status, count in rows:
+        summary.setdefault(event_id, {})[status] = count
+    return summary
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,7 @@ def test_load_more_pages(dashboard, settings, clock):
     first_ids = [tr["id"] for tr in first.select("tbody tr")]
     assert len(first_ids) == pages_deliveries.PAGE_SIZE
     more = first.select_one("#delivery-pager a")
-    assert more.text == "Load more" and more["href"] == more["hx-get"] and "status=succeeded" in more["href"]
+    assert more.text == "Load more deliveries" and more["href"] == more["hx-get"] and "status=succeeded" in more["href"]
     assert (more["hx-target"], more["hx-swap"]) == ("#delivery-table", "beforeend")
 
     # Without JavaScript: a page of its own.
@@ -199,6 +199,30 @@ def test_detail_shows_errors_and_long_bodies(dashboard, settings, clock):
     attempt = soup(dashboard.get(f"/deliveries/{delivery.id}")).select_one("section.attempt")
     assert "connection refused" in attempt.select_one(".form-error").text
     assert "no response" in attempt.select_one("h4").text and "x" * 1000 in attempt.text
+
+
+@pytest.mark.parametrize("status, live, resend_class", [
+    (PENDING, True, "btn"), (DELIVERING, True, "btn"), (SUCCEEDED, False, "btn"), (FAILED, False, "btn btn-primary"),
+])
+def test_detail_refreshes_itself_until_the_delivery_is_final(dashboard, settings, clock, status, live, resend_class):
+    """Issue 16, defect 7: the detail follows its delivery like the log does; Resend is the
+    call to action only once it failed; where it stands and its attempts come before the body."""
+    setup_deliveries(settings, clock, statuses=(500,))
+    Delivery.update(status=status).execute()
+    delivery = Delivery.get()
+    detail = soup(dashboard.get(f"/deliveries/{delivery.id}", htmx=True)).select_one("#delivery-detail")
+    assert ("every 2s" in detail.get("hx-trigger", "")) is live
+    if live:
+        assert (detail["hx-get"], detail["hx-target"], detail["hx-swap"]) == (f"/deliveries/{delivery.id}", "this", "outerHTML")
+    assert " ".join(detail.select_one("button[id^=resend-]")["class"]) == resend_class
+    assert detail.select_one(f"#attempt-{delivery.id}-1").has_attr("hx-preserve"), "a recorded attempt never changes"
+    assert detail.select_one("form.replay-form") is None  # no other webhook to replay to
+    headings = [h.text for h in detail.select("h3")]
+    assert headings == ["Attempts", "Payload"]
+    ids = {code["id"]: code.text for code in detail.select(".facts code")}
+    assert ids == {"detail-delivery-id": delivery.id, "detail-event-id": delivery.event_id}
+    assert {b["data-copy-target"] for b in detail.select(".facts .btn-copy")} == set(ids)
+    assert detail.select_one("#detail-event-id").parent["href"] == f"/events/{delivery.event_id}"
 
 
 def test_resend_with_a_plain_form(dashboard, settings, clock):

@@ -109,7 +109,8 @@ async def detail_page(request: Request) -> Response:
 
 async def _render_detail(request: Request, who, delivery_id: str, status_code: int = 200, headers: dict | None = None,
                          replay_error: str | None = None) -> Response:
-    """The detail with what its forms need: its attempts, and the webhooks it can be replayed to."""
+    """The detail with what its forms need: its attempts, and the webhooks it can be replayed to.
+    `live` while an attempt is still to come: the detail then refreshes itself like the log."""
 
     settings = request.app.state.settings
 
@@ -120,7 +121,7 @@ async def _render_detail(request: Request, who, delivery_id: str, status_code: i
     delivery, attempts, others, body = await run_in_threadpool(load)
     context = {
         "viewer": who, "nav": "webhooks", "delivery": delivery, "attempts": attempts, "replay_targets": others,
-        "body": body,
+        "body": body, "live": delivery.status in (PENDING, DELIVERING),
         "replay_error": replay_error, "now": request.app.state.clock(),
     }
     return render(request, "deliveries/detail.html", context, partial="deliveries/_detail.html",
