@@ -4,8 +4,9 @@ The endpoint's page polls its request list every 2 s (the `_requests.html` fragm
 the delivery log's live pages do) and says for each request which of the tenant's
 webhooks signed it. "Create a webhook pointing here" and "Send test" close the loop for a
 new user: a signed delivery arrives and shows "verified". Webhooks refuse loopback URLs
-outside dev mode (app/rules/netguard.py), so the page tells a production installation to
-set `public_url`, from which the capture URL is built. Portal sessions never reach it.
+outside dev mode unless allow_private_networks lets them (app/rules/webhook_urls.py): when
+the capture URL is one a webhook may not have, the page says why and to set `public_url`,
+from which the capture URL is built. Portal sessions never reach it.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ async def endpoint_page(request: Request) -> Response:
     url = capture_url(request, endpoint.token)
     loaded = await run_in_threadpool(_shown, endpoint, url)
     context = {"viewer": who, "nav": "inspector", "url": url, "now": now,
-               "needs_public_url": not settings.dev and not settings.public_url, **loaded}
+               "webhook_refusal": inspector.webhook_refusal(url, settings), **loaded}
     return render(request, "inspector/endpoint.html", context, partial="inspector/_requests.html")
 
 
