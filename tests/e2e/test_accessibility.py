@@ -22,6 +22,7 @@ To check another page, add a row to SCREENS.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,8 +120,8 @@ RUN_AXE = r"""async () => {
 
 def seed(hookline: str, receiver) -> dict[str, str]:
     """What the seeded screens show: a webhook with a succeeded delivery, a test endpoint
-    that captured that delivery's signed request and an unsigned one, a portal link; their
-    ids (the link's URL) by name."""
+    that captured that delivery's signed request and an unsigned one with a body long
+    enough to scroll, a portal link; their ids (the link's URL) by name."""
     from app.rules.clock import system_clock
     from app.services.inspector import new_endpoint
     from app.storage.models import Tenant
@@ -138,8 +139,9 @@ def seed(hookline: str, receiver) -> dict[str, str]:
         endpoint = new_endpoint(Tenant.get(Tenant.slug == "default"), "Checkout tests", system_clock())
         capture_url = f"/inspect/{endpoint.token}"
         signed = {name: value for name, value in received.headers.items() if name.startswith("webhook-")}
+        order = json.dumps({"order_id": 1234, "lines": [{"sku": f"HOOK-{n}", "quantity": n} for n in range(30)]})
         for body, headers in ((received.body, {**signed, "content-type": "application/json"}),
-                              (b"plain text", {"content-type": "text/plain"})):
+                              (order.encode(), {"content-type": "application/json"})):
             assert api.post(capture_url, content=body, headers=headers).status_code == 200
         portal = api.post("/api/v1/tenants/default/portal-link", headers=ADMIN).json()["url"]
     return {"webhook": webhook["id"], "delivery": delivery, "endpoint": endpoint.id, "portal": portal}
