@@ -145,6 +145,10 @@ class Verdict:
     text: str  # "webhook-signature v1 verified with Orders to ERP's current secret"
 
 
+def request_count(endpoint: InspectorEndpoint) -> int:
+    return InspectorRequest.select().where(InspectorRequest.endpoint == endpoint.id).count()
+
+
 # What the page says of a request that carried no signature it knows: an outside sender's,
 # or a webhook's whose contract signs nothing. Said when shown, not stored: requests
 # captured before it existed say it too.

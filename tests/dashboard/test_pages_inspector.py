@@ -132,9 +132,25 @@ def test_another_tenants_user_gets_404_and_cannot_delete(dashboard, clock):
         bob = sign_in(client, "bob", "b" * 12)
         assert url not in bob.get("/inspector").text
         assert bob.get(page).status_code == 404
+        assert bob.get(f"{page}/delete").status_code == 404
         assert bob.post(f"{page}/delete", {}).status_code == 404
         assert bob.post(f"{page}/webhook", {}).status_code == 404
     assert dashboard.get(page).status_code == 200
+
+
+def test_delete_asks_first_on_a_page_that_works_without_javascript(dashboard):
+    page, url = new_endpoint(dashboard, "Checkout")
+    dashboard.post(f"{page}/webhook", {})
+    httpx.post(url, content=b"x")
+    ask = soup(dashboard.get(page)).select_one(f"form[action='{page}/delete']")
+    assert ask["method"] == "get" and ask["hx-get"] == f"{page}/delete"
+    confirmation = soup(dashboard.get(f"{page}/delete"))
+    assert confirmation.select_one("#modal-title").text == "Delete Checkout?"
+    text = " ".join(confirmation.select_one(".modal-content p").text.split())
+    assert "the 1 request it received is deleted" in text and "(Inspector: Checkout)" in text, text
+    form = confirmation.select_one(f"form[action='{page}/delete']")
+    assert form["method"] == "post" and form.select_one("input[name=csrf_token]")
+    assert httpx.post(url, content=b"still here").status_code == 200, "asking deletes nothing"
 
 
 def test_delete_makes_the_url_answer_404(dashboard):

@@ -65,6 +65,11 @@ def secret_dialog(page: Page) -> None:
     create_webhook_in_browser(page, "Shown once", "http://127.0.0.1:9/shown-once")
 
 
+def delete_endpoint_dialog(page: Page) -> None:
+    page.get_by_role("button", name="Delete").click()
+    expect(page.locator("#modal-title")).to_have_text("Delete Checkout tests?")
+
+
 def wrong_password(page: Page) -> None:
     page.fill("#name", ADMIN_USER)
     page.fill("#password", "not the password")
@@ -93,6 +98,7 @@ SCREENS = [
     Screen("notifications", "/settings/notifications"),
     Screen("inspector", "/inspector"),
     Screen("inspector endpoint", "/inspector/{endpoint}"),
+    Screen("delete endpoint dialog", "/inspector/{endpoint}", then=delete_endpoint_dialog),
     Screen("tenant settings", "/tenants/default"),
     Screen("error 404", "/webhooks/wh_missing/edit"),
     Screen("login", "/login", signed_in=False),
