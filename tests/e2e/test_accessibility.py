@@ -125,16 +125,16 @@ RUN_AXE = r"""async () => {
 
 
 def seed(hookline: str, receiver) -> dict[str, str]:
-    """What the seeded screens show: a webhook with a succeeded delivery, a test endpoint
-    that captured that delivery's signed request and an unsigned one with a body long
-    enough to scroll, a portal link; their ids (the link's URL) by name."""
+    """What the seeded screens show: a webhook with an event and its succeeded delivery, a
+    test endpoint that captured that delivery's signed request and an unsigned one with a
+    body long enough to scroll, a portal link; their ids (the link's URL) by name."""
     from app.rules.clock import system_clock
     from app.services.inspector import new_endpoint
     from app.storage.models import Tenant
 
     with httpx.Client(base_url=hookline) as api:
         webhook = create_webhook(api, receiver.url(), name="Orders to ERP", events=["order.created"])
-        emit_over_api(api)
+        event = emit_over_api(api)
         (received,) = receiver.wait_for(1)
 
         def succeeded():
@@ -150,7 +150,7 @@ def seed(hookline: str, receiver) -> dict[str, str]:
                               (order.encode(), {"content-type": "application/json"})):
             assert api.post(capture_url, content=body, headers=headers).status_code == 200
         portal = api.post("/api/v1/tenants/default/portal-link", headers=ADMIN).json()["url"]
-    return {"webhook": webhook["id"], "delivery": delivery, "endpoint": endpoint.id, "portal": portal}
+    return {"webhook": webhook["id"], "event": event, "delivery": delivery, "endpoint": endpoint.id, "portal": portal}
 
 
 def violations(page: Page) -> list[dict]:
