@@ -36,6 +36,7 @@ from app.delivery.signed_request import contract_of, installation_defaults
 from app.delivery.signing import PUBLIC_KEY_PREFIX, hmac_value, public_key, standard_signature
 from app.rules.contracts import Hmac
 from app.rules.errors import Conflict, NotFound
+from app.rules.webhook_urls import UrlRejected, check_webhook_url
 from app.storage.db import write_transaction
 from app.storage.models import InspectorEndpoint, InspectorRequest, Tenant, Webhook
 
@@ -57,6 +58,16 @@ def new_endpoint(tenant: Tenant, name: str, now: datetime) -> InspectorEndpoint:
         return InspectorEndpoint.create(
             tenant=tenant, token=secrets.token_urlsafe(TOKEN_BYTES), name=name.strip()[:MAX_NAME] or "Test endpoint",
             created_at=now, expires_at=now + LIFETIME)
+
+
+def webhook_refusal(capture_url: str, settings: Settings) -> str | None:
+    """Why a webhook could not be saved with `capture_url` (the installation refuses http
+    or loopback targets, say), or None when one can: the page then stays quiet about it."""
+    try:
+        check_webhook_url(capture_url, settings.allow_http, settings.allow_private_networks)
+    except UrlRejected as exc:
+        return str(exc)
+    return None
 
 
 def list_endpoints(tenant_id: int, now: datetime) -> list[InspectorEndpoint]:
@@ -134,6 +145,17 @@ class Verdict:
     text: str  # "webhook-signature v1 verified with Orders to ERP's current secret"
 
 
+def request_count(endpoint: InspectorEndpoint) -> int:
+    return InspectorRequest.select().where(InspectorRequest.endpoint == endpoint.id).count()
+
+
+# What the page says of a request that carried no signature it knows: an outside sender's,
+# or a webhook's whose contract signs nothing. Said when shown, not stored: requests
+# captured before it existed say it too.
+UNSIGNED = Verdict(False, "no signature: the request has no webhook-signature header and none of the hmac headers "
+                          "this tenant's webhooks sign with")
+
+
 def received_requests(endpoint: InspectorEndpoint) -> list[Shown]:
     """The endpoint's requests, newest first."""
     rows = (InspectorRequest.select().where(InspectorRequest.endpoint == endpoint.id)
@@ -149,7 +171,8 @@ def _shown(row: InspectorRequest) -> Shown:
         text, encoded = None, base64.b64encode(body).decode()
     content_type = next((value for name, value in row.headers if name.lower() == "content-type"), "")
     is_json = text is not None and "json" in content_type
-    return Shown(row, text, encoded, is_json, tuple(Verdict(verified, said) for verified, said in row.verdicts))
+    verdicts = tuple(Verdict(verified, said) for verified, said in row.verdicts) or (UNSIGNED,)
+    return Shown(row, text, encoded, is_json, verdicts)
 
 
 def verify(headers: dict[str, str], body: bytes, webhooks: list[Webhook], settings: Settings,

@@ -83,13 +83,17 @@ def signed_headers(secret: str, body: bytes) -> dict:
             "webhook-signature": standard_signature(secret, "msg_1", 1700000000, body)}
 
 
-def test_a_wrong_signature_says_so_and_unsigned_requests_say_nothing(dashboard, settings, clock):
+def test_a_wrong_signature_says_so_and_an_unsigned_request_says_it_is_not_signed(dashboard, settings, clock):
     make_webhook(settings, clock, "http://127.0.0.1:9/hook", name="Orders to ERP")
     page, url = new_endpoint(dashboard)
     httpx.post(url, content=b"x", headers={**signed_headers("whsec_" + "A" * 44, b"x")})
+    clock.advance(1)
     httpx.post(url, content=b"plain")
-    assert verdicts(dashboard, page) == ["not verified webhook-signature verified with none of this tenant's "
-                                         "webhooks' secrets"]
+    assert verdicts(dashboard, page) == [
+        "not verified no signature: the request has no webhook-signature header and none of the hmac headers this "
+        "tenant's webhooks sign with",
+        "not verified webhook-signature verified with none of this tenant's webhooks' secrets",
+    ]
 
 
 def test_the_list_is_newest_first_polls_and_shows_binary_as_base64(dashboard, clock):
@@ -106,9 +110,19 @@ def test_the_list_is_newest_first_polls_and_shows_binary_as_base64(dashboard, cl
     assert "<html" not in dashboard.get(page, htmx=True).text
 
 
-def test_without_dev_mode_or_public_url_the_page_says_webhooks_need_the_public_url(dashboard):
-    page, _ = new_endpoint(dashboard)
-    assert "public_url" in soup(dashboard.get(page)).select_one(".inspector-public-url").text
+def test_when_webhooks_may_send_to_the_capture_url_the_page_says_nothing_about_public_url(dashboard):
+    page, _ = new_endpoint(dashboard)  # the tests' settings allow http and 127.0.0.0/8, as --dev does
+    assert not soup(dashboard.get(page)).select(".inspector-public-url")
+
+
+def test_when_webhooks_may_not_send_to_the_capture_url_the_page_says_why_and_to_set_public_url(settings, clock):
+    strict = dataclasses.replace(settings, allow_private_networks=())
+    with serving(strict, clock, run_sender=False) as client:
+        create_first_admin(ADMIN_USER, ADMIN_PASSWORD, clock())
+        page, _ = new_endpoint(sign_in(client))
+        note = " ".join(soup(client.get(page)).select_one(".inspector-public-url").text.split())
+    assert "the webhook URL check says “127.0.0.1 is a private or reserved address" in note, note
+    assert "Set public_url to the address senders reach this server at" in note, note
 
 
 def test_another_tenants_user_gets_404_and_cannot_delete(dashboard, clock):
@@ -118,9 +132,25 @@ def test_another_tenants_user_gets_404_and_cannot_delete(dashboard, clock):
         bob = sign_in(client, "bob", "b" * 12)
         assert url not in bob.get("/inspector").text
         assert bob.get(page).status_code == 404
+        assert bob.get(f"{page}/delete").status_code == 404
         assert bob.post(f"{page}/delete", {}).status_code == 404
         assert bob.post(f"{page}/webhook", {}).status_code == 404
     assert dashboard.get(page).status_code == 200
+
+
+def test_delete_asks_first_on_a_page_that_works_without_javascript(dashboard):
+    page, url = new_endpoint(dashboard, "Checkout")
+    dashboard.post(f"{page}/webhook", {})
+    httpx.post(url, content=b"x")
+    ask = soup(dashboard.get(page)).select_one(f"form[action='{page}/delete']")
+    assert ask["method"] == "get" and ask["hx-get"] == f"{page}/delete"
+    confirmation = soup(dashboard.get(f"{page}/delete"))
+    assert confirmation.select_one("#modal-title").text == "Delete Checkout?"
+    text = " ".join(confirmation.select_one(".modal-content p").text.split())
+    assert "the 1 request it received is deleted" in text and "(Inspector: Checkout)" in text, text
+    form = confirmation.select_one(f"form[action='{page}/delete']")
+    assert form["method"] == "post" and form.select_one("input[name=csrf_token]")
+    assert httpx.post(url, content=b"still here").status_code == 200, "asking deletes nothing"
 
 
 def test_delete_makes_the_url_answer_404(dashboard):

@@ -4,8 +4,10 @@ The endpoint's page polls its request list every 2 s (the `_requests.html` fragm
 the delivery log's live pages do) and says for each request which of the tenant's
 webhooks signed it. "Create a webhook pointing here" and "Send test" close the loop for a
 new user: a signed delivery arrives and shows "verified". Webhooks refuse loopback URLs
-outside dev mode (app/rules/netguard.py), so the page tells a production installation to
-set `public_url`, from which the capture URL is built. Portal sessions never reach it.
+outside dev mode unless allow_private_networks lets them (app/rules/webhook_urls.py): when
+the capture URL is one a webhook may not have, the page says why and to set `public_url`,
+from which the capture URL is built. Deleting asks first (`delete_page`, in the dialog).
+Portal sessions never reach it.
 """
 
 from __future__ import annotations
@@ -55,12 +57,18 @@ async def create(request: Request) -> Response:
     return RedirectResponse(f"/inspector/{endpoint.id}", status_code=303)
 
 
+def _pointing_here(endpoint, url: str) -> list:
+    return [w for w in webhooks.list_webhooks(endpoint.tenant_id) if w.url == url]
+
+
 def _shown(endpoint, url: str) -> dict:
-    return {
-        "endpoint": endpoint,
-        "received": inspector.received_requests(endpoint),
-        "pointing_here": [w for w in webhooks.list_webhooks(endpoint.tenant_id) if w.url == url],
-    }
+    return {"endpoint": endpoint, "received": inspector.received_requests(endpoint),
+            "pointing_here": _pointing_here(endpoint, url)}
+
+
+def _to_delete(endpoint, url: str) -> dict:
+    return {"endpoint": endpoint, "received_count": inspector.request_count(endpoint),
+            "pointing_here": _pointing_here(endpoint, url)}
 
 
 async def endpoint_page(request: Request) -> Response:
@@ -71,8 +79,18 @@ async def endpoint_page(request: Request) -> Response:
     url = capture_url(request, endpoint.token)
     loaded = await run_in_threadpool(_shown, endpoint, url)
     context = {"viewer": who, "nav": "inspector", "url": url, "now": now,
-               "needs_public_url": not settings.dev and not settings.public_url, **loaded}
+               "webhook_refusal": inspector.webhook_refusal(url, settings), **loaded}
     return render(request, "inspector/endpoint.html", context, partial="inspector/_requests.html")
+
+
+async def delete_page(request: Request) -> Response:
+    """The confirmation: in the dialog for htmx, a page of its own without JavaScript."""
+    who = await _inspector_user(request)
+    endpoint = await run_in_threadpool(inspector.get_endpoint, request.path_params["id"], who.tenant.id,
+                                       request.app.state.clock())
+    loaded = await run_in_threadpool(_to_delete, endpoint, capture_url(request, endpoint.token))
+    return render(request, "inspector/delete.html", {"viewer": who, "nav": "inspector", **loaded},
+                  partial="inspector/_delete.html")
 
 
 async def delete(request: Request) -> Response:
@@ -119,6 +137,7 @@ routes = [
     Route("/inspector", list_page, methods=["GET"]),
     Route("/inspector", create, methods=["POST"]),
     Route("/inspector/{id}", endpoint_page, methods=["GET"]),
+    Route("/inspector/{id}/delete", delete_page, methods=["GET"]),
     Route("/inspector/{id}/delete", delete, methods=["POST"]),
     Route("/inspector/{id}/webhook", create_webhook, methods=["POST"]),
     Route("/inspector/{id}/send-test", send_test, methods=["POST"]),
