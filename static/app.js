@@ -165,4 +165,30 @@
   // A plain form post with a mistake answers with the whole page.
   document.addEventListener("DOMContentLoaded", function () { focusFirstInvalid(document.getElementById("main")); });
   // ---- end of defect 9 ----
+
+  // ---- issue 16, defect 4: a webhook row's menu of secondary actions (templates/webhooks/_row.html) ----
+  // A <details class="menu"> opens and closes with a click, Enter or Space, also without
+  // JavaScript. Here: Esc closes it and puts the focus back on its summary, a click outside
+  // or on one of its items closes it, and opening one closes the others.
+  function openMenus() { return document.querySelectorAll("details.menu[open]"); }
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    openMenus().forEach(function (menu) {
+      var inside = menu.contains(document.activeElement);
+      menu.open = false;
+      if (inside) menu.querySelector("summary").focus();
+    });
+  });
+  document.addEventListener("click", function (event) {
+    var item = event.target.closest("details.menu .menu-item");
+    openMenus().forEach(function (menu) {
+      if (!menu.contains(event.target) || (item && menu.contains(item))) menu.open = false;
+    });
+  });
+  document.addEventListener("toggle", function (event) {
+    var opened = event.target;
+    if (!opened.matches || !opened.matches("details.menu") || !opened.open) return;
+    openMenus().forEach(function (menu) { if (menu !== opened) menu.open = false; });
+  }, true);
+  // ---- end of defect 4 ----
 })();

@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from tests.helpers import (
     ADMIN_PASSWORD, ADMIN_USER, PHONE, create_webhook_in_browser, fill_webhook_form, open_create_modal,
-    screenshot, set_up_admin, webhook_row,
+    row_menu, screenshot, set_up_admin, webhook_row,
 )
 
 def show_secret(page: Page) -> None:
@@ -66,7 +66,7 @@ def test_new_user_journey(new_context, receiver):
     screenshot(page, "list-desktop")
 
     # The delivery log shows it; a click opens its attempts; the detail is also a page of its own.
-    webhook_row(page, "Billing service").get_by_role("link", name="Log").click()
+    webhook_row(page, "Billing service").get_by_role("link", name="Billing service").click()
     expect(page).to_have_url(re.compile(r"/webhooks/[^/]+/deliveries$"))
     delivery = page.locator("#delivery-table tbody tr").first
     expect(delivery.locator(".pill")).to_have_text("succeeded")
@@ -106,7 +106,7 @@ def test_new_user_journey(new_context, receiver):
 
     # Delete, after confirming: the row goes, and with it the last webhook.
     page.once("dialog", lambda dialog: dialog.accept())
-    webhook_row(page, "Billing service").get_by_role("link", name="Delete").click()
+    row_menu(page, "Billing service").get_by_role("button", name="Delete…").click()
     expect(webhook_row(page, "Billing service")).to_have_count(0)
     expect(page.locator(".toast").last).to_contain_text("Webhook deleted")
     page.reload()
@@ -152,7 +152,7 @@ def test_phone_width_shows_cards_and_a_fitting_modal(new_context, receiver):
     expect(page.locator(".toast").last).to_contain_text("Delivered: 200")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "no sideways scrolling"
     screenshot(page, "list-phone")
-    webhook_row(page, "Phone hook").get_by_role("link", name="Log").click()
+    webhook_row(page, "Phone hook").get_by_role("link", name="Phone hook").click()
     expect(page.locator("#delivery-table thead")).to_be_hidden()
     expect(page.locator("#delivery-table tbody tr .pill").first).to_have_text("succeeded")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "no sideways scrolling"
@@ -201,13 +201,13 @@ def test_core_path_works_without_javascript(new_context, receiver):
     (request,) = receiver.wait_for(1)
     StandardWebhook(secret).verify(request.body, request.headers)
 
-    webhook_row(page, "No JS").get_by_role("link", name="Log").click()
+    row_menu(page, "No JS").get_by_role("link", name="Deliveries").click()
     page.locator("#delivery-table tbody tr .pill").first.click()
     expect(page).to_have_url(re.compile(r"/deliveries/[^/]+$"))
     expect(page.locator("section.attempt")).to_contain_text("Attempt 1")
 
     page.goto("/webhooks")
-    webhook_row(page, "No JS").get_by_role("link", name="Delete").click()
+    row_menu(page, "No JS").get_by_role("button", name="Delete…").click()
     page.get_by_role("button", name="Delete webhook").click()
     expect(page.locator(".banner")).to_contain_text("Webhook deleted")
     expect(webhook_row(page, "No JS")).to_have_count(0)
