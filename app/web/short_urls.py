@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 ELLIPSIS = "…"
-# Characters of path the short form keeps: the tail of a long URL fits a phone's card
-# (about 38 monospace characters) beside a typical host.
-TAIL_LIMIT = 24
+# Characters of path the short form keeps: the tail of a long URL fits the list's URL
+# column at 1280 px (about 24 monospace characters) and a phone's card beside a typical host.
+TAIL_LIMIT = 22
 
 
 @dataclass(frozen=True)
