@@ -169,7 +169,7 @@
   // ---- issue 16, defect 4: a webhook row's menu of secondary actions (templates/webhooks/_row.html) ----
   // A <details class="menu"> opens and closes with a click, Enter or Space, also without
   // JavaScript. Here: Esc closes it and puts the focus back on its summary, a click outside
-  // or on one of its items closes it, and opening one closes the others.
+  // or on one of its items closes it, so does tabbing out of it, and opening one closes the others.
   function openMenus() { return document.querySelectorAll("details.menu[open]"); }
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
@@ -184,6 +184,12 @@
     openMenus().forEach(function (menu) {
       if (!menu.contains(event.target) || (item && menu.contains(item))) menu.open = false;
     });
+  });
+  // Only when the focus lands on something else: a click that focuses nothing (Safari's
+  // on buttons) must not close the menu before the click reaches its item.
+  document.addEventListener("focusout", function (event) {
+    var menu = event.target.closest && event.target.closest("details.menu[open]");
+    if (menu && event.relatedTarget && !menu.contains(event.relatedTarget)) menu.open = false;
   });
   document.addEventListener("toggle", function (event) {
     var opened = event.target;
