@@ -73,6 +73,17 @@ def test_rows_fit_at_desktop_and_the_name_opens_the_webhook(new_context, hooklin
     assert page.evaluate("[...document.querySelectorAll('#webhook-table .badge')].every(b => b.scrollWidth <= b.clientWidth)"), \
         "order.created fits its column uncut"
     assert text_lines(page, "#webhook-table th:not(:last-child)") == [1] * 5, "headers, 'Last 24 h' too, stay on one line"
+    # Narrower than 1100 px the list drops columns rather than cramming them.
+    for width in (1024, 768):
+        page.set_viewport_size({"width": width, "height": 800})
+        assert no_sideways_scroll(page), width
+        for row in rows.all():
+            tops = row.locator(".actions > form > button, .actions > details > summary").evaluate_all(
+                "controls => controls.map(c => Math.round(c.getBoundingClientRect().top))")
+            assert len(set(tops)) == 1, (width, tops)
+            tail, cell = row.locator(".url-tail").bounding_box(), row.locator("td.cell-url").bounding_box()
+            assert tail["x"] + tail["width"] <= cell["x"] + cell["width"], (width, "the end of the path is shown whole")
+    page.set_viewport_size(DESKTOP)
     long_name = page.get_by_role("link", name=WEBHOOKS[0][0], exact=True)
     assert long_name.evaluate("a => a.scrollWidth > a.clientWidth"), "the long name is cut (with the ellipsis)"
 
