@@ -13,8 +13,8 @@ from tests.helpers import create_in_dashboard, only_webhook, soup
 LONG_URL = "https://erp.example.com/api/v2/integrations/hookline/tenants/acme/orders/hook"
 
 
-def test_a_webhooks_address_opens_its_deliveries_tab(dashboard):
-    create_in_dashboard(dashboard)
+def test_a_webhooks_address_opens_its_deliveries_tab_with_the_whole_url(dashboard):
+    create_in_dashboard(dashboard, url=LONG_URL)
     webhook_id = only_webhook().id
     response = dashboard.get(f"/webhooks/{webhook_id}")
     assert (response.status_code, response.headers["location"]) == (302, f"/webhooks/{webhook_id}/deliveries")
@@ -23,6 +23,9 @@ def test_a_webhooks_address_opens_its_deliveries_tab(dashboard):
     assert [a.text for a in tabs] == ["Deliveries", "Stats", "Edit"]
     assert tabs[0]["aria-current"] == "page"
     assert page.select_one("#webhook-title h1").text == "Billing"
+    shown = page.select_one(f"#webhook-url-{webhook_id}")
+    assert shown.text == LONG_URL and "url-full" in shown["class"], "the whole URL, where the list shows it short"
+    assert page.select_one(f"button[data-copy-target=webhook-url-{webhook_id}]").text == "Copy URL"
     assert dashboard.get("/webhooks/wh_missing").status_code == 404
 
 
@@ -95,11 +98,3 @@ def test_rename_without_javascript(dashboard):
     assert only_webhook().name == "Renamed"
     assert dashboard.get(f"/webhooks/{webhook_id}/title").headers["location"] == f"/webhooks/{webhook_id}"
 
-
-def test_the_webhook_page_shows_the_whole_url(dashboard):
-    create_in_dashboard(dashboard, url=LONG_URL)
-    webhook_id = only_webhook().id
-    page = soup(dashboard.get(f"/webhooks/{webhook_id}/stats"))
-    shown = page.select_one(f"#webhook-url-{webhook_id}")
-    assert shown.text == LONG_URL and "url-full" in shown["class"]
-    assert page.select_one(f"button[data-copy-target=webhook-url-{webhook_id}]").text == "Copy URL"
