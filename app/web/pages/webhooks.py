@@ -1,5 +1,8 @@
 """Dashboard pages for the webhooks list: create, edit, rename, toggle, test, rotate, delete.
 
+A webhook's own address (/webhooks/{id}) opens its Deliveries tab; its name is renamed from
+that page's heading, which htmx swaps for a small form and back.
+
 Every action is a real form that works without JavaScript (POST, then a 303 or a page);
 with htmx the same URLs answer with the fragment to swap: a table row, the form with its
 errors (422), or the modal's next step. The form's delivery contract section
@@ -347,9 +350,7 @@ async def toggle(request: Request) -> Response:
 
 async def delete_page(request: Request) -> Response:
     """Without JavaScript, Delete (a button in a GET form) opens this confirmation; with it, hx-confirm asks."""
-    who = await viewer(request)
-    webhook = await run_in_threadpool(webhooks.get_webhook, request.path_params["id"], who.tenant.id)
-    return render(request, "webhooks/delete.html", {"viewer": who, "nav": "webhooks", "webhook": webhook})
+    return render(request, "webhooks/delete.html", await _page_context(request, await viewer(request)))
 
 
 async def delete(request: Request) -> Response:
