@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from tests.helpers import (
     ADMIN_PASSWORD, ADMIN_USER, PHONE, create_webhook_in_browser, fill_webhook_form, open_create_modal,
-    row_menu, screenshot, set_up_admin, webhook_row,
+    screenshot, set_up_admin, webhook_row,
 )
 
 def show_secret(page: Page) -> None:
@@ -106,7 +106,8 @@ def test_new_user_journey(new_context, receiver):
 
     # Delete, after confirming: the row goes, and with it the last webhook.
     page.once("dialog", lambda dialog: dialog.accept())
-    row_menu(page, "Billing service").get_by_role("button", name="Delete…").click()
+    webhook_row(page, "Billing service").locator("summary").click()
+    webhook_row(page, "Billing service").get_by_role("button", name="Delete…").click()
     expect(webhook_row(page, "Billing service")).to_have_count(0)
     expect(page.locator(".toast").last).to_contain_text("Webhook deleted")
     page.reload()
@@ -201,13 +202,15 @@ def test_core_path_works_without_javascript(new_context, receiver):
     (request,) = receiver.wait_for(1)
     StandardWebhook(secret).verify(request.body, request.headers)
 
-    row_menu(page, "No JS").get_by_role("link", name="Deliveries").click()
+    webhook_row(page, "No JS").locator("summary").click()  # the row's menu: <details> opens without JavaScript
+    webhook_row(page, "No JS").get_by_role("link", name="Deliveries").click()
     page.locator("#delivery-table tbody tr .pill").first.click()
     expect(page).to_have_url(re.compile(r"/deliveries/[^/]+$"))
     expect(page.locator("section.attempt")).to_contain_text("Attempt 1")
 
     page.goto("/webhooks")
-    row_menu(page, "No JS").get_by_role("button", name="Delete…").click()
+    webhook_row(page, "No JS").locator("summary").click()
+    webhook_row(page, "No JS").get_by_role("button", name="Delete…").click()
     page.get_by_role("button", name="Delete webhook").click()
     expect(page.locator(".banner")).to_contain_text("Webhook deleted")
     expect(webhook_row(page, "No JS")).to_have_count(0)
