@@ -339,4 +339,35 @@
   document.addEventListener("click", dropWhileBusy, true);
   document.addEventListener("submit", dropWhileBusy, true);
   // ---- end of the in-flight state ----
+  // ---- issue 16, defect 4: a webhook row's menu of secondary actions (templates/webhooks/_row.html) ----
+  // A <details class="menu"> opens and closes with a click, Enter or Space, also without
+  // JavaScript. Here: Esc closes it and puts the focus back on its summary, a click outside
+  // or on one of its items closes it, so does tabbing out of it, and opening one closes the others.
+  function openMenus() { return document.querySelectorAll("details.menu[open]"); }
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    openMenus().forEach(function (menu) {
+      var inside = menu.contains(document.activeElement);
+      menu.open = false;
+      if (inside) menu.querySelector("summary").focus();
+    });
+  });
+  document.addEventListener("click", function (event) {
+    var item = event.target.closest("details.menu .menu-item");
+    openMenus().forEach(function (menu) {
+      if (!menu.contains(event.target) || (item && menu.contains(item))) menu.open = false;
+    });
+  });
+  // Only when the focus lands on something else: a click that focuses nothing (Safari's
+  // on buttons) must not close the menu before the click reaches its item.
+  document.addEventListener("focusout", function (event) {
+    var menu = event.target.closest && event.target.closest("details.menu[open]");
+    if (menu && event.relatedTarget && !menu.contains(event.relatedTarget)) menu.open = false;
+  });
+  document.addEventListener("toggle", function (event) {
+    var opened = event.target;
+    if (!opened.matches || !opened.matches("details.menu") || !opened.open) return;
+    openMenus().forEach(function (menu) { if (menu !== opened) menu.open = false; });
+  }, true);
+  // ---- end of defect 4 ----
 })();

@@ -567,4 +567,15 @@ def create_webhook_in_browser(page: Page, name: str, url: str, event: str = "ord
 
 
 def webhook_row(page: Page, name: str):
-    return page.locator("#webhook-table tbody tr").filter(has=page.locator(f"input[name=name][value='{name}']"))
+    """The list's row of the webhook named `name` (its name is the link that opens it)."""
+    return page.locator("#webhook-table tbody tr").filter(has=page.get_by_role("link", name=name, exact=True))
+
+
+def row_menu(page: Page, name: str):
+    """The row's menu of secondary actions (Edit, Deliveries, Stats, Delete), opened."""
+    from playwright.sync_api import expect
+
+    menu = webhook_row(page, name).locator("details.menu")
+    menu.locator("summary").click()
+    expect(menu.locator(".menu-popup")).to_be_visible()
+    return menu

@@ -20,6 +20,7 @@ from app import __version__
 from app.rules import jsontext
 from app.rules.subscriptions import is_operational
 from app.web.security import csrf_token
+from app.web.short_urls import short_url
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -64,7 +65,8 @@ def pretty_json(value: object) -> str:
 
 
 templates.env.filters.update(
-    family_colour=family_colour, relative_time=relative_time, exact_time=exact_time, pretty_json=pretty_json
+    family_colour=family_colour, relative_time=relative_time, exact_time=exact_time, pretty_json=pretty_json,
+    short_url=short_url,
 )
 templates.env.globals.update(version=__version__, htmx_script="htmx-2.0.11.min.js")
 templates.env.tests.update(operational=is_operational)

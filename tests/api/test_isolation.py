@@ -141,8 +141,8 @@ def call(api: httpx.Client, key: dict, dashboard: Dashboard, method: str, templa
         content = None if method in ("GET", "DELETE") else json.dumps(body).encode()
         headers = {**key, "Content-Type": "application/json"}
         return api.request(method, path, content=content, headers=headers)
-    if method == "GET":
-        return dashboard.get(path)
+    if method == "GET":  # a page may redirect to the one that shows it (/webhooks/{id} to its Deliveries tab)
+        return dashboard.get(path, follow_redirects=True)
     return dashboard.post(path, FORM)
 
 

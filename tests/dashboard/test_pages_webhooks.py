@@ -96,7 +96,10 @@ def test_empty_state_explains_webhooks(dashboard):
     page = soup(dashboard.get("/webhooks"))
     empty = page.select_one(".empty-state")
     assert "calls with an HTTP POST" in empty.text
-    assert empty.select_one("a[href='/webhooks/new']").text.strip() == "Create webhook"
+    # One Create button, the page header's (issue 16, defect 13): the empty state points to it.
+    creates = page.select("a[href='/webhooks/new']")
+    assert [a.text.strip() for a in creates] == ["Create webhook"] and creates[0].find_parent(class_="page-header")
+    assert "Create webhook" in empty.text
 
 
 def test_create_with_a_plain_form_shows_the_secret_once(dashboard):
@@ -112,7 +115,7 @@ def test_create_with_a_plain_form_shows_the_secret_once(dashboard):
     listing = dashboard.get("/webhooks")
     assert secret not in listing.text
     row = soup(listing).select_one(f"#webhook-{only_webhook().id}")
-    assert row.select_one("input[name=name]")["value"] == "Billing"
+    assert row.select_one("a.webhook-name").text == "Billing"
     assert row.select_one(".url")["title"] == "http://127.0.0.1:9/hook"
     assert [b.text for b in row.select(".badge")] == ["order.created"]
     assert row.select_one("input[role=switch]").has_attr("checked")
@@ -199,10 +202,11 @@ def test_toggle_over_htmx_returns_the_row(dashboard):
 
 
 def test_inline_rename(dashboard):
+    """Renamed from the webhook page's heading (tests/dashboard/test_webhook_page.py has the rest)."""
     create_in_dashboard(dashboard)
     webhook_id = only_webhook().id
     response = dashboard.post(f"/webhooks/{webhook_id}/name", {"name": "Renamed"}, htmx=True)
-    assert soup(response).select_one("input[name=name]")["value"] == "Renamed"
+    assert soup(response).select_one("#webhook-title h1").text == "Renamed"
     empty = dashboard.post(f"/webhooks/{webhook_id}/name", {"name": " "}, htmx=True)
     assert empty.status_code == 422 and only_webhook().name == "Renamed"
 
@@ -210,9 +214,10 @@ def test_inline_rename(dashboard):
 def test_delete(dashboard):
     create_in_dashboard(dashboard)
     webhook_id = only_webhook().id
-    link = soup(dashboard.get("/webhooks")).select_one(f"a[href='/webhooks/{webhook_id}/delete']")
-    assert "Delete the webhook" in link["hx-confirm"] and link["hx-post"] == link["href"]
-    confirm = soup(dashboard.get(link["href"]))  # without JavaScript: a confirmation page
+    form = soup(dashboard.get("/webhooks")).select_one(f"form[action='/webhooks/{webhook_id}/delete']")
+    assert "Delete the webhook" in form["hx-confirm"] and form["hx-post"] == form["action"]
+    assert form["method"] == "get" and form.select_one("button[type=submit]").text == "Delete…"
+    confirm = soup(dashboard.get(form["action"]))  # without JavaScript: a confirmation page
     assert confirm.select_one(f"form[action='/webhooks/{webhook_id}/delete'] button").text == "Delete webhook"
     assert Webhook.select().count() == 1
     response = dashboard.post(f"/webhooks/{webhook_id}/delete", {}, htmx=True)
@@ -359,6 +364,7 @@ def test_a_live_listen_session_is_marked_in_the_list_and_not_editable(dashboard,
     row = page.select_one(f"#webhook-{session.id}")
     assert row.select_one("[data-label=Status]").get_text(strip=True) == "live session"
     assert row.select_one("[data-label=URL]").get_text(strip=True) == "http://localhost:3000/webhooks"
-    assert [a.get_text() for a in row.select("a")] == ["Log"] and not row.select("form, input")
+    assert [a.get_text() for a in row.select("a")] == [session.name, "Deliveries", "Stats"]
+    assert not row.select("form, input")
     other = page.select_one(f"#webhook-{Webhook.get(Webhook.name == 'Billing').id}")
     assert "live session" not in other.get_text() and other.select_one("input[role=switch]")

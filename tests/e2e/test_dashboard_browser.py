@@ -66,7 +66,7 @@ def test_new_user_journey(new_context, receiver):
     screenshot(page, "list-desktop")
 
     # The delivery log shows it; a click opens its attempts; the detail is also a page of its own.
-    webhook_row(page, "Billing service").get_by_role("link", name="Log").click()
+    webhook_row(page, "Billing service").get_by_role("link", name="Billing service").click()
     expect(page).to_have_url(re.compile(r"/webhooks/[^/]+/deliveries$"))
     delivery = page.locator("#delivery-table tbody tr").first
     expect(delivery.locator(".pill")).to_have_text("succeeded")
@@ -104,8 +104,9 @@ def test_new_user_journey(new_context, receiver):
     expect(page.locator("#modal")).to_be_hidden()
     expect(webhook_row(page, "Broken")).to_have_count(0)
 
-    # Delete, after confirming in the styled dialog: the row goes, and with it the last webhook.
-    webhook_row(page, "Billing service").get_by_role("link", name="Delete").click()
+    # Delete, from the row's menu, after confirming in the styled dialog: the row goes, and with it the last webhook.
+    webhook_row(page, "Billing service").locator("summary").click()
+    webhook_row(page, "Billing service").get_by_role("button", name="Delete…").click()
     page.locator("#confirm-dialog").get_by_role("button", name="Delete").click()
     expect(webhook_row(page, "Billing service")).to_have_count(0)
     expect(page.locator(".toast").last).to_contain_text("Webhook deleted")
@@ -152,7 +153,7 @@ def test_phone_width_shows_cards_and_a_fitting_modal(new_context, receiver):
     expect(page.locator(".toast").last).to_contain_text("Delivered: 200")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "no sideways scrolling"
     screenshot(page, "list-phone")
-    webhook_row(page, "Phone hook").get_by_role("link", name="Log").click()
+    webhook_row(page, "Phone hook").get_by_role("link", name="Phone hook").click()
     expect(page.locator("#delivery-table thead")).to_be_hidden()
     expect(page.locator("#delivery-table tbody tr .pill").first).to_have_text("succeeded")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "no sideways scrolling"
@@ -201,13 +202,15 @@ def test_core_path_works_without_javascript(new_context, receiver):
     (request,) = receiver.wait_for(1)
     StandardWebhook(secret).verify(request.body, request.headers)
 
-    webhook_row(page, "No JS").get_by_role("link", name="Log").click()
+    webhook_row(page, "No JS").locator("summary").click()  # the row's menu: <details> opens without JavaScript
+    webhook_row(page, "No JS").get_by_role("link", name="Deliveries").click()
     page.locator("#delivery-table tbody tr .pill").first.click()
     expect(page).to_have_url(re.compile(r"/deliveries/[^/]+$"))
     expect(page.locator("section.attempt")).to_contain_text("Attempt 1")
 
     page.goto("/webhooks")
-    webhook_row(page, "No JS").get_by_role("link", name="Delete").click()
+    webhook_row(page, "No JS").locator("summary").click()
+    webhook_row(page, "No JS").get_by_role("button", name="Delete…").click()
     page.get_by_role("button", name="Delete webhook").click()
     expect(page.locator(".banner")).to_contain_text("Webhook deleted")
     expect(webhook_row(page, "No JS")).to_have_count(0)

@@ -30,7 +30,7 @@ def test_recover_shows_progress_until_done_then_replay(new_context, hookline, re
     receiver.wait_for(2, "/hook")
 
     page.goto("/webhooks")
-    page.get_by_role("link", name="Log").first.click()
+    page.get_by_role("link", name="Billing", exact=True).click()
     expect(page.locator("#delivery-list .pill-failed")).to_have_count(2)
     page.get_by_text("Recover failed deliveries").click()
     page.get_by_role("button", name="Recover").click()

@@ -11,6 +11,7 @@ from tests.helpers import create_webhook_in_browser, set_up_admin, webhook_row
 
 
 def open_edit_modal(page: Page, name: str) -> None:
+    webhook_row(page, name).locator("summary").click()  # Edit is in the row's menu
     webhook_row(page, name).get_by_role("link", name="Edit").click()
     expect(page.locator("#modal-title")).to_have_text(f"Edit {name}")
     expect(page.locator("#modal-body")).not_to_have_class(re.compile("htmx-settling"))

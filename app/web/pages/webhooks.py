@@ -1,5 +1,8 @@
 """Dashboard pages for the webhooks list: create, edit, rename, toggle, test, rotate, delete.
 
+A webhook's own address (/webhooks/{id}) opens its Deliveries tab; its name is renamed from
+that page's heading, which htmx swaps for a small form and back.
+
 Every action is a real form that works without JavaScript (POST, then a 303 or a page);
 with htmx the same URLs answer with the fragment to swap: a table row, the form with its
 errors (422), or the modal's next step. The form's delivery contract section
@@ -276,22 +279,55 @@ async def _row(request: Request, who: Viewer, webhook_id: str, headers: dict | N
     return render(request, "webhooks/_row.html", context, headers=headers)
 
 
+async def webhook_page(request: Request) -> Response:
+    """A webhook's own address opens its Deliveries tab: what a user who clicks a webhook
+    looks for is what it sent and what came back (GitHub's "Recent deliveries", Stripe's
+    event list); its settings are one tab over (Edit). A redirect, so every tab keeps one URL,
+    after the same 404 as the tab's for another tenant's webhook."""
+    context = await _page_context(request, await viewer(request))
+    return RedirectResponse(f"/webhooks/{context['webhook'].id}/deliveries", status_code=302)
+
+
+async def _page_context(request: Request, who: Viewer) -> dict:
+    webhook = await run_in_threadpool(webhooks.get_webhook, request.path_params["id"], who.tenant.id)
+    return {"viewer": who, "nav": "webhooks", "webhook": webhook}
+
+
+async def rename_form(request: Request) -> Response:
+    """The name as an input in place of the page's heading (htmx), or the page with it."""
+    who = await viewer(request)
+    context = await _page_context(request, who)
+    context.update(name=context["webhook"].name, error=None)
+    return render(request, "webhooks/rename.html", context, partial="webhooks/_rename.html")
+
+
+async def title(request: Request) -> Response:
+    """The page's heading again, when a rename is cancelled."""
+    who = await viewer(request)
+    if not is_htmx(request):
+        return RedirectResponse(f"/webhooks/{request.path_params['id']}", status_code=303)
+    return render(request, "webhooks/_title.html", {**await _page_context(request, who), "focus_rename": True})
+
+
 async def rename(request: Request) -> Response:
     who = await viewer(request)
     form = await request.form()
     settings, clock = _state(request).settings, _state(request).clock
+    webhook_id = request.path_params["id"]
+    name = form.get("name", "")
     try:
-        await run_in_threadpool(
-            webhooks.update_webhook, request.path_params["id"], who.tenant.id, {"name": form.get("name", "")}, settings, clock()
+        webhook = await run_in_threadpool(
+            webhooks.update_webhook, webhook_id, who.tenant.id, {"name": name}, settings, clock()
         )
     except InvalidInput as exc:
-        if is_htmx(request):
-            return Response(exc.message.capitalize(), status_code=422, headers=toast(exc.message.capitalize(), "error"))
-        flash(request, exc.message.capitalize(), "error")
-        return RedirectResponse("/webhooks", status_code=303)
+        error = inline_error(exc, "name").get("name", exc.message)
+        context = {**await _page_context(request, who), "name": name, "error": error}
+        return render(request, "webhooks/rename.html", context, partial="webhooks/_rename.html", status_code=422)
     if is_htmx(request):
-        return await _row(request, who, request.path_params["id"], toast("Name saved"))
-    return RedirectResponse("/webhooks", status_code=303)
+        context = {"viewer": who, "webhook": webhook, "focus_rename": True}
+        return render(request, "webhooks/_title.html", context, headers=toast("Name saved"))
+    flash(request, "Name saved.")
+    return RedirectResponse(f"/webhooks/{webhook_id}", status_code=303)
 
 
 async def toggle(request: Request) -> Response:
@@ -313,10 +349,8 @@ async def toggle(request: Request) -> Response:
 
 
 async def delete_page(request: Request) -> Response:
-    """Without JavaScript, Delete is a link to this confirmation; with it, hx-confirm asks."""
-    who = await viewer(request)
-    webhook = await run_in_threadpool(webhooks.get_webhook, request.path_params["id"], who.tenant.id)
-    return render(request, "webhooks/delete.html", {"viewer": who, "nav": "webhooks", "webhook": webhook})
+    """Without JavaScript, Delete (a button in a GET form) opens this confirmation; with it, hx-confirm asks."""
+    return render(request, "webhooks/delete.html", await _page_context(request, await viewer(request)))
 
 
 async def delete(request: Request) -> Response:
@@ -412,9 +446,12 @@ routes = [
     Route("/webhooks/new", new_page, methods=["GET"]),
     Route("/webhooks/preview", preview, methods=["POST"]),
     Route("/webhooks/{id}/preview", preview, methods=["POST"]),
+    Route("/webhooks/{id}", webhook_page, methods=["GET"]),
     Route("/webhooks/{id}/edit", edit_page, methods=["GET"]),
     Route("/webhooks/{id}/edit", update, methods=["POST"]),
+    Route("/webhooks/{id}/name", rename_form, methods=["GET"]),
     Route("/webhooks/{id}/name", rename, methods=["POST"]),
+    Route("/webhooks/{id}/title", title, methods=["GET"]),
     Route("/webhooks/{id}/toggle", toggle, methods=["POST"]),
     Route("/webhooks/{id}/delete", delete_page, methods=["GET"]),
     Route("/webhooks/{id}/delete", delete, methods=["POST"]),
