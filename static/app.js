@@ -254,7 +254,7 @@
   // the detail, with the trigger's own label ("Delete", "Revoke", "Rotate secret") on the
   // danger button. Cancel has the focus; Esc, the backdrop and Cancel all leave things as
   // they were. A second modal dialog opens over #modal when the trigger is inside it.
-  var confirmedRequest = null;
+  var confirmedRequest = null, confirmTrigger = null;
 
   function confirmDialog() { return document.getElementById("confirm-dialog"); }
 
@@ -278,6 +278,7 @@
     detail.hidden = split < 0;
     dialog.querySelector("[value=confirm]").textContent = actionLabel(event.detail);
     confirmedRequest = event.detail.issueRequest;
+    confirmTrigger = event.detail.elt;
     dialog.returnValue = "";
     dialog.showModal();
     dialog.querySelector("[value=cancel]").focus();
@@ -290,6 +291,10 @@
       var issueRequest = confirmedRequest;
       confirmedRequest = null;
       if (dialog.returnValue === "confirm" && issueRequest) issueRequest(true);
+      // A trigger inside a row's menu is hidden once the menu closed: its summary takes the focus.
+      var menu = confirmTrigger && confirmTrigger.closest("details.menu");
+      if (menu && !menu.open && document.body.contains(menu)) menu.querySelector("summary").focus();
+      confirmTrigger = null;
     });
     dialog.addEventListener("mousedown", function (event) {
       if (event.target === dialog) dialog.close("cancel");  // its backdrop

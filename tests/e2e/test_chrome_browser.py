@@ -138,7 +138,9 @@ def test_every_hx_confirm_asks_in_a_styled_dialog(new_context, hookline):
     # Delete: Cancel and Esc keep the webhook, Delete deletes it.
     page.goto("/webhooks")
     row = page.locator(f"#webhook-{webhook['id']}")
-    delete = row.get_by_role("link", name="Delete")
+    menu = row.locator("details.menu summary")
+    delete = row.get_by_role("button", name="Delete…")
+    menu.click()
     delete.click()
     expect(ask).to_be_visible()
     expect(ask.locator("#confirm-title")).to_have_text("Delete the webhook “Billing”?")
@@ -148,7 +150,8 @@ def test_every_hx_confirm_asks_in_a_styled_dialog(new_context, hookline):
     assert go.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(207, 34, 46)", "danger"
     cancel.click()
     expect(ask).to_be_hidden()
-    expect(delete).to_be_focused()  # back where it was
+    expect(menu).to_be_focused()  # back on the menu that held Delete
+    menu.click()
     delete.click()
     expect(ask).to_be_visible()
     page.keyboard.press("Escape")
@@ -157,6 +160,7 @@ def test_every_hx_confirm_asks_in_a_styled_dialog(new_context, hookline):
     expect(row).to_be_visible()
 
     # Rotate, from inside the #modal dialog: a second dialog on top of it.
+    menu.click()
     row.get_by_role("link", name="Edit").click()
     modal = page.locator("#modal")
     rotate = modal.get_by_role("button", name="Rotate secret")
@@ -175,6 +179,7 @@ def test_every_hx_confirm_asks_in_a_styled_dialog(new_context, hookline):
     page.keyboard.press("Escape")
     expect(modal).to_be_hidden()
 
+    menu.click()
     delete.click()
     go.click()
     expect(row).to_have_count(0)
