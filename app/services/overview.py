@@ -171,7 +171,7 @@ def tenant_overview(tenant_id: int, now: datetime, period: object, settings: Set
     names = {w.id: w.name for w in webhooks}
 
     per_webhook = _counts([w.id for w in every], day_start, week_start)
-    in_window = {webhook_id: pair[0 if since >= day_start else 1] for webhook_id, pair in per_webhook.items()}
+    in_window = {webhook_id: day if period == "24h" else week for webhook_id, (day, week) in per_webhook.items()}
     latency = _latency(thresholds, since)
     recent_failures, newest_failures = _failures(names, since)
     attention = []
@@ -199,7 +199,7 @@ def tenant_overview(tenant_id: int, now: datetime, period: object, settings: Set
 
 
 # What the rules and the page read of a webhook: not its secrets, which would be decrypted
-# for nothing (a third of the page's time with ten webhooks).
+# for nothing (6 ms for ten webhooks, against 0.3 ms for these columns).
 _WEBHOOK_COLUMNS = (Webhook.id, Webhook.name, Webhook.url, Webhook.enabled, Webhook.disabled_reason, Webhook.timeout,
                     Webhook.consecutive_failures, Webhook.consecutive_failed_attempts, Webhook.failing_since,
                     Webhook.last_success_at, Webhook.updated_at, Webhook.deleted_at)
