@@ -20,13 +20,15 @@ def webhook(tenant, settings, clock, name, **fields):
 
 @pytest.fixture
 def three(dashboard, settings, clock):
-    """Healthy Billing, Orders failing with 500s, Legacy switched off by hand."""
+    """Healthy Billing, Orders failing with 500s, Legacy switched off by hand, Search slow
+    (the tests' timeout is 2 s)."""
     tenant = Tenant.get(Tenant.slug == "default")
-    hooks = {name: webhook(tenant, settings, clock, name) for name in ("Billing", "Orders", "Legacy")}
+    hooks = {name: webhook(tenant, settings, clock, name) for name in ("Billing", "Orders", "Legacy", "Search")}
     answer_round(tenant, settings, clock, {hooks["Billing"].id: (200, 15), hooks["Orders"].id: (500, 40),
-                                           hooks["Legacy"].id: (200, 15)})
+                                           hooks["Legacy"].id: (200, 15), hooks["Search"].id: (200, 1600)})
     update_webhook(hooks["Legacy"].id, tenant.id, {"enabled": False}, settings, clock())
-    answer_round(tenant, settings, clock, {hooks["Billing"].id: (200, 15), hooks["Orders"].id: (None, 5)})
+    answer_round(tenant, settings, clock, {hooks["Billing"].id: (200, 15), hooks["Orders"].id: (None, 5),
+                                           hooks["Search"].id: (200, 1200)})
     return hooks
 
 
@@ -50,18 +52,19 @@ def test_home_is_the_webhook_list_until_there_is_a_webhook(api, dashboard, setti
 def test_overview_shows_rates_attention_and_failures(three, dashboard):
     page = soup(dashboard.get("/overview"))
     day = page.select_one("#totals-24h")
-    assert {dd["data-count"]: dd.text for dd in day.select("dd")} == {"delivered": "3", "failed": "2", "pending": "0"}
-    assert day.select_one("[data-rate]").text == "40.0%"
+    assert {dd["data-count"]: dd.text for dd in day.select("dd")} == {"delivered": "5", "failed": "2", "pending": "0"}
+    assert day.select_one("[data-rate]").text == "28.6%"
 
     items = page.select("#attention .attention-item")
     assert [(i.select_one(".attention-name").text, [p.text for p in i.select(".pill")]) for i in items] == [
-        ("Orders", ["failing"]), ("Legacy", ["disabled"])]
-    orders, legacy = items
+        ("Orders", ["failing"]), ("Legacy", ["disabled"]), ("Search", ["slow"])]
+    orders, legacy, search = items
+    assert search.select_one("[data-why=slow]").text == "Slow: p95 1600 ms, over half its timeout (1000 ms)"
     assert orders.select_one(".attention-name")["href"] == f"/webhooks/{three['Orders'].id}/deliveries"
     assert "2 deliveries failed in a row" in orders.select_one("[data-why=failing]").text
     assert orders.select_one(".attention-error a").text == "connection refused"
     assert legacy.select_one("[data-why=disabled]").text.startswith("Disabled in its settings")
-    assert page.select_one("#attention-title .count-badge").text == "2"
+    assert page.select_one("#attention-title .count-badge").text == "3"
 
     rows = page.select("#failure-table tbody tr")
     assert [r.select_one("td[data-label=Webhook]").text for r in rows] == ["Orders", "Orders"]
