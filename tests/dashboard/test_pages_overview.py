@@ -90,7 +90,7 @@ def test_an_empty_and_a_quiet_overview_say_so(dashboard, settings, clock):
     answer_round(tenant, settings, clock, {hook.id: (200, 10)})
     page = soup(dashboard.get("/overview", params={"period": "7d"}))
     assert page.select_one(".overview-all-good").text.startswith("All 1 webhook look healthy")
-    assert page.select_one("#no-failures").text == "No failed attempts last 7 days."
+    assert page.select_one("#no-failures").text == "No failures in the last 7 days."
     assert page.select_one("#totals-7d [data-rate]").text == "0.0%"
     assert page.select_one(".period-switch a[aria-current=page]").text == "Last 7 days"
 

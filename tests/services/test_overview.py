@@ -128,6 +128,7 @@ def four(default, settings, clock):
     return hooks
 
 
+@pytest.mark.postgres
 def test_the_overview_counts_rates_attention_and_failures(four, default, settings, clock):
     numbers = overview.tenant_overview(default.id, clock(), "24h", settings)
 
@@ -156,6 +157,7 @@ def test_the_overview_counts_rates_attention_and_failures(four, default, setting
                                                  if item.last_failure}
 
 
+@pytest.mark.postgres
 def test_recent_failures_are_newest_first_and_bounded(default, settings, clock):
     hook = webhook(default, settings, clock, "Flaky", retry_schedule=[0])
     for status in [500, 502, 503] * 4:  # twelve failures, one a second
@@ -166,6 +168,7 @@ def test_recent_failures_are_newest_first_and_bounded(default, settings, clock):
     assert [f.at for f in failures] == sorted((f.at for f in failures), reverse=True)
 
 
+@pytest.mark.postgres
 def test_windows_move_with_the_clock(four, default, settings, clock):
     clock.advance(25 * 3600)  # the two rounds are now yesterday's; Retries' retry is due
     answer_round(default, settings, clock, {h.id: (200, 20) for h in four.values() if h.name != "Legacy"})
