@@ -11,7 +11,7 @@ import re
 import httpx
 from playwright.sync_api import expect
 
-from tests.helpers import ADMIN, DESKTOP, PHONE, create_webhook, emit_over_api, eventually, screenshot, set_up_admin
+from tests.helpers import ADMIN, PHONE, create_webhook, emit_over_api, eventually, screenshot, set_up_admin
 
 
 def settled(api: httpx.Client, webhook_id: str, status: str):
