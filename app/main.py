@@ -40,7 +40,7 @@ from app.web.api import stats as api_stats, tenants as api_tenants
 from app.web.api import webhooks as api_webhooks
 from app.web.pages import deliveries as pages_deliveries, event_types as pages_event_types, keys as pages_keys
 from app.web.pages import inspector as pages_inspector, notifications as pages_notifications, signin
-from app.web.pages import events as pages_events, tenants as pages_tenants
+from app.web.pages import events as pages_events, overview as pages_overview, tenants as pages_tenants
 from app.web.pages import webhooks as pages_webhooks
 from app.web.security import CSRFMiddleware, FormTextMiddleware, HeaderLimitMiddleware, SecurityHeadersMiddleware
 from app.web.sessions import SessionMiddleware, cookie_options
@@ -124,6 +124,7 @@ def create_app(
             *api_listen.routes,
             *openapi.routes,
             *signin.routes,
+            *pages_overview.routes,
             *pages_webhooks.routes,
             *pages_deliveries.routes,
             *pages_events.routes,

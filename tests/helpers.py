@@ -247,6 +247,29 @@ def only_webhook():
     return webhook
 
 
+# --- issue 16, Overview: deliveries answered the way the sender records them ---
+
+def answer_round(tenant, settings, clock, answers: dict, type_name: str = "order.created") -> None:
+    """One event to `tenant`'s webhooks a second later, and every due delivery answered as
+    `answers` says for its webhook id: (status, duration in ms), status None for a refused
+    connection. Recorded by `record_results`, so streaks and switch-offs are the engine's."""
+    from app.delivery.queue import claim_due, record_results
+    from app.delivery.types import AttemptResult
+    from app.services.events import emit_event
+
+    clock.advance(1)
+    emit_event(tenant, type_name, {"n": 1}, settings, clock())
+    results = []
+    for claimed in claim_due(clock(), 100, settings.lease_seconds):
+        status, duration = answers[claimed.webhook_id]
+        results.append((claimed, AttemptResult(
+            started_at=clock(), duration_ms=duration, request_headers={}, status_code=status,
+            response_body="ok" if status == 200 else "boom", error=None if status else "connection refused")))
+    record_results(results, clock(), settings, NO_JITTER)
+
+# --- end of Overview ---
+
+
 def old_log(settings, clock, count: int, age_days: float = 40) -> None:
     """`count` succeeded deliveries with an attempt each, written directly: building a big
     old log through the sender would take minutes. Its webhook hears only user.* events."""

@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from app.rules.errors import InvalidInput
 from app.rules.ratelimit import retry_after_header
-from app.services import sessions, tenants, users
+from app.services import overview, sessions, tenants, users
 from app.storage.models import User
 from app.web.inputs import client_ip
 from app.web.sessions import DASHBOARD, PORTAL, session_jar
@@ -112,11 +112,15 @@ async def switch_tenant(request: Request) -> Response:
     if tenant is None:
         return Response("Unknown tenant.", status_code=422)
     request.session["tenant_id"] = tenant.id
-    return RedirectResponse("/webhooks", status_code=303)
+    return RedirectResponse("/", status_code=303)  # that tenant's landing page
 
 
 async def home(request: Request) -> Response:
-    return RedirectResponse("/webhooks", status_code=303)
+    """The Overview once the tenant has a webhook; before that the list, whose empty state
+    says how to create one."""
+    who = await viewer(request)
+    has_webhooks = await run_in_threadpool(overview.has_webhooks, who.tenant.id)
+    return RedirectResponse("/overview" if has_webhooks else "/webhooks", status_code=303)
 
 
 routes = [
