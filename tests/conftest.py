@@ -84,8 +84,39 @@ def settings(request, tmp_path) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file with today's schema that `db` and `api` copy as the test's database: a
+    copy takes ~2 ms, migrating a new file ~50 ms (~200 ms on a busy machine), and most
+    tests start on one. The migrations themselves are tested from empty and older files
+    in tests/storage/test_migrations.py."""
+    from app.storage.db import open_database
+    from app.storage.migrations import migrate
+
+    path = tmp_path_factory.mktemp("template") / "hookline.db"
+    in_use = database.obj  # made at a test's set-up, maybe after a fixture opened its database
+    open_database(f"sqlite:///{path}")
+    migrate()
+    database.close()  # the last connection checkpoints the write-ahead log into the file
+    database.initialize(in_use)
+    assert not path.with_name("hookline.db-wal").exists()
+    return path
+
+
 @pytest.fixture
-def db(settings, clock):
+def migrated_file(request, settings) -> None:
+    """The test's SQLite file, if not made yet, starts as a copy of `sqlite_template`;
+    Hookline then finds nothing to migrate and seeds it as it would any database."""
+    if not settings.database_url.startswith("sqlite:///"):
+        return
+    path = Path(settings.database_url.removeprefix("sqlite:///"))
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+
+
+@pytest.fixture
+def db(settings, clock, migrated_file):
     """The schema, the default tenant, the catalog and the admin key, in a fresh SQLite file."""
     prepare_database(settings, clock)
     yield database
@@ -141,7 +172,7 @@ async def engine(db, make_engine) -> Engine:
 
 
 @pytest.fixture
-def api(settings, clock):
+def api(settings, clock, migrated_file):
     """The API without a sender: deliveries stay queued, so tests can inspect them."""
     with serving(settings, clock, run_sender=False) as client:
         yield client

@@ -37,7 +37,7 @@ def browser():
 
 
 @pytest.fixture
-def hookline(settings):
+def hookline(settings, migrated_file):
     """Hookline with its sender running on the real clock; yields the base URL."""
     with serving(settings, system_clock, run_sender=True) as client:
         yield str(client.base_url).rstrip("/")
