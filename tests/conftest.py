@@ -53,6 +53,23 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if item.get_closest_marker("postgres") is not None]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes():
+    """argon2 at its lowest cost in the test process: the default costs ~0.2 s of CPU per
+    hash or check, and a dashboard test makes an account and signs in. Each hash carries
+    its parameters, so `hookline` subprocesses (which hash at the default cost) and the
+    tests still check each other's hashes."""
+    from argon2 import PasswordHasher
+
+    from app.services import users
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(users, "_hasher", cheap)
+        patch.setattr(users, "_DUMMY_HASH", cheap.hash("not a real password"))
+        yield
+
+
 @pytest.fixture
 def receiver():
     server = Receiver().start()
