@@ -44,13 +44,29 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "postgres: run again on PostgreSQL by --db=postgres (the database matters)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("db") != "postgres":
-        return
-    deselected = [item for item in items if item.get_closest_marker("postgres") is None]
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if item.get_closest_marker("postgres") is not None]
+    on_postgres = config.getoption("db") == "postgres"
+    if on_postgres:
+        deselected = [item for item in items if item.get_closest_marker("postgres") is None]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if item.get_closest_marker("postgres") is not None]
+    keep_shared_fixtures_on_one_worker(items, one_postgres_server=not on_postgres)
+
+
+def keep_shared_fixtures_on_one_worker(items, one_postgres_server: bool) -> None:
+    """For `make test`'s parallel runs (pytest-xdist, `--dist loadgroup`), which send each
+    test to whichever worker is free: the tests of a module with a module-scoped fixture (a
+    server, real deliveries) stay on one worker, which builds it once. In the SQLite run so
+    do the few tests on PostgreSQL (tests/pg), which then start one server, not one per
+    worker; with `--db=postgres`, where every test is on it, each worker starts its own."""
+    for item in items:
+        definitions = item._fixtureinfo.name2fixturedefs
+        if one_postgres_server and "postgres_server" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("postgres"))
+        elif any(d.scope == "module" for defs in definitions.values() for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 @pytest.fixture(scope="session", autouse=True)

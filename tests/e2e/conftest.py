@@ -26,6 +26,9 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def browser():
+    """Module-scoped, not session-scoped: while Playwright's sync API is open, its event
+    loop counts as running in this thread, and the async tests of other modules could not
+    start theirs. tests/conftest.py keeps a module's tests on one pytest-xdist worker."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is missing: run scripts/install-browser.sh (make test does) to install Debian's chromium")
     from playwright.sync_api import sync_playwright
