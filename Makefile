@@ -27,14 +27,17 @@ run: $(VENV)/.installed
 ## Install the dev dependencies (and Debian's chromium, php-cli, golang-go, postgresql and
 ## pgbouncer for the browser, verifier, PostgreSQL and pooler tests) and run the whole suite,
 ## then the tests marked `postgres` again on PostgreSQL (tests/conftest.py starts a server;
-## exit status 5: ARGS selected none of them).
+## exit status 5: ARGS selected none of them). Both runs spread the tests over WORKERS
+## pytest-xdist processes, one per core by default (tests/conftest.py keeps those sharing a
+## module's fixture together); WORKERS=0 runs them in pytest's own process (for --pdb).
+WORKERS ?= auto
 test: $(VENV)/.installed-dev
 	scripts/install-browser.sh
 	scripts/install-verifiers.sh
 	scripts/postgres-server.sh install || [ $$? -eq 3 ]
 	scripts/pgbouncer.sh install || [ $$? -eq 3 ]
-	$(BIN)/python -m pytest $(ARGS)
-	$(BIN)/python -m pytest --db=postgres $(ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup $(ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --db=postgres $(ARGS) || [ $$? -eq 5 ]
 
 ## Benchmark suite (loopback only, bounded, docs/benchmarks.md); prints one table. Not part of `make test`.
 ## One part: make bench ARGS="--only emit"; a smoke run: make bench ARGS="--quick"; --help lists the rest.

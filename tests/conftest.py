@@ -44,13 +44,46 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "postgres: run again on PostgreSQL by --db=postgres (the database matters)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("db") != "postgres":
-        return
-    deselected = [item for item in items if item.get_closest_marker("postgres") is None]
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if item.get_closest_marker("postgres") is not None]
+    on_postgres = config.getoption("db") == "postgres"
+    if on_postgres:
+        deselected = [item for item in items if item.get_closest_marker("postgres") is None]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if item.get_closest_marker("postgres") is not None]
+    keep_shared_fixtures_on_one_worker(items, one_postgres_server=not on_postgres)
+
+
+def keep_shared_fixtures_on_one_worker(items, one_postgres_server: bool) -> None:
+    """For `make test`'s parallel runs (pytest-xdist, `--dist loadgroup`), which send each
+    test to whichever worker is free: the tests of a module with a module-scoped fixture (a
+    server, real deliveries) stay on one worker, which builds it once. In the SQLite run so
+    do the few tests on PostgreSQL (tests/pg), which then start one server, not one per
+    worker; with `--db=postgres`, where every test is on it, each worker starts its own."""
+    for item in items:
+        definitions = item._fixtureinfo.name2fixturedefs
+        if one_postgres_server and "postgres_server" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("postgres"))
+        elif any(d.scope == "module" for defs in definitions.values() for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes():
+    """argon2 at its lowest cost in the test process: the default costs ~0.2 s of CPU per
+    hash or check, and a dashboard test makes an account and signs in. Each hash carries
+    its parameters, so `hookline` subprocesses (which hash at the default cost) and the
+    tests still check each other's hashes."""
+    from argon2 import PasswordHasher
+
+    from app.services import users
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(users, "_hasher", cheap)
+        patch.setattr(users, "_DUMMY_HASH", cheap.hash("not a real password"))
+        yield
 
 
 @pytest.fixture
@@ -84,8 +117,39 @@ def settings(request, tmp_path) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file with today's schema that `db` and `api` copy as the test's database: a
+    copy takes ~2 ms, migrating a new file ~50 ms (~200 ms on a busy machine), and most
+    tests start on one. The migrations themselves are tested from empty and older files
+    in tests/storage/test_migrations.py."""
+    from app.storage.db import open_database
+    from app.storage.migrations import migrate
+
+    path = tmp_path_factory.mktemp("template") / "hookline.db"
+    in_use = database.obj  # made at a test's set-up, maybe after a fixture opened its database
+    open_database(f"sqlite:///{path}")
+    migrate()
+    database.close()  # the last connection checkpoints the write-ahead log into the file
+    database.initialize(in_use)
+    assert not path.with_name("hookline.db-wal").exists()
+    return path
+
+
 @pytest.fixture
-def db(settings, clock):
+def migrated_file(request, settings) -> None:
+    """The test's SQLite file, if not made yet, starts as a copy of `sqlite_template`;
+    Hookline then finds nothing to migrate and seeds it as it would any database."""
+    if not settings.database_url.startswith("sqlite:///"):
+        return
+    path = Path(settings.database_url.removeprefix("sqlite:///"))
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+
+
+@pytest.fixture
+def db(settings, clock, migrated_file):
     """The schema, the default tenant, the catalog and the admin key, in a fresh SQLite file."""
     prepare_database(settings, clock)
     yield database
@@ -141,7 +205,7 @@ async def engine(db, make_engine) -> Engine:
 
 
 @pytest.fixture
-def api(settings, clock):
+def api(settings, clock, migrated_file):
     """The API without a sender: deliveries stay queued, so tests can inspect them."""
     with serving(settings, clock, run_sender=False) as client:
         yield client

@@ -26,6 +26,9 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def browser():
+    """Module-scoped, not session-scoped: while Playwright's sync API is open, its event
+    loop counts as running in this thread, and the async tests of other modules could not
+    start theirs. tests/conftest.py keeps a module's tests on one pytest-xdist worker."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is missing: run scripts/install-browser.sh (make test does) to install Debian's chromium")
     from playwright.sync_api import sync_playwright
@@ -37,7 +40,7 @@ def browser():
 
 
 @pytest.fixture
-def hookline(settings):
+def hookline(settings, migrated_file):
     """Hookline with its sender running on the real clock; yields the base URL."""
     with serving(settings, system_clock, run_sender=True) as client:
         yield str(client.base_url).rstrip("/")

@@ -125,7 +125,7 @@ def test_signatures_are_refused_naming_the_field(signatures, field, reason):
     "a" * 256,
     "whsec_abc123def456",  # short, but a Standard Webhooks secret
     "~!#$%&'()*+,-./:;<=>?@[]^_`{|}x",
-    generate_secret(),
+    pytest.param(generate_secret(), id="generated"),  # an id that is the same in every pytest-xdist worker
 ])
 def test_secrets_a_user_brings(secret):
     assert checked_secret(secret) == secret
@@ -140,7 +140,7 @@ def test_secrets_refused(secret):
 
 
 @pytest.mark.parametrize(("secret", "standard"), [
-    (generate_secret(), True), ("whsec_abc123def456", True), ("0123456789abcdef", False), ("whsec_not!base64!!", False),
+    pytest.param(generate_secret(), True, id="generated-True"), ("whsec_abc123def456", True), ("0123456789abcdef", False), ("whsec_not!base64!!", False),
     ("whsec_", False),
 ])
 def test_the_standard_scheme_needs_a_whsec_secret(secret, standard):
