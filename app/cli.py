@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import errno
+import gc
 import logging
 import signal
 import socket
