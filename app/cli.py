@@ -125,11 +125,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from app.main import create_app
-    from app.services.users import needs_setup
-
     # The port first: a second `hookline serve` on a taken port says so in one line
     # before it migrates, starts a sender or logs a thing.
     try:
@@ -137,6 +132,11 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"hookline: {cannot_listen(settings.host, settings.port, exc)}", file=sys.stderr)
         return 3
+    import uvicorn
+
+    from app.main import create_app
+    from app.services.users import needs_setup
+
     # Without the sender, emits have the event loop to themselves: on 2 cores one process
     # accepts 5,091 events/s at p99 8.6 ms with nothing to send, ~1,100/s at p99 28 ms
     # while sending 5 deliveries for each (docs/benchmarks.md).

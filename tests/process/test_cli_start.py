@@ -4,12 +4,13 @@ log lines. Real subprocesses on a free loopback port."""
 
 from __future__ import annotations
 
+from app.services.users import create_first_admin
 from tests.helpers import eventually, free_port, run_hookline, serve_hookline, stop_hookline
 
 SETUP_WARNING = "whoever reaches that page first claims the admin account"
 
 
-def test_serve_prints_the_dashboard_address_and_warns_until_someone_sets_it_up(env, tmp_path):
+def test_serve_prints_the_dashboard_address_and_warns_until_someone_sets_it_up(env, tmp_path, db, clock):
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     first = serve_hookline(env, port, tmp_path)
@@ -29,8 +30,7 @@ def test_serve_prints_the_dashboard_address_and_warns_until_someone_sets_it_up(e
     finally:
         stop_hookline(first)
 
-    created = run_hookline(["create-user", "ada", "--admin"], {**env, "HOOKLINE_PASSWORD": "a" * 12}, tmp_path)
-    assert created.returncode == 0, created.stderr
+    create_first_admin("ada", "a" * 12, clock())
     again = serve_hookline(env, port, tmp_path)
     output = stop_hookline(again)
     assert f"the dashboard is at {url}" in output, "the same port again at once: nothing left in the way"
