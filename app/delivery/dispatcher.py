@@ -152,9 +152,13 @@ class Dispatcher:
                 self._claims.succeeded()
                 if self.tracing is not None and batch:
                     self.tracing.claimed(claim_began, batch)
+                # Each send starts now, so a paced webhook spends its token now: spent at
+                # the claim's start, a slow claim (an fsync) followed by a quick one let two
+                # requests out closer than 1/rate_limit.
+                started_at = self._seconds(self.clock())
                 for claimed in batch:
                     self.leases.hold(claimed)
-                    self.slots.claimed(claimed, self._seconds(now))
+                    self.slots.claimed(claimed, started_at)
                 # In the claim's round-robin order, so that turns stay fair.
                 started += sum(self._start(self.slots.next_send(claimed.webhook_id)) for claimed in batch)
                 if len(batch) < wanted and not self._sweep_again:
