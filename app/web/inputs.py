@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
@@ -116,3 +117,9 @@ def inline_error(exc: ServiceError, default: str | None = None) -> dict[str | No
     box = re.split(r"[.\[]", field, maxsplit=1)[0]
     reason = exc.message.removeprefix(f"{field}: ")
     return {box: reason if field == box else f"{field.removeprefix(box).lstrip('.')}: {reason}"}
+
+
+def chosen_filters(params: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
+    """A search form's filled fields, trimmed: an empty field filters nothing, and a link
+    built from the result (Load more, Clear one filter) carries only what was chosen."""
+    return {name: params[name].strip() for name in names if params.get(name, "").strip()}

@@ -24,6 +24,7 @@ from app.rules.errors import Conflict, InvalidInput
 from app.services import catalog, deliveries, replay, retention, stats, webhooks
 from app.storage.models import DELIVERING, DELIVERY_STATUSES, PENDING
 from app.web import charts
+from app.web.inputs import chosen_filters
 from app.web.templating import flash, is_htmx, render, toast
 from app.web.viewer import viewer
 from app.web.wakeup import wake_sender
@@ -49,7 +50,7 @@ FILTERS = ("status", "event_type", "search", "since", "until")
 async def log_page(request: Request) -> Response:
     who = await viewer(request)
     params = request.query_params
-    chosen = {name: params[name].strip() for name in FILTERS if params.get(name, "").strip()}
+    chosen = chosen_filters(params, FILTERS)
     before = params.get("before") or None
     through = params.get("through") or None
     fragment = _fragment(request, before, through)

@@ -22,6 +22,7 @@ from app.rules.errors import InvalidInput
 from app.services import catalog, event_log
 from app.services.log_positions import Page
 from app.storage.models import DELIVERING, DELIVERY_STATUSES, PENDING
+from app.web.inputs import chosen_filters
 from app.web.templating import is_htmx, render
 from app.web.viewer import viewer
 
@@ -34,7 +35,7 @@ FILTERS = ("id", "type", "since", "until", "where")
 async def list_page(request: Request) -> Response:
     who = await viewer(request)
     params = request.query_params
-    chosen = {name: params[name].strip() for name in FILTERS if params.get(name, "").strip()}
+    chosen = chosen_filters(params, FILTERS)
     before = params.get("before") or None
     errors: dict[str, str] = {}
     try:
