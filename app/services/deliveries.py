@@ -181,11 +181,12 @@ def resend_delivery(delivery_id: str, tenant_id: int | None, now: datetime) -> D
             .where((Delivery.id == delivery.id) & (Delivery.status != DELIVERING))
             .execute()
         )
-        if queued:
-            deliveries_due()
-    if not queued:
-        raise Conflict("this delivery is being sent right now; try again when the attempt finishes")
-    return get_delivery(delivery_id, tenant_id)
+        if not queued:
+            raise Conflict("this delivery is being sent right now; try again when the attempt finishes")
+        deliveries_due()
+        # Read before commit: a sender in this process may claim the row the moment it is
+        # due, and the caller is owed the state its resend made, not whatever came after.
+        return get_delivery(delivery_id, tenant_id)
 
 
 def last_attempts(delivery_ids: list[str]) -> dict[str, Attempt]:
