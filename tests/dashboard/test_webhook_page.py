@@ -40,12 +40,16 @@ def test_the_row_links_the_name_and_keeps_secondary_actions_in_one_menu(dashboar
     assert url["title"] == LONG_URL and url.get_text() == "erp.example.com/…/acme/orders/hook"
     assert [b.text for b in row.select(".badge")] == ["order.created", "order.paid", "+1 more"]
 
-    # In view: the switch and Send test; in the menu: Edit, Deliveries, Stats, then Delete.
+    # In view: the switch and Send test; in the menu: Edit, a custom test, Rotate, Deliveries, Stats, then Delete.
     actions = row.select_one(".actions")
     assert [b.text for b in actions.select(":scope > form > button")] == ["Send test"]
     menu = actions.select_one(":scope > details.menu")
     assert menu.select_one("summary")["aria-label"] == "More actions for Orders to ERP"
-    assert [a.text for a in menu.select("a.menu-item")] == ["Edit", "Deliveries", "Stats"]
+    assert [a.text for a in menu.select("a.menu-item")] == [
+        "Edit", "Send a custom test…", "Rotate secret…", "Deliveries", "Stats"]
+    rotate = menu.select("a.menu-item")[2]
+    assert rotate["href"] == f"/webhooks/{webhook_id}/edit#signing-secret-options", "no-JS: the form that picks the grace"
+    assert rotate["hx-post"] == f"/webhooks/{webhook_id}/rotate-secret" and rotate["hx-swap"] == "innerHTML"
     assert menu.select_one("a.menu-item")["hx-get"] == f"/webhooks/{webhook_id}/edit"
     delete = menu.select(".menu-item")[-1]
     assert delete.name == "button" and delete["type"] == "submit" and delete.text == "Delete…"
