@@ -16,7 +16,7 @@ from app.delivery.signed_request import DEFAULT_HEADER_NAMES, contract_of, insta
 from app.delivery.signing import generate_secret, generate_signing_key
 from app.rules import contracts, durations, placeholders
 from app.rules.custom_headers import MASK, CustomHeaders, looks_masked, mask
-from app.rules.errors import InvalidInput, NotFound, reject_unknown
+from app.rules.errors import Conflict, InvalidInput, NotFound, reject_unknown
 from app.rules.filters import validate_filter
 from app.rules.header_rules import header_problem
 from app.rules.subscriptions import is_valid_pattern, is_wildcard, matches
@@ -123,7 +123,7 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
         events = _events(fields["events"], settings) if "events" in fields else get_webhook(webhook_id, tenant_id).events
         template = _template(fields, settings, events)
     with write_transaction():
-        webhook = get_webhook(webhook_id, tenant_id, lock=True)
+        webhook = _not_a_session(get_webhook(webhook_id, tenant_id, lock=True))
         changes = {key: parsers[key](value) for key, value in fields.items() if key in parsers}
         changes.update(_options(fields, settings), **contracts.stored_parts(fields), **template)
         for key, value in changes.items():
@@ -160,7 +160,7 @@ def rotate_secret(
     grace = settings.secret_rotation_grace if grace_seconds is None else _grace(grace_seconds)
     new_secret = generate_secret() if secret is None else contracts.checked_secret(secret)
     with write_transaction():
-        webhook = get_webhook(webhook_id, tenant_id, lock=True)
+        webhook = _not_a_session(get_webhook(webhook_id, tenant_id, lock=True))
         _check_standard_secret(webhook, new_secret, settings, "secret")
         overlap = grace > 0
         webhook.previous_secret = webhook.secret if overlap else None
@@ -173,6 +173,15 @@ def rotate_secret(
                            Webhook.signing_key, Webhook.previous_signing_key, Webhook.updated_at])
         announce_secret_rotated(webhook, settings, now)
     return NewWebhook(webhook, new_secret)
+
+
+def _not_a_session(webhook: Webhook) -> Webhook:
+    """A `hookline listen` session's webhook is the CLI's: its lease, secret and stream
+    belong together (app/services/listen_sessions.py), so changing or deleting it here
+    would leave a CLI forwarding with a stale secret or to a webhook that is gone."""
+    if webhook.is_listen_session:
+        raise Conflict("this webhook belongs to a hookline listen session; it ends when the CLI stops")
+    return webhook
 
 
 def _grace(value: object) -> float:
@@ -193,7 +202,7 @@ def delete_webhook(webhook_id: str, tenant_id: int | None, now: datetime) -> Non
     cannot move the delivery out of `cancelled` (its lease no longer matches).
     """
     with write_transaction():
-        webhook = get_webhook(webhook_id, tenant_id, lock=True)
+        webhook = _not_a_session(get_webhook(webhook_id, tenant_id, lock=True))
         Webhook.update(deleted_at=now, updated_at=now).where(Webhook.id == webhook.id).execute()
         Delivery.update(
             status=CANCELLED, next_attempt_at=None, lease_expires_at=None,

@@ -6,6 +6,9 @@ from __future__ import annotations
 import pytest
 
 from app.rules.errors import InvalidInput
+from app.services import listen_sessions
+from app.services.tenants import named
+from app.storage.models import Webhook
 from app.web.api.listen import local_answer
 from tests.helpers import ADMIN
 
@@ -70,3 +73,18 @@ def test_a_local_answer_is_read_from_the_report(fields, expected):
 def test_a_local_answer_without_status_or_error_is_refused():
     with pytest.raises(InvalidInput):
         local_answer({"delivery_id": "d", "status_code": None, "duration_ms": 1})
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("PATCH", "/api/v1/webhooks/{id}", {"url": "https://example.com/elsewhere"}),
+    ("DELETE", "/api/v1/webhooks/{id}", None),
+    ("POST", "/api/v1/webhooks/{id}/rotate-secret", {}),
+])
+def test_a_sessions_webhook_is_the_clis_to_change_or_end(api, settings, clock, method, path, body):
+    """Changed here, the CLI would forward with a stale secret or to a webhook that is gone."""
+    opened = listen_sessions.open_session(named("default"), ["*"], "http://localhost:3000/w", None, settings, clock())
+    response = api.request(method, path.format(id=opened.webhook.id), json=body, headers=ADMIN)
+    assert response.status_code == 409, response.text
+    assert "hookline listen session" in response.json()["error"]["message"]
+    kept = Webhook.get_by_id(opened.webhook.id)
+    assert (kept.url, kept.secret, kept.deleted_at) == ("http://localhost:3000/w", opened.secret, None)
