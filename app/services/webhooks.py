@@ -132,7 +132,7 @@ def update_webhook(webhook_id: str, tenant_id: int | None, fields: dict, setting
             changes.update(_set_headers(webhook, fields, settings))
         if "signatures" in fields:
             _check_contract(webhook, fields, settings)
-        if "envelope" in fields or "payload_format" in fields:
+        if fields.keys() & {"envelope", "payload_format", "payload_template"}:
             _check_envelope_format(webhook)
         if changes.get("enabled") is True:
             # A fresh start: the failure streaks that may have disabled it are history now.
@@ -337,12 +337,18 @@ def _check_contract(webhook: Webhook, fields: dict, settings: Settings) -> None:
 
 
 def _check_envelope_format(webhook: Webhook) -> None:
-    """An envelope shapes `standard` bodies; a chat format makes its own message, so a
-    webhook's own envelope with one would be ignored without a word: refused instead. (A
-    tenant's envelope applies to its `standard` webhooks only.)"""
-    if webhook.envelope is not None and webhook.payload_format != "standard":
+    """An envelope shapes untemplated `standard` bodies; a chat format or a payload_template
+    makes its own body, so a webhook's own envelope next to one would be ignored without a
+    word: refused instead. (A tenant's envelope applies to its untemplated `standard`
+    webhooks only.)"""
+    if webhook.envelope is None:
+        return
+    if webhook.payload_format != "standard":
         raise InvalidInput("envelope", f"applies to the standard payload format only, not {webhook.payload_format}: "
                                        "set the envelope to null or the payload_format to standard")
+    if webhook.payload_template is not None:
+        raise InvalidInput("envelope", "a payload_template makes the whole body, so the envelope would never be "
+                                       "used: set the envelope or the payload_template to null")
 
 
 def _check_standard_secret(webhook: Webhook, secret: str, settings: Settings, field_name: str) -> None:

@@ -148,3 +148,21 @@ def test_an_envelope_with_a_chat_format_is_422_naming_envelope(api, receiver, pa
                                                                      "envelope": None}, headers=ADMIN)
     assert changed.status_code == 200 and changed.json()["envelope"] is None
     assert api.get(f"/api/v1/webhooks/{chat['id']}", headers=ADMIN).json()["envelope"] is None
+
+
+def test_an_envelope_with_a_payload_template_is_422_naming_envelope(api, receiver):
+    """The template makes the whole body: an envelope next to it would never be sent."""
+    envelope, template = {"event": "{event.type}"}, '{"kind": {{ event.type | tojson }}}'
+    refused = api.post("/api/v1/webhooks", json={"url": receiver.url(), "envelope": envelope,
+                                                 "payload_template": template}, headers=ADMIN)
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "envelope"
+    assert "payload_template makes the whole body" in refused.json()["error"]["message"]
+
+    templated = create_webhook(api, url=receiver.url(), payload_template=template)
+    enveloped = create_webhook(api, url=receiver.url(), envelope=envelope)
+    for webhook_id, change in ((templated["id"], {"envelope": envelope}), (enveloped["id"], {"payload_template": template})):
+        refused = api.patch(f"/api/v1/webhooks/{webhook_id}", json=change, headers=ADMIN)
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "envelope", refused.text
+    changed = api.patch(f"/api/v1/webhooks/{enveloped['id']}", json={"payload_template": template, "envelope": None},
+                        headers=ADMIN)
+    assert changed.status_code == 200 and changed.json()["envelope"] is None
