@@ -103,10 +103,15 @@
     showToast(event.detail.message, event.detail.level);
   });
 
-  document.addEventListener("closeModal", function () {
+  // Every way of closing #modal comes here (the server's closeModal, the ✕ and Done links,
+  // the backdrop; Esc and other close requests in defect 1 below): a secret shown once and
+  // not copied asks first.
+  function closeModal() {
     var dialog = modal();
-    if (dialog && dialog.open) dialog.close();
-  });
+    if (dialog && dialog.open && !keepSecret()) dialog.close();
+  }
+
+  document.addEventListener("closeModal", closeModal);
 
   // htmx then moves focus to the new content's [autofocus] field when it settles.
   // New content starts at its top: a secret swapped in after scrolling down to the
@@ -144,8 +149,7 @@
     var closer = event.target.closest("[data-close-modal]");
     if (closer) {
       event.preventDefault();
-      var dialog = modal();
-      if (dialog) dialog.close();
+      closeModal();
       return;
     }
     var copy = event.target.closest("[data-copy-target]");
@@ -156,6 +160,7 @@
         var label = copy.textContent;
         copy.textContent = "Copied";
         copy.classList.add("copied");
+        copy.dispatchEvent(new CustomEvent("copied", { bubbles: true }));  // the once-only secret (defect 1) waits for it
         setTimeout(function () { copy.textContent = label; copy.classList.remove("copied"); }, 2000);
       };
       if (navigator.clipboard && window.isSecureContext) {
@@ -172,18 +177,25 @@
     }
   });
 
-  // A closed dialog keeps nothing: a secret shown once must not linger in the page.
+  // A closed dialog keeps nothing: a secret shown once must not linger in the page. Unless
+  // it closed with that secret at risk, on a close request the page could not refuse:
+  // keepSecret opens it again and asks.
   document.addEventListener("DOMContentLoaded", function () {
     var dialog = modal();
     if (dialog) dialog.addEventListener("close", function () {
+      if (keepSecret()) return;
+      var secret = secretShown();
       document.getElementById("modal-body").replaceChildren();
+      if (secret) focusAfterSecret(secret);
     });
   });
 
-  // Clicking the dialog's backdrop closes it, as users expect of a modal.
+  // Clicking the dialog's backdrop closes it, as users expect of a modal. Not a focus
+  // change: what closing (or asking) focused keeps the focus.
   document.addEventListener("mousedown", function (event) {
-    var dialog = modal();
-    if (dialog && event.target === dialog) dialog.close();
+    if (event.target !== modal()) return;
+    event.preventDefault();
+    closeModal();
   });
 
   // A delivery contract preset fills the form's contract fields (templates/webhooks/_contract.html)
@@ -254,9 +266,24 @@
   // the detail, with the trigger's own label ("Delete", "Revoke", "Rotate secret") on the
   // danger button. Cancel has the focus; Esc, the backdrop and Cancel all leave things as
   // they were. A second modal dialog opens over #modal when the trigger is inside it.
-  var confirmedRequest = null, confirmTrigger = null;
+  // askToConfirm is that dialog for any question (the once-only secret's too, defect 1).
+  var answered = null;  // called with true (the danger button) or false, once the dialog closed
 
   function confirmDialog() { return document.getElementById("confirm-dialog"); }
+
+  function askToConfirm(question, onAnswer) {
+    var dialog = confirmDialog();
+    dialog.querySelector("#confirm-title").textContent = question.title;
+    var detail = dialog.querySelector("#confirm-detail");
+    detail.textContent = question.detail || "";
+    detail.hidden = !question.detail;
+    dialog.querySelector("[value=confirm]").textContent = question.confirmLabel;
+    dialog.querySelector("[value=cancel]").textContent = question.cancelLabel || "Cancel";
+    answered = onAnswer;
+    dialog.returnValue = "";
+    dialog.showModal();
+    dialog.querySelector("[value=cancel]").focus();
+  }
 
   function actionLabel(detail) {
     var elt = detail.elt;
@@ -267,34 +294,29 @@
   }
 
   document.addEventListener("htmx:confirm", function (event) {
-    var dialog = confirmDialog();
-    if (!event.detail.question || !dialog) return;  // nothing to ask: htmx goes ahead
+    if (!event.detail.question || !confirmDialog()) return;  // nothing to ask: htmx goes ahead
     event.preventDefault();
-    var question = event.detail.question;
-    var split = question.indexOf("? ");
-    dialog.querySelector("#confirm-title").textContent = split < 0 ? question : question.slice(0, split + 1);
-    var detail = dialog.querySelector("#confirm-detail");
-    detail.textContent = split < 0 ? "" : question.slice(split + 2);
-    detail.hidden = split < 0;
-    dialog.querySelector("[value=confirm]").textContent = actionLabel(event.detail);
-    confirmedRequest = event.detail.issueRequest;
-    confirmTrigger = event.detail.elt;
-    dialog.returnValue = "";
-    dialog.showModal();
-    dialog.querySelector("[value=cancel]").focus();
+    var question = event.detail.question, split = question.indexOf("? ");
+    var issueRequest = event.detail.issueRequest, trigger = event.detail.elt;
+    askToConfirm({
+      title: split < 0 ? question : question.slice(0, split + 1),
+      detail: split < 0 ? "" : question.slice(split + 2),
+      confirmLabel: actionLabel(event.detail),
+    }, function (confirmed) {
+      if (confirmed) issueRequest(true);
+      // A trigger inside a row's menu is hidden once the menu closed: its summary takes the focus.
+      var menu = trigger.closest("details.menu");
+      if (menu && !menu.open && document.body.contains(menu)) menu.querySelector("summary").focus();
+    });
   });
 
   document.addEventListener("DOMContentLoaded", function () {
     var dialog = confirmDialog();
     if (!dialog) return;
     dialog.addEventListener("close", function () {
-      var issueRequest = confirmedRequest;
-      confirmedRequest = null;
-      if (dialog.returnValue === "confirm" && issueRequest) issueRequest(true);
-      // A trigger inside a row's menu is hidden once the menu closed: its summary takes the focus.
-      var menu = confirmTrigger && confirmTrigger.closest("details.menu");
-      if (menu && !menu.open && document.body.contains(menu)) menu.querySelector("summary").focus();
-      confirmTrigger = null;
+      var onAnswer = answered;
+      answered = null;
+      if (onAnswer) onAnswer(dialog.returnValue === "confirm");
     });
     dialog.addEventListener("mousedown", function (event) {
       if (event.target === dialog) dialog.close("cancel");  // its backdrop
@@ -375,4 +397,85 @@
     openMenus().forEach(function (menu) { if (menu !== opened) menu.open = false; });
   }, true);
   // ---- end of defect 4 ----
+  // ---- issue 16, defect 1: a secret shown once is not lost by one Esc ----
+  // templates/webhooks/_secret.html marks its content [data-secret-once=shown]. Until its
+  // Copy button (or Ctrl+C in the secret's field) copied the secret, closing #modal in any
+  // way asks first (closeModal, the cancel event, Esc, and the close listener above all
+  // end in keepSecret). "Go back" keeps the dialog with the focus on the secret; "Close
+  // without copying" lets the secret go. The focus then lands on the webhook's row, or on
+  // the page's first heading, never on <body>. Esc is answered on keydown, before Chrome's
+  // close watcher: a second Esc without a click between would fire a cancel that cannot be
+  // prevented, and a question opened by an Esc would close together with #modal.
+  var SECRET_QUESTION = {
+    title: "Have you copied the secret?",
+    detail: "You will not see it again. Without it your receivers cannot verify requests; rotating gives a new one.",
+    confirmLabel: "Close without copying",
+    cancelLabel: "Go back",
+  };
+
+  function secretShown() { return modal() && modal().querySelector("[data-secret-once]"); }
+
+  function secretAtRisk() {
+    var secret = secretShown();
+    return Boolean(secret) && secret.getAttribute("data-secret-once") === "shown";
+  }
+
+  function focusSecret() {
+    var input = modal().querySelector("#signing-secret");
+    input.focus();
+    input.select();
+  }
+
+  // True when the secret is at risk: #modal stays (or is again) open and the question is asked.
+  function keepSecret() {
+    if (!secretAtRisk()) return false;
+    var dialog = modal();
+    if (!dialog.open) dialog.showModal();
+    if (!confirmDialog().open) askToConfirm(SECRET_QUESTION, function (letGo) {
+      if (!letGo) return focusSecret();
+      secretShown().setAttribute("data-secret-once", "let go");
+      dialog.close();
+    });
+    return true;
+  }
+
+  function focusAfterSecret(secret) {
+    var row = document.getElementById("webhook-" + secret.getAttribute("data-webhook-id"));
+    var next = (row && row.querySelector("a.webhook-name")) || document.querySelector("#main :is(h1, h2)") || document.getElementById("main");
+    if (next.tabIndex < 0) next.setAttribute("tabindex", "-1");  // a heading: focusable, not tabbable
+    next.focus();
+  }
+
+  function secretCopied() {
+    var secret = secretShown();
+    if (secret) secret.setAttribute("data-secret-once", "copied");
+  }
+  document.addEventListener("copied", function (event) {
+    if (event.target.getAttribute("data-copy-target") === "signing-secret") secretCopied();
+  });
+  document.addEventListener("copy", function (event) {
+    if (event.target.id === "signing-secret") secretCopied();
+  });
+
+  // Opened, the secret has the focus, selected, ready for Ctrl+C.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.target.id === "modal-body" && secretShown()) focusSecret();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !secretAtRisk() || !modal().open) return;
+    event.preventDefault();
+    if (confirmDialog().open) confirmDialog().close("cancel");  // Esc on the question: Go back
+    else keepSecret();
+  }, true);
+
+  // Other close requests (a phone's back gesture, requestClose()). One the page may not
+  // refuse (not cancelable) closes the dialog; the close listener above opens it again.
+  document.addEventListener("DOMContentLoaded", function () {
+    var dialog = modal();
+    if (dialog) dialog.addEventListener("cancel", function (event) {
+      if (event.cancelable && keepSecret()) event.preventDefault();
+    });
+  });
+  // ---- end of the once-only secret ----
 })();

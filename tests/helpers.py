@@ -633,6 +633,19 @@ def create_webhook_in_browser(page: Page, name: str, url: str, event: str = "ord
     expect(page.locator("#modal-title")).to_have_text("Webhook created")
 
 
+def dismiss_secret(page: Page) -> None:
+    """Closes "Webhook created" or "New signing secret" as a user who kept the secret does:
+    Copy, then Done. Before Copy, closing asks "Have you copied the secret?" (app.js)."""
+    from playwright.sync_api import expect
+
+    dialog = page.locator("#modal")
+    copy = dialog.locator("[data-copy-target=signing-secret]")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    dialog.get_by_role("link", name="Done").click()
+    expect(dialog).to_be_hidden()
+
+
 def webhook_row(page: Page, name: str):
     """The list's row of the webhook named `name` (its name is the link that opens it)."""
     return page.locator("#webhook-table tbody tr").filter(has=page.get_by_role("link", name=name, exact=True))

@@ -15,7 +15,8 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.helpers import (
-    ADMIN, ADMIN_PASSWORD, ADMIN_USER, DESKTOP, PHONE, Reply, create_webhook, emit_over_api, set_up_admin,
+    ADMIN, ADMIN_PASSWORD, ADMIN_USER, DESKTOP, PHONE, Reply, create_webhook, dismiss_secret, emit_over_api,
+    set_up_admin,
 )
 
 TOAST_MS, LEAVING_MS = 5000, 400  # static/app.js
@@ -176,8 +177,7 @@ def test_every_hx_confirm_asks_in_a_styled_dialog(new_context, hookline):
     ask.get_by_role("button", name="Rotate secret").click()
     expect(page.locator("#modal-title")).to_have_text("New signing secret")
     assert [url for url in posts if url.endswith("/rotate-secret")] == [f"{hookline}/webhooks/{webhook['id']}/rotate-secret"]
-    page.keyboard.press("Escape")
-    expect(modal).to_be_hidden()
+    dismiss_secret(page)
 
     menu.click()
     delete.click()

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from tests.helpers import (
-    ADMIN_PASSWORD, ADMIN_USER, PHONE, create_webhook_in_browser, fill_webhook_form, open_create_modal,
+    ADMIN_PASSWORD, ADMIN_USER, PHONE, create_webhook_in_browser, dismiss_secret, fill_webhook_form, open_create_modal,
     screenshot, set_up_admin, webhook_row,
 )
 
@@ -144,7 +144,7 @@ def test_phone_width_shows_cards_and_a_fitting_modal(new_context, receiver):
     show_secret(page)
     expect(page.locator("#signing-secret")).to_be_in_viewport()
     screenshot(page, "create-secret-phone")
-    page.locator("#modal").get_by_role("link", name="Done").click()
+    dismiss_secret(page)
     expect(webhook_row(page, "Phone hook")).to_be_visible()
     expect(page.locator("#webhook-table thead")).to_be_hidden()
     cell = webhook_row(page, "Phone hook").locator("td[data-label=Events]")
