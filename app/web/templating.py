@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -68,7 +69,13 @@ templates.env.filters.update(
     family_colour=family_colour, relative_time=relative_time, exact_time=exact_time, pretty_json=pretty_json,
     short_url=short_url,
 )
-templates.env.globals.update(version=__version__, htmx_script="htmx-2.0.11.min.js")
+# Whether render() is answering a whole page or an htmx fragment. The modal macro's title is
+# the page's h1 when its partial is a page of its own, and an h2 under the page's h1 inside
+# the dialog. Partials import the macro without context (Jinja's default, cached once), so
+# no variable of the render reaches it; a global does, and this value is the current render's.
+_whole_page: ContextVar[bool] = ContextVar("whole_page", default=True)
+
+templates.env.globals.update(version=__version__, htmx_script="htmx-2.0.11.min.js", whole_page=_whole_page.get)
 templates.env.tests.update(operational=is_operational)
 
 
@@ -91,7 +98,11 @@ def render(
     name = partial if partial and is_htmx(request) else page
     shown_flash = request.session.pop("flash", None) if name == page else None
     context = {"csrf_token": csrf_token(request.session), "flash": shown_flash, **context}
-    response = templates.TemplateResponse(request, name, context, status_code=status_code, headers=headers)
+    rendering = _whole_page.set(name == page)
+    try:
+        response = templates.TemplateResponse(request, name, context, status_code=status_code, headers=headers)
+    finally:
+        _whole_page.reset(rendering)
     response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
     return response
 

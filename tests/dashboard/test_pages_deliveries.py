@@ -238,7 +238,7 @@ def test_resend_with_a_plain_form(dashboard, settings, clock):
     assert Delivery.get().status == PENDING and Delivery.get().next_attempt_at == clock()
     page = soup(dashboard.get(plain.headers["location"]))
     assert "Resend queued" in page.select_one(".banner-success").text
-    assert page.select_one("#delivery-detail h2 .pill").text == PENDING
+    assert page.select_one("#delivery-detail #modal-title .pill").text == PENDING
     row = soup(dashboard.get(f"/webhooks/{Delivery.get().webhook_id}/deliveries")).select_one(f"#delivery-{delivery.id}")
     assert row.select_one(".pill").text == PENDING and "retry now" in row.text
 

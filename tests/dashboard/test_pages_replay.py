@@ -33,7 +33,7 @@ def test_log_page_offers_recover_with_a_default_of_24_hours_ago(dashboard, setti
     assert (form["method"], form["action"], form["hx-post"], form["hx-target"]) == ("post", url, url, "#recover")
     since = form.select_one("input[name=since]")
     assert since["type"] == "datetime-local" and since["value"] == (clock() - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M")
-    assert form.select_one(f"label[for={since['id']}]").text.startswith("Failed since")
+    assert form.select_one(f"label[for={since['id']}]").text.startswith("Created since")
     assert form.select_one("input[name=csrf_token]")["value"]
 
 

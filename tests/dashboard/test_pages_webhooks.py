@@ -172,6 +172,16 @@ def test_new_page_is_a_full_page_without_htmx_and_a_partial_with_it(dashboard):
     assert "<html" not in partial.text and soup(partial).select_one("form[hx-post='/webhooks']")
 
 
+def test_the_modal_title_is_the_pages_h1_on_its_own_page_and_an_h2_in_the_dialog(dashboard):
+    """A page without JavaScript needs its h1; in the dialog the list page behind has it."""
+    create_in_dashboard(dashboard)
+    path = f"/webhooks/{only_webhook().id}/edit"
+    page = soup(dashboard.get(path))
+    assert [(h.name, h.get("id"), h.text) for h in page.select("h1")] == [("h1", "modal-title", "Edit Billing")]
+    dialog = soup(dashboard.get(path, htmx=True))
+    assert not dialog.select("h1") and dialog.select_one("h2#modal-title").text == "Edit Billing"
+
+
 def test_edit_saves_and_keeps_values_on_error(dashboard):
     create_in_dashboard(dashboard, headers="X-Team: billing")
     webhook = only_webhook()

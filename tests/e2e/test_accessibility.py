@@ -85,6 +85,7 @@ SCREENS = [
     Screen("create webhook modal", "/webhooks", then=open_create_modal, seeded=False),
     Screen("secret dialog", "/webhooks", then=secret_dialog, seeded=False),
     Screen("webhooks", "/webhooks"),
+    Screen("overview", "/overview"),
     Screen("edit webhook", "/webhooks/{webhook}/edit"),
     Screen("custom test event", "/webhooks/{webhook}/test"),
     Screen("delete webhook", "/webhooks/{webhook}/delete"),

@@ -12,6 +12,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app import __version__
+from app.rules.filter_text import SYMBOLS
+from app.rules.filters import OPERATORS
 
 
 def _ref(name: str) -> dict:
@@ -208,7 +210,9 @@ PATHS = {
                  "description": "Created before"},
                 {"name": "where", "in": "query", "required": False, "style": "form", "explode": True,
                  "schema": {"type": "array", "items": {"type": "string"}},
-                 "description": "A payload condition such as `data.order_id eq 1234`, or a filter in its JSON form "
+                 "description": "A payload condition `<path> <operator> <value>` such as `data.order_id eq 1234`, "
+                                f"the operator one of {', '.join(OPERATORS)}, or {' '.join(f'`{s}`' for s in SYMBOLS)} "
+                                f"for {', '.join(SYMBOLS.values())} (`data.total >= 100`); or a filter in its JSON form "
                                 "(docs/filters.md); repeated: all must hold. Evaluated over at most 1,000 events "
                                 "per request: a page may then be short, and next_cursor goes on from there."},
                 {"name": "limit", "in": "query", "required": False,
