@@ -110,11 +110,6 @@ SCREENS = [
     Screen("portal webhooks", "{portal}", signed_in=False),
 ]
 
-# Serious violations in templates this branch does not own, left for the lead to fix at
-# merge (screen, rule id: where and how). The test fails once one of them is gone, so
-# that its row goes too.
-AWAITING_FIX: dict[tuple[str, str], str] = {}
-
 RUN_AXE = r"""async () => {
     const results = await axe.run(document, {resultTypes: ["violations"]});
     return results.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
@@ -191,9 +186,6 @@ def test_every_page_has_no_serious_or_critical_violations(new_context, hookline,
     text = report(checked)
     (tmp_path / "axe-results.txt").write_text(text + "\n")
     print("\n" + text)
-    failing = [((name, v["id"]), f"{name} at {width}: {v['id']} ({v['impact']}) {node['target']} {node['html']}")
+    failing = [f"{name} at {width}: {v['id']} ({v['impact']}) {node['target']} {node['html']}"
                for name, width, found in checked for v in found if v["impact"] in FAILING for node in v["nodes"]]
-    assert not [line for key, line in failing if key not in AWAITING_FIX], "\n".join(
-        line for key, line in failing if key not in AWAITING_FIX)
-    fixed = AWAITING_FIX.keys() - {key for key, _ in failing}
-    assert not fixed, f"no longer found, so remove them from AWAITING_FIX: {sorted(fixed)}"
+    assert not failing, "\n".join(failing)
