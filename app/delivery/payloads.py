@@ -149,13 +149,35 @@ def validate_template(payload_format: str, template: object, event: dict, settin
     process, with the bounds it will have on live events, and its output must be JSON.
     This blocks the calling thread (a web request's) for as long as the render takes."""
     checked_format(payload_format)
+    template = _template_text(template)
+    if template is not None:
+        _render_sample(template, event, settings)
+    return template
+
+
+def sample_body(payload_format: str, template: object, event: dict, settings: Settings) -> bytes | None:
+    """The body a webhook of this format and template sends for `event`, made as the
+    sender makes it (a template in a render process, bounded); None for a `standard` one
+    without a template, whose body is its contract's envelope. For the dashboard's preview,
+    which must show the request a receiver gets, not the envelope it never sees."""
+    checked_format(payload_format)
+    template = _template_text(template)
+    if template is not None:
+        return _render_sample(template, event, settings)
+    return None if payload_format == "standard" else formats.default_body(payload_format, json.dumps(event).encode())
+
+
+def _template_text(template: object) -> str | None:
     if template is None or (isinstance(template, str) and not template.strip()):
         return None
     if not isinstance(template, str) or len(template) > formats.MAX_TEMPLATE_CHARS:
         raise InvalidInput("payload_template", f"must be text of at most {formats.MAX_TEMPLATE_CHARS} characters")
+    return template
+
+
+def _render_sample(template: str, event: dict, settings: Settings) -> bytes:
     pool = render_pool.shared_pool(settings.template_cpu_limit, settings.template_memory_limit)
     try:
-        pool.render(template, json.dumps(event).encode())
+        return pool.render(template, json.dumps(event).encode())
     except render_pool.TemplateFailed as exc:
         raise InvalidInput("payload_template", str(exc)) from None
-    return template

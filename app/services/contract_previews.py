@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.config import Settings
-from app.delivery import formats
+from app.delivery import formats, payloads
 from app.delivery.signed_request import DEFAULT_HEADER_NAMES, Contract, build_request, installation_defaults
 from app.delivery.signing import CannotSign, SigningKeys, generate_secret, generate_signing_key, public_key
 from app.rules import contracts, jsontext, placeholders
@@ -59,8 +59,11 @@ def webhook_preview(tenant: Tenant, webhook: Webhook | None, fields: dict, setti
     else:
         keys, signed_with = _sample_keys()
     webhook_id = webhook.id if webhook is not None else SAMPLE_IDS["webhook"]
-    message = _sample_message(tenant.slug, webhook_id, str(fields.get("name") or ""), fields.get("events"), now)
-    return _preview(own, _layer_of(tenant), headers, dropped, keys, signed_with, message, settings, now)
+    event = _sample_event(fields.get("events"))
+    message = _message(event, tenant.slug, webhook_id, str(fields.get("name") or ""), now)
+    body = payloads.sample_body(fields.get("payload_format") or "standard", fields.get("payload_template"), event,
+                                settings)
+    return _preview(own, _layer_of(tenant), headers, dropped, keys, signed_with, message, settings, now, body)
 
 
 def tenant_preview(tenant: Tenant, fields: dict, settings: Settings, now: datetime) -> Preview:
@@ -69,13 +72,14 @@ def tenant_preview(tenant: Tenant, fields: dict, settings: Settings, now: dateti
     parts = contracts.stored_parts({key: fields.get(key) for key in CHECKED})
     layer = contracts.Layer(parts["signatures"], parts["envelope"])
     keys, signed_with = _sample_keys()
-    message = _sample_message(tenant.slug, SAMPLE_IDS["webhook"], "", None, now)
+    message = _message(_sample_event(None), tenant.slug, SAMPLE_IDS["webhook"], "", now)
     return _preview(contracts.Layer(), layer, CustomHeaders(), frozenset(), keys, signed_with, message, settings, now)
 
 
 def _preview(own: contracts.Layer, tenant: contracts.Layer, headers: CustomHeaders, dropped: frozenset[str],
              keys: SigningKeys, signed_with: str, message: placeholders.Message, settings: Settings,
-             now: datetime) -> Preview:
+             now: datetime, body: bytes | None = None) -> Preview:
+    """`body`: what a chat format or a template made (None: the contract's envelope)."""
     installation = installation_defaults(settings)
     resolved = contracts.resolve(own, tenant, installation.layer, installation.auto_disable)
     signed = contracts.signature_headers_of(resolved.signatures) | frozenset(contracts.STANDARD_HEADERS)
@@ -84,7 +88,7 @@ def _preview(own: contracts.Layer, tenant: contracts.Layer, headers: CustomHeade
         raise InvalidInput(f"headers.{clash}", f"{clash!r} is set by Hookline and cannot be overridden")
     contract = Contract(resolved.signatures, resolved.envelope, headers, dropped)
     try:
-        request = build_request(contract, keys, message, int(now.timestamp()), 1)
+        request = build_request(contract, keys, message, int(now.timestamp()), 1, body)
     except CannotSign:
         raise InvalidInput("secret", contracts.STANDARD_SECRET_NEEDED) from None
     ed25519 = any(isinstance(s, contracts.Ed25519) for s in resolved.signatures)
@@ -124,12 +128,14 @@ def _sample_keys() -> tuple[SigningKeys, str]:
     return SigningKeys((secret,), (generate_signing_key(),)), f"a sample secret {mask(secret)}"
 
 
-def _sample_message(tenant: str, webhook_id: str, webhook_name: str, events: list | None,
-                    now: datetime) -> placeholders.Message:
+def _sample_event(events: list | None) -> dict:
     """The catalog's example of the first type the webhook subscribes to that has one."""
     examples = EventType.active().where(EventType.example.is_null(False))
     found = next((t for t in examples if matches(events or ["*"], t.name)), None)
-    event = formats.sample_event(found.name, found.example) if found else formats.sample_event()
+    return formats.sample_event(found.name, found.example) if found else formats.sample_event()
+
+
+def _message(event: dict, tenant: str, webhook_id: str, webhook_name: str, now: datetime) -> placeholders.Message:
     data = jsontext.dumps(event["data"], nonfinite_as_null=True)  # null for a NaN stored before the rules
     return placeholders.Message(SAMPLE_IDS["event"], event["type"], now, data, tenant, webhook_id, webhook_name,
                                 SAMPLE_IDS["delivery"])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 from app.rules.clock import system_clock
 from app.services.users import create_first_admin, create_user
@@ -260,3 +261,25 @@ def test_rotating_with_your_own_secret(dashboard):
     refused = dashboard.post(f"/webhooks/{webhook.id}/rotate-secret", {"secret": "short"}, htmx=True)
     assert refused.status_code == 204 and "16 to 256" in refused.headers["HX-Trigger"]
     assert only_webhook().secret == "shop-42-secret-of-2027"
+
+
+@pytest.mark.parametrize("payload_format, template", [
+    ("slack", ""), ("discord", ""), ("teams", ""),
+    ("standard", '{"kind": {{ event.type | tojson }}, "id": {{ event.data.id | tojson }}}'),
+])
+def test_a_chat_format_or_a_template_previews_the_body_it_sends(live, receiver, payload_format, template):
+    """The body shown is the message the receiver gets, signed over it; not the envelope it never sees."""
+    client, dashboard = live
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    fields = {"name": "chat", "url": receiver.url("/chat"), "events": "order.created", "secret": secret,
+              "payload_format": payload_format, "payload_template": template}
+    headers, body = preview_of(dashboard.post("/webhooks/preview", fields, htmx=True))
+    Webhook(secret).verify(body, {name.lower(): value for name, value in headers.items()})
+
+    assert create_in_dashboard(dashboard, **fields).status_code == 201
+    emit(client, "order.created", ORDER)
+    (request,) = receiver.wait_for(1, "/chat")
+    shown, sent = json.loads(body), json.loads(request.body)
+    assert "data" not in shown and list(shown) == list(sent), (shown, sent)
+    if template:
+        assert shown == {"kind": "order.created", "id": "ord_1001"} == sent  # the catalog's example is ORDER's id

@@ -199,6 +199,7 @@ def _stored_fields(webhook) -> dict:
         "name": webhook.name, "events": webhook.events,
         "headers": {**webhook.headers.shown(), **dict.fromkeys(webhook.dropped_headers or ())},
         "secret_headers": webhook.headers.secret_names,
+        "payload_format": webhook.payload_format, "payload_template": webhook.payload_template,
         **contracts.shown_parts(webhook.signatures, webhook.envelope, None),
     }
 
