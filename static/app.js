@@ -125,17 +125,6 @@
     target.scrollTop = 0;
   });
 
-  // "All events" covers every type, so the single boxes are switched off while it is ticked.
-  // Only done here: without JavaScript they stay usable and the server ignores them under "*".
-  function syncAllEvents(root) {
-    root.querySelectorAll("input[data-all-events]").forEach(function (all) {
-      all.form.querySelectorAll("input[name=events]:not([data-all-events]):not([data-outside-all])").forEach(function (box) {
-        box.disabled = all.checked;
-      });
-    });
-  }
-  document.addEventListener("htmx:load", function (event) { syncAllEvents(event.detail.elt); });
-
   document.addEventListener("htmx:responseError", function (event) {
     var text = event.detail.xhr.responseText || "The request failed.";
     showToast(text.length > 200 ? "The request failed (" + event.detail.xhr.status + ")." : text, "error");
@@ -240,7 +229,6 @@
 
   document.addEventListener("change", function (event) {
     if (event.target.matches("[data-autosubmit]")) event.target.form.requestSubmit();
-    if (event.target.matches("[data-all-events]")) syncAllEvents(event.target.form);
   });
 
   // ---- issue 16, defect 9: focus goes to the first invalid field ----
@@ -478,4 +466,76 @@
     });
   });
   // ---- end of the once-only secret ----
+  // ---- issue 16, defect 3: the event choice (templates/webhooks/_form.html) ----
+  // "All events" or "Select events" is a pair of radios and CSS shows the list under the
+  // latter, so the form works without JavaScript (the server decides, app/web/event_choice.py).
+  // Here: choosing "Select events" moves the focus to the filter; the filter narrows a long
+  // catalog to the types whose name or description contain what is typed; the count says
+  // what is ticked. A family's box (order.*) counts as one, like any other box.
+  function eventChoices(root) {
+    var found = Array.prototype.slice.call(root.querySelectorAll(".event-choice"));
+    if (root.matches && root.matches(".event-choice")) found.push(root);
+    return found;
+  }
+
+  function countEvents(fieldset) {
+    var boxes = fieldset.querySelectorAll("input[name=events]");
+    var ticked = fieldset.querySelectorAll("input[name=events]:checked").length;
+    var text = ticked + " of " + boxes.length + " event types selected";
+    if (fieldset.querySelector("input[name=event_choice][value=all]").checked) {
+      var operational = fieldset.querySelectorAll(".event-operational input[name=events]:checked").length;
+      text = "All events" + (operational ? " and " + operational + " operational event type" + (operational === 1 ? "" : "s") : "")
+        + " selected";
+    }
+    fieldset.querySelector(".event-count").textContent = text;
+  }
+
+  function filterEvents(fieldset, query) {
+    var needle = query.trim().toLowerCase();
+    var shown = 0;
+    fieldset.querySelectorAll(".event-list .event-group").forEach(function (group) {
+      var inGroup = 0;
+      group.querySelectorAll(".checkbox").forEach(function (label) {
+        var match = label.textContent.toLowerCase().indexOf(needle) !== -1;
+        label.hidden = !match;
+        if (match) inGroup += 1;
+      });
+      group.hidden = inGroup === 0;
+      shown += inGroup;
+    });
+    var none = fieldset.querySelector(".event-no-match");
+    none.hidden = shown > 0;
+    none.textContent = shown > 0 ? "" : "No event type matches \u201c" + query.trim() + "\u201d";
+  }
+
+  document.addEventListener("htmx:load", function (event) {
+    eventChoices(event.detail.elt).forEach(function (fieldset) {
+      fieldset.querySelector(".event-search").hidden = false;
+      countEvents(fieldset);
+    });
+  });
+
+  document.addEventListener("change", function (event) {
+    var fieldset = event.target.closest && event.target.closest(".event-choice");
+    if (!fieldset || !event.target.matches("input[name=events], input[name=event_choice]")) return;
+    countEvents(fieldset);
+    if (event.target.matches("input[name=event_choice][value=selected]")) fieldset.querySelector(".event-search input").focus();
+  });
+
+  // Capturing, and kept from the form: typing a filter changes nothing the form sends, so the
+  // request preview (hx-trigger "input from:closest form") has no reason to refresh, and Enter
+  // in it must not submit the form.
+  function eventFilter(event) { return event.target.closest && event.target.closest(".event-search input"); }
+  ["input", "change"].forEach(function (type) {
+    document.addEventListener(type, function (event) {
+      var input = eventFilter(event);
+      if (!input) return;
+      event.stopPropagation();
+      filterEvents(input.closest(".event-choice"), input.value);
+    }, true);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && eventFilter(event)) event.preventDefault();
+  });
+  // ---- end of the event choice ----
 })();

@@ -620,7 +620,7 @@ def open_create_modal(page: Page) -> None:
 def fill_webhook_form(page: Page, name: str, url: str, event: str = "order.created") -> None:
     page.fill("#wh-name", name)
     page.fill("#wh-url", url)
-    page.uncheck("input[data-all-events]")
+    page.check("input[name=event_choice][value=selected]")
     page.check(f"input[name=events][value='{event}']")
 
 

@@ -135,7 +135,7 @@ def test_create_over_htmx_returns_the_secret_partial(dashboard):
         ({"url": "ftp://example.com/x"}, "wh-url-error", "must be an http:// or https:// URL"),
         ({"url": ""}, "wh-url-error", "required"),
         ({"name": ""}, "wh-name-error", "required"),
-        ({"events": []}, "wh-events-error", "non-empty list"),
+        ({"events": []}, "wh-events-error", "tick at least one event type"),
         ({"headers": "no colon here"}, "wh-headers-error", "line 1 is not 'Name: value'"),
         ({"headers": "X-Webhook-Signature: spoof"}, "wh-headers-error", "set by Hookline"),
         ({"headers": "X-Note: caf\u00e9"}, "wh-headers-error", "'X-Note' must have a value of visible ASCII"),
@@ -160,7 +160,7 @@ def test_events_are_grouped_checkboxes_from_the_catalog(dashboard):
     page = soup(dashboard.get("/webhooks/new"))
     groups = {g.select_one("h3").text: [i["value"] for i in g.select("input[name=events]")] for g in page.select(".event-group")}
     assert groups["order"] == ["order.*", "order.created", "order.paid"]
-    assert page.select_one("input[data-all-events]")["value"] == "*"
+    assert page.select_one("input[name=event_choice]:checked")["value"] == "all"
     for field in page.select("input:not([type=hidden]), textarea, select"):
         labelled = field.find_parent("label") or page.select_one(f"label[for='{field.get('id')}']")
         assert labelled, f"{field} has no label"

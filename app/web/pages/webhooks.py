@@ -23,10 +23,9 @@ from app.delivery import formats
 from app.rules import contracts, durations, jsontext
 from app.rules.errors import Conflict, InvalidInput
 from app.rules.filters import EXAMPLE as FILTER_EXAMPLE
-from app.rules.subscriptions import is_operational
 from app.services import catalog, contract_previews, stats, trial_sends, webhooks
 from app.storage.models import PAYLOAD_FORMATS, Attempt
-from app.web import contract_form
+from app.web import contract_form, event_choice
 from app.web.inputs import inline_error, parse_json
 from app.web.serializers import public_key_of
 from app.web.templating import flash, is_htmx, render, toast
@@ -43,28 +42,18 @@ def _state(request: Request):
     return request.app.state
 
 
-def _event_groups(event_types) -> list[tuple[str, list]]:
-    """Catalog types grouped by family (`order` for `order.created`), for the checkboxes."""
-    groups: dict[str, list] = {}
-    for event_type in event_types:
-        groups.setdefault(event_type.name.split(".", 1)[0], []).append(event_type)
-    return sorted(groups.items())
-
-
 def _fields_from_form(form: FormData) -> dict:
     """The form's fields in the shape the webhooks service takes (the same as the API's).
 
     Empty advanced fields are null: the global setting applies.
     """
-    events = form.getlist("events")
     filter_text = form.get("filter", "").strip()
     schedule = form.get("retry_schedule", "").replace(",", " ").split()
     return {
         "name": form.get("name", ""),
         "url": form.get("url", ""),
         "description": form.get("description", ""),
-        # `*` covers every other box but Hookline's own operational events (app/rules/subscriptions.py).
-        "events": ["*", *filter(is_operational, events)] if "*" in events else events,
+        "events": event_choice.subscription(form.get("event_choice"), form.getlist("events")),
         # Unticked default headers are dropped (null) unless a header line sets them.
         "headers": {**contract_form.default_headers_dropped(form), **_parse_headers(form.get("headers", ""))},
         "secret_headers": form.get("secret_headers", "").replace(",", " ").split(),
@@ -104,7 +93,7 @@ def _values_of(webhook) -> dict:
     """A stored webhook as the form's text fields."""
     return {
         "name": webhook.name, "url": webhook.url, "description": webhook.description,
-        "events": webhook.events,
+        "events": webhook.events, "event_choice": event_choice.choice_of(webhook.events),
         # Secrets as their masks: saved back unchanged, a mask keeps the stored value.
         "headers": _headers_text(webhook.headers.shown()),
         "secret_headers": ", ".join(webhook.headers.secret_names),
@@ -140,7 +129,7 @@ def _headers_text(headers: dict) -> str:
 
 async def _form_context(request: Request, who: Viewer, values: dict, errors: dict, webhook=None,
                         form: FormData | None = None) -> dict:
-    event_types = await run_in_threadpool(catalog.list_event_types)
+    listed_groups, operational_groups = event_choice.event_groups(await run_in_threadpool(catalog.list_event_types))
     customised = any(values.get(key) for key in ADVANCED_FIELDS if key != "payload_format")
     contract_set = values.get("signatures_set") == "custom" or any(
         values.get(key) for key in ("envelope", "auto_disable_rule", "secret"))
@@ -156,7 +145,7 @@ async def _form_context(request: Request, who: Viewer, values: dict, errors: dic
         "webhook": webhook,
         "values": values,
         "errors": errors,
-        "event_groups": _event_groups(event_types),
+        "event_groups": listed_groups, "operational_groups": operational_groups,
         "inline_fields": FORM_FIELDS + ADVANCED_FIELDS + contract_form.FIELDS + ("secret",),
         "advanced_open": customised or values.get("payload_format", "standard") != "standard"
         or any(key in errors for key in ADVANCED_FIELDS),
@@ -218,7 +207,7 @@ async def preview(request: Request) -> Response:
 
 async def new_page(request: Request) -> Response:
     who = await viewer(request)
-    values = {"events": ["*"], "payload_format": "standard", "send_default": list(contract_form.DEFAULT_HEADERS),
+    values = {"events": ["*"], "event_choice": event_choice.ALL, "payload_format": "standard", "send_default": list(contract_form.DEFAULT_HEADERS),
               **contract_form.form_values(None, None, None)}
     context = await _form_context(request, who, values, {})
     return render(request, "webhooks/form.html", context, partial="webhooks/_form.html")
@@ -244,6 +233,7 @@ async def _form_error(request: Request, who: Viewer, form: FormData, exc: Invali
     values = {key: form.get(key, "") for key in FORM_FIELDS + ADVANCED_FIELDS + ("secret",)}
     values.update(contract_form.values_as_sent(form))
     values["events"] = form.getlist("events")
+    values["event_choice"] = event_choice.shown_choice(form.get("event_choice"), values["events"])
     values["ordered"] = form.get("ordered") is not None
     errors = contract_form.errors_of(exc, form) or inline_error(exc)
     context = await _form_context(request, who, values, errors, webhook, form)
