@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.helpers import ADMIN, DESKTOP, PHONE, create_webhook, open_create_modal, row_menu, set_up_admin
+from tests.helpers import ADMIN, DESKTOP, PHONE, create_webhook, open_create_modal, row_menu, screenshot, set_up_admin
 
 # tests/conftest.py's catalog, and Hookline's own test event, which is listed (`*` covers it)
 # without a `webhook.*` box: that pattern also brings the operational webhook.* events.
@@ -92,7 +92,9 @@ def test_select_events_filter_count_and_create_in_reach(new_context, hookline, v
     # The filter: by name, by description, and nothing.
     listed = page.locator("#wh-event-list input[name=events]:visible")
     search.fill("refund")
-    expect(listed).to_have_count(5)  # refund.*, its three, payment.refunded
+    expect(listed).to_have_count(5)
+    events.evaluate("fieldset => fieldset.scrollIntoView({block: 'start'})")
+    screenshot(page, f"event-choice-{'phone' if viewport == PHONE else 'desktop'}")  # refund.*, its three, payment.refunded
     assert {value for value in listed.evaluate_all("boxes => boxes.map(b => b.value)")} == {
         "refund.*", "refund.requested", "refund.issued", "refund.failed", "payment.refunded"}
     expect(page.locator("#wh-event-list .event-group:visible h3")).to_have_text(["payment", "refund"])
