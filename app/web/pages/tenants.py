@@ -1,6 +1,6 @@
 """Dashboard page of a tenant's settings, for admins: the delivery contract its webhooks
-inherit (default headers, signatures, envelope, retry schedule, auto-disable), with the preview of the
-request a webhook that sets none of its own would send.
+inherit (default headers, signatures, envelope, retry schedule, auto-disable), with the
+preview of the request a webhook that sets none of its own would send.
 
 The same defaults as `PATCH /api/v1/tenants/{tenant}`, through the same service. A plain
 form (POST, then a 303 back to the page, or the page with its errors and 422); the preview
