@@ -68,9 +68,19 @@ def webhook_preview(tenant: Tenant, webhook: Webhook | None, fields: dict, setti
 
 def tenant_preview(tenant: Tenant, fields: dict, settings: Settings, now: datetime) -> Preview:
     """The request of a tenant's webhook that sets no contract of its own, with the
-    tenant's defaults in `fields` (`signatures`, `envelope`; null: the installation's)."""
+    tenant's defaults in `fields` (`signatures`, `envelope`, `headers`: null, the
+    installation's). The headers are checked as saving checks them, against the
+    signatures they would be sent with, and merge over the installation's and Hookline's
+    as the sender merges them (a null drops one)."""
     parts = contracts.stored_parts({key: fields.get(key) for key in CHECKED})
-    layer = contracts.Layer(parts["signatures"], parts["envelope"])
+    headers = None
+    if fields.get("headers") is not None:
+        installation = installation_defaults(settings)
+        signatures = contracts.resolve(contracts.Layer(), contracts.Layer(parts["signatures"]), installation.layer,
+                                       installation.auto_disable).signatures
+        checked = contracts.parse_default_headers(fields["headers"], contracts.signature_headers_of(signatures))
+        headers = jsontext.dumps(checked)
+    layer = contracts.Layer(parts["signatures"], parts["envelope"], headers=headers)
     keys, signed_with = _sample_keys()
     message = _message(_sample_event(None), tenant.slug, SAMPLE_IDS["webhook"], "", now)
     return _preview(contracts.Layer(), layer, CustomHeaders(), frozenset(), keys, signed_with, message, settings, now)
@@ -86,7 +96,7 @@ def _preview(own: contracts.Layer, tenant: contracts.Layer, headers: CustomHeade
     clash = next((name for name in headers if name.lower() in signed), None)
     if clash is not None:
         raise InvalidInput(f"headers.{clash}", f"{clash!r} is set by Hookline and cannot be overridden")
-    contract = Contract(resolved.signatures, resolved.envelope, headers, dropped)
+    contract = Contract(resolved.signatures, resolved.envelope, headers, dropped, resolved.default_headers)
     try:
         request = build_request(contract, keys, message, int(now.timestamp()), 1, body)
     except CannotSign:
@@ -120,7 +130,7 @@ def _headers(given: dict) -> tuple[dict[str, str], frozenset[str]]:
 
 def _layer_of(tenant: Tenant) -> contracts.Layer:
     schedule = None if tenant.retry_schedule is None else tuple(tenant.retry_schedule)
-    return contracts.Layer(tenant.signatures, tenant.envelope, tenant.auto_disable, schedule)
+    return contracts.Layer(tenant.signatures, tenant.envelope, tenant.auto_disable, schedule, tenant.headers)
 
 
 def _sample_keys() -> tuple[SigningKeys, str]:

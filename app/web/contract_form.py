@@ -11,6 +11,7 @@ services is exactly what the API takes, so both are checked by the same rules.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from starlette.datastructures import FormData
 
@@ -100,6 +101,36 @@ def default_headers_dropped(form: FormData) -> dict[str, None]:
         return {}
     kept = set(form.getlist("send_default"))
     return {name: None for name in DEFAULT_HEADERS if name not in kept}
+
+
+def defaults_sent(dropped: Iterable[str]) -> list[str]:
+    """The default headers' ticked boxes: those not `dropped` (names in any case)."""
+    lowered = {name.lower() for name in dropped}
+    return [name for name in DEFAULT_HEADERS if name.lower() not in lowered]
+
+
+def headers_of(form: FormData) -> dict[str, str | None]:
+    """The headers textarea with the unticked default headers dropped (null), as the API
+    takes `headers`; a line that sets a default header sends it, ticked or not."""
+    return {**default_headers_dropped(form), **parse_header_lines(form.get("headers", ""))}
+
+
+def parse_header_lines(text: str) -> dict[str, str]:
+    """A headers textarea (one `Name: value` per line, blank lines ignored) as names to values."""
+    headers = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise InvalidInput("headers", f"line {number} is not 'Name: value'")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def header_lines(headers: dict[str, str]) -> str:
+    """Headers as the textarea shows them, the opposite of `parse_header_lines`."""
+    return "\n".join(f"{name}: {value}" for name, value in headers.items())
 
 
 def form_values(signatures: str | None, envelope: str | None, auto_disable: str | None) -> dict:

@@ -54,8 +54,7 @@ def _fields_from_form(form: FormData) -> dict:
         "url": form.get("url", ""),
         "description": form.get("description", ""),
         "events": event_choice.subscription(form.get("event_choice"), form.getlist("events")),
-        # Unticked default headers are dropped (null) unless a header line sets them.
-        "headers": {**contract_form.default_headers_dropped(form), **_parse_headers(form.get("headers", ""))},
+        "headers": contract_form.headers_of(form),
         "secret_headers": form.get("secret_headers", "").replace(",", " ").split(),
         "filter": parse_json(filter_text, field="filter") if filter_text else None,
         "timeout": form.get("timeout", "").strip() or None,  # the service reads "10" or "10s"
@@ -95,7 +94,7 @@ def _values_of(webhook) -> dict:
         "name": webhook.name, "url": webhook.url, "description": webhook.description,
         "events": webhook.events, "event_choice": event_choice.choice_of(webhook.events),
         # Secrets as their masks: saved back unchanged, a mask keeps the stored value.
-        "headers": _headers_text(webhook.headers.shown()),
+        "headers": contract_form.header_lines(webhook.headers.shown()),
         "secret_headers": ", ".join(webhook.headers.secret_names),
         "filter": jsontext.dumps(webhook.filter, indent=2, nonfinite_as_null=True) if webhook.filter else "",
         "timeout": _number_text(webhook.timeout),
@@ -106,25 +105,8 @@ def _values_of(webhook) -> dict:
         "payload_format": webhook.payload_format,
         "payload_template": webhook.payload_template or "",
         **contract_form.form_values(webhook.signatures, webhook.envelope, webhook.auto_disable),
-        "send_default": [name for name in contract_form.DEFAULT_HEADERS
-                         if name.lower() not in {d.lower() for d in webhook.dropped_headers or ()}],
+        "send_default": contract_form.defaults_sent(webhook.dropped_headers or ()),
     }
-
-
-def _parse_headers(text: str) -> dict[str, str]:
-    headers = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise InvalidInput("headers", f"line {number} is not 'Name: value'")
-        headers[name.strip()] = value.strip()
-    return headers
-
-
-def _headers_text(headers: dict) -> str:
-    return "\n".join(f"{name}: {value}" for name, value in headers.items())
 
 
 async def _form_context(request: Request, who: Viewer, values: dict, errors: dict, webhook=None,
