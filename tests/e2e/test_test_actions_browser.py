@@ -16,11 +16,17 @@ from playwright.sync_api import expect
 from tests.helpers import DESKTOP, create_webhook, row_menu, set_up_admin
 
 
-def test_a_custom_test_opens_from_the_row_menu_without_asking_about_the_secret(new_context, hookline, receiver):
+def billing(new_context, hookline, receiver):
+    """A signed-in page, and the id of a webhook "Billing" to the receiver."""
     page = new_context(viewport=DESKTOP).new_page()
     set_up_admin(page)
     with httpx.Client(base_url=hookline) as api:
-        create_webhook(api, receiver.url(), name="Billing", events=["order.created"])
+        webhook_id = create_webhook(api, receiver.url(), name="Billing", events=["order.created"])["id"]
+    return page, webhook_id
+
+
+def test_a_custom_test_opens_from_the_row_menu_without_asking_about_the_secret(new_context, hookline, receiver):
+    page, _ = billing(new_context, hookline, receiver)
     page.goto("/webhooks")
     row_menu(page, "Billing").get_by_role("link", name="Send a custom test…").click()
     expect(page.locator("#modal-title")).to_have_text("Send a test event to Billing")
@@ -33,10 +39,7 @@ def test_a_custom_test_opens_from_the_row_menu_without_asking_about_the_secret(n
 
 
 def test_the_edit_form_rotates_without_a_test_link_and_the_menu_rotates_after_asking(new_context, hookline, receiver):
-    page = new_context(viewport=DESKTOP).new_page()
-    set_up_admin(page)
-    with httpx.Client(base_url=hookline) as api:
-        create_webhook(api, receiver.url(), name="Billing", events=["order.created"])
+    page, _ = billing(new_context, hookline, receiver)
     page.goto("/webhooks")
     row_menu(page, "Billing").get_by_role("link", name="Edit").click()
     rotate_form = page.locator("#modal form[action$='/rotate-secret']")
@@ -60,11 +63,8 @@ def test_the_edit_form_rotates_without_a_test_link_and_the_menu_rotates_after_as
 
 
 def test_the_webhook_page_offers_send_test_and_a_custom_test(new_context, hookline, receiver):
-    page = new_context(viewport=DESKTOP).new_page()
-    set_up_admin(page)
-    with httpx.Client(base_url=hookline) as api:
-        webhook = create_webhook(api, receiver.url(), name="Billing", events=["order.created"])
-    page.goto(f"/webhooks/{webhook['id']}")
+    page, webhook_id = billing(new_context, hookline, receiver)
+    page.goto(f"/webhooks/{webhook_id}")
     header = page.locator(".webhook-header")
     header.get_by_role("button", name="Send test").click()
     expect(page.locator("#toasts .toast")).to_have_count(1)
