@@ -335,6 +335,12 @@ def shown_parts(signatures: str | None, envelope: str | None, auto_disable: str 
 MAX_DEFAULT_HEADERS = 20
 
 
+def stored_default_headers(value: object, signatures: Sequence[Signature]) -> str:
+    """`value` checked by parse_default_headers against the headers `signatures` set, as
+    the tenant row stores it (JSON text): saving and the settings page's preview agree."""
+    return jsontext.dumps(parse_default_headers(value, signature_headers_of(signatures)))
+
+
 def parse_default_headers(value: object, signed: frozenset[str] = frozenset(),
                           field_name: str = "headers") -> dict[str, str | None]:
     """A tenant's or the installation's default headers, checked: names to text templates

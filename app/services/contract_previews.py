@@ -78,8 +78,7 @@ def tenant_preview(tenant: Tenant, fields: dict, settings: Settings, now: dateti
         installation = installation_defaults(settings)
         signatures = contracts.resolve(contracts.Layer(), contracts.Layer(parts["signatures"]), installation.layer,
                                        installation.auto_disable).signatures
-        checked = contracts.parse_default_headers(fields["headers"], contracts.signature_headers_of(signatures))
-        headers = jsontext.dumps(checked)
+        headers = contracts.stored_default_headers(fields["headers"], signatures)
     layer = contracts.Layer(parts["signatures"], parts["envelope"], headers=headers)
     keys, signed_with = _sample_keys()
     message = _message(_sample_event(None), tenant.slug, SAMPLE_IDS["webhook"], "", now)

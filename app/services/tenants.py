@@ -13,7 +13,7 @@ from datetime import datetime
 
 import peewee
 
-from app.rules import contracts, jsontext
+from app.rules import contracts
 from app.rules.errors import Forbidden, InvalidInput, NotFound, reject_unknown
 from app.services import notifications
 from app.storage import hotsql
@@ -139,8 +139,7 @@ def update_tenant_defaults(key: ApiKey, slug: str, fields: dict, installation: s
         if "signatures" in changes and contracts.needs_standard_secret(signatures):
             _refuse_unfit_secrets(tenant)
         if fields.get("headers") is not None:
-            checked = contracts.parse_default_headers(fields["headers"], contracts.signature_headers_of(signatures))
-            changes["headers"] = jsontext.dumps(checked)
+            changes["headers"] = contracts.stored_default_headers(fields["headers"], signatures)
         elif "headers" in fields:
             changes["headers"] = None
         if changes:
